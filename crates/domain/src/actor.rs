@@ -1,0 +1,133 @@
+//! Roles, actions and the one table that says who may do what.
+
+use std::fmt;
+
+use crate::DomainError;
+
+/// A caller's role (the `role` claim of its token).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Role {
+    /// A system submitting on behalf of customers (web shop, mail gateway, chat widget).
+    CustomerSystem,
+    /// A support agent.
+    Agent,
+    /// A support manager.
+    Manager,
+    /// An operator.
+    Admin,
+}
+
+impl Role {
+    /// The token claim spelling: `customer_system`, `agent`, `manager`, `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::CustomerSystem => "customer_system",
+            Role::Agent => "agent",
+            Role::Manager => "manager",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses the token claim spelling.
+    pub fn parse(s: &str) -> Option<Role> {
+        [
+            Role::CustomerSystem,
+            Role::Agent,
+            Role::Manager,
+            Role::Admin,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+
+    /// Support staff see internal notes and history.
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::Agent | Role::Manager | Role::Admin)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who did something.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Actor {
+    /// The actor's id (token subject).
+    pub id: String,
+    /// The actor's role.
+    pub role: Role,
+}
+
+impl Actor {
+    /// An actor with the given id and role.
+    pub fn new(id: impl Into<String>, role: Role) -> Self {
+        Actor {
+            id: id.into(),
+            role,
+        }
+    }
+}
+
+/// Everything a caller can ask of Frontline, for authorisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Action {
+    /// Open a ticket or add a customer's message to one (intake).
+    SubmitContact,
+    /// Read a customer.
+    ReadCustomer,
+    /// Reply publicly.
+    Reply,
+    /// Add an internal note.
+    AddNote,
+    /// Solve a ticket.
+    Solve,
+    /// Reopen a ticket.
+    Reopen,
+    /// Read a ticket (customer systems see customer-visible parts only).
+    ReadTicket,
+    /// Read a ticket's full event history.
+    ReadHistory,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Action::SubmitContact => "submit contacts",
+            Action::ReadCustomer => "read customers",
+            Action::Reply => "reply",
+            Action::AddNote => "add notes",
+            Action::Solve => "solve tickets",
+            Action::Reopen => "reopen tickets",
+            Action::ReadTicket => "read tickets",
+            Action::ReadHistory => "read ticket history",
+        };
+        f.write_str(s)
+    }
+}
+
+/// The permission table: may `role` do `action`?
+pub fn may(role: Role, action: Action) -> bool {
+    use Action::*;
+    use Role::*;
+    match action {
+        SubmitContact => matches!(role, CustomerSystem | Admin),
+        ReadCustomer | ReadTicket => true,
+        Reply | AddNote | Solve | Reopen => matches!(role, Agent | Manager),
+        ReadHistory => role.is_staff(),
+    }
+}
+
+/// [`may`], as a `Result` that says who was refused what.
+pub fn authorize(actor: &Actor, action: Action) -> Result<(), DomainError> {
+    if may(actor.role, action) {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden {
+            action,
+            role: actor.role,
+        })
+    }
+}

@@ -1,0 +1,114 @@
+//! Frontline's business rules, as pure code: no I/O, no clocks, no async.
+//!
+//! Each aggregate has commands (what someone asks for), events (what happened),
+//! `decide(state, command, actor) -> Result<Option<event>, DomainError>` and
+//! `apply(state, event)`. `decide` returning `Ok(None)` means "already done":
+//! a repeated idempotent request that must record nothing new.
+//!
+//! - [`ticket`]: the ticket lifecycle (open, customer messages, replies, notes, solve, reopen).
+//! - [`customer`]: who the customer is and what they told us.
+//! - [`actor`]: roles and who may do what.
+//! - [`identity`]: normalising emails, phones and external ids.
+//! - [`ids`]: deterministic ids, so a repeated request finds what the first one created.
+//! - [`limits`]: size limits on everything a caller sends.
+
+pub mod actor;
+pub mod customer;
+mod error;
+pub mod identity;
+pub mod ids;
+pub mod limits;
+pub mod ticket;
+
+pub use actor::{Action, Actor, Role, authorize};
+pub use customer::{Customer, CustomerCommand, CustomerEvent};
+pub use error::DomainError;
+pub use identity::Identity;
+pub use ticket::{Opening, Ticket, TicketCommand, TicketEvent, TicketStatus};
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// Milliseconds since the Unix epoch (UTC). The domain never reads a clock:
+/// callers pass the time in.
+pub type UnixMillis = i64;
+
+/// The channel a contact came in through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Channel {
+    /// Email.
+    Email,
+    /// Chat widget.
+    Chat,
+    /// Phone call.
+    Phone,
+    /// Web form.
+    Web,
+    /// Another system calling the API.
+    Api,
+}
+
+impl Channel {
+    /// A stable lower-case name, used in ids and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Chat => "chat",
+            Channel::Phone => "phone",
+            Channel::Web => "web",
+            Channel::Api => "api",
+        }
+    }
+}
+
+/// How urgent a ticket is.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub enum Priority {
+    /// Can wait.
+    Low,
+    /// The default.
+    #[default]
+    Normal,
+    /// Soon.
+    High,
+    /// Now.
+    Urgent,
+}
+
+/// An event together with what the log records around it: who and when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recorded<E> {
+    /// The event.
+    pub event: E,
+    /// Who caused it.
+    pub actor: Actor,
+    /// When it was decided.
+    pub at: UnixMillis,
+}
+
+/// An event-sourced aggregate: state rebuilt by applying its events in order.
+///
+/// The state is serialisable so the event log can keep snapshots of it; a
+/// snapshot is only a shortcut, never the truth.
+pub trait Aggregate:
+    Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// The aggregate's events.
+    type Event: Clone + std::fmt::Debug + Send + Sync + 'static;
+    /// The aggregate kind, as used in subjects: `frontline.<KIND>.<id>`.
+    const KIND: &'static str;
+    /// How many events have been applied (0 for an aggregate that does not exist yet).
+    fn version(&self) -> u64;
+    /// Applies one event. Must be total: every event `decide` can produce applies.
+    fn apply(&mut self, recorded: &Recorded<Self::Event>);
+}

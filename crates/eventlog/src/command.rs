@@ -1,0 +1,115 @@
+//! The command loop: load → decide → append, retried when another writer won the race.
+
+use std::time::Duration;
+
+use frontline_domain::{Aggregate, DomainError, UnixMillis};
+use uuid::Uuid;
+
+use crate::{EventCodec, EventLog, EventMeta, Loaded, LogError};
+
+/// How a command is executed.
+#[derive(Clone, Copy, Debug)]
+pub struct CommandOptions {
+    /// Attempts before a lost race is reported as [`CommandError::Exhausted`].
+    pub max_attempts: u32,
+    /// When set, the aggregate must be at this version or the command fails with
+    /// [`DomainError::StaleVersion`] (unless it is an idempotent repeat).
+    pub expected_version: Option<u64>,
+}
+
+impl Default for CommandOptions {
+    fn default() -> Self {
+        CommandOptions {
+            max_attempts: 10,
+            expected_version: None,
+        }
+    }
+}
+
+/// The result of a command.
+#[derive(Clone, Debug)]
+pub struct Outcome<A> {
+    /// The aggregate after the command.
+    pub loaded: Loaded<A>,
+    /// False when the command was an idempotent repeat that recorded nothing.
+    pub appended: bool,
+}
+
+/// Why a command did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The domain refused it.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// Every attempt lost a race with another writer.
+    #[error("gave up after {attempts} concurrent-modification retries")]
+    Exhausted {
+        /// Attempts made.
+        attempts: u32,
+    },
+}
+
+/// Runs `decide` against the latest state of aggregate `id` and appends its event.
+///
+/// Within one process, commands on the same aggregate take a local lock so they queue
+/// instead of racing; across replicas, the log's per-subject sequence check decides and
+/// the loser reloads and decides again (jittered backoff), up to `max_attempts`.
+pub async fn execute<A, F>(
+    log: &EventLog,
+    id: &Uuid,
+    meta: &EventMeta,
+    options: CommandOptions,
+    now: impl Fn() -> UnixMillis,
+    decide: F,
+) -> Result<Outcome<A>, CommandError>
+where
+    A: Aggregate,
+    A::Event: EventCodec,
+    F: Fn(&A) -> Result<Option<A::Event>, DomainError>,
+{
+    let _local = log.lock_for(&crate::subject::<A>(id)).lock().await;
+    let attempts = options.max_attempts.max(1);
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            let cap = 2u64 << attempt.min(6);
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap))).await;
+        }
+        let loaded = log.load::<A>(id).await?;
+        let decision = decide(&loaded.state);
+        let event = match (decision, options.expected_version) {
+            (Ok(None), _) => {
+                return Ok(Outcome {
+                    loaded,
+                    appended: false,
+                });
+            }
+            (_, Some(expected)) if expected != loaded.state.version() => {
+                return Err(DomainError::StaleVersion {
+                    expected,
+                    actual: loaded.state.version(),
+                }
+                .into());
+            }
+            (Err(e), _) => return Err(e.into()),
+            (Ok(Some(event)), _) => event,
+        };
+        match log.append(id, &loaded, event, meta, now()).await {
+            Ok(loaded) => {
+                return Ok(Outcome {
+                    loaded,
+                    appended: true,
+                });
+            }
+            Err(LogError::Conflict { .. }) => {
+                metrics::counter!("frontline_command_conflicts_total", "aggregate" => A::KIND)
+                    .increment(1);
+                tracing::debug!(%id, attempt, "lost a concurrent append; reloading");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(CommandError::Exhausted { attempts })
+}

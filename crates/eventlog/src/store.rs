@@ -1,0 +1,508 @@
+//! The event store: stream setup, append with optimistic concurrency, and loading
+//! aggregates from snapshot + tail.
+
+use std::time::Duration;
+
+use async_nats::{
+    HeaderMap,
+    connection::State,
+    jetstream::{
+        self, ErrorCode, context::PublishErrorKind, message::StreamMessage,
+        stream::DirectGetErrorKind,
+    },
+};
+use bytes::Bytes;
+use frontline_domain::{Actor, Aggregate, Recorded, UnixMillis};
+use frontline_proto::{convert, v1};
+use prost::Message as _;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::{
+    EventCodec, LogConfig, LogError, Snapshots,
+    codec::{CONTENT_TYPE, HEADER_EVENT_TYPE, SCHEMA_VERSION, decode_envelope, envelope_millis},
+};
+
+/// Subjects of the aggregates this log holds (`frontline.<kind>.<id>`).
+const EVENT_SUBJECTS: &[&str] = &[
+    "frontline.ticket.>",
+    "frontline.customer.>",
+    "frontline.agent.>",
+    "frontline.policy.>",
+];
+/// Publishes retried after a timeout (same `Nats-Msg-Id`, so stored at most once).
+const PUBLISH_ATTEMPTS: u32 = 3;
+/// Local lock stripes: commands on one aggregate in one process queue up instead of
+/// racing each other through the log's concurrency check.
+const LOCK_STRIPES: usize = 256;
+
+/// The subject of an aggregate: `frontline.<kind>.<id>`.
+pub fn subject<A: Aggregate>(id: &Uuid) -> String {
+    format!("frontline.{}.{id}", A::KIND)
+}
+
+/// Request context recorded on every event.
+#[derive(Clone, Debug)]
+pub struct EventMeta {
+    /// Who asked.
+    pub actor: Actor,
+    /// Id shared by everything one outside request caused.
+    pub correlation_id: String,
+    /// Id of what directly caused the event (the request id).
+    pub causation_id: String,
+    /// W3C `traceparent` of the request, carried as a message header.
+    pub traceparent: Option<String>,
+}
+
+/// An aggregate's state with the stream sequence of its last event (0 if none).
+#[derive(Clone, Debug, Default)]
+pub struct Loaded<A> {
+    /// The state.
+    pub state: A,
+    /// Stream sequence of the aggregate's last event; what the next append expects.
+    pub sequence: u64,
+}
+
+/// One event read back from the log, with its envelope data.
+#[derive(Clone, Debug)]
+pub struct LoggedEvent<E> {
+    /// Event id.
+    pub event_id: String,
+    /// Full payload type name.
+    pub event_type: String,
+    /// Position in the aggregate (1-based).
+    pub version: u64,
+    /// Stream sequence.
+    pub sequence: u64,
+    /// The event, who and when.
+    pub recorded: Recorded<E>,
+    /// Correlation id.
+    pub correlation_id: String,
+    /// Causation id.
+    pub causation_id: String,
+}
+
+/// A handle on the event log. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct EventLog {
+    pub(crate) client: async_nats::Client,
+    pub(crate) js: jetstream::Context,
+    pub(crate) stream: jetstream::stream::Stream,
+    pub(crate) config: LogConfig,
+    snapshots: Snapshots,
+    locks: std::sync::Arc<Vec<Mutex<()>>>,
+}
+
+impl EventLog {
+    /// Connects the log on `client`, creating the stream and snapshot bucket if
+    /// missing and refusing a stream whose settings could lose events.
+    pub async fn open(client: async_nats::Client, config: LogConfig) -> Result<EventLog, LogError> {
+        let mut js = jetstream::new(client.clone());
+        js.set_timeout(config.timeout);
+        let wanted = stream_config(&config);
+        let mut stream = js
+            .get_or_create_stream(wanted.clone())
+            .await
+            .map_err(|e| LogError::Setup(format!("stream {}: {e}", config.stream)))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| LogError::Setup(format!("stream {} info: {e}", config.stream)))?;
+        check_stream(&info.config, &wanted)?;
+        js.get_or_create_stream(jetstream::stream::Config {
+            name: config.parked_stream(),
+            subjects: vec!["frontline.parked.>".to_string()],
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: config.replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| LogError::Setup(format!("stream {}: {e}", config.parked_stream())))?;
+        let snapshots = Snapshots::open(&js, &config).await?;
+        Ok(EventLog {
+            client,
+            js,
+            stream,
+            config,
+            snapshots,
+            locks: std::sync::Arc::new((0..LOCK_STRIPES).map(|_| Mutex::new(())).collect()),
+        })
+    }
+
+    /// The NATS client underneath.
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// The snapshot store.
+    pub fn snapshots(&self) -> &Snapshots {
+        &self.snapshots
+    }
+
+    /// The stream name.
+    pub fn stream_name(&self) -> &str {
+        &self.config.stream
+    }
+
+    /// The local lock stripe for a subject (see [`crate::execute`]).
+    pub(crate) fn lock_for(&self, subject: &str) -> &Mutex<()> {
+        let hash = subject.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        &self.locks[(hash % LOCK_STRIPES as u64) as usize]
+    }
+
+    fn check_connected(&self) -> Result<(), LogError> {
+        match self.client.connection_state() {
+            State::Connected => Ok(()),
+            other => Err(LogError::Unavailable(format!(
+                "NATS connection is {other:?}"
+            ))),
+        }
+    }
+
+    /// Appends one event to aggregate `id`, expecting `loaded` to be its latest state.
+    /// Returns the new state and the event's stream sequence. A lost race is
+    /// [`LogError::Conflict`]; nothing is stored then.
+    pub async fn append<A>(
+        &self,
+        id: &Uuid,
+        loaded: &Loaded<A>,
+        event: A::Event,
+        meta: &EventMeta,
+        at: UnixMillis,
+    ) -> Result<Loaded<A>, LogError>
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
+        self.check_connected()?;
+        let subject = subject::<A>(id);
+        let version = loaded.state.version() + 1;
+        let event_id = Uuid::now_v7().to_string();
+        let event_type = event.event_type();
+        let envelope = v1::EventEnvelope {
+            event_id: event_id.clone(),
+            aggregate_type: A::KIND.to_string(),
+            aggregate_id: id.to_string(),
+            aggregate_version: version,
+            event_type: event_type.to_string(),
+            occurred_at: Some(convert::timestamp(at)),
+            actor: Some(v1::Actor {
+                id: meta.actor.id.clone(),
+                role: v1::Role::from(meta.actor.role).into(),
+            }),
+            correlation_id: meta.correlation_id.clone(),
+            causation_id: meta.causation_id.clone(),
+            schema_version: SCHEMA_VERSION,
+            payload: event.encode_payload(),
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event_id.as_str());
+        headers.insert(
+            "Nats-Expected-Last-Subject-Sequence",
+            loaded.sequence.to_string().as_str(),
+        );
+        headers.insert(HEADER_EVENT_TYPE, event_type);
+        headers.insert("Content-Type", CONTENT_TYPE);
+        if let Some(tp) = &meta.traceparent {
+            headers.insert("traceparent", tp.as_str());
+        }
+        let payload = Bytes::from(envelope.encode_to_vec());
+
+        let sequence = self
+            .publish(&subject, headers, payload, loaded.sequence)
+            .await?;
+        let mut state = loaded.state.clone();
+        state.apply(&Recorded {
+            event,
+            actor: meta.actor.clone(),
+            at,
+        });
+        let appended = Loaded { state, sequence };
+        if version > 1 {
+            // A brand-new aggregate loads from its one event; later ones keep a
+            // snapshot so loading never replays more than the unsnapshotted tail.
+            self.snapshots.save_in_background(id, &appended);
+        }
+        Ok(appended)
+    }
+
+    async fn publish(
+        &self,
+        subject: &str,
+        headers: HeaderMap,
+        payload: Bytes,
+        expected: u64,
+    ) -> Result<u64, LogError> {
+        let mut last_error = String::new();
+        for attempt in 0..PUBLISH_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+            let ack = match self
+                .js
+                .publish_with_headers(subject.to_string(), headers.clone(), payload.clone())
+                .await
+            {
+                Ok(future) => future.await,
+                Err(e) => Err(e),
+            };
+            match ack {
+                // A duplicate ack means an earlier attempt was stored: its sequence wins.
+                Ok(ack) => return Ok(ack.sequence),
+                Err(e) => match e.kind() {
+                    PublishErrorKind::WrongLastSequence => {
+                        return Err(LogError::Conflict {
+                            subject: subject.to_string(),
+                            expected,
+                        });
+                    }
+                    PublishErrorKind::Other if is_wrong_last_sequence(&e) => {
+                        return Err(LogError::Conflict {
+                            subject: subject.to_string(),
+                            expected,
+                        });
+                    }
+                    PublishErrorKind::TimedOut
+                    | PublishErrorKind::BrokenPipe
+                    | PublishErrorKind::StreamNotFound => {
+                        last_error = e.to_string();
+                        if self.client.connection_state() != State::Connected {
+                            break;
+                        }
+                    }
+                    _ => return Err(LogError::unavailable("publish", e)),
+                },
+            }
+        }
+        Err(LogError::Unavailable(format!(
+            "publish to {subject}: {last_error}"
+        )))
+    }
+
+    /// Rebuilds aggregate `id`: its snapshot (if current enough) plus the events
+    /// after it. An aggregate without events loads as `A::default()` at sequence 0.
+    pub async fn load<A>(&self, id: &Uuid) -> Result<Loaded<A>, LogError>
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
+        self.check_connected()?;
+        let subject = subject::<A>(id);
+        let Some(last) = self.last_message(&subject).await? else {
+            return Ok(Loaded::default());
+        };
+        let last = decode_logged::<A::Event>(&last)?;
+        let snapshot = self.snapshots.load::<A>(id).await;
+        // A snapshot ahead of the log, or one that disagrees with it, is ignored:
+        // snapshots are a shortcut, the log is the truth.
+        let base = snapshot
+            .filter(|s| s.sequence <= last.sequence && s.state.version() <= last.version)
+            .filter(|s| (s.sequence == last.sequence) == (s.state.version() == last.version))
+            .unwrap_or_default();
+        if base.sequence == last.sequence {
+            return Ok(base);
+        }
+        let mut loaded = base;
+        let mut replayed = 0u64;
+        while loaded.state.version() + 1 < last.version {
+            let next = self
+                .next_event::<A::Event>(&subject, loaded.sequence + 1)
+                .await?;
+            apply_checked(&mut loaded, next, &subject)?;
+            replayed += 1;
+        }
+        apply_checked(&mut loaded, last, &subject)?;
+        if replayed > 0 {
+            self.snapshots.save_in_background(id, &loaded);
+        }
+        Ok(loaded)
+    }
+
+    /// Every event of aggregate `id`, oldest first, up to `until_version` if given.
+    /// Cost follows the aggregate's own history (no snapshot shortcut).
+    pub async fn read<A>(
+        &self,
+        id: &Uuid,
+        until_version: Option<u64>,
+    ) -> Result<Vec<LoggedEvent<A::Event>>, LogError>
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
+        self.check_connected()?;
+        let subject = subject::<A>(id);
+        let Some(last) = self.last_message(&subject).await? else {
+            return Ok(Vec::new());
+        };
+        let last = decode_logged::<A::Event>(&last)?;
+        let until = until_version.map_or(last.version, |v| v.min(last.version));
+        let mut events = Vec::with_capacity(until as usize);
+        let mut cursor = 1;
+        while (events.len() as u64) < until {
+            let event = if events.len() as u64 + 1 == last.version {
+                last.clone()
+            } else {
+                self.next_event::<A::Event>(&subject, cursor).await?
+            };
+            if event.version != events.len() as u64 + 1 {
+                return Err(gap(&subject, &event, events.len() as u64 + 1));
+            }
+            cursor = event.sequence + 1;
+            events.push(event);
+        }
+        Ok(events)
+    }
+
+    async fn last_message(&self, subject: &str) -> Result<Option<StreamMessage>, LogError> {
+        match self.stream.direct_get_last_for_subject(subject).await {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(LogError::unavailable("read last event", e)),
+        }
+    }
+
+    async fn next_event<E: EventCodec>(
+        &self,
+        subject: &str,
+        from_sequence: u64,
+    ) -> Result<LoggedEvent<E>, LogError> {
+        match self
+            .stream
+            .direct_get_next_for_subject(subject, Some(from_sequence))
+            .await
+        {
+            Ok(m) => decode_logged(&m),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Err(LogError::Corrupt {
+                subject: subject.to_string(),
+                sequence: from_sequence,
+                reason: "expected another event on the subject, found none".into(),
+            }),
+            Err(e) => Err(LogError::unavailable("read event", e)),
+        }
+    }
+}
+
+fn stream_config(config: &LogConfig) -> jetstream::stream::Config {
+    use jetstream::stream::{DiscardPolicy, RetentionPolicy, StorageType};
+    jetstream::stream::Config {
+        name: config.stream.clone(),
+        description: Some("Frontline event log: every event of every aggregate".into()),
+        subjects: EVENT_SUBJECTS.iter().map(|s| s.to_string()).collect(),
+        retention: RetentionPolicy::Limits,
+        storage: StorageType::File,
+        num_replicas: config.replicas,
+        max_messages: -1,
+        max_bytes: -1,
+        max_messages_per_subject: -1,
+        max_age: Duration::ZERO,
+        discard: DiscardPolicy::New,
+        deny_delete: true,
+        deny_purge: true,
+        allow_rollup: false,
+        allow_direct: true,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    }
+}
+
+/// Refuses a pre-existing stream whose settings could drop or rewrite events.
+fn check_stream(
+    actual: &jetstream::stream::Config,
+    wanted: &jetstream::stream::Config,
+) -> Result<(), LogError> {
+    let mut problems = Vec::new();
+    if !actual.deny_delete || !actual.deny_purge || actual.allow_rollup {
+        problems.push("must deny delete and purge and allow no rollup");
+    }
+    if actual.max_messages_per_subject > 0 {
+        problems.push("must keep unlimited messages per subject");
+    }
+    let limited =
+        actual.max_age > Duration::ZERO || actual.max_bytes > 0 || actual.max_messages > 0;
+    if limited && actual.discard != jetstream::stream::DiscardPolicy::New {
+        problems.push("a size or age limit needs discard: new");
+    }
+    if !actual.allow_direct {
+        problems.push("must allow direct get");
+    }
+    for s in &wanted.subjects {
+        if !actual.subjects.contains(s) {
+            problems.push("is missing an event subject");
+            break;
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(LogError::Setup(format!(
+            "stream {} exists with unsafe settings: {}",
+            actual.name,
+            problems.join("; ")
+        )))
+    }
+}
+
+fn is_wrong_last_sequence(e: &jetstream::context::PublishError) -> bool {
+    use std::error::Error as _;
+    e.source()
+        .and_then(|s| s.downcast_ref::<jetstream::Error>())
+        .is_some_and(|je| {
+            matches!(
+                je.error_code(),
+                ErrorCode::STREAM_WRONG_LAST_SEQUENCE
+                    | ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT
+            )
+        })
+}
+
+fn decode_logged<E: EventCodec>(m: &StreamMessage) -> Result<LoggedEvent<E>, LogError> {
+    let corrupt = |reason: String| LogError::Corrupt {
+        subject: m.subject.to_string(),
+        sequence: m.sequence,
+        reason,
+    };
+    let envelope = decode_envelope(&m.payload).map_err(corrupt)?;
+    let event = E::decode_payload(&envelope.event_type, &envelope.payload).map_err(corrupt)?;
+    let actor = envelope.actor.clone().unwrap_or_default();
+    let role = convert::from_wire::<v1::Role, frontline_domain::Role>(actor.role)
+        .ok_or_else(|| corrupt(format!("unknown actor role {}", actor.role)))?;
+    Ok(LoggedEvent {
+        event_id: envelope.event_id.clone(),
+        event_type: envelope.event_type.clone(),
+        version: envelope.aggregate_version,
+        sequence: m.sequence,
+        recorded: Recorded {
+            event,
+            actor: Actor::new(actor.id, role),
+            at: envelope_millis(&envelope),
+        },
+        correlation_id: envelope.correlation_id,
+        causation_id: envelope.causation_id,
+    })
+}
+
+fn gap<E>(subject: &str, event: &LoggedEvent<E>, expected: u64) -> LogError {
+    LogError::Corrupt {
+        subject: subject.to_string(),
+        sequence: event.sequence,
+        reason: format!(
+            "event has aggregate version {}, expected {expected}",
+            event.version
+        ),
+    }
+}
+
+fn apply_checked<A: Aggregate>(
+    loaded: &mut Loaded<A>,
+    event: LoggedEvent<A::Event>,
+    subject: &str,
+) -> Result<(), LogError> {
+    if event.version != loaded.state.version() + 1 {
+        return Err(gap(subject, &event, loaded.state.version() + 1));
+    }
+    loaded.state.apply(&event.recorded);
+    loaded.sequence = event.sequence;
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! The one place where wire enums and domain enums meet.
+//!
+//! Wire → domain conversions are fallible (`UNSPECIFIED` and unknown numbers are not
+//! domain values); domain → wire conversions are total.
+
+use frontline_domain as domain;
+
+use crate::v1;
+
+/// A wire enum value that has no domain meaning (unspecified or unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unspecified;
+
+macro_rules! enum_map {
+    ($wire:ty, $dom:ty, $unspec:path, { $($w:path => $d:path),+ $(,)? }) => {
+        impl From<$dom> for $wire {
+            fn from(d: $dom) -> Self {
+                match d { $($d => $w),+ }
+            }
+        }
+        impl TryFrom<$wire> for $dom {
+            type Error = Unspecified;
+            fn try_from(w: $wire) -> Result<Self, Unspecified> {
+                match w {
+                    $($w => Ok($d),)+
+                    $unspec => Err(Unspecified),
+                }
+            }
+        }
+    };
+}
+
+enum_map!(v1::Channel, domain::Channel, v1::Channel::Unspecified, {
+    v1::Channel::Email => domain::Channel::Email,
+    v1::Channel::Chat => domain::Channel::Chat,
+    v1::Channel::Phone => domain::Channel::Phone,
+    v1::Channel::Web => domain::Channel::Web,
+    v1::Channel::Api => domain::Channel::Api,
+});
+
+enum_map!(v1::Priority, domain::Priority, v1::Priority::Unspecified, {
+    v1::Priority::Low => domain::Priority::Low,
+    v1::Priority::Normal => domain::Priority::Normal,
+    v1::Priority::High => domain::Priority::High,
+    v1::Priority::Urgent => domain::Priority::Urgent,
+});
+
+enum_map!(v1::Role, domain::Role, v1::Role::Unspecified, {
+    v1::Role::CustomerSystem => domain::Role::CustomerSystem,
+    v1::Role::Agent => domain::Role::Agent,
+    v1::Role::Manager => domain::Role::Manager,
+    v1::Role::Admin => domain::Role::Admin,
+});
+
+enum_map!(v1::TicketStatus, domain::TicketStatus, v1::TicketStatus::Unspecified, {
+    v1::TicketStatus::New => domain::TicketStatus::New,
+    v1::TicketStatus::Open => domain::TicketStatus::Open,
+    v1::TicketStatus::Pending => domain::TicketStatus::Pending,
+    v1::TicketStatus::Solved => domain::TicketStatus::Solved,
+    v1::TicketStatus::Closed => domain::TicketStatus::Closed,
+});
+
+enum_map!(v1::MessageKind, domain::ticket::MessageKind, v1::MessageKind::Unspecified, {
+    v1::MessageKind::Customer => domain::ticket::MessageKind::Customer,
+    v1::MessageKind::AgentReply => domain::ticket::MessageKind::AgentReply,
+    v1::MessageKind::InternalNote => domain::ticket::MessageKind::InternalNote,
+});
+
+/// Decodes a raw `i32` enum field into a domain value (`None` if unspecified/unknown).
+pub fn from_wire<W, D>(raw: i32) -> Option<D>
+where
+    W: TryFrom<i32>,
+    D: TryFrom<W>,
+{
+    W::try_from(raw).ok().and_then(|w| D::try_from(w).ok())
+}
+
+/// Milliseconds since the epoch as a protobuf `Timestamp`.
+pub fn timestamp(millis: domain::UnixMillis) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+/// A protobuf `Timestamp` as milliseconds since the epoch.
+pub fn millis(ts: &prost_types::Timestamp) -> domain::UnixMillis {
+    ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
+}
+
+/// A domain identity on the wire (unset identities become empty strings).
+pub fn identity(id: &domain::Identity) -> v1::CustomerIdentity {
+    v1::CustomerIdentity {
+        email: id.email.clone().unwrap_or_default(),
+        phone: id.phone.clone().unwrap_or_default(),
+        external_id: id.external_id.clone().unwrap_or_default(),
+    }
+}
+
+/// Wire facts from (key, value) pairs.
+pub fn facts<'a>(pairs: impl IntoIterator<Item = (&'a String, &'a String)>) -> Vec<v1::Fact> {
+    pairs
+        .into_iter()
+        .map(|(key, value)| v1::Fact {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+/// A ticket's short view.
+pub fn ticket_summary(id: impl std::fmt::Display, t: &domain::Ticket) -> v1::TicketSummary {
+    v1::TicketSummary {
+        ticket_id: id.to_string(),
+        subject: t.subject.clone(),
+        status: t.status.map_or(0, |s| v1::TicketStatus::from(s).into()),
+        product_area: t.product_area.clone(),
+        opened_at: Some(timestamp(t.opened_at)),
+        version: t.version,
+        channel: t.channel.map_or(0, |c| v1::Channel::from(c).into()),
+    }
+}
+
+/// A ticket's full view. Internal notes are included only when `staff`.
+pub fn ticket(
+    id: impl std::fmt::Display,
+    t: &domain::Ticket,
+    staff: bool,
+    customer: Option<&domain::Customer>,
+) -> v1::Ticket {
+    v1::Ticket {
+        ticket_id: id.to_string(),
+        customer_id: t.customer_id.to_string(),
+        channel: t.channel.map_or(0, |c| v1::Channel::from(c).into()),
+        subject: t.subject.clone(),
+        product_area: t.product_area.clone(),
+        priority: v1::Priority::from(t.priority).into(),
+        status: t.status.map_or(0, |s| v1::TicketStatus::from(s).into()),
+        version: t.version,
+        opened_at: Some(timestamp(t.opened_at)),
+        updated_at: Some(timestamp(t.updated_at)),
+        solved_at: t.solved_at.map(timestamp),
+        reopen_count: t.reopen_count,
+        messages: t
+            .messages
+            .iter()
+            .filter(|m| staff || m.customer_visible())
+            .map(|m| v1::Message {
+                version: m.version,
+                kind: v1::MessageKind::from(m.kind).into(),
+                author_id: m.author_id.clone(),
+                body: m.body.clone(),
+                channel: m.channel.map_or(0, |c| v1::Channel::from(c).into()),
+                at: Some(timestamp(m.at)),
+                customer_visible: m.customer_visible(),
+            })
+            .collect(),
+        customer_facts: customer.map_or_else(Vec::new, |c| facts(&c.facts)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enums_round_trip_and_unspecified_is_refused() {
+        for c in [domain::Channel::Email, domain::Channel::Api] {
+            let w: v1::Channel = c.into();
+            assert_eq!(domain::Channel::try_from(w), Ok(c));
+        }
+        assert_eq!(
+            from_wire::<v1::Channel, domain::Channel>(0),
+            None,
+            "unspecified"
+        );
+        assert_eq!(
+            from_wire::<v1::Channel, domain::Channel>(99),
+            None,
+            "unknown"
+        );
+        assert_eq!(
+            from_wire::<v1::Role, domain::Role>(2),
+            Some(domain::Role::Agent)
+        );
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        for ms in [0, 1, 999, 1_700_000_000_123, -1] {
+            assert_eq!(millis(&timestamp(ms)), ms);
+        }
+    }
+}

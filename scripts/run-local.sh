@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runs a local Frontline stack: nats-server (unless NATS_URL is set), intake and
+# conversation from target/release. Ctrl-C stops everything. Use `make run`, which
+# installs tools and builds first.
+#
+# Env: NATS_URL (use an existing server), NATS_PORT (default 4333),
+#      FRONTLINE_JWT_SECRET (default dev-secret-change-me).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BIN="$ROOT/target/release"
+NATS_PORT="${NATS_PORT:-4333}"
+export FRONTLINE_JWT_SECRET="${FRONTLINE_JWT_SECRET:-dev-secret-change-me}"
+export FRONTLINE_LOG_FORMAT=text
+
+PIDS=()
+STORE_DIR=""
+cleanup() {
+    trap - INT TERM EXIT
+    echo "stopping local stack..." >&2
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    [[ -n "$STORE_DIR" ]] && rm -rf "$STORE_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+for exe in frontline-intake frontline-conversation frontline; do
+    [[ -x "$BIN/$exe" ]] || { echo "error: $BIN/$exe missing; run \`make build\` (or \`make run\`)" >&2; exit 1; }
+done
+
+if [[ -z "${NATS_URL:-}" ]]; then
+    NATS="$ROOT/.tools/bin/nats-server"
+    [[ -x "$NATS" ]] || { echo "error: $NATS missing; run \`make tools\`" >&2; exit 1; }
+    STORE_DIR="$(mktemp -d -t frontline-nats-XXXXXX)"
+    "$NATS" -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$STORE_DIR" >"$STORE_DIR/nats-server.log" 2>&1 &
+    PIDS+=($!)
+    export NATS_URL="nats://127.0.0.1:$NATS_PORT"
+    for _ in $(seq 100); do
+        if ! kill -0 "${PIDS[0]}" 2>/dev/null; then
+            echo "error: nats-server exited; log:" >&2; tail -n 20 "$STORE_DIR/nats-server.log" >&2; exit 1
+        fi
+        (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && break
+        sleep 0.1
+    done
+    (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null || { echo "error: nats-server not listening on $NATS_PORT" >&2; exit 1; }
+    echo "nats-server    $NATS_URL (store $STORE_DIR)"
+else
+    export NATS_URL
+    echo "nats-server    $NATS_URL (external)"
+fi
+
+"$BIN/frontline-intake" &
+PIDS+=($!)
+"$BIN/frontline-conversation" &
+PIDS+=($!)
+
+AGENT_TOKEN="$("$BIN/frontline" token --role agent --subject dev-agent)"
+SHOP_TOKEN="$("$BIN/frontline" token --role customer_system --subject dev-shop)"
+
+cat <<INFO
+
+intake         grpc 127.0.0.1:50051  metrics http://127.0.0.1:9101/metrics
+conversation   grpc 127.0.0.1:50052  metrics http://127.0.0.1:9102/metrics
+
+customer_system token (dev-shop):
+$SHOP_TOKEN
+
+agent token (dev-agent):
+$AGENT_TOKEN
+
+example:
+grpcurl -plaintext -import-path proto -proto frontline/v1/intake.proto \\
+  -H "authorization: Bearer $SHOP_TOKEN" \\
+  -d '{"idempotency_key":"demo-1","channel":"CHANNEL_EMAIL","customer":{"email":"ann@example.com"},"subject":"Printer jams","body":"It jams on page 2.","product_area":"printers"}' \\
+  127.0.0.1:50051 frontline.v1.IntakeService/SubmitTicket
+
+Ctrl-C stops everything.
+INFO
+
+# Return as soon as any child exits (or on Ctrl-C); the EXIT trap stops the rest.
+wait -n "${PIDS[@]}" || true
+echo "a process exited; shutting down" >&2
+exit 1
