@@ -1,1 +1,254 @@
+//! The end-to-end test harness: a real, pinned nats-server (from the test kit) and
+//! the real intake and conversation servers, in-process on ephemeral ports, driven
+//! over gRPC like any client would.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let cluster = frontline_e2e::Cluster::start().await?;
+//! let mut intake = cluster.intake("web-shop", frontline_domain::Role::CustomerSystem).await?;
+//! # Ok(()) }
+//! ```
 
+use std::{net::SocketAddr, time::Duration};
+
+use frontline_domain::{Actor, Role};
+use frontline_eventlog::{CommandOptions, EventLog, LogConfig};
+use frontline_proto::v1::{
+    self, conversation_service_client::ConversationServiceClient,
+    intake_service_client::IntakeServiceClient,
+};
+use frontline_runtime::auth::{self, Authenticator};
+use frontline_testkit::NatsServer;
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tonic::{
+    Request, Status,
+    metadata::MetadataValue,
+    service::{Interceptor, Routes, interceptor::InterceptedService},
+    transport::Channel,
+};
+
+/// The JWT secret the test cluster signs with.
+pub const SECRET: &str = "e2e-test-secret";
+
+/// An authenticated client channel.
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone, Debug)]
+pub struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A running Frontline cluster for one test.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The NATS server (kill and restart it for fault tests).
+    pub nats: NatsServer,
+    /// A direct handle on the event log, for reading the stream back.
+    pub log: EventLog,
+    /// Intake's address.
+    pub intake_addr: SocketAddr,
+    /// Conversation's address.
+    pub conversation_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+impl Cluster {
+    /// Starts NATS, intake and conversation.
+    pub async fn start() -> anyhow::Result<Cluster> {
+        let nats = tokio::task::spawn_blocking(NatsServer::start).await??;
+        let log = open_log(&nats.url()).await?;
+        let (stop, _) = watch::channel(false);
+        let mut cluster = Cluster {
+            nats,
+            log: log.clone(),
+            intake_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            conversation_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stop,
+            servers: Vec::new(),
+        };
+        cluster.intake_addr = cluster
+            .serve(
+                frontline_intake::routes(log.clone(), Authenticator::new(SECRET), options()),
+                frontline_intake::SERVICE_NAME,
+            )
+            .await?;
+        cluster.conversation_addr = cluster.add_conversation_replica().await?;
+        Ok(cluster)
+    }
+
+    /// Starts another conversation server with its own NATS connection (a second
+    /// replica, as on Kubernetes) and returns its address.
+    pub async fn add_conversation_replica(&mut self) -> anyhow::Result<SocketAddr> {
+        let log = open_log(&self.nats.url()).await?;
+        self.serve(
+            frontline_conversation::routes(log, Authenticator::new(SECRET), options()),
+            frontline_conversation::SERVICE_NAME,
+        )
+        .await
+    }
+
+    async fn serve(&mut self, routes: Routes, name: &'static str) -> anyhow::Result<SocketAddr> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mut stop = self.stop.subscribe();
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        self.servers.push(tokio::spawn(async move {
+            if let Err(e) = frontline_runtime::server::serve(
+                listener,
+                routes,
+                &[name],
+                shutdown,
+                Duration::from_secs(5),
+            )
+            .await
+            {
+                eprintln!("{name} stopped with an error: {e}");
+            }
+        }));
+        Ok(addr)
+    }
+
+    /// A bearer token for `id` with `role`.
+    pub fn token(&self, id: &str, role: Role) -> String {
+        auth::mint(SECRET, &Actor::new(id, role), Duration::from_secs(3600)).unwrap_or_default()
+    }
+
+    async fn channel(addr: SocketAddr) -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await?)
+    }
+
+    fn bearer(&self, id: &str, role: Role) -> anyhow::Result<Bearer> {
+        Ok(Bearer(format!("Bearer {}", self.token(id, role)).parse()?))
+    }
+
+    /// An intake client calling as `id` with `role`.
+    pub async fn intake(
+        &self,
+        id: &str,
+        role: Role,
+    ) -> anyhow::Result<IntakeServiceClient<Authed>> {
+        let channel = Self::channel(self.intake_addr).await?;
+        Ok(IntakeServiceClient::with_interceptor(
+            channel,
+            self.bearer(id, role)?,
+        ))
+    }
+
+    /// A conversation client calling as `id` with `role`.
+    pub async fn conversation(
+        &self,
+        id: &str,
+        role: Role,
+    ) -> anyhow::Result<ConversationServiceClient<Authed>> {
+        self.conversation_at(self.conversation_addr, id, role).await
+    }
+
+    /// A conversation client on a given replica.
+    pub async fn conversation_at(
+        &self,
+        addr: SocketAddr,
+        id: &str,
+        role: Role,
+    ) -> anyhow::Result<ConversationServiceClient<Authed>> {
+        let channel = Self::channel(addr).await?;
+        Ok(ConversationServiceClient::with_interceptor(
+            channel,
+            self.bearer(id, role)?,
+        ))
+    }
+
+    /// A raw channel to intake (no token), for authentication tests.
+    pub async fn intake_channel(&self) -> anyhow::Result<Channel> {
+        Self::channel(self.intake_addr).await
+    }
+
+    /// A raw channel to conversation (no token), for authentication tests.
+    pub async fn conversation_channel(&self) -> anyhow::Result<Channel> {
+        Self::channel(self.conversation_addr).await
+    }
+
+    /// How many events each ticket subject holds, read from the stream itself.
+    pub async fn ticket_event_counts(
+        &self,
+    ) -> anyhow::Result<std::collections::HashMap<String, usize>> {
+        use futures::TryStreamExt;
+        let js = async_nats::jetstream::new(self.log.client().clone());
+        let stream = js.get_stream(self.log.stream_name()).await?;
+        let counts = stream
+            .info_with_subjects("frontline.ticket.>")
+            .await?
+            .try_collect()
+            .await?;
+        Ok(counts)
+    }
+
+    /// Stops the servers, waiting for them to drain.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for server in self.servers.drain(..) {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+fn options() -> CommandOptions {
+    CommandOptions::default()
+}
+
+async fn open_log(url: &str) -> anyhow::Result<EventLog> {
+    let client = async_nats::ConnectOptions::new()
+        .request_timeout(Some(Duration::from_secs(2)))
+        .connect(url)
+        .await?;
+    let config = LogConfig {
+        timeout: Duration::from_secs(2),
+        ..LogConfig::default()
+    };
+    Ok(EventLog::open(client, config).await?)
+}
+
+/// A valid submit request; tweak fields per test.
+pub fn submit_request(key: &str, email: &str) -> v1::SubmitTicketRequest {
+    v1::SubmitTicketRequest {
+        idempotency_key: key.to_string(),
+        channel: v1::Channel::Email.into(),
+        customer: Some(v1::CustomerIdentity {
+            email: email.to_string(),
+            ..Default::default()
+        }),
+        subject: "Router keeps rebooting".to_string(),
+        body: "Since the update my router restarts every hour.".to_string(),
+        product_area: "router-x200".to_string(),
+        priority: v1::Priority::Normal.into(),
+        facts: Vec::new(),
+        continue_ticket_id: String::new(),
+    }
+}
+
+/// The field named in an INVALID_ARGUMENT status's `BadRequest` details.
+pub fn violated_field(status: &Status) -> Option<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .bad_request()
+        .and_then(|b| b.field_violations.first().map(|v| v.field.clone()))
+}
