@@ -192,6 +192,7 @@ impl Aggregate for Customer {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::Role;

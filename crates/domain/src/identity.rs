@@ -146,6 +146,7 @@ pub fn normalise_external_id(field: &str, raw: &str) -> Result<String, DomainErr
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -28,6 +28,7 @@ pub fn customer_id(identity: &Identity) -> Option<Uuid> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

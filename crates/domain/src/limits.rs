@@ -115,6 +115,7 @@ fn no_control_chars(field: &str, value: &str) -> Result<(), DomainError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

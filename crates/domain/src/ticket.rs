@@ -115,7 +115,8 @@ pub struct Ticket {
     pub reopen_count: u32,
     /// The conversation, oldest first.
     pub messages: Vec<Message>,
-    /// Idempotency keys already taken; a repeat records nothing.
+    /// Idempotency keys already taken, scoped (`email:<key>`, `reply:<key>`,
+    /// `note:<key>`); a repeat records nothing.
     pub idempotency_keys: BTreeSet<String>,
 }
 
@@ -290,12 +291,23 @@ impl Ticket {
                 opening.idempotency_key
             )));
         }
+        // Ownership before idempotency: another customer's repeat of a key must be
+        // refused, not answered as if it were theirs.
+        if let TicketCommand::AddCustomerMessage { customer_id, .. } = command
+            && self.exists()
+            && *customer_id != self.customer_id
+        {
+            return Err(DomainError::Precondition {
+                action: "continue ticket",
+                reason: "it belongs to another customer".into(),
+            });
+        }
         // An opened ticket has taken its opening key (the id is derived from it), so a
         // repeated Open lands here too.
         if self.exists()
             && command
-                .idempotency_key()
-                .is_some_and(|k| self.idempotency_keys.contains(k))
+                .scoped_key()
+                .is_some_and(|k| self.idempotency_keys.contains(&k))
         {
             return Ok(None);
         }
@@ -316,18 +328,12 @@ impl Ticket {
                 TicketEvent::Opened(opening.clone())
             }
             TicketCommand::AddCustomerMessage {
-                customer_id,
                 body,
                 channel,
                 idempotency_key,
+                ..
             } => {
                 let status = status()?;
-                if *customer_id != self.customer_id {
-                    return refuse(
-                        "continue ticket",
-                        "it belongs to another customer".to_string(),
-                    );
-                }
                 let reopened = status == TicketStatus::Solved;
                 if status == TicketStatus::Closed {
                     return refuse("continue ticket", "it is closed; open a new one".into());
@@ -418,6 +424,27 @@ impl TicketCommand {
         }
     }
 
+    /// The key as the ticket remembers it: scoped by what it was for, so one
+    /// caller's key never swallows another kind of request (a chat message with the
+    /// key an email used, a note with a reply's key).
+    fn scoped_key(&self) -> Option<String> {
+        match self {
+            TicketCommand::Open(o) => Some(contact_key(o.channel, &o.idempotency_key)),
+            TicketCommand::AddCustomerMessage {
+                channel,
+                idempotency_key,
+                ..
+            } => Some(contact_key(*channel, idempotency_key)),
+            TicketCommand::Reply {
+                idempotency_key, ..
+            } => idempotency_key.as_deref().map(|k| format!("reply:{k}")),
+            TicketCommand::AddNote {
+                idempotency_key, ..
+            } => idempotency_key.as_deref().map(|k| format!("note:{k}")),
+            TicketCommand::Solve { .. } | TicketCommand::Reopen { .. } => None,
+        }
+    }
+
     fn idempotency_key(&self) -> Option<&str> {
         match self {
             TicketCommand::Open(Opening {
@@ -461,6 +488,11 @@ impl TicketCommand {
     }
 }
 
+/// How a customer-contact key is remembered: per channel, like ticket ids.
+fn contact_key(channel: Channel, key: &str) -> String {
+    format!("{}:{key}", channel.as_str())
+}
+
 impl Aggregate for Ticket {
     type Event = TicketEvent;
     const KIND: &'static str = "ticket";
@@ -496,7 +528,8 @@ impl Aggregate for Ticket {
                 self.priority = o.priority;
                 self.opened_at = at;
                 self.messages.push(first);
-                self.idempotency_keys.insert(o.idempotency_key.clone());
+                self.idempotency_keys
+                    .insert(contact_key(o.channel, &o.idempotency_key));
             }
             TicketEvent::CustomerMessageAdded {
                 body,
@@ -511,7 +544,8 @@ impl Aggregate for Ticket {
                     Some(*channel),
                 );
                 self.messages.push(m);
-                self.idempotency_keys.insert(idempotency_key.clone());
+                self.idempotency_keys
+                    .insert(contact_key(*channel, idempotency_key));
                 if *reopened {
                     self.reopen();
                 } else if self.status == Some(TicketStatus::Pending) {
@@ -530,7 +564,8 @@ impl Aggregate for Ticket {
                     None,
                 );
                 self.messages.push(m);
-                self.idempotency_keys.extend(idempotency_key.clone());
+                self.idempotency_keys
+                    .extend(idempotency_key.as_ref().map(|k| format!("reply:{k}")));
                 self.first_response_at.get_or_insert(at);
                 self.status = Some(if *awaiting_customer {
                     TicketStatus::Pending
@@ -549,7 +584,8 @@ impl Aggregate for Ticket {
                     None,
                 );
                 self.messages.push(m);
-                self.idempotency_keys.extend(idempotency_key.clone());
+                self.idempotency_keys
+                    .extend(idempotency_key.as_ref().map(|k| format!("note:{k}")));
             }
             TicketEvent::Solved { .. } => {
                 self.status = Some(TicketStatus::Solved);

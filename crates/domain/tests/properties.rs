@@ -1,0 +1,488 @@
+//! Properties of the ticket and customer aggregates and of identity normalisation,
+//! checked on arbitrary command sequences.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use frontline_domain::identity::normalise_email;
+use frontline_domain::ticket::MessageKind;
+use frontline_domain::{
+    Actor, Aggregate, Channel, Customer, CustomerCommand, DomainError, Identity, Opening, Priority,
+    Recorded, Role, Ticket, TicketCommand, TicketEvent, TicketStatus, UnixMillis, ids, limits,
+};
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::test_runner::FileFailurePersistence;
+use uuid::Uuid;
+
+const CUSTOMERS: [Uuid; 2] = [Uuid::from_u128(1), Uuid::from_u128(2)];
+const ROLES: [Role; 4] = [
+    Role::CustomerSystem,
+    Role::Agent,
+    Role::Manager,
+    Role::Admin,
+];
+const CHANNELS: [Channel; 5] = [
+    Channel::Email,
+    Channel::Chat,
+    Channel::Phone,
+    Channel::Web,
+    Channel::Api,
+];
+const PRIORITIES: [Priority; 4] = [
+    Priority::Low,
+    Priority::Normal,
+    Priority::High,
+    Priority::Urgent,
+];
+
+/// Default case count; failing cases are kept next to this file
+/// (`properties.proptest-regressions`), as integration tests have no `lib.rs`.
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
+// --- generators ----------------------------------------------------------------
+
+fn actor() -> impl Strategy<Value = Actor> {
+    (select(&["a1", "a2"][..]), select(&ROLES[..])).prop_map(|(id, role)| Actor::new(id, role))
+}
+
+/// A key from a small pool (so repeats are common), sometimes an invalid one.
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        10 => select(&["k0", "k1", "k2", "k3", "k4", "k5"][..]).prop_map(str::to_string),
+        1 => select(&["", "bad key", "schlüssel"][..]).prop_map(str::to_string),
+    ]
+}
+
+fn body() -> impl Strategy<Value = String> {
+    prop_oneof![
+        20 => "[a-zA-Z0-9 .,!?\n]{1,40}".prop_filter("not blank", |s| !s.trim().is_empty()),
+        1 => Just(String::new()),
+        1 => Just(" \n\t ".to_string()),
+        1 => Just("a\u{0}b".to_string()),
+        1 => Just("x".repeat(limits::MAX_BODY_BYTES + 1)),
+    ]
+}
+
+/// An optional text (resolution, reason): usually fine, sometimes too long.
+fn optional_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        10 => "[a-z ]{0,20}",
+        1 => Just("x".repeat(limits::MAX_BODY_BYTES + 1)),
+    ]
+}
+
+fn subject() -> impl Strategy<Value = String> {
+    prop_oneof![
+        10 => "[A-Za-z][A-Za-z0-9 ]{0,30}",
+        1 => Just(String::new()),
+        1 => Just("s".repeat(limits::MAX_SUBJECT_CHARS + 1)),
+    ]
+}
+
+fn product_area() -> impl Strategy<Value = String> {
+    prop_oneof![
+        10 => "[a-z0-9_-]{1,20}",
+        1 => select(&["", "Router", "router x"][..]).prop_map(str::to_string),
+    ]
+}
+
+fn opening() -> impl Strategy<Value = Opening> {
+    (
+        select(&CHANNELS[..]),
+        select(&CUSTOMERS[..]),
+        subject(),
+        body(),
+        product_area(),
+        select(&PRIORITIES[..]),
+        key(),
+    )
+        .prop_map(
+            |(channel, customer_id, subject, body, product_area, priority, idempotency_key)| {
+                Opening {
+                    channel,
+                    customer_id,
+                    subject,
+                    body,
+                    product_area,
+                    priority,
+                    idempotency_key,
+                }
+            },
+        )
+}
+
+fn command() -> impl Strategy<Value = TicketCommand> {
+    prop_oneof![
+        1 => opening().prop_map(TicketCommand::Open),
+        4 => (select(&CUSTOMERS[..]), body(), select(&CHANNELS[..]), key()).prop_map(
+            |(customer_id, body, channel, idempotency_key)| TicketCommand::AddCustomerMessage {
+                customer_id,
+                body,
+                channel,
+                idempotency_key,
+            }
+        ),
+        4 => (body(), any::<bool>(), proptest::option::of(key())).prop_map(
+            |(body, awaiting_customer, idempotency_key)| TicketCommand::Reply {
+                body,
+                awaiting_customer,
+                idempotency_key,
+            }
+        ),
+        3 => (body(), proptest::option::of(key())).prop_map(|(body, idempotency_key)| {
+            TicketCommand::AddNote {
+                body,
+                idempotency_key,
+            }
+        }),
+        3 => optional_text().prop_map(|resolution| TicketCommand::Solve { resolution }),
+        3 => optional_text().prop_map(|reason| TicketCommand::Reopen { reason }),
+    ]
+}
+
+/// A valid Open by a system allowed to open, for the start of most sequences.
+fn valid_open() -> impl Strategy<Value = (TicketCommand, Actor)> {
+    (
+        select(&CHANNELS[..]),
+        select(&CUSTOMERS[..]),
+        select(&["k0", "k1", "k2", "k3", "k4", "k5"][..]),
+        select(&[Role::CustomerSystem, Role::Admin][..]),
+    )
+        .prop_map(|(channel, customer_id, key, role)| {
+            let opening = Opening {
+                channel,
+                customer_id,
+                subject: "Router broken".into(),
+                body: "It blinks red.".into(),
+                product_area: "router".into(),
+                priority: Priority::Normal,
+                idempotency_key: key.into(),
+            };
+            (TicketCommand::Open(opening), Actor::new("a0", role))
+        })
+}
+
+/// Valid solve / reopen / customer-message steps by allowed actors, so that a
+/// sequence can reach the reopen limit.
+fn lifecycle_step() -> impl Strategy<Value = (TicketCommand, Actor)> {
+    prop_oneof![
+        Just((
+            TicketCommand::Solve {
+                resolution: "done".into()
+            },
+            Actor::new("a1", Role::Agent)
+        )),
+        Just((
+            TicketCommand::Reopen {
+                reason: "again".into()
+            },
+            Actor::new("a2", Role::Manager)
+        )),
+        (select(&CUSTOMERS[..]), 0..1000u32).prop_map(|(customer_id, n)| {
+            let command = TicketCommand::AddCustomerMessage {
+                customer_id,
+                body: "again".into(),
+                channel: Channel::Chat,
+                idempotency_key: format!("m{n}"),
+            };
+            (command, Actor::new("a0", Role::CustomerSystem))
+        }),
+    ]
+}
+
+fn ticket_script() -> impl Strategy<Value = Vec<(TicketCommand, Actor)>> {
+    let steps = prop_oneof![
+        2 => proptest::collection::vec((command(), actor()), 0..60),
+        1 => proptest::collection::vec(
+            prop_oneof![1 => (command(), actor()), 6 => lifecycle_step()],
+            0..60
+        ),
+    ];
+    (proptest::option::weighted(0.9, valid_open()), steps)
+        .prop_map(|(first, rest)| first.into_iter().chain(rest).collect())
+}
+
+// --- ticket invariants ---------------------------------------------------------
+
+/// The idempotency key a command carries, if any.
+/// The key as the ticket remembers it (scoped by channel or command kind).
+fn key_of(command: &TicketCommand) -> Option<String> {
+    match command {
+        TicketCommand::Open(o) => Some(format!("{}:{}", o.channel.as_str(), o.idempotency_key)),
+        TicketCommand::AddCustomerMessage {
+            idempotency_key,
+            channel,
+            ..
+        } => Some(format!("{}:{idempotency_key}", channel.as_str())),
+        TicketCommand::Reply {
+            idempotency_key, ..
+        } => idempotency_key.as_ref().map(|k| format!("reply:{k}")),
+        TicketCommand::AddNote {
+            idempotency_key, ..
+        } => idempotency_key.as_ref().map(|k| format!("note:{k}")),
+        TicketCommand::Solve { .. } | TicketCommand::Reopen { .. } => None,
+    }
+}
+
+fn check_ticket(t: &Ticket, log: &[Recorded<TicketEvent>]) -> Result<(), TestCaseError> {
+    prop_assert_eq!(t.version, log.len() as u64);
+    prop_assert_eq!(Aggregate::version(t), t.version);
+    prop_assert_eq!(t.status.is_some(), t.version > 0);
+    prop_assert_eq!(t.exists(), t.version > 0);
+
+    // Message versions strictly increase and never pass the ticket's version.
+    for pair in t.messages.windows(2) {
+        prop_assert!(pair[0].version < pair[1].version, "{:?}", t.messages);
+    }
+    if let Some(last) = t.messages.last() {
+        prop_assert!(last.version <= t.version);
+    }
+    if t.exists() {
+        prop_assert_eq!(t.messages[0].kind, MessageKind::Customer);
+        prop_assert_eq!(t.messages[0].version, 1);
+    }
+
+    // Internal notes are exactly the messages the customer may not see.
+    let notes: Vec<_> = t
+        .messages
+        .iter()
+        .filter(|m| m.kind == MessageKind::InternalNote)
+        .collect();
+    let hidden: Vec<_> = t
+        .messages
+        .iter()
+        .filter(|m| !m.customer_visible())
+        .collect();
+    prop_assert_eq!(&notes, &hidden);
+    let visible: Vec<_> = t.customer_visible_messages().collect();
+    prop_assert_eq!(visible.len() + notes.len(), t.messages.len());
+    prop_assert!(visible.iter().all(|m| m.kind != MessageKind::InternalNote));
+
+    // Customer messages are always the ticket's customer's.
+    let customer = t.customer_id.to_string();
+    prop_assert!(
+        t.messages
+            .iter()
+            .filter(|m| m.kind == MessageKind::Customer)
+            .all(|m| m.author_id == customer)
+    );
+
+    prop_assert_eq!(
+        t.solved_at.is_some(),
+        t.status == Some(TicketStatus::Solved)
+    );
+    prop_assert!(t.reopen_count <= limits::MAX_REOPENS);
+    if let Some(first) = log.first() {
+        prop_assert_eq!(t.opened_at, first.at);
+    }
+    if let Some(last) = log.last() {
+        prop_assert_eq!(t.updated_at, last.at);
+    }
+
+    // Replaying the recorded events gives the same state (apply is deterministic).
+    let mut replayed = Ticket::default();
+    for recorded in log {
+        replayed.apply(recorded);
+    }
+    prop_assert_eq!(&replayed, t);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn ticket_invariants_hold_after_every_step(script in ticket_script()) {
+        let mut t = Ticket::default();
+        let mut log: Vec<Recorded<TicketEvent>> = Vec::new();
+        check_ticket(&t, &log)?;
+        for (i, (command, actor)) in script.iter().enumerate() {
+            let at = 1_000 + i as UnixMillis;
+            let before = t.clone();
+            match t.decide("t", command, actor) {
+                Ok(Some(event)) => {
+                    let recorded = Recorded { event, actor: actor.clone(), at };
+                    t.apply(&recorded);
+                    log.push(recorded);
+                    prop_assert_eq!(t.version, before.version + 1);
+                    prop_assert!(t.messages.len() <= before.messages.len() + 1);
+                    if let Some(key) = key_of(command) {
+                        prop_assert!(t.idempotency_keys.contains(&key));
+                    }
+                }
+                Ok(None) => {
+                    // Only a repeated key on an existing ticket records nothing.
+                    prop_assert!(before.exists());
+                    let key = key_of(command);
+                    prop_assert!(
+                        key.is_some_and(|k| before.idempotency_keys.contains(&k)),
+                        "Ok(None) for {:?}", command
+                    );
+                    prop_assert_eq!(&t, &before);
+                }
+                Err(err) => {
+                    prop_assert_eq!(&t, &before);
+                    if !actor_may(actor.role, command) {
+                        let is_forbidden = matches!(err, DomainError::Forbidden { .. });
+                        prop_assert!(is_forbidden, "{:?}", err);
+                    }
+                }
+            }
+            check_ticket(&t, &log)?;
+        }
+    }
+}
+
+/// Who may send which command, spelled out independently of the domain's table.
+fn actor_may(role: Role, command: &TicketCommand) -> bool {
+    match command {
+        TicketCommand::Open(_) | TicketCommand::AddCustomerMessage { .. } => {
+            matches!(role, Role::CustomerSystem | Role::Admin)
+        }
+        _ => matches!(role, Role::Agent | Role::Manager),
+    }
+}
+
+// --- customer ------------------------------------------------------------------
+
+fn fact_key(i: usize) -> String {
+    format!("fact.{i}")
+}
+
+fn facts() -> impl Strategy<Value = Vec<(String, String)>> {
+    // Up to 32 distinct keys out of 300, so that a long sequence reaches the limit.
+    let unique = proptest::collection::btree_map(0..300usize, 0..4usize, 0..=32).prop_map(|m| {
+        m.into_iter()
+            .map(|(k, v)| (fact_key(k), format!("v{v}")))
+            .collect::<Vec<_>>()
+    });
+    prop_oneof![
+        20 => unique,
+        // Sometimes invalid: a repeated key, a bad key, or too many facts.
+        1 => Just(vec![("a".to_string(), "1".to_string()), ("a".to_string(), "2".to_string())]),
+        1 => Just(vec![("Bad Key".to_string(), "1".to_string())]),
+        1 => Just((0..=limits::MAX_FACTS_PER_CONTACT).map(|i| (fact_key(i), "v".to_string())).collect()),
+    ]
+}
+
+fn contact() -> impl Strategy<Value = (CustomerCommand, Actor)> {
+    let identity = select(
+        &[
+            ("ana@example.com", "", ""),
+            ("ana@example.org", "", ""),
+            ("", "+4930123456", ""),
+            ("", "", "crm-1"),
+        ][..],
+    )
+    .prop_map(|(e, p, x)| Identity::normalise("customer", e, p, x).unwrap());
+    (
+        select(&CHANNELS[..]),
+        identity,
+        facts(),
+        proptest::option::of((0..5u128).prop_map(Uuid::from_u128)),
+        prop_oneof![
+            3 => select(&[Role::CustomerSystem, Role::Admin][..]).prop_map(|r| Actor::new("a0", r)),
+            1 => actor(),
+        ],
+    )
+        .prop_map(|(channel, identity, facts, ticket_opened, actor)| {
+            (
+                CustomerCommand::RecordContact {
+                    channel,
+                    identity,
+                    facts,
+                    ticket_opened,
+                },
+                actor,
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn customer_keeps_bounded_unique_latest_facts(
+        script in proptest::collection::vec(contact(), 0..60)
+    ) {
+        let mut c = Customer::default();
+        let mut applied = 0u64;
+        let mut expected_facts: BTreeMap<String, String> = BTreeMap::new();
+        let mut expected_tickets: Vec<Uuid> = Vec::new();
+        for (i, (command, actor)) in script.iter().enumerate() {
+            let before = c.clone();
+            match c.decide(command, actor) {
+                Ok(Some(event)) => {
+                    c.apply(&Recorded { event, actor: actor.clone(), at: i as UnixMillis });
+                    applied += 1;
+                    let CustomerCommand::RecordContact { facts, ticket_opened, .. } = command;
+                    for (k, v) in facts {
+                        expected_facts.insert(k.clone(), v.clone());
+                    }
+                    if let Some(t) = ticket_opened {
+                        if !expected_tickets.contains(t) {
+                            expected_tickets.push(*t);
+                        }
+                    }
+                }
+                Ok(None) | Err(_) => prop_assert_eq!(&c, &before),
+            }
+            prop_assert!(c.facts.len() <= limits::MAX_FACTS_PER_CUSTOMER);
+            let unique: BTreeSet<_> = c.ticket_ids.iter().collect();
+            prop_assert_eq!(unique.len(), c.ticket_ids.len());
+            prop_assert_eq!(c.version, applied);
+            prop_assert_eq!(&c.facts, &expected_facts);
+            prop_assert_eq!(&c.ticket_ids, &expected_tickets);
+        }
+    }
+}
+
+// --- identity ------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn normalising_an_email_twice_is_the_same_as_once(
+        raw in prop_oneof![
+            "\\PC{0,30}",
+            "[ \t]{0,2}[^@\\s]{1,12}@[^@\\s]{1,12}\\.[a-zA-ZÄÖÜİΣ]{1,6}[ \t]{0,2}",
+        ]
+    ) {
+        if let Ok(once) = normalise_email("email", &raw) {
+            prop_assert_eq!(normalise_email("email", &once), Ok(once.clone()));
+        }
+    }
+
+    #[test]
+    fn case_and_whitespace_variants_are_one_customer(
+        local in "[a-z0-9éñöç._+-]{1,20}",
+        domain in "[a-z0-9éü-]{1,15}\\.[a-z]{2,6}",
+        upper in proptest::collection::vec(any::<bool>(), 60),
+        before in select(&["", " ", "\t", "\n ", "\u{a0}", "\u{3000}"][..]),
+        after in select(&["", " ", "\t", "\r\n", "\u{a0}"][..]),
+    ) {
+        let email = format!("{local}@{domain}");
+        let variant: String = email
+            .chars()
+            .zip(upper.iter().cycle())
+            .map(|(c, up)| if *up { c.to_uppercase().to_string() } else { c.to_string() })
+            .collect();
+        let variant = format!("{before}{variant}{after}");
+
+        let plain = Identity::normalise("customer", &email, "", "").unwrap();
+        let varied = Identity::normalise("customer", &variant, "", "").unwrap();
+        prop_assert_eq!(&plain, &varied);
+        let id = ids::customer_id(&plain);
+        prop_assert!(id.is_some());
+        prop_assert_eq!(id, ids::customer_id(&varied));
+    }
+}
