@@ -171,7 +171,20 @@ async fn park(
     sequence: u64,
     reason: &str,
 ) -> Result<(), LogError> {
-    let mut headers = message.headers.clone().unwrap_or_else(HeaderMap::new);
+    // Keep the event's own headers (type, content type, trace) but none of the
+    // publish controls: an expected-sequence header would be checked against the
+    // parking subject and fail.
+    let mut headers = HeaderMap::new();
+    if let Some(original) = &message.headers {
+        for (name, values) in original.iter() {
+            if name.to_string().to_ascii_lowercase().starts_with("nats-") {
+                continue;
+            }
+            for value in values {
+                headers.append(name.clone(), value.clone());
+            }
+        }
+    }
     headers.insert("Frontline-Parked-Reason", reason);
     headers.insert("Frontline-Original-Subject", message.subject.as_str());
     headers.insert("Frontline-Original-Sequence", sequence.to_string().as_str());

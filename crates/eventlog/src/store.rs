@@ -304,20 +304,48 @@ impl EventLog {
         if base.sequence == last.sequence {
             return Ok(base);
         }
-        let mut loaded = base;
-        let mut replayed = 0u64;
+        let from_snapshot = base.sequence > 0;
+        match self.replay(&subject, base, &last).await {
+            Ok((loaded, replayed)) => {
+                if replayed > 0 {
+                    self.snapshots.save_in_background(id, &loaded);
+                }
+                Ok(loaded)
+            }
+            // A snapshot that does not fit the log (e.g. left from a recreated
+            // stream) is only a wrong shortcut: replay from the start instead.
+            Err(LogError::Corrupt { reason, .. }) if from_snapshot => {
+                tracing::warn!(%subject, %reason, "snapshot disagrees with the log; replaying all");
+                let (loaded, _) = self.replay(&subject, Loaded::default(), &last).await?;
+                self.snapshots.save_in_background(id, &loaded);
+                Ok(loaded)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Applies the events after `base` up to and including `last`; returns the state
+    /// and how many events had to be fetched.
+    async fn replay<A>(
+        &self,
+        subject: &str,
+        mut loaded: Loaded<A>,
+        last: &LoggedEvent<A::Event>,
+    ) -> Result<(Loaded<A>, u64), LogError>
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
+        let mut fetched = 0u64;
         while loaded.state.version() + 1 < last.version {
             let next = self
-                .next_event::<A::Event>(&subject, loaded.sequence + 1)
+                .next_event::<A::Event>(subject, loaded.sequence + 1)
                 .await?;
-            apply_checked(&mut loaded, next, &subject)?;
-            replayed += 1;
+            apply_checked(&mut loaded, next, subject)?;
+            fetched += 1;
         }
-        apply_checked(&mut loaded, last, &subject)?;
-        if replayed > 0 {
-            self.snapshots.save_in_background(id, &loaded);
-        }
-        Ok(loaded)
+        apply_checked(&mut loaded, last.clone(), subject)?;
+        Ok((loaded, fetched))
     }
 
     /// Every event of aggregate `id`, oldest first, up to `until_version` if given.
@@ -412,7 +440,14 @@ fn check_stream(
     actual: &jetstream::stream::Config,
     wanted: &jetstream::stream::Config,
 ) -> Result<(), LogError> {
+    use jetstream::stream::{RetentionPolicy, StorageType};
     let mut problems = Vec::new();
+    if actual.retention != RetentionPolicy::Limits {
+        problems.push("must use limits retention (interest and work-queue retention drop events)");
+    }
+    if actual.storage != StorageType::File {
+        problems.push("must use file storage");
+    }
     if !actual.deny_delete || !actual.deny_purge || actual.allow_rollup {
         problems.push("must deny delete and purge and allow no rollup");
     }
