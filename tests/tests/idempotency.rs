@@ -54,7 +54,7 @@ async fn fifty_concurrent_submits_with_one_key_open_one_ticket() {
         .into_inner()
         .customer
         .unwrap();
-    assert_eq!(customer.ticket_ids, [id.clone()]);
+    assert_eq!(customer.ticket_ids, std::slice::from_ref(id));
     assert_eq!(customer.version, 1);
 }
 

@@ -9,12 +9,30 @@
 //! | idempotency key reused for something else | `ALREADY_EXISTS` |
 //! | stale expected version, lost race after retries | `ABORTED` |
 //! | event log unreachable | `UNAVAILABLE` |
+//! | request over 256 KiB | `RESOURCE_EXHAUSTED` |
 //! | corrupt log, setup failure | `INTERNAL` |
 
 use frontline_domain::DomainError;
 use frontline_eventlog::{CommandError, LogError};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+
+/// Largest request a Frontline call accepts; bigger ones are RESOURCE_EXHAUSTED.
+/// (Bodies are limited to 32 KiB; this leaves room for facts and metadata.)
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+/// Refuses a request larger than [`MAX_REQUEST_BYTES`] with RESOURCE_EXHAUSTED.
+/// (tonic's own decode limit, 4 MiB, answers OUT_OF_RANGE; this check comes first
+/// for everything below it.)
+pub fn check_size<M: prost::Message>(message: &M) -> Result<(), Status> {
+    let size = message.encoded_len();
+    if size > MAX_REQUEST_BYTES {
+        return Err(Status::resource_exhausted(format!(
+            "request is {size} bytes; the limit is {MAX_REQUEST_BYTES}"
+        )));
+    }
+    Ok(())
+}
 
 /// A bad-input status naming the offending field.
 pub fn invalid_field(field: &str, reason: &str) -> Status {

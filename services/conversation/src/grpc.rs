@@ -39,7 +39,7 @@ impl Conversation {
     }
 
     /// Runs one ticket command for the request's caller and returns the ticket after it.
-    async fn command<T>(
+    async fn command<T: prost::Message>(
         &self,
         request: &Request<T>,
         raw_id: &str,
@@ -47,6 +47,7 @@ impl Conversation {
         command: TicketCommand,
     ) -> Result<v1::Ticket, Status> {
         let actor: Actor = auth::actor(request)?;
+        status::check_size(request.get_ref())?;
         // Role first: a caller who may not act learns nothing about the ticket.
         authorize(&actor, command.action()).map_err(|e| status::from_domain(&e))?;
         let id = ticket_id(raw_id)?;

@@ -16,13 +16,9 @@ use tonic::service::Routes;
 /// The full gRPC service name, for health checks.
 pub const SERVICE_NAME: &str = "frontline.v1.ConversationService";
 
-/// Largest request accepted (bigger ones get RESOURCE_EXHAUSTED).
-pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
-
 /// The conversation service, behind authentication, ready to serve.
 pub fn routes(log: EventLog, auth: Authenticator, options: CommandOptions) -> Routes {
-    let service = ConversationServiceServer::new(grpc::Conversation::new(log, options))
-        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let service = ConversationServiceServer::new(grpc::Conversation::new(log, options));
     Routes::new(tonic::service::interceptor::InterceptedService::new(
         service, auth,
     ))

@@ -32,6 +32,7 @@ impl IntakeService for Intake {
     ) -> Result<Response<v1::SubmitTicketResponse>, Status> {
         let actor = auth::actor(&request)?;
         tracing::Span::current().record("actor", actor.id.as_str());
+        status::check_size(request.get_ref())?;
         authorize(&actor, Action::SubmitContact).map_err(|e| status::from_domain(&e))?;
         let meta = context::event_meta(&request, actor);
         let contact =

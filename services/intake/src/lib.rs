@@ -17,13 +17,9 @@ use tonic::service::Routes;
 /// The full gRPC service name, for health checks.
 pub const SERVICE_NAME: &str = "frontline.v1.IntakeService";
 
-/// Largest request accepted (bigger ones get RESOURCE_EXHAUSTED).
-pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
-
 /// The intake service, behind authentication, ready to serve.
 pub fn routes(log: EventLog, auth: Authenticator, options: CommandOptions) -> Routes {
-    let service = IntakeServiceServer::new(grpc::Intake::new(log, options))
-        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let service = IntakeServiceServer::new(grpc::Intake::new(log, options));
     Routes::new(tonic::service::interceptor::InterceptedService::new(
         service, auth,
     ))
