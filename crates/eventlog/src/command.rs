@@ -15,6 +15,11 @@ pub struct CommandOptions {
     /// When set, the aggregate must be at this version or the command fails with
     /// [`DomainError::StaleVersion`] (unless it is an idempotent repeat).
     pub expected_version: Option<u64>,
+    /// The aggregate almost surely does not exist yet (its id was just derived from
+    /// a new request): decide on the empty state and append expecting no events,
+    /// skipping the load. If it does exist, the append conflicts and the normal
+    /// load → decide path runs, so this is only ever faster or one publish slower.
+    pub assume_new: bool,
 }
 
 impl Default for CommandOptions {
@@ -22,6 +27,7 @@ impl Default for CommandOptions {
         CommandOptions {
             max_attempts: 10,
             expected_version: None,
+            assume_new: false,
         }
     }
 }
@@ -73,11 +79,16 @@ where
     let _local = log.lock_for(&crate::subject::<A>(id)).lock().await;
     let attempts = options.max_attempts.max(1);
     for attempt in 0..attempts {
-        if attempt > 0 {
+        // No backoff after a missed `assume_new` guess: that was no race.
+        if attempt > 1 || (attempt == 1 && !options.assume_new) {
             let cap = 2u64 << attempt.min(6);
             tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap))).await;
         }
-        let loaded = log.load::<A>(id).await?;
+        let loaded = if attempt == 0 && options.assume_new {
+            Loaded::default()
+        } else {
+            log.load::<A>(id).await?
+        };
         let decision = decide(&loaded.state);
         let event = match (decision, options.expected_version) {
             (Ok(None), _) => {

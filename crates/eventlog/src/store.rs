@@ -290,11 +290,14 @@ impl EventLog {
     {
         self.check_connected()?;
         let subject = subject::<A>(id);
-        let Some(last) = self.last_message(&subject).await? else {
+        // Both reads at once: the snapshot is only useful if the subject has events,
+        // but waiting for that answer first would double the latency.
+        let (last, snapshot) =
+            tokio::join!(self.last_message(&subject), self.snapshots.load::<A>(id));
+        let Some(last) = last? else {
             return Ok(Loaded::default());
         };
         let last = decode_logged::<A::Event>(&last)?;
-        let snapshot = self.snapshots.load::<A>(id).await;
         // A snapshot ahead of the log, or one that disagrees with it, is ignored:
         // snapshots are a shortcut, the log is the truth.
         let base = snapshot

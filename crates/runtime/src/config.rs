@@ -59,7 +59,7 @@ impl CommonConfig {
     pub fn command_options(&self) -> CommandOptions {
         CommandOptions {
             max_attempts: self.command_attempts,
-            expected_version: None,
+            ..CommandOptions::default()
         }
     }
 

@@ -120,12 +120,21 @@ pub async fn submit(
     record.validate()?;
 
     let (ticket_id, command) = contact.ticket_command();
-    let ticket: Outcome<Ticket> =
-        execute(log, &ticket_id, meta, options, now_millis, |t: &Ticket| {
-            t.decide(&ticket_id.to_string(), &command, &meta.actor)
-        })
-        .await?;
     let opening = contact.continue_ticket.is_none();
+    // A new key derives a new ticket id: skip loading what almost surely is not there.
+    let ticket_options = CommandOptions {
+        assume_new: opening,
+        ..options
+    };
+    let ticket: Outcome<Ticket> = execute(
+        log,
+        &ticket_id,
+        meta,
+        ticket_options,
+        now_millis,
+        |t: &Ticket| t.decide(&ticket_id.to_string(), &command, &meta.actor),
+    )
+    .await?;
 
     let record = CustomerCommand::RecordContact {
         channel: contact.channel,

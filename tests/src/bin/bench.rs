@@ -1,1 +1,354 @@
-fn main() {}
+//! `make bench`: Frontline's speed, measured against the raw ceiling in the same run.
+//!
+//! 1. Raw JetStream append ceiling: N concurrent publishers, each awaiting its ack
+//!    with `Nats-Expected-Last-Subject-Sequence` set, as the event log does.
+//! 2. Intake `SubmitTicket` over gRPC with the same concurrency (new ticket + new
+//!    customer each: two appends and their reads per submit).
+//! 3. Ticket load latency (p50/p99) with target tickets' 20 events spread thinly
+//!    through a stream of 10 k and of 1 M events — with snapshots (the normal path)
+//!    and cold (snapshot deleted: full replay of the subject).
+//!
+//! It prints a table; it asserts nothing. Tests never assert wall-clock times.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_nats::{HeaderMap, jetstream};
+use bytes::Bytes;
+use clap::Parser;
+use frontline_domain::{Actor, Channel, Opening, Priority, Role, Ticket, TicketCommand};
+use frontline_e2e::{Cluster, submit_request};
+use frontline_eventlog::{CommandOptions, EventLog, EventMeta, execute};
+use futures::StreamExt;
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(about = "Frontline benchmark: intake throughput and ticket load latency")]
+struct Args {
+    /// Concurrent clients (and raw publishers).
+    #[arg(long, env = "BENCH_CONCURRENCY", default_value_t = 16)]
+    concurrency: usize,
+    /// Operations per throughput measurement.
+    #[arg(long, env = "BENCH_OPS", default_value_t = 4000)]
+    ops: usize,
+    /// Size of the large stream for the load-latency measurement.
+    #[arg(long, env = "BENCH_LARGE_STREAM", default_value_t = 1_000_000)]
+    large: u64,
+    /// Size of the small stream for the load-latency measurement.
+    #[arg(long, env = "BENCH_SMALL_STREAM", default_value_t = 10_000)]
+    small: u64,
+    /// Target tickets measured per stream size.
+    #[arg(long, env = "BENCH_TARGETS", default_value_t = 200)]
+    targets: usize,
+    /// Events per target ticket.
+    #[arg(long, env = "BENCH_EVENTS_PER_TICKET", default_value_t = 20)]
+    events_per_ticket: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    eprintln!("starting a pinned nats-server and the services…");
+    let cluster = Cluster::start().await?;
+    let mut rows = Vec::new();
+
+    let raw = raw_append_rate(&cluster, args.concurrency, args.ops).await?;
+    let intake = intake_rate(&cluster, args.concurrency, args.ops).await?;
+    rows.push(Row::new(
+        format!("raw JetStream append, {} concurrent", args.concurrency),
+        format!("{raw:.0}/s"),
+        "ceiling".into(),
+    ));
+    rows.push(Row::new(
+        format!("intake SubmitTicket, {} concurrent", args.concurrency),
+        format!("{intake:.0}/s"),
+        format!("{:.0}% of ceiling (target ≥ 60%)", 100.0 * intake / raw),
+    ));
+
+    cluster.shutdown().await;
+
+    // Load latency on its own fresh server, so the stream sizes are exact.
+    let cluster = Cluster::start().await?;
+    let js = jetstream::new(cluster.log.client().clone());
+    let mut filled = stream_len(&js, &cluster.log).await?;
+    let mut results = Vec::new();
+    for size in [args.small, args.large] {
+        eprintln!(
+            "filling the stream to {size} events with {} target tickets spread through it…",
+            args.targets
+        );
+        let targets = spread_targets(
+            &cluster.log,
+            &js,
+            args.targets,
+            args.events_per_ticket,
+            filled,
+            size,
+        )
+        .await?;
+        filled = stream_len(&js, &cluster.log).await?;
+        let warm = load_latencies(&cluster.log, &targets, false).await?;
+        let cold = load_latencies(&cluster.log, &targets, true).await?;
+        results.push((filled, warm, cold));
+    }
+    for (size, warm, cold) in &results {
+        rows.push(Row::new(
+            format!("ticket load, stream {}", human(*size)),
+            format!("p50 {} p99 {}", ms(warm.p50), ms(warm.p99)),
+            "snapshot + tail".into(),
+        ));
+        rows.push(Row::new(
+            format!("ticket load cold, stream {}", human(*size)),
+            format!("p50 {} p99 {}", ms(cold.p50), ms(cold.p99)),
+            "no snapshot: full subject replay".into(),
+        ));
+    }
+    if let [(_, small, _), (_, large, _)] = &results[..] {
+        rows.push(Row::new(
+            "load p99 large / small".into(),
+            format!("{:.2}×", large.p99.as_secs_f64() / small.p99.as_secs_f64()),
+            "target ≤ 1.5×".into(),
+        ));
+    }
+    print_table(&rows);
+    cluster.shutdown().await;
+    Ok(())
+}
+
+struct Row {
+    what: String,
+    value: String,
+    note: String,
+}
+
+impl Row {
+    fn new(what: String, value: String, note: String) -> Self {
+        Row { what, value, note }
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    let w = rows.iter().map(|r| r.what.len()).max().unwrap_or(0);
+    let v = rows.iter().map(|r| r.value.len()).max().unwrap_or(0);
+    println!("\n| {:w$} | {:v$} | note", "measurement", "value");
+    println!("|{}|{}|-----", "-".repeat(w + 2), "-".repeat(v + 2));
+    for r in rows {
+        println!("| {:w$} | {:v$} | {}", r.what, r.value, r.note);
+    }
+}
+
+fn human(n: u64) -> String {
+    if n >= 1_000_000 {
+        format!("{:.1} M", n as f64 / 1e6)
+    } else {
+        format!("{:.0} k", n as f64 / 1e3)
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// A realistic event message: the envelope of a TicketOpened.
+fn sample_payload() -> Bytes {
+    use prost::Message as _;
+    let body = "Since the update my router restarts every hour.".repeat(2);
+    Bytes::from(
+        frontline_proto::v1::EventEnvelope {
+            event_id: Uuid::now_v7().to_string(),
+            aggregate_type: "ticket".into(),
+            aggregate_id: Uuid::new_v4().to_string(),
+            aggregate_version: 1,
+            event_type: "frontline.v1.TicketOpened".into(),
+            payload: body.into_bytes(),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    )
+}
+
+async fn raw_append_rate(cluster: &Cluster, concurrency: usize, ops: usize) -> anyhow::Result<f64> {
+    let js = jetstream::new(cluster.log.client().clone());
+    let payload = sample_payload();
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (js, payload) = (js.clone(), payload.clone());
+            tokio::spawn(async move {
+                for _ in 0..ops / concurrency {
+                    let mut headers = HeaderMap::new();
+                    headers.insert("Nats-Msg-Id", Uuid::now_v7().to_string().as_str());
+                    headers.insert("Nats-Expected-Last-Subject-Sequence", "0");
+                    js.publish_with_headers(
+                        format!("frontline.ticket.{}", Uuid::new_v4()),
+                        headers,
+                        payload.clone(),
+                    )
+                    .await?
+                    .await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await??;
+    }
+    Ok((ops / concurrency * concurrency) as f64 / start.elapsed().as_secs_f64())
+}
+
+async fn intake_rate(cluster: &Cluster, concurrency: usize, ops: usize) -> anyhow::Result<f64> {
+    let mut tasks = Vec::new();
+    let start = Instant::now();
+    for c in 0..concurrency {
+        let mut intake = cluster
+            .intake(&format!("bench-{c}"), Role::CustomerSystem)
+            .await?;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..ops / concurrency {
+                let req =
+                    submit_request(&format!("bench-{c}-{i}"), &format!("c{c}-{i}@example.com"));
+                intake.submit_ticket(req).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok((ops / concurrency * concurrency) as f64 / start.elapsed().as_secs_f64())
+}
+
+async fn stream_len(js: &jetstream::Context, log: &EventLog) -> anyhow::Result<u64> {
+    let mut stream = js.get_stream(log.stream_name()).await?;
+    Ok(stream.info().await?.state.messages)
+}
+
+/// Fills the stream from `from` to `to` events with filler on thin subjects, and
+/// appends `per_ticket` real events to each of `n` target tickets at evenly spread
+/// points, so each target's events lie far apart — the hard case for replay.
+async fn spread_targets(
+    log: &EventLog,
+    js: &jetstream::Context,
+    n: usize,
+    per_ticket: usize,
+    from: u64,
+    to: u64,
+) -> anyhow::Result<Vec<Uuid>> {
+    let targets: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
+    let filler_total = to.saturating_sub(from + (n * per_ticket) as u64);
+    let per_round = filler_total / per_ticket as u64;
+    let meta = EventMeta {
+        actor: Actor::new("bench", Role::Agent),
+        correlation_id: "bench".into(),
+        causation_id: "bench".into(),
+        traceparent: None,
+    };
+    let system = EventMeta {
+        actor: Actor::new("bench", Role::CustomerSystem),
+        ..meta.clone()
+    };
+    for round in 0..per_ticket {
+        fill(js, per_round).await?;
+        futures::stream::iter(targets.iter())
+            .map(|id| {
+                let (meta, system) = (&meta, &system);
+                async move {
+                    let (command, meta) = if round == 0 {
+                        (
+                            TicketCommand::Open(Opening {
+                                channel: Channel::Email,
+                                customer_id: Uuid::new_v4(),
+                                subject: "Bench ticket".into(),
+                                body: "Spread thinly through a long stream".into(),
+                                product_area: "bench".into(),
+                                priority: Priority::Normal,
+                                idempotency_key: id.to_string(),
+                            }),
+                            system,
+                        )
+                    } else {
+                        (
+                            TicketCommand::AddNote {
+                                body: format!("note {round}"),
+                                idempotency_key: None,
+                            },
+                            meta,
+                        )
+                    };
+                    execute(
+                        log,
+                        id,
+                        meta,
+                        CommandOptions::default(),
+                        frontline_runtime::now_millis,
+                        |t: &Ticket| t.decide(&id.to_string(), &command, &meta.actor),
+                    )
+                    .await
+                    .with_context(|| format!("target {id}"))
+                }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        eprint!("\r  round {}/{per_ticket}", round + 1);
+    }
+    eprintln!();
+    // Let background snapshot writes settle before measuring.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(targets)
+}
+
+/// Publishes `count` filler events, pipelined.
+async fn fill(js: &jetstream::Context, count: u64) -> anyhow::Result<()> {
+    let payload = sample_payload();
+    let acks = futures::stream::iter(0..count)
+        .map(|_| {
+            let (js, payload) = (js.clone(), payload.clone());
+            async move {
+                js.publish(format!("frontline.ticket.{}", Uuid::new_v4()), payload)
+                    .await?
+                    .await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(512);
+    tokio::pin!(acks);
+    while let Some(r) = acks.next().await {
+        r?;
+    }
+    Ok(())
+}
+
+struct Latency {
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn load_latencies(log: &EventLog, targets: &[Uuid], cold: bool) -> anyhow::Result<Latency> {
+    const PASSES: usize = 5;
+    let mut samples = Vec::with_capacity(targets.len() * PASSES);
+    for _ in 0..PASSES {
+        for id in targets {
+            if cold {
+                log.snapshots().delete::<Ticket>(id).await?;
+            }
+            let start = Instant::now();
+            let loaded = log.load::<Ticket>(id).await?;
+            samples.push(start.elapsed());
+            anyhow::ensure!(loaded.state.exists(), "target {id} did not load");
+        }
+        if cold {
+            // Cold loads write snapshots back in the background; let them land.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    Ok(Latency {
+        p50: at(0.50),
+        p99: at(0.99),
+    })
+}
