@@ -16,6 +16,9 @@
 //! `NATS_SERVER_BIN` at a suitable binary.
 #![warn(missing_docs)]
 
+mod process;
+pub use process::{ServiceProcess, free_port, http_get, service_env};
+
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

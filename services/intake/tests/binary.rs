@@ -1,0 +1,98 @@
+//! The real `frontline-intake` binary, run as an operator would: configured by
+//! environment, healthy, metrics served, takes a submit, exits 0 on SIGTERM.
+
+use std::{path::Path, time::Duration};
+
+use frontline_domain::{Actor, Role};
+use frontline_proto::v1::{self, intake_service_client::IntakeServiceClient};
+use frontline_testkit::{NatsServer, ServiceProcess, free_port, http_get, service_env};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+const BIN: &str = env!("CARGO_BIN_EXE_frontline-intake");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_and_drains_on_sigterm() {
+    let nats = NatsServer::start().unwrap();
+    let (port, metrics) = (free_port().unwrap(), free_port().unwrap());
+    let mut service = ServiceProcess::spawn(
+        Path::new(BIN),
+        &service_env(&nats.url(), "s3cret", port, metrics),
+    )
+    .unwrap();
+    service
+        .wait_for_port(port, Duration::from_secs(30))
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+
+    let channel = tonic::transport::Channel::from_shared(url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let health = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: frontline_intake::SERVICE_NAME.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status, 1, "SERVING");
+
+    let token = frontline_runtime::auth::mint(
+        "s3cret",
+        &Actor::new("web-shop", Role::CustomerSystem),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let mut request = tonic::Request::new(v1::SubmitTicketRequest {
+        idempotency_key: "bin-1".into(),
+        channel: v1::Channel::Web.into(),
+        customer: Some(v1::CustomerIdentity {
+            email: "bin@example.com".into(),
+            ..Default::default()
+        }),
+        subject: "From the binary".into(),
+        body: "Hello".into(),
+        product_area: "billing".into(),
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let answer = IntakeServiceClient::connect(url)
+        .await
+        .unwrap()
+        .submit_ticket(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.created);
+
+    let scrape = http_get(metrics, "/metrics").unwrap();
+    assert!(
+        scrape.starts_with("HTTP/1.1 200") || scrape.starts_with("HTTP/1.0 200"),
+        "{scrape}"
+    );
+
+    let (status, output) = service.terminate(Duration::from_secs(30)).unwrap();
+    assert!(status.success(), "{status}: {output}");
+    assert!(
+        output.contains("\"stopped\""),
+        "structured shutdown log: {output}"
+    );
+}
+
+#[test]
+fn the_binary_refuses_to_start_without_a_secret() {
+    let service = ServiceProcess::spawn(
+        Path::new(BIN),
+        &[
+            ("FRONTLINE_JWT_SECRET", String::new()),
+            ("NATS_URL", "nats://127.0.0.1:1".into()),
+        ],
+    )
+    .unwrap();
+    let (status, output) = service.wait(Duration::from_secs(30)).unwrap();
+    assert!(!status.success());
+    assert!(output.contains("FRONTLINE_JWT_SECRET"), "{output}");
+}
