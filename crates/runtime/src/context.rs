@@ -33,7 +33,7 @@ pub fn event_meta<T>(request: &Request<T>, actor: Actor) -> EventMeta {
 
 /// A child `traceparent` of the caller's, or the root of a new trace.
 fn traceparent(parent: Option<&str>) -> String {
-    let span = format!("{:016x}", fastrand_u64().max(1));
+    let span = format!("{:016x}", random_u64().max(1));
     if let Some(p) = parent {
         let parts: Vec<&str> = p.split('-').collect();
         if let [version, trace, _, flags] = parts[..] {
@@ -46,7 +46,7 @@ fn traceparent(parent: Option<&str>) -> String {
     format!("00-{}-{span}-01", Uuid::new_v4().simple())
 }
 
-fn fastrand_u64() -> u64 {
+fn random_u64() -> u64 {
     let (hi, _) = Uuid::new_v4().as_u64_pair();
     hi
 }

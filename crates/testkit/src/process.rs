@@ -64,6 +64,20 @@ pub struct ServiceProcess {
 }
 
 impl ServiceProcess {
+    /// Starts a Frontline service binary against `nats_url` on free ports (see
+    /// [`service_env`]) and waits until it listens; returns it with its gRPC and
+    /// metrics ports.
+    pub fn start_frontline(
+        binary: &Path,
+        nats_url: &str,
+        secret: &str,
+    ) -> Result<(Self, u16, u16), Error> {
+        let (grpc, metrics) = (free_port()?, free_port()?);
+        let mut service = Self::spawn(binary, &service_env(nats_url, secret, grpc, metrics))?;
+        service.wait_for_port(grpc, Duration::from_secs(30))?;
+        Ok((service, grpc, metrics))
+    }
+
     /// Starts `binary` with `env` added to the environment; stdout and stderr are
     /// captured (see [`ServiceProcess::terminate`]).
     pub fn spawn(binary: &Path, env: &[(&str, String)]) -> Result<Self, Error> {

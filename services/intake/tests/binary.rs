@@ -5,7 +5,7 @@ use std::{path::Path, time::Duration};
 
 use frontline_domain::{Actor, Role};
 use frontline_proto::v1::{self, intake_service_client::IntakeServiceClient};
-use frontline_testkit::{NatsServer, ServiceProcess, free_port, http_get, service_env};
+use frontline_testkit::{NatsServer, ServiceProcess, http_get};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 const BIN: &str = env!("CARGO_BIN_EXE_frontline-intake");
@@ -13,15 +13,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_frontline-intake");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_serves_and_drains_on_sigterm() {
     let nats = NatsServer::start().unwrap();
-    let (port, metrics) = (free_port().unwrap(), free_port().unwrap());
-    let mut service = ServiceProcess::spawn(
-        Path::new(BIN),
-        &service_env(&nats.url(), "s3cret", port, metrics),
-    )
-    .unwrap();
-    service
-        .wait_for_port(port, Duration::from_secs(30))
-        .unwrap();
+    let (service, port, metrics) =
+        ServiceProcess::start_frontline(Path::new(BIN), &nats.url(), "s3cret").unwrap();
     let url = format!("http://127.0.0.1:{port}");
 
     let channel = tonic::transport::Channel::from_shared(url.clone())
