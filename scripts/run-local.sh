@@ -52,9 +52,9 @@ else
     echo "nats-server    $NATS_URL (external)"
 fi
 
-"$BIN/frontline-intake" &
+FRONTLINE_LISTEN=0.0.0.0:50051 FRONTLINE_METRICS_LISTEN=127.0.0.1:9101 "$BIN/frontline-intake" &
 PIDS+=($!)
-"$BIN/frontline-conversation" &
+FRONTLINE_LISTEN=0.0.0.0:50052 FRONTLINE_METRICS_LISTEN=127.0.0.1:9102 "$BIN/frontline-conversation" &
 PIDS+=($!)
 
 AGENT_TOKEN="$("$BIN/frontline" token --role agent --subject dev-agent)"

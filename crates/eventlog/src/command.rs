@@ -109,6 +109,8 @@ where
         };
         match log.append(id, &loaded, event, meta, now()).await {
             Ok(loaded) => {
+                metrics::counter!("frontline_events_appended_total", "aggregate" => A::KIND)
+                    .increment(1);
                 return Ok(Outcome {
                     loaded,
                     appended: true,

@@ -134,6 +134,12 @@ pub async fn run(
     {
         crate::telemetry::init_metrics(addr).map_err(StartError::Config)?;
     }
+    metrics::gauge!(
+        "frontline_build_info",
+        "service" => names.join(","),
+        "version" => env!("CARGO_PKG_VERSION")
+    )
+    .set(1.0);
     let client = common.connect_nats().await?;
     let mut shutdown = Box::pin(shutdown_signal());
     let log = loop {
@@ -167,7 +173,14 @@ pub async fn run(
         Duration::from_secs(common.shutdown_grace_secs),
     )
     .await?;
-    client.flush().await.ok();
+    // Flush what is buffered, but never wait on a NATS that is gone: exiting is
+    // what SIGTERM asked for.
+    if tokio::time::timeout(Duration::from_secs(2), client.flush())
+        .await
+        .is_err()
+    {
+        tracing::warn!("NATS unreachable at shutdown; not waiting to flush");
+    }
     tracing::info!("stopped");
     Ok(())
 }

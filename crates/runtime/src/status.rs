@@ -43,21 +43,28 @@ pub fn invalid_field(field: &str, reason: &str) -> Status {
     )
 }
 
+/// Counts a refused call by status code (`frontline_grpc_errors_total{code}`).
+fn counted(status: Status) -> Status {
+    metrics::counter!("frontline_grpc_errors_total", "code" => format!("{:?}", status.code()))
+        .increment(1);
+    status
+}
+
 /// The status for a domain refusal.
 pub fn from_domain(e: &DomainError) -> Status {
-    match e {
+    counted(match e {
         DomainError::InvalidField { field, reason } => invalid_field(field, reason),
         DomainError::NotFound { .. } => Status::not_found(e.to_string()),
         DomainError::Precondition { .. } => Status::failed_precondition(e.to_string()),
         DomainError::Forbidden { .. } => Status::permission_denied(e.to_string()),
         DomainError::StaleVersion { .. } => Status::aborted(e.to_string()),
         DomainError::AlreadyExists(_) => Status::already_exists(e.to_string()),
-    }
+    })
 }
 
 /// The status for an event log failure.
 pub fn from_log(e: &LogError) -> Status {
-    match e {
+    counted(match e {
         LogError::Conflict { .. } => Status::aborted(e.to_string()),
         LogError::Unavailable(_) => Status::unavailable(format!(
             "{e}; retry with the same idempotency key, nothing is doubled"
@@ -66,7 +73,7 @@ pub fn from_log(e: &LogError) -> Status {
             tracing::error!(error = %e, "event log failure");
             Status::internal(e.to_string())
         }
-    }
+    })
 }
 
 /// The status for a failed command.
@@ -74,7 +81,7 @@ pub fn from_command(e: &CommandError) -> Status {
     match e {
         CommandError::Domain(d) => from_domain(d),
         CommandError::Log(l) => from_log(l),
-        CommandError::Exhausted { .. } => Status::aborted(format!("{e}; retry the call")),
+        CommandError::Exhausted { .. } => counted(Status::aborted(format!("{e}; retry the call"))),
     }
 }
 
