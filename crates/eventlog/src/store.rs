@@ -253,16 +253,10 @@ impl EventLog {
                 Ok(ack) => return Ok(ack.sequence),
                 Err(e) => match e.kind() {
                     PublishErrorKind::WrongLastSequence => {
-                        return Err(LogError::Conflict {
-                            subject: subject.to_string(),
-                            expected,
-                        });
+                        return self.conflict_or_ours(subject, expected, &headers).await;
                     }
                     PublishErrorKind::Other if is_wrong_last_sequence(&e) => {
-                        return Err(LogError::Conflict {
-                            subject: subject.to_string(),
-                            expected,
-                        });
+                        return self.conflict_or_ours(subject, expected, &headers).await;
                     }
                     PublishErrorKind::TimedOut
                     | PublishErrorKind::BrokenPipe
@@ -279,6 +273,33 @@ impl EventLog {
         Err(LogError::Unavailable(format!(
             "publish to {subject}: {last_error}"
         )))
+    }
+
+    /// A wrong-last-sequence answer is a real conflict — unless the message after
+    /// `expected` is this very one: then an earlier attempt (whose ack was lost, or
+    /// which the client delivered after a reconnect) was stored, and the server
+    /// checks sequences before duplicates. Answer with its sequence instead of
+    /// letting the caller decide again and store a second event.
+    async fn conflict_or_ours(
+        &self,
+        subject: &str,
+        expected: u64,
+        headers: &HeaderMap,
+    ) -> Result<u64, LogError> {
+        let ours = headers.get("Nats-Msg-Id");
+        if let Ok(next) = self
+            .stream
+            .direct_get_next_for_subject(subject, Some(expected + 1))
+            .await
+            && ours.is_some()
+            && next.headers.get("Nats-Msg-Id") == ours
+        {
+            return Ok(next.sequence);
+        }
+        Err(LogError::Conflict {
+            subject: subject.to_string(),
+            expected,
+        })
     }
 
     /// Rebuilds aggregate `id`: its snapshot (if current enough) plus the events
@@ -543,4 +564,56 @@ fn apply_checked<A: Aggregate>(
     loaded.state.apply(&event.recorded);
     loaded.sequence = event.sequence;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A publish retried with the same `Nats-Msg-Id` (e.g. after a lost ack) is
+    /// answered with the original sequence and stored once — although the server
+    /// (2.14) answers it with wrong-last-sequence rather than as a duplicate, since
+    /// its expected-sequence header is stale by then.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retried_publish_is_stored_once_and_keeps_its_sequence() {
+        let nats = frontline_testkit::NatsServer::start().unwrap();
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let log = EventLog::open(client, LogConfig::default()).await.unwrap();
+        let subject = format!("frontline.ticket.{}", Uuid::new_v4());
+        let headers = |msg_id: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("Nats-Msg-Id", msg_id);
+            h.insert("Nats-Expected-Last-Subject-Sequence", "0");
+            h
+        };
+        let first = log
+            .publish(&subject, headers("evt-1"), Bytes::from_static(b"x"), 0)
+            .await
+            .unwrap();
+        let retried = log
+            .publish(&subject, headers("evt-1"), Bytes::from_static(b"x"), 0)
+            .await
+            .unwrap();
+        assert_eq!(
+            retried, first,
+            "the duplicate ack carries the original sequence"
+        );
+        let other = log
+            .publish(&subject, headers("evt-2"), Bytes::from_static(b"y"), 0)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(other, LogError::Conflict { expected: 0, .. }),
+            "{other:?}"
+        );
+        let info = log
+            .stream
+            .clone()
+            .info_with_subjects(&subject)
+            .await
+            .unwrap();
+        use futures::TryStreamExt;
+        let counts: Vec<(String, usize)> = info.try_collect().await.unwrap();
+        assert_eq!(counts, [(subject, 1)]);
+    }
 }
