@@ -116,6 +116,8 @@ where
                     appended: true,
                 });
             }
+            // A missed `assume_new` guess is no race; everything else is.
+            Err(LogError::Conflict { .. }) if attempt == 0 && options.assume_new => {}
             Err(LogError::Conflict { .. }) => {
                 metrics::counter!("frontline_command_conflicts_total", "aggregate" => A::KIND)
                     .increment(1);

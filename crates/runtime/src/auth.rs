@@ -106,13 +106,12 @@ impl Authenticator {
 impl tonic::service::Interceptor for Authenticator {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let header = match request.metadata().get("authorization") {
-            Some(v) => Some(
-                v.to_str()
-                    .map_err(|_| Status::unauthenticated("authorization is not ASCII"))?,
-            ),
+            Some(v) => Some(v.to_str().map_err(|_| {
+                crate::status::counted(Status::unauthenticated("authorization is not ASCII"))
+            })?),
             None => None,
         };
-        let actor = self.verify(header)?;
+        let actor = self.verify(header).map_err(crate::status::counted)?;
         request.extensions_mut().insert(actor);
         Ok(request)
     }

@@ -27,9 +27,9 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 pub fn check_size<M: prost::Message>(message: &M) -> Result<(), Status> {
     let size = message.encoded_len();
     if size > MAX_REQUEST_BYTES {
-        return Err(Status::resource_exhausted(format!(
+        return Err(counted(Status::resource_exhausted(format!(
             "request is {size} bytes; the limit is {MAX_REQUEST_BYTES}"
-        )));
+        ))));
     }
     Ok(())
 }
@@ -44,7 +44,8 @@ pub fn invalid_field(field: &str, reason: &str) -> Status {
 }
 
 /// Counts a refused call by status code (`frontline_grpc_errors_total{code}`).
-fn counted(status: Status) -> Status {
+/// Every refusal Frontline makes passes through here exactly once.
+pub(crate) fn counted(status: Status) -> Status {
     metrics::counter!("frontline_grpc_errors_total", "code" => format!("{:?}", status.code()))
         .increment(1);
     status

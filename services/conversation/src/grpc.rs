@@ -1,8 +1,8 @@
 //! `frontline.v1.ConversationService`: requests in, statuses out. Rules live in the
 //! domain; this maps requests to ticket commands and errors to status codes.
 
-use frontline_domain::{Action, Actor, Ticket, TicketCommand, authorize};
-use frontline_eventlog::{CommandOptions, EventLog, execute};
+use frontline_domain::{Action, Actor, DomainError, Ticket, TicketCommand, authorize};
+use frontline_eventlog::{CommandOptions, EventLog, EventMeta, execute};
 use frontline_proto::v1::{self, conversation_service_server::ConversationService};
 use frontline_runtime::{auth, context, now_millis, status};
 use tonic::{Request, Response, Status};
@@ -18,7 +18,18 @@ pub struct Conversation {
 }
 
 fn ticket_id(raw: &str) -> Result<Uuid, Status> {
-    Uuid::parse_str(raw).map_err(|_| status::invalid_field("ticket_id", "must be a UUID"))
+    Uuid::parse_str(raw)
+        .map_err(|_| status::from_domain(&DomainError::invalid("ticket_id", "must be a UUID")))
+}
+
+/// Who is calling, allowed to do `action`, with a request within limits: the event
+/// metadata for what they ask. Role first, so a caller who may not act learns
+/// nothing about the ticket (not even whether its id parses).
+fn caller<T: prost::Message>(request: &Request<T>, action: Action) -> Result<EventMeta, Status> {
+    let actor: Actor = auth::actor(request)?;
+    authorize(&actor, action).map_err(|e| status::from_domain(&e))?;
+    status::check_size(request.get_ref())?;
+    Ok(context::event_meta(request, actor))
 }
 
 fn optional_key(key: String) -> Option<String> {
@@ -38,20 +49,15 @@ impl Conversation {
         Conversation { log, options }
     }
 
-    /// Runs one ticket command for the request's caller and returns the ticket after it.
-    async fn command<T: prost::Message>(
+    /// Runs one ticket command for `meta`'s caller and returns the ticket after it.
+    async fn command(
         &self,
-        request: &Request<T>,
+        meta: EventMeta,
         raw_id: &str,
         expected_version: Option<u64>,
         command: TicketCommand,
     ) -> Result<v1::Ticket, Status> {
-        let actor: Actor = auth::actor(request)?;
-        status::check_size(request.get_ref())?;
-        // Role first: a caller who may not act learns nothing about the ticket.
-        authorize(&actor, command.action()).map_err(|e| status::from_domain(&e))?;
         let id = ticket_id(raw_id)?;
-        let meta = context::event_meta(request, actor);
         let options = CommandOptions {
             expected_version,
             ..self.options
@@ -86,14 +92,15 @@ impl ConversationService for Conversation {
         &self,
         request: Request<v1::ReplyRequest>,
     ) -> Result<Response<v1::ReplyResponse>, Status> {
-        let r = request.get_ref().clone();
+        let meta = caller(&request, Action::Reply)?;
+        let r = request.into_inner();
         let command = TicketCommand::Reply {
             body: r.body,
             awaiting_customer: r.awaiting_customer,
             idempotency_key: optional_key(r.idempotency_key),
         };
         let ticket = self
-            .command(&request, &r.ticket_id, r.expected_version, command)
+            .command(meta, &r.ticket_id, r.expected_version, command)
             .await?;
         Ok(Response::new(v1::ReplyResponse {
             ticket: Some(ticket),
@@ -104,13 +111,14 @@ impl ConversationService for Conversation {
         &self,
         request: Request<v1::AddNoteRequest>,
     ) -> Result<Response<v1::AddNoteResponse>, Status> {
-        let r = request.get_ref().clone();
+        let meta = caller(&request, Action::AddNote)?;
+        let r = request.into_inner();
         let command = TicketCommand::AddNote {
             body: r.body,
             idempotency_key: optional_key(r.idempotency_key),
         };
         let ticket = self
-            .command(&request, &r.ticket_id, r.expected_version, command)
+            .command(meta, &r.ticket_id, r.expected_version, command)
             .await?;
         Ok(Response::new(v1::AddNoteResponse {
             ticket: Some(ticket),
@@ -121,12 +129,13 @@ impl ConversationService for Conversation {
         &self,
         request: Request<v1::SolveRequest>,
     ) -> Result<Response<v1::SolveResponse>, Status> {
-        let r = request.get_ref().clone();
+        let meta = caller(&request, Action::Solve)?;
+        let r = request.into_inner();
         let command = TicketCommand::Solve {
             resolution: r.resolution,
         };
         let ticket = self
-            .command(&request, &r.ticket_id, r.expected_version, command)
+            .command(meta, &r.ticket_id, r.expected_version, command)
             .await?;
         Ok(Response::new(v1::SolveResponse {
             ticket: Some(ticket),
@@ -137,10 +146,11 @@ impl ConversationService for Conversation {
         &self,
         request: Request<v1::ReopenRequest>,
     ) -> Result<Response<v1::ReopenResponse>, Status> {
-        let r = request.get_ref().clone();
+        let meta = caller(&request, Action::Reopen)?;
+        let r = request.into_inner();
         let command = TicketCommand::Reopen { reason: r.reason };
         let ticket = self
-            .command(&request, &r.ticket_id, r.expected_version, command)
+            .command(meta, &r.ticket_id, r.expected_version, command)
             .await?;
         Ok(Response::new(v1::ReopenResponse {
             ticket: Some(ticket),

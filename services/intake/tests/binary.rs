@@ -52,7 +52,7 @@ async fn the_binary_serves_and_drains_on_sigterm() {
     request
         .metadata_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let answer = IntakeServiceClient::connect(url)
+    let answer = IntakeServiceClient::connect(url.clone())
         .await
         .unwrap()
         .submit_ticket(request)
@@ -61,7 +61,20 @@ async fn the_binary_serves_and_drains_on_sigterm() {
         .into_inner();
     assert!(answer.created);
 
+    // A refused call is counted by its code, auth refusals included.
+    let refused = IntakeServiceClient::connect(url.clone())
+        .await
+        .unwrap()
+        .submit_ticket(v1::SubmitTicketRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+
     let scrape = http_get(metrics, "/metrics").unwrap();
+    assert!(
+        scrape.contains(r#"frontline_grpc_errors_total{code="Unauthenticated"} 1"#),
+        "{scrape}"
+    );
     assert!(scrape.contains(" 200 "), "{scrape}");
     assert!(scrape.contains("frontline_build_info"), "{scrape}");
     assert!(
