@@ -1,11 +1,17 @@
 //! Frontline's business rules, as pure code: no I/O, no clocks, no async.
 //!
 //! Each aggregate has commands (what someone asks for), events (what happened),
-//! `decide(state, command, actor) -> Result<Option<event>, DomainError>` and
+//! `decide(state, command, actor, now) -> Result<Option<event>, DomainError>` and
 //! `apply(state, event)`. `decide` returning `Ok(None)` means "already done":
-//! a repeated idempotent request that must record nothing new.
+//! a repeated idempotent request that must record nothing new. The event is
+//! recorded at `now`, the time given to `decide`: the domain decides the time.
 //!
-//! - [`ticket`]: the ticket lifecycle (open, customer messages, replies, notes, solve, reopen).
+//! Aggregates decide, views show: an aggregate's state keeps only what its `decide`
+//! needs (and is snapshotted); what is shown is a view built on read from the same
+//! events ([`TicketView`]). One small file per command holds that command's rules.
+//!
+//! - [`ticket`]: the ticket lifecycle (open, customer messages, replies, notes, solve,
+//!   reopen) and [`TicketView`].
 //! - [`customer`]: who the customer is and what they told us.
 //! - [`actor`]: roles and who may do what.
 //! - [`identity`]: normalising emails, phones and external ids.
@@ -24,7 +30,7 @@ pub use actor::{Action, Actor, Role, authorize};
 pub use customer::{Customer, CustomerCommand, CustomerEvent};
 pub use error::DomainError;
 pub use identity::Identity;
-pub use ticket::{Opening, Ticket, TicketCommand, TicketEvent, TicketStatus};
+pub use ticket::{Opening, Ticket, TicketCommand, TicketEvent, TicketStatus, TicketView};
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -92,7 +98,7 @@ pub struct Recorded<E> {
     pub event: E,
     /// Who caused it.
     pub actor: Actor,
-    /// When it was decided.
+    /// When it was decided: the `now` given to `decide`.
     pub at: UnixMillis,
 }
 
@@ -107,8 +113,13 @@ pub trait Aggregate:
     type Event: Clone + std::fmt::Debug + Send + Sync + 'static;
     /// The aggregate kind, as used in subjects: `frontline.<KIND>.<id>`.
     const KIND: &'static str;
+    /// Bump when the state's serialised shape changes: older snapshots are then ignored.
+    const SNAPSHOT_SCHEMA: u32;
     /// How many events have been applied (0 for an aggregate that does not exist yet).
     fn version(&self) -> u64;
     /// Applies one event. Must be total: every event `decide` can produce applies.
     fn apply(&mut self, recorded: &Recorded<Self::Event>);
+    /// An event this code does not know (written by a newer writer; "deploy readers before writers"):
+    /// it counts in the version, nothing else changes.
+    fn skip_unknown(&mut self);
 }

@@ -8,7 +8,8 @@ use frontline_domain::identity::normalise_email;
 use frontline_domain::ticket::MessageKind;
 use frontline_domain::{
     Actor, Aggregate, Channel, Customer, CustomerCommand, DomainError, Identity, Opening, Priority,
-    Recorded, Role, Ticket, TicketCommand, TicketEvent, TicketStatus, UnixMillis, ids, limits,
+    Recorded, Role, Ticket, TicketCommand, TicketEvent, TicketStatus, TicketView, UnixMillis, ids,
+    limits,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -232,60 +233,13 @@ fn key_of(command: &TicketCommand) -> Option<String> {
     }
 }
 
+/// What the rules decide, on the ticket.
 fn check_ticket(t: &Ticket, log: &[Recorded<TicketEvent>]) -> Result<(), TestCaseError> {
     prop_assert_eq!(t.version, log.len() as u64);
     prop_assert_eq!(Aggregate::version(t), t.version);
     prop_assert_eq!(t.status.is_some(), t.version > 0);
     prop_assert_eq!(t.exists(), t.version > 0);
-
-    // Message versions strictly increase and never pass the ticket's version.
-    for pair in t.messages.windows(2) {
-        prop_assert!(pair[0].version < pair[1].version, "{:?}", t.messages);
-    }
-    if let Some(last) = t.messages.last() {
-        prop_assert!(last.version <= t.version);
-    }
-    if t.exists() {
-        prop_assert_eq!(t.messages[0].kind, MessageKind::Customer);
-        prop_assert_eq!(t.messages[0].version, 1);
-    }
-
-    // Internal notes are exactly the messages the customer may not see.
-    let notes: Vec<_> = t
-        .messages
-        .iter()
-        .filter(|m| m.kind == MessageKind::InternalNote)
-        .collect();
-    let hidden: Vec<_> = t
-        .messages
-        .iter()
-        .filter(|m| !m.customer_visible())
-        .collect();
-    prop_assert_eq!(&notes, &hidden);
-    let visible: Vec<_> = t.customer_visible_messages().collect();
-    prop_assert_eq!(visible.len() + notes.len(), t.messages.len());
-    prop_assert!(visible.iter().all(|m| m.kind != MessageKind::InternalNote));
-
-    // Customer messages are always the ticket's customer's.
-    let customer = t.customer_id.to_string();
-    prop_assert!(
-        t.messages
-            .iter()
-            .filter(|m| m.kind == MessageKind::Customer)
-            .all(|m| m.author_id == customer)
-    );
-
-    prop_assert_eq!(
-        t.solved_at.is_some(),
-        t.status == Some(TicketStatus::Solved)
-    );
     prop_assert!(t.reopen_count <= limits::MAX_REOPENS);
-    if let Some(first) = log.first() {
-        prop_assert_eq!(t.opened_at, first.at);
-    }
-    if let Some(last) = log.last() {
-        prop_assert_eq!(t.updated_at, last.at);
-    }
 
     // Replaying the recorded events gives the same state (apply is deterministic).
     let mut replayed = Ticket::default();
@@ -296,24 +250,122 @@ fn check_ticket(t: &Ticket, log: &[Recorded<TicketEvent>]) -> Result<(), TestCas
     Ok(())
 }
 
+/// What a ticket shows, on the view built from the same events.
+fn check_view(view: &TicketView, log: &[Recorded<TicketEvent>]) -> Result<(), TestCaseError> {
+    prop_assert_eq!(view.version, log.len() as u64);
+    prop_assert_eq!(view.exists(), view.version > 0);
+
+    // Message versions strictly increase and never pass the ticket's version.
+    for pair in view.messages.windows(2) {
+        prop_assert!(pair[0].version < pair[1].version, "{:?}", view.messages);
+    }
+    if let Some(last) = view.messages.last() {
+        prop_assert!(last.version <= view.version);
+    }
+    if view.exists() {
+        prop_assert_eq!(view.messages[0].kind, MessageKind::Customer);
+        prop_assert_eq!(view.messages[0].version, 1);
+    }
+
+    // Internal notes are exactly the messages the customer may not see.
+    let notes: Vec<_> = view
+        .messages
+        .iter()
+        .filter(|m| m.kind == MessageKind::InternalNote)
+        .collect();
+    let hidden: Vec<_> = view
+        .messages
+        .iter()
+        .filter(|m| !m.customer_visible())
+        .collect();
+    prop_assert_eq!(&notes, &hidden);
+    let visible: Vec<_> = view.customer_visible_messages().collect();
+    prop_assert_eq!(visible.len() + notes.len(), view.messages.len());
+    prop_assert!(visible.iter().all(|m| m.kind != MessageKind::InternalNote));
+
+    // Customer messages are always the ticket's customer's.
+    let customer = view.customer_id.to_string();
+    prop_assert!(
+        view.messages
+            .iter()
+            .filter(|m| m.kind == MessageKind::Customer)
+            .all(|m| m.author_id == customer)
+    );
+
+    prop_assert_eq!(
+        view.solved_at.is_some(),
+        view.status == Some(TicketStatus::Solved)
+    );
+    if let Some(first) = log.first() {
+        prop_assert_eq!(view.opened_at, first.at);
+    }
+    if let Some(last) = log.last() {
+        prop_assert_eq!(view.updated_at, last.at);
+    }
+
+    // Built on read from the events, or kept up to date event by event: the same.
+    prop_assert_eq!(&TicketView::from_events(log), view);
+    Ok(())
+}
+
+/// The view and the ticket agree on everything they both keep.
+fn check_agree(t: &Ticket, view: &TicketView) -> Result<(), TestCaseError> {
+    prop_assert_eq!(view.version, t.version);
+    prop_assert_eq!(view.status, t.status);
+    prop_assert_eq!(view.customer_id, t.customer_id);
+    prop_assert_eq!(view.reopen_count, t.reopen_count);
+    prop_assert_eq!(view.exists(), t.exists());
+    Ok(())
+}
+
+/// One step of a history: a command, or an event this code does not know.
+#[derive(Clone, Debug)]
+enum Step {
+    Command(TicketCommand, Actor),
+    Unknown,
+}
+
+fn history() -> impl Strategy<Value = Vec<Step>> {
+    (
+        ticket_script(),
+        proptest::collection::vec(any::<proptest::sample::Index>(), 0..8),
+    )
+        .prop_map(|(script, unknown_at)| {
+            let mut steps: Vec<Step> = script
+                .into_iter()
+                .map(|(command, actor)| Step::Command(command, actor))
+                .collect();
+            for at in unknown_at {
+                let i = at.index(steps.len() + 1);
+                steps.insert(i, Step::Unknown);
+            }
+            steps
+        })
+}
+
 proptest! {
     #![proptest_config(config())]
 
     #[test]
     fn ticket_invariants_hold_after_every_step(script in ticket_script()) {
         let mut t = Ticket::default();
+        let mut view = TicketView::default();
         let mut log: Vec<Recorded<TicketEvent>> = Vec::new();
         check_ticket(&t, &log)?;
+        check_view(&view, &log)?;
         for (i, (command, actor)) in script.iter().enumerate() {
-            let at = 1_000 + i as UnixMillis;
+            let now = 1_000 + i as UnixMillis;
             let before = t.clone();
-            match t.decide("t", command, actor) {
+            let messages_before = view.messages.len();
+            match t.decide("t", command, actor, now) {
                 Ok(Some(event)) => {
-                    let recorded = Recorded { event, actor: actor.clone(), at };
+                    // The log records the event at the time decide was given.
+                    let recorded = Recorded { event, actor: actor.clone(), at: now };
                     t.apply(&recorded);
+                    view.apply(&recorded);
                     log.push(recorded);
                     prop_assert_eq!(t.version, before.version + 1);
-                    prop_assert!(t.messages.len() <= before.messages.len() + 1);
+                    prop_assert!(view.messages.len() <= messages_before + 1);
                     if let Some(key) = key_of(command) {
                         prop_assert!(t.idempotency_keys.contains(&key));
                     }
@@ -337,6 +389,85 @@ proptest! {
                 }
             }
             check_ticket(&t, &log)?;
+            check_view(&view, &log)?;
+            check_agree(&t, &view)?;
+        }
+    }
+
+    /// The view and the ticket agree after every step, unknown events included:
+    /// `skip_unknown` keeps them in step, and the rules still hold around them.
+    #[test]
+    fn view_and_ticket_agree_around_unknown_events(steps in history()) {
+        let mut t = Ticket::default();
+        let mut view = TicketView::default();
+        check_agree(&t, &view)?;
+        for (i, step) in steps.iter().enumerate() {
+            let now = 1_000 + i as UnixMillis;
+            match step {
+                Step::Unknown => {
+                    let (t_before, view_before) = (t.clone(), view.clone());
+                    t.skip_unknown();
+                    view.skip_unknown();
+                    prop_assert_eq!(&Ticket { version: t_before.version, ..t.clone() }, &t_before);
+                    prop_assert_eq!(
+                        &TicketView { version: view_before.version, ..view.clone() },
+                        &view_before
+                    );
+                    prop_assert_eq!(t.version, t_before.version + 1);
+                }
+                Step::Command(command, actor) => {
+                    if let Ok(Some(event)) = t.decide("t", command, actor, now) {
+                        let recorded = Recorded { event, actor: actor.clone(), at: now };
+                        t.apply(&recorded);
+                        view.apply(&recorded);
+                        if let Some(last) = view.messages.last() {
+                            prop_assert!(last.version <= view.version);
+                        }
+                        prop_assert_eq!(view.updated_at, now);
+                    }
+                    prop_assert!(t.reopen_count <= limits::MAX_REOPENS);
+                }
+            }
+            check_agree(&t, &view)?;
+        }
+    }
+
+    /// A ticket that was never opened (no events, or only unknown ones) answers every
+    /// command but Open with `NotFound`, unless the role or a field is wrong first.
+    #[test]
+    fn an_unopened_ticket_is_not_found_before_any_state_check(
+        unknown in 0..3u64,
+        command in command(),
+        actor in actor(),
+    ) {
+        let mut t = Ticket::default();
+        for _ in 0..unknown {
+            t.skip_unknown();
+        }
+        let result = t.decide("t", &command, &actor, 1);
+        match (&command, result) {
+            (_, Err(DomainError::Forbidden { .. })) => {
+                prop_assert!(!actor_may(actor.role, &command));
+            }
+            (_, Err(DomainError::InvalidField { .. })) => {
+                prop_assert!(actor_may(actor.role, &command));
+                prop_assert!(command.validate().is_err());
+            }
+            (TicketCommand::Open(_), Ok(Some(TicketEvent::Opened(_)))) => {
+                prop_assert_eq!(unknown, 0);
+            }
+            (TicketCommand::Open(_), Err(DomainError::Precondition { .. })) => {
+                prop_assert!(unknown > 0);
+            }
+            (TicketCommand::Open(_), other) => {
+                prop_assert!(false, "open on an unopened ticket: {:?}", other);
+            }
+            (_, Err(DomainError::NotFound { kind, .. })) => {
+                prop_assert_eq!(kind, "ticket");
+                prop_assert!(actor_may(actor.role, &command));
+                prop_assert!(command.validate().is_ok());
+            }
+            (_, other) => prop_assert!(false, "{:?} on an unopened ticket: {:?}", command, other),
         }
     }
 }
@@ -419,9 +550,15 @@ proptest! {
         let mut expected_tickets: Vec<Uuid> = Vec::new();
         for (i, (command, actor)) in script.iter().enumerate() {
             let before = c.clone();
-            match c.decide(command, actor) {
+            let now = i as UnixMillis;
+            // A dry run says exactly what deciding says, and changes nothing.
+            prop_assert_eq!(
+                c.check_contact(command, actor, now),
+                c.decide(command, actor, now).map(drop)
+            );
+            match c.decide(command, actor, now) {
                 Ok(Some(event)) => {
-                    c.apply(&Recorded { event, actor: actor.clone(), at: i as UnixMillis });
+                    c.apply(&Recorded { event, actor: actor.clone(), at: now });
                     applied += 1;
                     let CustomerCommand::RecordContact { facts, ticket_opened, .. } = command;
                     for (k, v) in facts {

@@ -1,10 +1,12 @@
-//! The ticket rules, one test per rule.
+//! The ticket rules, one test per rule. What the rules decide is checked on the
+//! [`Ticket`]; what a ticket shows (messages, subject, times) on the [`TicketView`]
+//! built from the same recorded events.
 #![allow(clippy::unwrap_used)]
 
 use frontline_domain::ticket::MessageKind;
 use frontline_domain::{
     Actor, Aggregate, Channel, DomainError, Opening, Priority, Recorded, Role, Ticket,
-    TicketCommand, TicketEvent, TicketStatus, UnixMillis, limits,
+    TicketCommand, TicketEvent, TicketStatus, TicketView, UnixMillis, limits,
 };
 use uuid::Uuid;
 
@@ -25,20 +27,48 @@ fn admin() -> Actor {
     Actor::new("root", Role::Admin)
 }
 
-/// `decide`, then `apply` what it decided (at time `at`).
+/// Any time: for checks that refuse or repeat, when nothing is recorded.
+const NOW: UnixMillis = 1_000_000;
+
+/// A ticket and the events recorded on it, as the event log would keep them.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Log {
+    ticket: Ticket,
+    events: Vec<Recorded<TicketEvent>>,
+}
+
+impl Log {
+    /// What the ticket shows, built from its events.
+    fn view(&self) -> TicketView {
+        TicketView::from_events(&self.events)
+    }
+
+    fn decide(
+        &self,
+        id: &str,
+        command: &TicketCommand,
+        actor: &Actor,
+    ) -> Result<Option<TicketEvent>, DomainError> {
+        self.ticket.decide(id, command, actor, NOW)
+    }
+}
+
+/// `decide` at time `now`, then record and `apply` what it decided at that time.
 fn run(
-    ticket: &mut Ticket,
+    log: &mut Log,
     command: &TicketCommand,
     actor: &Actor,
-    at: UnixMillis,
+    now: UnixMillis,
 ) -> Result<Option<TicketEvent>, DomainError> {
-    let decided = ticket.decide(ID, command, actor)?;
+    let decided = log.ticket.decide(ID, command, actor, now)?;
     if let Some(event) = &decided {
-        ticket.apply(&Recorded {
+        let recorded = Recorded {
             event: event.clone(),
             actor: actor.clone(),
-            at,
-        });
+            at: now,
+        };
+        log.ticket.apply(&recorded);
+        log.events.push(recorded);
     }
     Ok(decided)
 }
@@ -90,14 +120,14 @@ fn reopen() -> TicketCommand {
 }
 
 /// A ticket opened by the customer at time 1.
-fn opened() -> Ticket {
-    let mut t = Ticket::default();
+fn opened() -> Log {
+    let mut t = Log::default();
     run(&mut t, &open("open-1"), &system(), 1).unwrap().unwrap();
     t
 }
 
 /// A ticket opened and then solved at time 2.
-fn solved() -> Ticket {
+fn solved() -> Log {
     let mut t = opened();
     run(&mut t, &solve(), &agent(), 2).unwrap().unwrap();
     t
@@ -121,17 +151,23 @@ fn invalid_field(r: Result<Option<TicketEvent>, DomainError>) -> Option<String> 
 #[test]
 fn open_creates_a_new_ticket_at_version_1_with_the_customers_message() {
     let t = opened();
-    assert_eq!(t.version, 1);
-    assert!(t.exists());
-    assert_eq!(t.status, Some(TicketStatus::New));
-    assert_eq!(t.customer_id, CUSTOMER);
-    assert_eq!(t.channel, Some(Channel::Email));
-    assert_eq!(t.subject, "Router broken");
-    assert_eq!(t.product_area, "router-x200");
-    assert_eq!(t.priority, Priority::High);
-    assert_eq!(t.opened_at, 1);
-    assert_eq!(t.messages.len(), 1);
-    let first = &t.messages[0];
+    assert_eq!(t.ticket.version, 1);
+    assert!(t.ticket.exists());
+    assert_eq!(t.ticket.status, Some(TicketStatus::New));
+    assert_eq!(t.ticket.customer_id, CUSTOMER);
+    assert_eq!(t.ticket.reopen_count, 0);
+    let view = t.view();
+    assert_eq!(view.version, 1);
+    assert!(view.exists());
+    assert_eq!(view.status, Some(TicketStatus::New));
+    assert_eq!(view.customer_id, CUSTOMER);
+    assert_eq!(view.channel, Some(Channel::Email));
+    assert_eq!(view.subject, "Router broken");
+    assert_eq!(view.product_area, "router-x200");
+    assert_eq!(view.priority, Priority::High);
+    assert_eq!(view.opened_at, 1);
+    assert_eq!(view.messages.len(), 1);
+    let first = &view.messages[0];
     assert_eq!(first.kind, MessageKind::Customer);
     assert_eq!(first.author_id, CUSTOMER.to_string());
     assert_eq!(first.body, "It blinks red.");
@@ -155,19 +191,32 @@ fn open_with_another_key_on_an_existing_ticket_is_refused() {
 
 #[test]
 fn commands_on_an_unopened_ticket_are_not_found() {
+    // Not found comes before any other state check: ownership included.
+    let strangers_message = TicketCommand::AddCustomerMessage {
+        customer_id: OTHER_CUSTOMER,
+        body: "Hi.".into(),
+        channel: Channel::Email,
+        idempotency_key: "m-1".into(),
+    };
     let commands = [
         (customer_message("m-1"), system()),
+        (strangers_message, system()),
         (reply(false, None), agent()),
         (note(None), agent()),
         (solve(), agent()),
         (reopen(), manager()),
     ];
-    for (command, actor) in commands {
-        let err = Ticket::default().decide(ID, &command, &actor).unwrap_err();
-        assert!(
-            matches!(&err, DomainError::NotFound { kind: "ticket", id } if id == ID),
-            "{command:?}: {err:?}"
-        );
+    // Unopened: no events at all, or only events this code does not know.
+    let mut unknown = Ticket::default();
+    unknown.skip_unknown();
+    for ticket in [Ticket::default(), unknown] {
+        for (command, actor) in &commands {
+            let err = ticket.decide(ID, command, actor, NOW).unwrap_err();
+            assert!(
+                matches!(&err, DomainError::NotFound { kind: "ticket", id } if id == ID),
+                "{command:?}: {err:?}"
+            );
+        }
     }
 }
 
@@ -176,21 +225,22 @@ fn commands_on_an_unopened_ticket_are_not_found() {
 #[test]
 fn new_open_and_pending_tickets_take_replies() {
     let mut t = opened();
-    assert_eq!(t.status, Some(TicketStatus::New));
+    assert_eq!(t.ticket.status, Some(TicketStatus::New));
     run(&mut t, &reply(false, None), &agent(), 2)
         .unwrap()
         .unwrap();
-    assert_eq!(t.status, Some(TicketStatus::Open));
+    assert_eq!(t.ticket.status, Some(TicketStatus::Open));
     run(&mut t, &reply(true, None), &agent(), 3)
         .unwrap()
         .unwrap();
-    assert_eq!(t.status, Some(TicketStatus::Pending));
+    assert_eq!(t.ticket.status, Some(TicketStatus::Pending));
     run(&mut t, &reply(false, None), &manager(), 4)
         .unwrap()
         .unwrap();
-    assert_eq!(t.status, Some(TicketStatus::Open));
-    assert_eq!(t.first_response_at, Some(2));
-    let last = t.messages.last().unwrap();
+    assert_eq!(t.ticket.status, Some(TicketStatus::Open));
+    let view = t.view();
+    assert_eq!(view.first_response_at, Some(2));
+    let last = view.messages.last().unwrap();
     assert_eq!(last.kind, MessageKind::AgentReply);
     assert_eq!(last.author_id, "max");
     assert_eq!(last.channel, None);
@@ -202,7 +252,7 @@ fn a_reply_awaiting_the_customer_makes_the_ticket_pending() {
     run(&mut t, &reply(true, None), &agent(), 2)
         .unwrap()
         .unwrap();
-    assert_eq!(t.status, Some(TicketStatus::Pending));
+    assert_eq!(t.ticket.status, Some(TicketStatus::Pending));
 }
 
 #[test]
@@ -221,8 +271,8 @@ fn a_customer_message_on_a_pending_ticket_opens_it() {
             ..
         }
     ));
-    assert_eq!(t.status, Some(TicketStatus::Open));
-    assert_eq!(t.reopen_count, 0);
+    assert_eq!(t.ticket.status, Some(TicketStatus::Open));
+    assert_eq!(t.ticket.reopen_count, 0);
 }
 
 #[test]
@@ -253,7 +303,8 @@ fn notes_are_never_customer_visible() {
         .unwrap();
     run(&mut t, &note(None), &manager(), 4).unwrap().unwrap();
 
-    let notes: Vec<_> = t
+    let view = t.view();
+    let notes: Vec<_> = view
         .messages
         .iter()
         .filter(|m| m.kind == MessageKind::InternalNote)
@@ -261,7 +312,7 @@ fn notes_are_never_customer_visible() {
     assert_eq!(notes.len(), 2);
     assert!(notes.iter().all(|m| !m.customer_visible()));
     assert_eq!(notes[0].author_id, "ana");
-    let visible: Vec<_> = t.customer_visible_messages().map(|m| m.kind).collect();
+    let visible: Vec<_> = view.customer_visible_messages().map(|m| m.kind).collect();
     assert_eq!(visible, [MessageKind::Customer, MessageKind::AgentReply]);
 }
 
@@ -269,17 +320,20 @@ fn notes_are_never_customer_visible() {
 fn a_note_does_not_answer_the_customer() {
     let mut t = opened();
     run(&mut t, &note(None), &agent(), 2).unwrap().unwrap();
-    assert_eq!(t.status, Some(TicketStatus::New));
-    assert_eq!(t.first_response_at, None);
+    assert_eq!(t.ticket.status, Some(TicketStatus::New));
+    assert_eq!(t.view().first_response_at, None);
 }
 
 #[test]
 fn notes_are_allowed_on_a_solved_ticket() {
     let mut t = solved();
     run(&mut t, &note(None), &agent(), 3).unwrap().unwrap();
-    assert_eq!(t.status, Some(TicketStatus::Solved));
-    assert_eq!(t.solved_at, Some(2));
-    assert_eq!(t.messages.last().unwrap().kind, MessageKind::InternalNote);
+    assert_eq!(t.ticket.status, Some(TicketStatus::Solved));
+    assert_eq!(t.view().solved_at, Some(2));
+    assert_eq!(
+        t.view().messages.last().unwrap().kind,
+        MessageKind::InternalNote
+    );
 }
 
 // --- solve and reopen ----------------------------------------------------------
@@ -287,8 +341,8 @@ fn notes_are_allowed_on_a_solved_ticket() {
 #[test]
 fn solve_marks_the_ticket_solved_with_its_time() {
     let t = solved();
-    assert_eq!(t.status, Some(TicketStatus::Solved));
-    assert_eq!(t.solved_at, Some(2));
+    assert_eq!(t.ticket.status, Some(TicketStatus::Solved));
+    assert_eq!(t.view().solved_at, Some(2));
 }
 
 #[test]
@@ -312,9 +366,9 @@ fn reopen_works_only_from_solved() {
 
     run(&mut t, &solve(), &agent(), 4).unwrap().unwrap();
     run(&mut t, &reopen(), &manager(), 5).unwrap().unwrap();
-    assert_eq!(t.status, Some(TicketStatus::Open));
-    assert_eq!(t.solved_at, None);
-    assert_eq!(t.reopen_count, 1);
+    assert_eq!(t.ticket.status, Some(TicketStatus::Open));
+    assert_eq!(t.view().solved_at, None);
+    assert_eq!(t.ticket.reopen_count, 1);
 }
 
 #[test]
@@ -327,10 +381,13 @@ fn a_customer_message_reopens_a_solved_ticket() {
         event,
         TicketEvent::CustomerMessageAdded { reopened: true, .. }
     ));
-    assert_eq!(t.status, Some(TicketStatus::Open));
-    assert_eq!(t.reopen_count, 1);
-    assert_eq!(t.solved_at, None);
-    assert_eq!(t.messages.last().unwrap().kind, MessageKind::Customer);
+    assert_eq!(t.ticket.status, Some(TicketStatus::Open));
+    assert_eq!(t.ticket.reopen_count, 1);
+    assert_eq!(t.view().solved_at, None);
+    assert_eq!(
+        t.view().messages.last().unwrap().kind,
+        MessageKind::Customer
+    );
 }
 
 #[test]
@@ -342,7 +399,7 @@ fn the_reopen_limit_applies_to_agent_reopens() {
         run(&mut t, &reopen(), &agent(), at + 1).unwrap().unwrap();
         at += 2;
     }
-    assert_eq!(t.reopen_count, limits::MAX_REOPENS);
+    assert_eq!(t.ticket.reopen_count, limits::MAX_REOPENS);
     run(&mut t, &solve(), &agent(), at).unwrap().unwrap();
     assert!(is_precondition(run(&mut t, &reopen(), &agent(), at + 1)));
     assert!(is_precondition(run(
@@ -351,7 +408,7 @@ fn the_reopen_limit_applies_to_agent_reopens() {
         &system(),
         at + 1
     )));
-    assert_eq!(t.status, Some(TicketStatus::Solved));
+    assert_eq!(t.ticket.status, Some(TicketStatus::Solved));
 }
 
 #[test]
@@ -374,7 +431,7 @@ fn the_reopen_limit_applies_to_customer_messages() {
         ));
         at += 2;
     }
-    assert_eq!(t.reopen_count, limits::MAX_REOPENS);
+    assert_eq!(t.ticket.reopen_count, limits::MAX_REOPENS);
     run(&mut t, &solve(), &agent(), at).unwrap().unwrap();
     assert!(is_precondition(run(
         &mut t,
@@ -383,7 +440,7 @@ fn the_reopen_limit_applies_to_customer_messages() {
         at + 1
     )));
     assert!(is_precondition(run(&mut t, &reopen(), &manager(), at + 1)));
-    assert_eq!(t.reopen_count, limits::MAX_REOPENS);
+    assert_eq!(t.ticket.reopen_count, limits::MAX_REOPENS);
 }
 
 #[test]
@@ -423,7 +480,7 @@ fn another_customer_may_not_continue_the_ticket() {
         idempotency_key: "m-other".into(),
     };
     assert!(is_precondition(run(&mut t, &command, &system(), 2)));
-    assert_eq!(t.version, 1);
+    assert_eq!(t.ticket.version, 1);
 }
 
 // --- idempotency keys ----------------------------------------------------------
@@ -487,8 +544,8 @@ fn a_retried_request_after_a_state_change_still_records_nothing() {
         run(&mut t, &customer_message("m-1"), &system(), 5),
         Ok(None)
     );
-    assert_eq!(t.status, Some(TicketStatus::Solved));
-    assert_eq!(t.reopen_count, 0);
+    assert_eq!(t.ticket.status, Some(TicketStatus::Solved));
+    assert_eq!(t.ticket.reopen_count, 0);
 }
 
 #[test]
@@ -502,8 +559,8 @@ fn commands_without_a_key_are_always_recorded() {
         );
         assert!(run(&mut t, &note(None), &agent(), at).unwrap().is_some());
     }
-    assert_eq!(t.version, 7);
-    assert_eq!(t.messages.len(), 7);
+    assert_eq!(t.ticket.version, 7);
+    assert_eq!(t.view().messages.len(), 7);
 }
 
 // --- roles ---------------------------------------------------------------------
@@ -530,7 +587,7 @@ fn customer_systems_may_not_reply_note_solve_or_reopen() {
 fn agents_and_managers_may_not_open_or_add_customer_messages() {
     for actor in [agent(), manager()] {
         assert!(is_forbidden(run(
-            &mut Ticket::default(),
+            &mut Log::default(),
             &open("k"),
             &actor,
             1
@@ -546,7 +603,7 @@ fn agents_and_managers_may_not_open_or_add_customer_messages() {
 
 #[test]
 fn admins_may_open_but_not_reply() {
-    let mut t = Ticket::default();
+    let mut t = Log::default();
     assert!(run(&mut t, &open("k"), &admin(), 1).unwrap().is_some());
     assert!(
         run(&mut t, &customer_message("m-1"), &admin(), 2)
@@ -560,7 +617,7 @@ fn admins_may_open_but_not_reply() {
 
 #[test]
 fn role_checks_come_before_existence_checks() {
-    let unknown = Ticket::default();
+    let unknown = Log::default();
     let refused = [
         (reply(false, None), system()),
         (note(None), system()),
@@ -588,7 +645,7 @@ fn open_with(edit: impl FnOnce(&mut Opening)) -> TicketCommand {
 }
 
 fn open_field_error(edit: impl FnOnce(&mut Opening)) -> Option<String> {
-    invalid_field(run(&mut Ticket::default(), &open_with(edit), &system(), 1))
+    invalid_field(run(&mut Log::default(), &open_with(edit), &system(), 1))
 }
 
 #[test]
@@ -738,7 +795,7 @@ fn idempotency_keys_must_be_1_to_128_printable_ascii_characters() {
 
 #[test]
 fn each_event_adds_exactly_one_version_and_stamps_its_message() {
-    let mut t = Ticket::default();
+    let mut t = Log::default();
     let steps = [
         (open("open-1"), system()),
         (note(None), agent()),
@@ -749,38 +806,56 @@ fn each_event_adds_exactly_one_version_and_stamps_its_message() {
         (reply(false, Some("r-1")), agent()),
     ];
     for (i, (command, actor)) in steps.iter().enumerate() {
-        let before = t.version;
-        let messages_before = t.messages.len();
+        let before = t.ticket.version;
+        let messages_before = t.view().messages.len();
         run(&mut t, command, actor, 100 + i as UnixMillis)
             .unwrap()
             .unwrap();
-        assert_eq!(t.version, before + 1, "{command:?}");
-        assert_eq!(t.version, i as u64 + 1);
-        assert_eq!(Aggregate::version(&t), t.version);
-        if t.messages.len() > messages_before {
-            assert_eq!(t.messages.len(), messages_before + 1);
-            assert_eq!(t.messages.last().unwrap().version, t.version, "{command:?}");
+        assert_eq!(t.ticket.version, before + 1, "{command:?}");
+        assert_eq!(t.ticket.version, i as u64 + 1);
+        assert_eq!(Aggregate::version(&t.ticket), t.ticket.version);
+        let view = t.view();
+        assert_eq!(view.version, t.ticket.version);
+        if view.messages.len() > messages_before {
+            assert_eq!(view.messages.len(), messages_before + 1);
+            assert_eq!(
+                view.messages.last().unwrap().version,
+                view.version,
+                "{command:?}"
+            );
         }
     }
-    let versions: Vec<u64> = t.messages.iter().map(|m| m.version).collect();
+    let versions: Vec<u64> = t.view().messages.iter().map(|m| m.version).collect();
     assert_eq!(versions, [1, 2, 3, 4, 7]);
 }
 
+/// The time given to `decide` is the time the event is recorded at, and so the
+/// time the view shows.
 #[test]
-fn updated_at_follows_the_event_time() {
-    let mut t = Ticket::default();
+fn updated_at_follows_the_time_decide_was_given() {
+    let mut t = Log::default();
     run(&mut t, &open("open-1"), &system(), 1_000)
         .unwrap()
         .unwrap();
-    assert_eq!((t.opened_at, t.updated_at), (1_000, 1_000));
+    let view = t.view();
+    assert_eq!((view.opened_at, view.updated_at), (1_000, 1_000));
     run(&mut t, &note(None), &agent(), 2_000).unwrap().unwrap();
-    assert_eq!(t.updated_at, 2_000);
-    assert_eq!(t.messages.last().unwrap().at, 2_000);
+    let view = t.view();
+    assert_eq!(view.updated_at, 2_000);
+    assert_eq!(view.messages.last().unwrap().at, 2_000);
+    run(&mut t, &reply(true, None), &agent(), 2_500)
+        .unwrap()
+        .unwrap();
     run(&mut t, &solve(), &agent(), 3_000).unwrap().unwrap();
-    assert_eq!((t.opened_at, t.updated_at), (1_000, 3_000));
+    let view = t.view();
+    assert_eq!((view.opened_at, view.updated_at), (1_000, 3_000));
+    assert_eq!(
+        (view.first_response_at, view.solved_at),
+        (Some(2_500), Some(3_000))
+    );
     // Nothing recorded, nothing moves.
     run(&mut t, &note(None), &system(), 4_000).unwrap_err();
-    assert_eq!(t.updated_at, 3_000);
+    assert_eq!(t.view().updated_at, 3_000);
 }
 
 /// Keys are scoped: the same key on another channel, or for another kind of
@@ -791,12 +866,12 @@ fn keys_are_scoped_by_channel_and_request_kind() {
     let system = system();
     let agent = agent();
     let msg = |channel, key: &str| TicketCommand::AddCustomerMessage {
-        customer_id: t.customer_id,
+        customer_id: t.ticket.customer_id,
         body: "again".into(),
         channel,
         idempotency_key: key.into(),
     };
-    let opening_key = t.idempotency_keys.iter().next().unwrap().clone();
+    let opening_key = t.ticket.idempotency_keys.iter().next().unwrap().clone();
     let raw_key = opening_key.split_once(':').unwrap().1.to_string();
     // The opening key on another channel is a new message.
     let chat = msg(Channel::Chat, &raw_key);
@@ -806,12 +881,7 @@ fn keys_are_scoped_by_channel_and_request_kind() {
         awaiting_customer: false,
         idempotency_key: Some("k".into()),
     };
-    let event = t.decide("t", &reply, &agent).unwrap().unwrap();
-    t.apply(&Recorded {
-        event,
-        actor: agent.clone(),
-        at: 5,
-    });
+    run(&mut t, &reply, &agent, 5).unwrap().unwrap();
     let note = TicketCommand::AddNote {
         body: "n".into(),
         idempotency_key: Some("k".into()),
@@ -830,7 +900,7 @@ fn keys_are_scoped_by_channel_and_request_kind() {
 #[test]
 fn another_customers_repeated_key_is_refused() {
     let t = opened();
-    let opening_key = t.idempotency_keys.iter().next().unwrap().clone();
+    let opening_key = t.ticket.idempotency_keys.iter().next().unwrap().clone();
     let (channel, key) = opening_key.split_once(':').unwrap();
     assert_eq!(channel, "email");
     let cmd = TicketCommand::AddCustomerMessage {

@@ -1,0 +1,674 @@
+//! The ticket aggregate: the lifecycle and the rules that guard it.
+//!
+//! Lifecycle: `new → open → pending ⇄ open → solved → open (reopen)`.
+//! - A customer message moves `pending → open` and reopens a solved ticket.
+//! - Only a new, open or pending ticket takes public replies.
+//! - Internal notes are never customer-visible.
+//! - Repeated idempotency keys record nothing new.
+//!
+//! Aggregates decide, views show: [`Ticket`] keeps only what [`Ticket::decide`]
+//! needs; [`TicketView`] (subject, times, the conversation) is built on read from the
+//! same events.
+//!
+//! # Where things go
+//!
+//! A new rule is a new file. Each command has its own file with its own field checks
+//! (`validate`) and its own rule (`decide`): `open.rs`, `customer_message.rs`,
+//! `reply.rs`, `note.rs`, `solve.rs`, `reopen.rs`; what a ticket shows is in
+//! `view.rs`. This file holds the state, the command and event enums, the checks
+//! every command shares (in this order: authorise → validate fields → existence and
+//! ownership → idempotent repeat → the command's own rule), the lifecycle's
+//! transitions and `apply`.
+//!
+//! A new rule for an existing command goes into that command's file. A new command
+//! is a new variant of [`TicketCommand`] (and usually of [`TicketEvent`]), a new file
+//! with its `validate` and `decide`, one arm in each `match` here, and one in
+//! `view.rs` for what it shows.
+
+mod customer_message;
+mod note;
+mod open;
+mod reopen;
+mod reply;
+mod solve;
+mod view;
+
+use std::collections::BTreeSet;
+
+use uuid::Uuid;
+
+use crate::{
+    Action, Actor, Aggregate, Channel, DomainError, Priority, Recorded, UnixMillis,
+    actor::authorize, limits,
+};
+
+pub use view::{Message, MessageKind, TicketView};
+
+/// Where a ticket is in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum TicketStatus {
+    /// Opened; no agent has answered yet.
+    New,
+    /// Being worked on.
+    Open,
+    /// Waiting on the customer.
+    Pending,
+    /// Solved; a customer message reopens it.
+    Solved,
+    /// Closed for good.
+    Closed,
+}
+
+impl TicketStatus {
+    /// Not solved or closed: still needs support's attention.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            TicketStatus::New | TicketStatus::Open | TicketStatus::Pending
+        )
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            TicketStatus::New => "new",
+            TicketStatus::Open => "open",
+            TicketStatus::Pending => "pending",
+            TicketStatus::Solved => "solved",
+            TicketStatus::Closed => "closed",
+        }
+    }
+}
+
+/// A ticket's state as far as the rules need it, rebuilt from its events.
+/// `Ticket::default()` is a ticket that has not been opened (version 0).
+///
+/// What a ticket shows (subject, times, the conversation) is in [`TicketView`].
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Ticket {
+    /// How many events have been applied (unknown ones included).
+    pub version: u64,
+    /// Lifecycle status; `None` until opened.
+    pub status: Option<TicketStatus>,
+    /// The customer who opened it.
+    pub customer_id: Uuid,
+    /// How often it was reopened.
+    pub reopen_count: u32,
+    /// Idempotency keys already taken, scoped (`email:<key>`, `reply:<key>`,
+    /// `note:<key>`); a repeat records nothing.
+    pub idempotency_keys: BTreeSet<String>,
+}
+
+/// A customer's first contact, as asked (command) and as recorded (event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Opening {
+    /// Channel of the contact.
+    pub channel: Channel,
+    /// The customer.
+    pub customer_id: Uuid,
+    /// Subject line.
+    pub subject: String,
+    /// First message.
+    pub body: String,
+    /// Product area.
+    pub product_area: String,
+    /// Priority.
+    pub priority: Priority,
+    /// The caller's key (the ticket id is derived from it).
+    pub idempotency_key: String,
+}
+
+/// What a caller asks of a ticket.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TicketCommand {
+    /// Open the ticket from a customer's first contact.
+    Open(Opening),
+    /// The customer wrote again.
+    AddCustomerMessage {
+        /// Who is writing; must be the ticket's customer.
+        customer_id: Uuid,
+        /// The message.
+        body: String,
+        /// Channel of the contact.
+        channel: Channel,
+        /// The caller's key for this message.
+        idempotency_key: String,
+    },
+    /// A public reply.
+    Reply {
+        /// The reply.
+        body: String,
+        /// True when the reply waits on the customer (ticket goes pending).
+        awaiting_customer: bool,
+        /// Optional key: a repeat records nothing.
+        idempotency_key: Option<String>,
+    },
+    /// An internal note.
+    AddNote {
+        /// The note.
+        body: String,
+        /// Optional key: a repeat records nothing.
+        idempotency_key: Option<String>,
+    },
+    /// Solve the ticket.
+    Solve {
+        /// How it was solved.
+        resolution: String,
+    },
+    /// Reopen a solved ticket.
+    Reopen {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What happened to a ticket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TicketEvent {
+    /// The ticket was opened.
+    Opened(Opening),
+    /// The customer wrote again.
+    CustomerMessageAdded {
+        /// The message.
+        body: String,
+        /// Channel.
+        channel: Channel,
+        /// The caller's key.
+        idempotency_key: String,
+        /// This message reopened a solved ticket.
+        reopened: bool,
+    },
+    /// Support replied publicly.
+    AgentReplied {
+        /// The reply.
+        body: String,
+        /// Waiting on the customer now.
+        awaiting_customer: bool,
+        /// The caller's key, if any.
+        idempotency_key: Option<String>,
+    },
+    /// An internal note was added.
+    NoteAdded {
+        /// The note.
+        body: String,
+        /// The caller's key, if any.
+        idempotency_key: Option<String>,
+    },
+    /// The ticket was solved.
+    Solved {
+        /// How.
+        resolution: String,
+    },
+    /// Support reopened the ticket.
+    Reopened {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl TicketEvent {
+    /// A one-line description for histories and logs.
+    pub fn summary(&self) -> String {
+        match self {
+            TicketEvent::Opened(o) => format!("opened via {}: {}", o.channel.as_str(), o.subject),
+            TicketEvent::CustomerMessageAdded {
+                channel, reopened, ..
+            } => {
+                if *reopened {
+                    format!(
+                        "customer wrote via {} and reopened the ticket",
+                        channel.as_str()
+                    )
+                } else {
+                    format!("customer wrote via {}", channel.as_str())
+                }
+            }
+            TicketEvent::AgentReplied {
+                awaiting_customer, ..
+            } => {
+                if *awaiting_customer {
+                    "replied, waiting on the customer".to_string()
+                } else {
+                    "replied".to_string()
+                }
+            }
+            TicketEvent::NoteAdded { .. } => "added an internal note".to_string(),
+            TicketEvent::Solved { .. } => "solved".to_string(),
+            TicketEvent::Reopened { .. } => "reopened".to_string(),
+        }
+    }
+
+    /// The status after this event, given the status before it. The one place the
+    /// lifecycle's transitions are written down; [`Ticket`] and [`TicketView`] both
+    /// follow it.
+    fn status_after(&self, before: Option<TicketStatus>) -> Option<TicketStatus> {
+        match self {
+            TicketEvent::Opened(_) => Some(TicketStatus::New),
+            TicketEvent::CustomerMessageAdded { reopened: true, .. }
+            | TicketEvent::Reopened { .. } => Some(TicketStatus::Open),
+            TicketEvent::CustomerMessageAdded { .. } => match before {
+                Some(TicketStatus::Pending) => Some(TicketStatus::Open),
+                other => other,
+            },
+            TicketEvent::AgentReplied {
+                awaiting_customer, ..
+            } => Some(if *awaiting_customer {
+                TicketStatus::Pending
+            } else {
+                TicketStatus::Open
+            }),
+            TicketEvent::NoteAdded { .. } => before,
+            TicketEvent::Solved { .. } => Some(TicketStatus::Solved),
+        }
+    }
+
+    /// Whether this event reopened a solved ticket (counts towards
+    /// [`limits::MAX_REOPENS`]).
+    fn reopens(&self) -> bool {
+        matches!(
+            self,
+            TicketEvent::CustomerMessageAdded { reopened: true, .. } | TicketEvent::Reopened { .. }
+        )
+    }
+}
+
+impl Ticket {
+    /// Whether any event has been recorded on it: opened (or, from a newer writer,
+    /// something this code does not know yet).
+    pub fn exists(&self) -> bool {
+        self.version > 0
+    }
+
+    /// Decides what `command` by `actor` records on this ticket: `Ok(Some(event))` to
+    /// record, `Ok(None)` when an idempotent repeat makes it already done, or why not.
+    ///
+    /// The event is recorded at `now`: the time is decided here, with the event, not
+    /// by whoever appends it. `id` is only used in error messages.
+    ///
+    /// Checks run in this order, and the first that fails answers: authorise →
+    /// validate fields → existence (a ticket that was never opened is `NotFound`
+    /// before any other state check) and ownership → idempotent repeat → the
+    /// command's own rule.
+    pub fn decide(
+        &self,
+        id: &str,
+        command: &TicketCommand,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Option<TicketEvent>, DomainError> {
+        // No rule reads the time yet; the caller records the event at `now`.
+        let _ = now;
+        authorize(actor, command.action())?;
+        command.validate()?;
+
+        // Existence, then ownership: another customer's repeat of a key must be
+        // refused, not answered as if it were theirs.
+        match command {
+            TicketCommand::Open(opening) => open::check_owner(self, opening)?,
+            TicketCommand::AddCustomerMessage { customer_id, .. } => {
+                self.status(id)?;
+                customer_message::check_owner(self, *customer_id)?;
+            }
+            _ => {
+                self.status(id)?;
+            }
+        }
+
+        // An opened ticket has taken its opening key (the id is derived from it), so a
+        // repeated Open lands here too.
+        if command
+            .scoped_key()
+            .is_some_and(|k| self.idempotency_keys.contains(&k))
+        {
+            return Ok(None);
+        }
+
+        // The command's own rule (`self.status(id)` answered above already).
+        let event = match command {
+            TicketCommand::Open(opening) => open::decide(self, opening)?,
+            TicketCommand::AddCustomerMessage {
+                body,
+                channel,
+                idempotency_key,
+                ..
+            } => customer_message::decide(self, self.status(id)?, body, *channel, idempotency_key)?,
+            TicketCommand::Reply {
+                body,
+                awaiting_customer,
+                idempotency_key,
+            } => reply::decide(self.status(id)?, body, *awaiting_customer, idempotency_key)?,
+            TicketCommand::AddNote {
+                body,
+                idempotency_key,
+            } => note::decide(self.status(id)?, body, idempotency_key)?,
+            TicketCommand::Solve { resolution } => solve::decide(self.status(id)?, resolution)?,
+            TicketCommand::Reopen { reason } => reopen::decide(self, self.status(id)?, reason)?,
+        };
+        Ok(Some(event))
+    }
+
+    /// The status of an opened ticket, or `NotFound`.
+    fn status(&self, id: &str) -> Result<TicketStatus, DomainError> {
+        self.status.ok_or_else(|| self.not_found(id))
+    }
+
+    fn not_found(&self, id: &str) -> DomainError {
+        DomainError::NotFound {
+            kind: "ticket",
+            id: id.to_string(),
+        }
+    }
+}
+
+/// A refusal by the current state: `FAILED_PRECONDITION`.
+fn refuse(action: &'static str, reason: impl Into<String>) -> DomainError {
+    DomainError::Precondition {
+        action,
+        reason: reason.into(),
+    }
+}
+
+impl TicketCommand {
+    /// The action this command needs permission for.
+    pub fn action(&self) -> Action {
+        match self {
+            TicketCommand::Open(_) | TicketCommand::AddCustomerMessage { .. } => {
+                Action::SubmitContact
+            }
+            TicketCommand::Reply { .. } => Action::Reply,
+            TicketCommand::AddNote { .. } => Action::AddNote,
+            TicketCommand::Solve { .. } => Action::Solve,
+            TicketCommand::Reopen { .. } => Action::Reopen,
+        }
+    }
+
+    /// The key as the ticket remembers it: scoped by what it was for, so one
+    /// caller's key never swallows another kind of request (a chat message with the
+    /// key an email used, a note with a reply's key).
+    fn scoped_key(&self) -> Option<String> {
+        match self {
+            TicketCommand::Open(o) => Some(contact_key(o.channel, &o.idempotency_key)),
+            TicketCommand::AddCustomerMessage {
+                channel,
+                idempotency_key,
+                ..
+            } => Some(contact_key(*channel, idempotency_key)),
+            TicketCommand::Reply {
+                idempotency_key, ..
+            } => idempotency_key.as_deref().map(reply_key),
+            TicketCommand::AddNote {
+                idempotency_key, ..
+            } => idempotency_key.as_deref().map(note_key),
+            TicketCommand::Solve { .. } | TicketCommand::Reopen { .. } => None,
+        }
+    }
+
+    fn idempotency_key(&self) -> Option<&str> {
+        match self {
+            TicketCommand::Open(Opening {
+                idempotency_key, ..
+            })
+            | TicketCommand::AddCustomerMessage {
+                idempotency_key, ..
+            } => Some(idempotency_key),
+            TicketCommand::Reply {
+                idempotency_key, ..
+            }
+            | TicketCommand::AddNote {
+                idempotency_key, ..
+            } => idempotency_key.as_deref(),
+            TicketCommand::Solve { .. } | TicketCommand::Reopen { .. } => None,
+        }
+    }
+
+    /// Checks every field against [`limits`]; error fields name the request fields.
+    /// The idempotency key is checked first, then the command's own fields.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        if let Some(key) = self.idempotency_key() {
+            limits::idempotency_key("idempotency_key", key)?;
+        }
+        match self {
+            TicketCommand::Open(opening) => open::validate(opening),
+            TicketCommand::AddCustomerMessage { body, .. } => customer_message::validate(body),
+            TicketCommand::Reply { body, .. } => reply::validate(body),
+            TicketCommand::AddNote { body, .. } => note::validate(body),
+            TicketCommand::Solve { resolution } => solve::validate(resolution),
+            TicketCommand::Reopen { reason } => reopen::validate(reason),
+        }
+    }
+}
+
+/// How a customer-contact key is remembered: per channel, like ticket ids.
+fn contact_key(channel: Channel, key: &str) -> String {
+    format!("{}:{key}", channel.as_str())
+}
+
+/// How a reply's key is remembered.
+fn reply_key(key: &str) -> String {
+    format!("reply:{key}")
+}
+
+/// How a note's key is remembered.
+fn note_key(key: &str) -> String {
+    format!("note:{key}")
+}
+
+impl Aggregate for Ticket {
+    type Event = TicketEvent;
+    const KIND: &'static str = "ticket";
+    /// 2: the state keeps only what `decide` needs (no messages, subject or times).
+    const SNAPSHOT_SCHEMA: u32 = 2;
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn apply(&mut self, recorded: &Recorded<TicketEvent>) {
+        let event = &recorded.event;
+        match event {
+            TicketEvent::Opened(o) => {
+                self.customer_id = o.customer_id;
+                self.idempotency_keys
+                    .insert(contact_key(o.channel, &o.idempotency_key));
+            }
+            TicketEvent::CustomerMessageAdded {
+                channel,
+                idempotency_key,
+                ..
+            } => {
+                self.idempotency_keys
+                    .insert(contact_key(*channel, idempotency_key));
+            }
+            TicketEvent::AgentReplied {
+                idempotency_key, ..
+            } => {
+                self.idempotency_keys
+                    .extend(idempotency_key.as_deref().map(reply_key));
+            }
+            TicketEvent::NoteAdded {
+                idempotency_key, ..
+            } => {
+                self.idempotency_keys
+                    .extend(idempotency_key.as_deref().map(note_key));
+            }
+            TicketEvent::Solved { .. } | TicketEvent::Reopened { .. } => {}
+        }
+        self.status = event.status_after(self.status);
+        if event.reopens() {
+            self.reopen_count += 1;
+        }
+        self.version += 1;
+    }
+
+    fn skip_unknown(&mut self) {
+        self.version += 1;
+    }
+}
+
+/// Shared by the command files' unit tests.
+#[cfg(test)]
+mod fixtures {
+    use super::*;
+
+    /// The customer who opened the fixture tickets.
+    pub(super) const CUSTOMER: Uuid = Uuid::from_u128(0xC0FFEE);
+
+    /// An opened ticket of [`CUSTOMER`] in `status`, with no keys taken.
+    pub(super) fn ticket(status: TicketStatus) -> Ticket {
+        Ticket {
+            version: 1,
+            status: Some(status),
+            customer_id: CUSTOMER,
+            ..Ticket::default()
+        }
+    }
+
+    /// The reason of a `Precondition` refusal, or a panic.
+    pub(super) fn refusal<T: std::fmt::Debug>(result: Result<T, DomainError>) -> String {
+        match result {
+            Err(DomainError::Precondition { reason, .. }) => reason,
+            other => panic!("expected a precondition refusal, got {other:?}"),
+        }
+    }
+
+    /// The field of an `InvalidField` error, or a panic.
+    pub(super) fn invalid_field(result: Result<(), DomainError>) -> String {
+        match result {
+            Err(DomainError::InvalidField { field, .. }) => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+    use crate::Role;
+
+    const ID: &str = "t-1";
+
+    fn system() -> Actor {
+        Actor::new("web-shop", Role::CustomerSystem)
+    }
+    fn agent() -> Actor {
+        Actor::new("ana", Role::Agent)
+    }
+
+    fn message(customer_id: Uuid, body: &str, key: &str) -> TicketCommand {
+        TicketCommand::AddCustomerMessage {
+            customer_id,
+            body: body.into(),
+            channel: Channel::Email,
+            idempotency_key: key.into(),
+        }
+    }
+
+    #[test]
+    fn checks_run_in_order_authorise_validate_exist_own_repeat_rule() {
+        let missing = Ticket::default();
+        let bad_body = message(Uuid::from_u128(9), "", "k");
+        // Authorise before validation.
+        let err = missing.decide(ID, &bad_body, &agent(), 1).unwrap_err();
+        assert!(matches!(err, DomainError::Forbidden { .. }), "{err:?}");
+        // Validation before existence.
+        let err = missing.decide(ID, &bad_body, &system(), 1).unwrap_err();
+        assert!(matches!(err, DomainError::InvalidField { .. }), "{err:?}");
+        // Existence before ownership.
+        let stranger = message(Uuid::from_u128(9), "hi", "k");
+        let err = missing.decide(ID, &stranger, &system(), 1).unwrap_err();
+        assert!(matches!(err, DomainError::NotFound { .. }), "{err:?}");
+        // Ownership before the idempotent repeat.
+        let mut t = ticket(TicketStatus::Closed);
+        t.idempotency_keys.insert("email:k".into());
+        let err = t.decide(ID, &stranger, &system(), 1).unwrap_err();
+        assert!(matches!(err, DomainError::Precondition { .. }), "{err:?}");
+        // The repeat before the command's own rule (a closed ticket refuses messages).
+        let own = message(CUSTOMER, "hi", "k");
+        assert_eq!(t.decide(ID, &own, &system(), 1), Ok(None));
+        let fresh = message(CUSTOMER, "hi", "k2");
+        assert!(refusal(t.decide(ID, &fresh, &system(), 1)).contains("closed"));
+    }
+
+    #[test]
+    fn a_ticket_with_only_unknown_events_is_not_found_but_cannot_be_opened() {
+        let mut t = Ticket::default();
+        t.skip_unknown();
+        assert!(t.exists());
+        assert_eq!((t.version, t.status), (1, None));
+        let solve = TicketCommand::Solve {
+            resolution: String::new(),
+        };
+        let err = t.decide(ID, &solve, &agent(), 1).unwrap_err();
+        assert!(matches!(err, DomainError::NotFound { .. }), "{err:?}");
+        let err = t
+            .decide(ID, &message(Uuid::from_u128(9), "hi", "k"), &system(), 1)
+            .unwrap_err();
+        assert!(matches!(err, DomainError::NotFound { .. }), "{err:?}");
+        let open = TicketCommand::Open(Opening {
+            channel: Channel::Email,
+            customer_id: CUSTOMER,
+            subject: "s".into(),
+            body: "b".into(),
+            product_area: "p".into(),
+            priority: Priority::Normal,
+            idempotency_key: "k".into(),
+        });
+        refusal(t.decide(ID, &open, &system(), 1));
+    }
+
+    #[test]
+    fn skip_unknown_counts_the_version_and_changes_nothing_else() {
+        let mut t = ticket(TicketStatus::Pending);
+        t.reopen_count = 3;
+        t.idempotency_keys.insert("reply:r".into());
+        let before = t.clone();
+        t.skip_unknown();
+        assert_eq!(t.version, before.version + 1);
+        assert_eq!(
+            Ticket {
+                version: before.version,
+                ..t
+            },
+            before
+        );
+    }
+
+    #[test]
+    fn apply_remembers_scoped_keys() {
+        let mut t = Ticket::default();
+        let at = |event| Recorded {
+            event,
+            actor: agent(),
+            at: 7,
+        };
+        t.apply(&at(TicketEvent::Opened(Opening {
+            channel: Channel::Chat,
+            customer_id: CUSTOMER,
+            subject: "s".into(),
+            body: "b".into(),
+            product_area: "p".into(),
+            priority: Priority::Low,
+            idempotency_key: "o".into(),
+        })));
+        t.apply(&at(TicketEvent::AgentReplied {
+            body: "b".into(),
+            awaiting_customer: true,
+            idempotency_key: Some("r".into()),
+        }));
+        t.apply(&at(TicketEvent::NoteAdded {
+            body: "b".into(),
+            idempotency_key: Some("n".into()),
+        }));
+        t.apply(&at(TicketEvent::CustomerMessageAdded {
+            body: "b".into(),
+            channel: Channel::Phone,
+            idempotency_key: "m".into(),
+            reopened: false,
+        }));
+        let keys: Vec<&str> = t.idempotency_keys.iter().map(String::as_str).collect();
+        assert_eq!(keys, ["chat:o", "note:n", "phone:m", "reply:r"]);
+        assert_eq!(t.status, Some(TicketStatus::Open));
+        assert_eq!((t.version, t.customer_id, t.reopen_count), (4, CUSTOMER, 0));
+    }
+}
