@@ -1,5 +1,9 @@
 //! Compiles `proto/frontline/v1/*.proto` with protox (pure Rust, no system `protoc`)
 //! and writes the file descriptor set that the services serve for reflection.
+//!
+//! Messages get `prost::Name` (so event type names come from the contract, not from
+//! hand-written strings), and every gRPC service uses [`crate::grpc_codec`], which
+//! answers malformed requests with INVALID_ARGUMENT instead of INTERNAL.
 
 use std::{env, fs, path::PathBuf};
 
@@ -22,9 +26,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(FILES, [&root])?;
     fs::write(out.join("frontline_descriptor.bin"), fds.encode_to_vec())?;
 
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_fds(fds)?;
+        .codec_path("crate::grpc_codec::StrictCodec")
+        .compile_fds_with_config(fds, config)?;
     Ok(())
 }

@@ -109,7 +109,7 @@ pub fn facts<'a>(pairs: impl IntoIterator<Item = (&'a String, &'a String)>) -> V
 }
 
 /// A ticket's short view.
-pub fn ticket_summary(id: impl std::fmt::Display, t: &domain::Ticket) -> v1::TicketSummary {
+pub fn ticket_summary(id: impl std::fmt::Display, t: &domain::TicketView) -> v1::TicketSummary {
     v1::TicketSummary {
         ticket_id: id.to_string(),
         subject: t.subject.clone(),
@@ -124,7 +124,7 @@ pub fn ticket_summary(id: impl std::fmt::Display, t: &domain::Ticket) -> v1::Tic
 /// A ticket's full view. Internal notes are included only when `staff`.
 pub fn ticket(
     id: impl std::fmt::Display,
-    t: &domain::Ticket,
+    t: &domain::TicketView,
     staff: bool,
     customer: Option<&domain::Customer>,
 ) -> v1::Ticket {

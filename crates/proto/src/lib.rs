@@ -1,6 +1,9 @@
-//! Generated types for Frontline's public contract (`proto/frontline/v1`).
+//! Frontline's public contract (`proto/frontline/v1`) and everything that encodes it.
 //!
-//! Everything here is produced by `build.rs`; edit the `.proto` files, not this crate.
+//! - [`v1`]: generated messages, services and clients (edit the `.proto` files, not this).
+//! - [`events`]: every event's encoding on the log, and the envelope.
+//! - [`convert`]: the one place where wire and domain enums and views meet.
+//! - [`grpc_codec`]: the gRPC codec (malformed requests are INVALID_ARGUMENT).
 
 /// `frontline.v1`: services, requests, responses and events.
 #[allow(missing_docs, clippy::all, missing_debug_implementations)]
@@ -13,3 +16,5 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/frontline_descriptor.bin"));
 
 pub mod convert;
+pub mod events;
+pub mod grpc_codec;

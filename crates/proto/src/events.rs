@@ -1,0 +1,306 @@
+//! Every event's encoding, in one place: domain events ⇄ the payload messages of
+//! `proto/frontline/v1/events.proto`, and the envelope that carries them.
+//!
+//! An event's type is the full protobuf name of its payload message, taken from
+//! prost ([`prost::Name`]), e.g. `frontline.v1.TicketOpened`. A reader that meets a
+//! type it does not know (written by a newer version: "deploy readers before
+//! writers") gets `Ok(None)` and skips it; only a known type with a broken payload
+//! is an error.
+
+use frontline_domain::{Channel, CustomerEvent, Identity, Opening, Priority, TicketEvent};
+use prost::{Message, Name};
+use uuid::Uuid;
+
+use crate::{
+    convert::{self, from_wire},
+    v1,
+};
+
+/// Header naming the event type, so any NATS client can route without decoding.
+pub const HEADER_EVENT_TYPE: &str = "Frontline-Event-Type";
+/// Content type of every event message.
+pub const CONTENT_TYPE: &str = "application/x-protobuf; proto=frontline.v1.EventEnvelope";
+/// Schema version of every payload written by this code.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// An aggregate's events as they travel on the log.
+pub trait EventCodec: Sized {
+    /// Full protobuf name of the payload, e.g. `frontline.v1.TicketOpened`.
+    fn event_type(&self) -> String;
+    /// The protobuf payload.
+    fn encode_payload(&self) -> Vec<u8>;
+    /// Decodes a payload of `event_type`: `Ok(None)` for a type this code does not
+    /// know (skip it), `Err` when a known type's payload is not valid.
+    fn decode_payload(event_type: &str, payload: &[u8]) -> Result<Option<Self>, String>;
+}
+
+/// Decodes a message body as an envelope.
+pub fn decode_envelope(bytes: &[u8]) -> Result<v1::EventEnvelope, String> {
+    v1::EventEnvelope::decode(bytes).map_err(|e| format!("not an EventEnvelope: {e}"))
+}
+
+/// Whether `event_type` names payload message `M`.
+fn is<M: Name>(event_type: &str) -> bool {
+    event_type
+        .strip_prefix(M::PACKAGE)
+        .and_then(|rest| rest.strip_prefix('.'))
+        == Some(M::NAME)
+}
+
+/// `Some(decoded)` when `event_type` names `M`.
+fn payload<M: Name + Message + Default>(
+    event_type: &str,
+    bytes: &[u8],
+) -> Option<Result<M, String>> {
+    is::<M>(event_type).then(|| M::decode(bytes).map_err(|e| format!("{}: {e}", M::NAME)))
+}
+
+fn channel(raw: i32) -> Result<Channel, String> {
+    from_wire::<v1::Channel, Channel>(raw).ok_or_else(|| format!("unknown channel {raw}"))
+}
+
+/// A priority a newer writer added reads as the default, not as a broken event.
+fn priority(raw: i32) -> Priority {
+    from_wire::<v1::Priority, Priority>(raw).unwrap_or_default()
+}
+
+fn uuid(raw: &str, field: &str) -> Result<Uuid, String> {
+    Uuid::parse_str(raw).map_err(|e| format!("{field}: {e}"))
+}
+
+fn optional(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+impl EventCodec for TicketEvent {
+    fn event_type(&self) -> String {
+        match self {
+            TicketEvent::Opened(_) => v1::TicketOpened::full_name(),
+            TicketEvent::CustomerMessageAdded { .. } => v1::CustomerMessageAdded::full_name(),
+            TicketEvent::AgentReplied { .. } => v1::AgentReplied::full_name(),
+            TicketEvent::NoteAdded { .. } => v1::InternalNoteAdded::full_name(),
+            TicketEvent::Solved { .. } => v1::TicketSolved::full_name(),
+            TicketEvent::Reopened { .. } => v1::TicketReopened::full_name(),
+        }
+    }
+
+    fn encode_payload(&self) -> Vec<u8> {
+        match self.clone() {
+            TicketEvent::Opened(o) => v1::TicketOpened {
+                channel: v1::Channel::from(o.channel).into(),
+                customer_id: o.customer_id.to_string(),
+                subject: o.subject,
+                body: o.body,
+                product_area: o.product_area,
+                priority: v1::Priority::from(o.priority).into(),
+                idempotency_key: o.idempotency_key,
+            }
+            .encode_to_vec(),
+            TicketEvent::CustomerMessageAdded {
+                body,
+                channel,
+                idempotency_key,
+                reopened,
+            } => v1::CustomerMessageAdded {
+                body,
+                channel: v1::Channel::from(channel).into(),
+                idempotency_key,
+                reopened,
+            }
+            .encode_to_vec(),
+            TicketEvent::AgentReplied {
+                body,
+                awaiting_customer,
+                idempotency_key,
+            } => v1::AgentReplied {
+                body,
+                awaiting_customer,
+                idempotency_key: idempotency_key.unwrap_or_default(),
+            }
+            .encode_to_vec(),
+            TicketEvent::NoteAdded {
+                body,
+                idempotency_key,
+            } => v1::InternalNoteAdded {
+                body,
+                idempotency_key: idempotency_key.unwrap_or_default(),
+            }
+            .encode_to_vec(),
+            TicketEvent::Solved { resolution } => v1::TicketSolved { resolution }.encode_to_vec(),
+            TicketEvent::Reopened { reason } => v1::TicketReopened { reason }.encode_to_vec(),
+        }
+    }
+
+    fn decode_payload(event_type: &str, bytes: &[u8]) -> Result<Option<Self>, String> {
+        if let Some(e) = payload::<v1::TicketOpened>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(TicketEvent::Opened(Opening {
+                channel: channel(e.channel)?,
+                customer_id: uuid(&e.customer_id, "customer_id")?,
+                subject: e.subject,
+                body: e.body,
+                product_area: e.product_area,
+                priority: priority(e.priority),
+                idempotency_key: e.idempotency_key,
+            })));
+        }
+        if let Some(e) = payload::<v1::CustomerMessageAdded>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(TicketEvent::CustomerMessageAdded {
+                body: e.body,
+                channel: channel(e.channel)?,
+                idempotency_key: e.idempotency_key,
+                reopened: e.reopened,
+            }));
+        }
+        if let Some(e) = payload::<v1::AgentReplied>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(TicketEvent::AgentReplied {
+                body: e.body,
+                awaiting_customer: e.awaiting_customer,
+                idempotency_key: optional(e.idempotency_key),
+            }));
+        }
+        if let Some(e) = payload::<v1::InternalNoteAdded>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(TicketEvent::NoteAdded {
+                body: e.body,
+                idempotency_key: optional(e.idempotency_key),
+            }));
+        }
+        if let Some(e) = payload::<v1::TicketSolved>(event_type, bytes) {
+            return Ok(Some(TicketEvent::Solved {
+                resolution: e?.resolution,
+            }));
+        }
+        if let Some(e) = payload::<v1::TicketReopened>(event_type, bytes) {
+            return Ok(Some(TicketEvent::Reopened { reason: e?.reason }));
+        }
+        Ok(None)
+    }
+}
+
+impl EventCodec for CustomerEvent {
+    fn event_type(&self) -> String {
+        match self {
+            CustomerEvent::Contacted { .. } => v1::CustomerContacted::full_name(),
+        }
+    }
+
+    fn encode_payload(&self) -> Vec<u8> {
+        let CustomerEvent::Contacted {
+            channel,
+            identities_added,
+            facts_recorded,
+            ticket_opened,
+        } = self;
+        v1::CustomerContacted {
+            channel: v1::Channel::from(*channel).into(),
+            identities_added: Some(convert::identity(identities_added)),
+            facts_recorded: convert::facts(facts_recorded.iter().map(|(k, v)| (k, v))),
+            ticket_opened: ticket_opened.map(|t| t.to_string()).unwrap_or_default(),
+        }
+        .encode_to_vec()
+    }
+
+    fn decode_payload(event_type: &str, bytes: &[u8]) -> Result<Option<Self>, String> {
+        let Some(e) = payload::<v1::CustomerContacted>(event_type, bytes) else {
+            return Ok(None);
+        };
+        let e = e?;
+        let ids = e.identities_added.unwrap_or_default();
+        Ok(Some(CustomerEvent::Contacted {
+            channel: channel(e.channel)?,
+            identities_added: Identity {
+                email: optional(ids.email),
+                phone: optional(ids.phone),
+                external_id: optional(ids.external_id),
+            },
+            facts_recorded: e
+                .facts_recorded
+                .into_iter()
+                .map(|f| (f.key, f.value))
+                .collect(),
+            ticket_opened: optional(e.ticket_opened)
+                .map(|t| uuid(&t, "ticket_opened"))
+                .transpose()?,
+        }))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn round_trip<E: EventCodec + PartialEq + std::fmt::Debug>(e: E) {
+        let back = E::decode_payload(&e.event_type(), &e.encode_payload()).unwrap();
+        assert_eq!(back, Some(e));
+    }
+
+    #[test]
+    fn every_event_round_trips() {
+        round_trip(TicketEvent::Opened(Opening {
+            channel: Channel::Chat,
+            customer_id: Uuid::from_u128(7),
+            subject: "s".into(),
+            body: "b".into(),
+            product_area: "billing".into(),
+            priority: Priority::Urgent,
+            idempotency_key: "k".into(),
+        }));
+        round_trip(TicketEvent::CustomerMessageAdded {
+            body: "b".into(),
+            channel: Channel::Email,
+            idempotency_key: "k2".into(),
+            reopened: true,
+        });
+        round_trip(TicketEvent::AgentReplied {
+            body: "r".into(),
+            awaiting_customer: true,
+            idempotency_key: None,
+        });
+        round_trip(TicketEvent::NoteAdded {
+            body: "n".into(),
+            idempotency_key: Some("x".into()),
+        });
+        round_trip(TicketEvent::Solved {
+            resolution: "done".into(),
+        });
+        round_trip(TicketEvent::Reopened { reason: "".into() });
+        round_trip(CustomerEvent::Contacted {
+            channel: Channel::Phone,
+            identities_added: Identity {
+                email: Some("a@b.de".into()),
+                phone: None,
+                external_id: None,
+            },
+            facts_recorded: vec![("serial".into(), "SN-1".into())],
+            ticket_opened: Some(Uuid::from_u128(9)),
+        });
+    }
+
+    #[test]
+    fn type_names_come_from_the_contract() {
+        let e = TicketEvent::Solved {
+            resolution: String::new(),
+        };
+        assert_eq!(e.event_type(), "frontline.v1.TicketSolved");
+        assert!(is::<v1::TicketSolved>("frontline.v1.TicketSolved"));
+        assert!(!is::<v1::TicketSolved>("frontline.v1.TicketSolvedLater"));
+        assert!(!is::<v1::TicketSolved>("other.v1.TicketSolved"));
+    }
+
+    #[test]
+    fn unknown_types_are_skipped_and_garbage_is_an_error() {
+        assert_eq!(
+            TicketEvent::decode_payload("frontline.v2.TicketEscalated", b"\x08\x01").unwrap(),
+            None
+        );
+        assert_eq!(
+            CustomerEvent::decode_payload("frontline.v1.TicketOpened", b"").unwrap(),
+            None
+        );
+        assert!(TicketEvent::decode_payload("frontline.v1.TicketOpened", b"\xff\xff\xff").is_err());
+    }
+}
