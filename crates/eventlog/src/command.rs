@@ -5,7 +5,9 @@ use std::time::Duration;
 use frontline_domain::{Aggregate, DomainError, UnixMillis};
 use uuid::Uuid;
 
-use crate::{EventCodec, EventLog, EventMeta, Loaded, LogError};
+use frontline_proto::events::EventCodec;
+
+use crate::{EventLog, EventMeta, Loaded, LogError};
 
 /// How a command is executed.
 #[derive(Clone, Copy, Debug)]
@@ -58,11 +60,17 @@ pub enum CommandError {
     },
 }
 
-/// Runs `decide` against the latest state of aggregate `id` and appends its event.
+/// Runs `decide` against the latest state of aggregate `id` and appends its event,
+/// recorded at the time `decide` was given.
 ///
-/// Within one process, commands on the same aggregate take a local lock so they queue
-/// instead of racing; across replicas, the log's per-subject sequence check decides and
-/// the loser reloads and decides again (jittered backoff), up to `max_attempts`.
+/// Within one process, commands on the same aggregate take that aggregate's lock so
+/// they queue instead of racing; across replicas, the log's per-subject sequence
+/// check decides and the loser reloads and decides again (jittered backoff), up to
+/// `max_attempts`. The lock is never held during a backoff sleep, and it is one
+/// aggregate's only: a slow publish stalls nothing but that aggregate's commands.
+///
+/// A refusal from the domain wins over a stale `expected_version`: the caller hears
+/// NOT_FOUND or INVALID_ARGUMENT, not "reload and retry", when retrying cannot help.
 pub async fn execute<A, F>(
     log: &EventLog,
     id: &Uuid,
@@ -74,9 +82,29 @@ pub async fn execute<A, F>(
 where
     A: Aggregate,
     A::Event: EventCodec,
-    F: Fn(&A) -> Result<Option<A::Event>, DomainError>,
+    F: Fn(&A, UnixMillis) -> Result<Option<A::Event>, DomainError>,
 {
-    let _local = log.lock_for(&crate::subject::<A>(id)).lock().await;
+    execute_from(log, id, meta, options, None, now, decide).await
+}
+
+/// [`execute`], deciding the first attempt on `loaded` (a state the caller has just
+/// loaded) instead of loading again. If the aggregate moved on since, the append
+/// conflicts and the next attempt reloads, as after any lost race.
+pub async fn execute_from<A, F>(
+    log: &EventLog,
+    id: &Uuid,
+    meta: &EventMeta,
+    options: CommandOptions,
+    mut loaded: Option<Loaded<A>>,
+    now: impl Fn() -> UnixMillis,
+    decide: F,
+) -> Result<Outcome<A>, CommandError>
+where
+    A: Aggregate,
+    A::Event: EventCodec,
+    F: Fn(&A, UnixMillis) -> Result<Option<A::Event>, DomainError>,
+{
+    let lock = log.lock_for(&crate::subject::<A>(id));
     let attempts = options.max_attempts.max(1);
     for attempt in 0..attempts {
         // No backoff after a missed `assume_new` guess: that was no race.
@@ -84,30 +112,29 @@ where
             let cap = 2u64 << attempt.min(6);
             tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap))).await;
         }
-        let loaded = if attempt == 0 && options.assume_new {
-            Loaded::default()
-        } else {
-            log.load::<A>(id).await?
+        let _turn = lock.lock().await;
+        let loaded = match loaded.take() {
+            Some(given) => given,
+            None if attempt == 0 && options.assume_new => Loaded::default(),
+            None => log.load::<A>(id).await?,
         };
-        let decision = decide(&loaded.state);
-        let event = match (decision, options.expected_version) {
-            (Ok(None), _) => {
-                return Ok(Outcome {
-                    loaded,
-                    appended: false,
-                });
-            }
-            (_, Some(expected)) if expected != loaded.state.version() => {
-                return Err(DomainError::StaleVersion {
-                    expected,
-                    actual: loaded.state.version(),
-                }
-                .into());
-            }
-            (Err(e), _) => return Err(e.into()),
-            (Ok(Some(event)), _) => event,
+        let at = now();
+        let Some(event) = decide(&loaded.state, at)? else {
+            return Ok(Outcome {
+                loaded,
+                appended: false,
+            });
         };
-        match log.append(id, &loaded, event, meta, now()).await {
+        if let Some(expected) = options.expected_version
+            && expected != loaded.state.version()
+        {
+            return Err(DomainError::StaleVersion {
+                expected,
+                actual: loaded.state.version(),
+            }
+            .into());
+        }
+        match log.append(id, &loaded, event, meta, at).await {
             Ok(loaded) => {
                 metrics::counter!("frontline_events_appended_total", "aggregate" => A::KIND)
                     .increment(1);

@@ -1,5 +1,14 @@
 use std::time::Duration;
 
+/// The subjects the event stream owns: every aggregate kind, present and future.
+pub const EVENT_SUBJECTS: &str = "frontline.>";
+/// Prefix of parked-event subjects (`frontline-parked.<consumer>`); outside the
+/// event namespace, so parking never writes into the log.
+pub const PARKED_PREFIX: &str = "frontline-parked";
+/// Where parked events lived before the event stream owned `frontline.>`; an
+/// existing parking stream on it is moved on open.
+pub(crate) const LEGACY_PARKED_SUBJECTS: &str = "frontline.parked.>";
+
 /// Where and how the event log lives.
 #[derive(Clone, Debug)]
 pub struct LogConfig {
@@ -9,6 +18,9 @@ pub struct LogConfig {
     pub replicas: usize,
     /// How long to wait for a publish ack or a read before calling the log unavailable.
     pub timeout: Duration,
+    /// Write an aggregate's snapshot every this many events (and after a load that
+    /// had to replay at least as many). At least 1.
+    pub snapshot_every: u64,
 }
 
 impl Default for LogConfig {
@@ -17,6 +29,7 @@ impl Default for LogConfig {
             stream: "FRONTLINE".to_string(),
             replicas: 1,
             timeout: Duration::from_secs(5),
+            snapshot_every: 16,
         }
     }
 }
@@ -27,7 +40,7 @@ impl LogConfig {
         format!("{}_SNAPSHOTS", self.stream)
     }
 
-    /// The stream holding parked (undecodable) events.
+    /// The stream holding parked (undecodable or given-up) events.
     pub fn parked_stream(&self) -> String {
         format!("{}_PARKED", self.stream)
     }

@@ -1,11 +1,13 @@
-//! The consumer side of the log: durable pull consumers with explicit ack.
+//! The consumer side of the log: durable pull consumers with explicit ack, typed
+//! deliveries, bounded redelivery and a parking lot.
 //!
-//! A handler acks what it applied, asks for redelivery of what failed, and parks
-//! what it can never apply. Parked messages go, unchanged and with the reason in
-//! headers, to `frontline.parked.<consumer>` (stream `<STREAM>_PARKED`); the
-//! consumer goes on.
+//! A handler acks what it applied, asks for redelivery of what failed
+//! ([`Delivery::retry`], with the configured backoff), and parks what it can never
+//! apply. A delivery that fails its last attempt is parked instead of redelivered.
+//! Parked messages go, unchanged and with the reason in headers, to
+//! `frontline-parked.<consumer>` (stream `<STREAM>_PARKED`); the consumer goes on.
 
-use std::time::Duration;
+use std::{marker::PhantomData, sync::Arc, time::Duration};
 
 use async_nats::{
     HeaderMap,
@@ -14,34 +16,79 @@ use async_nats::{
         consumer::{AckPolicy, pull},
     },
 };
-use frontline_proto::v1;
-use futures::StreamExt;
+use frontline_proto::{
+    events::{EventCodec, decode_envelope},
+    v1,
+};
+use futures::{FutureExt, StreamExt};
 
-use crate::{EventLog, LogError, codec::decode_envelope};
+use crate::{EventLog, LogError, config::PARKED_PREFIX, store::count_unknown};
 
-/// How long the server waits for an ack before redelivering.
-const ACK_WAIT: Duration = Duration::from_secs(30);
-
-/// A durable subscription to the log.
-pub struct Subscription {
-    durable: String,
-    log: EventLog,
-    messages: pull::Stream,
+/// How a durable consumer reads the log.
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    /// Durable name: where the consumer resumes after a restart.
+    pub durable: String,
+    /// Subjects it reads, e.g. `frontline.ticket.>`. Changing it on an existing
+    /// durable consumer applies the new filter (from where the consumer stands).
+    pub filter: String,
+    /// Deliveries of one message before it is parked (0 or less: unlimited).
+    pub max_deliver: i64,
+    /// Redelivery delays after failed attempts (the last one repeats).
+    pub backoff: Vec<Duration>,
+    /// Deliveries awaiting an ack at once; the server holds back the rest.
+    pub max_ack_pending: i64,
+    /// How long the server waits for an ack before redelivering.
+    pub ack_wait: Duration,
 }
 
-impl std::fmt::Debug for Subscription {
+impl ConsumerConfig {
+    /// Defaults: 8 deliveries with backoff 1 s, 5 s, 30 s, 2 min; 1 000 unacked
+    /// at once; 30 s ack wait.
+    pub fn new(durable: impl Into<String>, filter: impl Into<String>) -> Self {
+        ConsumerConfig {
+            durable: durable.into(),
+            filter: filter.into(),
+            max_deliver: 8,
+            backoff: [1, 5, 30, 120].map(Duration::from_secs).to_vec(),
+            max_ack_pending: 1000,
+            ack_wait: Duration::from_secs(30),
+        }
+    }
+
+    fn delay_after(&self, delivered: i64) -> Duration {
+        let index = usize::try_from(delivered.saturating_sub(1)).unwrap_or_default();
+        self.backoff
+            .get(index)
+            .or(self.backoff.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+/// A durable subscription to the log, delivering events of type `E`.
+pub struct Subscription<E> {
+    config: Arc<ConsumerConfig>,
+    log: EventLog,
+    messages: pull::Stream,
+    _events: PhantomData<fn() -> E>,
+}
+
+impl<E> std::fmt::Debug for Subscription<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")
-            .field("durable", &self.durable)
+            .field("durable", &self.config.durable)
             .finish_non_exhaustive()
     }
 }
 
-/// One delivered event. Settle it with [`ack`](Self::ack),
-/// [`retry`](Self::retry) or [`park`](Self::park); an unsettled delivery is
-/// redelivered after the ack wait.
-pub struct Delivery {
-    /// The event's envelope.
+/// One delivered event. Settle it with [`ack`](Self::ack), [`retry`](Self::retry)
+/// or [`park`](Self::park); an unsettled delivery is redelivered after the ack wait.
+pub struct Delivery<E> {
+    /// The event; `None` for a type this reader does not know (a newer writer's):
+    /// skip it for your view and ack it.
+    pub event: Option<E>,
+    /// The event's envelope (ids, version, time, actor; the payload as stored).
     pub envelope: v1::EventEnvelope,
     /// Its stream sequence (store it with the read model to make handlers idempotent).
     pub sequence: u64,
@@ -51,10 +98,10 @@ pub struct Delivery {
     pub delivered: i64,
     message: jetstream::Message,
     log: EventLog,
-    durable: String,
+    config: Arc<ConsumerConfig>,
 }
 
-impl std::fmt::Debug for Delivery {
+impl<E> std::fmt::Debug for Delivery<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Delivery")
             .field("subject", &self.subject)
@@ -66,75 +113,132 @@ impl std::fmt::Debug for Delivery {
 }
 
 impl EventLog {
-    /// Opens (or resumes) durable consumer `durable` on events matching `filter`
-    /// (e.g. `frontline.ticket.>`), starting at the beginning of the log.
-    pub async fn subscribe(&self, durable: &str, filter: &str) -> Result<Subscription, LogError> {
+    /// Opens (or resumes) a durable consumer, starting at the beginning of the log.
+    /// An existing consumer of that name takes the new settings (filter included).
+    pub async fn subscribe<E: EventCodec>(
+        &self,
+        config: ConsumerConfig,
+    ) -> Result<Subscription<E>, LogError> {
         let consumer = self
             .stream
-            .get_or_create_consumer(
-                durable,
-                pull::Config {
-                    durable_name: Some(durable.to_string()),
-                    filter_subject: filter.to_string(),
-                    ack_policy: AckPolicy::Explicit,
-                    ack_wait: ACK_WAIT,
-                    ..Default::default()
+            .create_consumer(pull::Config {
+                durable_name: Some(config.durable.clone()),
+                filter_subject: config.filter.clone(),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: config.ack_wait,
+                // One delivery more than the handler gets: a last attempt that was
+                // never settled (the handler crashed or hung) comes back once more
+                // and is parked instead of silently dropped by the server.
+                max_deliver: if config.max_deliver > 0 {
+                    config.max_deliver + 1
+                } else {
+                    -1
                 },
-            )
+                max_ack_pending: config.max_ack_pending,
+                ..Default::default()
+            })
             .await
-            .map_err(|e| LogError::Setup(format!("consumer {durable}: {e}")))?;
+            .map_err(|e| LogError::Setup(format!("consumer {}: {e}", config.durable)))?;
         let messages = consumer
             .messages()
             .await
             .map_err(|e| LogError::unavailable("consumer stream", e))?;
         Ok(Subscription {
-            durable: durable.to_string(),
+            config: Arc::new(config),
             log: self.clone(),
             messages,
+            _events: PhantomData,
         })
     }
 }
 
-impl Subscription {
-    /// The next decodable event. Undecodable messages are parked on the way (and
-    /// counted in `frontline_events_parked_total`); they never stop the consumer.
-    /// `None` when the subscription ended.
-    pub async fn next(&mut self) -> Option<Result<Delivery, LogError>> {
+impl<E: EventCodec> Subscription<E> {
+    /// The consumer's durable name.
+    pub fn durable(&self) -> &str {
+        &self.config.durable
+    }
+
+    /// The next event. Undecodable messages are parked on the way (and counted in
+    /// `frontline_events_parked_total`); they never stop the consumer. `None` when
+    /// the subscription ended.
+    pub async fn next(&mut self) -> Option<Result<Delivery<E>, LogError>> {
         loop {
-            let message = match self.messages.next().await? {
-                Ok(m) => m,
-                Err(e) => return Some(Err(LogError::unavailable("consumer", e))),
+            let message = self.messages.next().await?;
+            if let Some(delivery) = self.accept(message).await.transpose() {
+                return Some(delivery);
+            }
+        }
+    }
+
+    /// The next events, up to `max`: waits for one, then takes what has already
+    /// arrived. Empty only when the subscription ended.
+    pub async fn next_batch(&mut self, max: usize) -> Result<Vec<Delivery<E>>, LogError> {
+        let mut batch = Vec::new();
+        let Some(first) = self.next().await else {
+            return Ok(batch);
+        };
+        batch.push(first?);
+        while batch.len() < max {
+            let Some(Some(message)) = self.messages.next().now_or_never() else {
+                break;
             };
-            let (sequence, delivered) = match message.info() {
-                Ok(info) => (info.stream_sequence, info.delivered),
-                Err(e) => return Some(Err(LogError::unavailable("delivery info", e))),
-            };
-            let subject = message.subject.to_string();
-            match decode_envelope(&message.payload) {
-                Ok(envelope) => {
-                    return Some(Ok(Delivery {
-                        envelope,
-                        sequence,
-                        subject,
-                        delivered,
-                        message,
-                        log: self.log.clone(),
-                        durable: self.durable.clone(),
-                    }));
+            if let Some(delivery) = self.accept(message).await? {
+                batch.push(delivery);
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Decodes a message; parks it (and answers `None`) when it is not an event.
+    async fn accept(
+        &self,
+        message: Result<jetstream::Message, pull::MessagesError>,
+    ) -> Result<Option<Delivery<E>>, LogError> {
+        let message = message.map_err(|e| LogError::unavailable("consumer", e))?;
+        let info = message
+            .info()
+            .map_err(|e| LogError::unavailable("delivery info", e))?;
+        let (sequence, delivered, pending) = (info.stream_sequence, info.delivered, info.pending);
+        metrics::gauge!("frontline_consumer_lag", "consumer" => self.config.durable.clone())
+            .set(pending as f64);
+        let subject = message.subject.to_string();
+        if self.config.max_deliver > 0 && delivered > self.config.max_deliver {
+            let reason = format!(
+                "not settled within {} deliveries (the handler crashed or timed out)",
+                self.config.max_deliver
+            );
+            park(&self.log, &self.config.durable, &message, sequence, &reason).await?;
+            return Ok(None);
+        }
+        let decoded = decode_envelope(&message.payload).and_then(|envelope| {
+            let event = E::decode_payload(&envelope.event_type, &envelope.payload)?;
+            Ok((envelope, event))
+        });
+        match decoded {
+            Ok((envelope, event)) => {
+                if event.is_none() {
+                    count_unknown(&envelope.event_type);
                 }
-                Err(reason) => {
-                    if let Err(e) =
-                        park(&self.log, &self.durable, &message, sequence, &reason).await
-                    {
-                        return Some(Err(e));
-                    }
-                }
+                Ok(Some(Delivery {
+                    event,
+                    envelope,
+                    sequence,
+                    subject,
+                    delivered,
+                    message,
+                    log: self.log.clone(),
+                    config: self.config.clone(),
+                }))
+            }
+            Err(reason) => {
+                park(&self.log, &self.config.durable, &message, sequence, &reason).await?;
+                Ok(None)
             }
         }
     }
 }
 
-impl Delivery {
+impl<E> Delivery<E> {
     /// Done: never deliver again.
     pub async fn ack(self) -> Result<(), LogError> {
         self.message
@@ -143,8 +247,14 @@ impl Delivery {
             .map_err(|e| LogError::unavailable("ack", e))
     }
 
-    /// Failed for now: deliver again after `delay`.
-    pub async fn retry(self, delay: Duration) -> Result<(), LogError> {
+    /// Failed for now: deliver again after the configured backoff — or, when this
+    /// was the last attempt, park it with `reason`.
+    pub async fn retry(self, reason: &str) -> Result<(), LogError> {
+        if self.config.max_deliver > 0 && self.delivered >= self.config.max_deliver {
+            let reason = format!("gave up after {} deliveries: {reason}", self.delivered);
+            return self.park(&reason).await;
+        }
+        let delay = self.config.delay_after(self.delivered);
         self.message
             .ack_with(AckKind::Nak(Some(delay)))
             .await
@@ -155,7 +265,7 @@ impl Delivery {
     pub async fn park(self, reason: &str) -> Result<(), LogError> {
         park(
             &self.log,
-            &self.durable,
+            &self.config.durable,
             &self.message,
             self.sequence,
             reason,
@@ -196,7 +306,7 @@ async fn park(
     );
     log.js
         .publish_with_headers(
-            format!("frontline.parked.{durable}"),
+            format!("{PARKED_PREFIX}.{durable}"),
             headers,
             message.payload.clone(),
         )

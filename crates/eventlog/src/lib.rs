@@ -1,19 +1,21 @@
 //! Frontline's event log on NATS JetStream.
 //!
-//! One stream holds every event; one subject per aggregate
+//! One stream holds every event and owns `frontline.>`; one subject per aggregate
 //! (`frontline.<kind>.<id>`); one message per event, a protobuf
-//! [`EventEnvelope`](frontline_proto::v1::EventEnvelope).
+//! [`EventEnvelope`](frontline_proto::v1::EventEnvelope) whose payload encoding
+//! belongs to the contract ([`frontline_proto::events`]).
 //!
 //! - [`EventLog::append`] publishes with `Nats-Expected-Last-Subject-Sequence`
 //!   (optimistic concurrency) and `Nats-Msg-Id` (retried publishes are stored once).
 //! - [`EventLog::load`] rebuilds an aggregate from a snapshot plus the tail of its
 //!   subject, so its cost follows the aggregate's history, not the stream's size.
+//!   Events of types this code does not know count in the version and change
+//!   nothing else.
 //! - [`execute`] is the command loop every service uses: load → decide → append,
 //!   retried on a lost race.
 //! - [`EventLog::subscribe`] is the consumer side: durable pull consumers with
-//!   explicit ack, redelivery and a parking lot for undecodable events.
+//!   explicit ack, bounded redelivery with backoff, and a parking lot.
 
-mod codec;
 mod command;
 mod config;
 mod consumer;
@@ -21,10 +23,10 @@ mod error;
 mod snapshot;
 mod store;
 
-pub use codec::{CONTENT_TYPE, EventCodec, HEADER_EVENT_TYPE, decode_envelope};
-pub use command::{CommandError, CommandOptions, Outcome, execute};
-pub use config::LogConfig;
-pub use consumer::{Delivery, Subscription};
+pub use command::{CommandError, CommandOptions, Outcome, execute, execute_from};
+pub use config::{EVENT_SUBJECTS, LogConfig, PARKED_PREFIX};
+pub use consumer::{ConsumerConfig, Delivery, Subscription};
 pub use error::LogError;
+pub use frontline_proto::events::{CONTENT_TYPE, EventCodec, HEADER_EVENT_TYPE, decode_envelope};
 pub use snapshot::Snapshots;
-pub use store::{EventLog, EventMeta, Loaded, LoggedEvent, subject};
+pub use store::{EventLog, EventMeta, Loaded, LoggedEvent, apply_logged, subject};

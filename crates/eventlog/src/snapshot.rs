@@ -8,11 +8,13 @@ use uuid::Uuid;
 
 use crate::{Loaded, LogConfig, LogError};
 
-/// Bump when a domain state's shape changes so old snapshots are ignored.
-const SNAPSHOT_SCHEMA: u32 = 1;
-/// Snapshots larger than this are not written (NATS' default max payload is 1 MiB).
+/// Snapshots larger than this are not written (NATS' default max payload is 1 MiB);
+/// that is logged and counted, never silent. Aggregates keep only what `decide`
+/// needs, so only an extreme aggregate gets near it.
 const MAX_SNAPSHOT_BYTES: usize = 900 * 1024;
 
+/// A stored snapshot. `schema` is the aggregate's `SNAPSHOT_SCHEMA` when written;
+/// a snapshot of another schema is ignored (the aggregate replays instead).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Record<A> {
     schema: u32,
@@ -65,10 +67,25 @@ impl Snapshots {
                 return None;
             }
         };
+        // A snapshot of another schema may not even parse as this state: look at
+        // the schema first.
+        #[derive(serde::Deserialize)]
+        struct Schema {
+            schema: u32,
+        }
+        if serde_json::from_slice::<Schema>(&bytes)
+            .ok()
+            .map(|s| s.schema)
+            != Some(A::SNAPSHOT_SCHEMA)
+        {
+            tracing::debug!(%key, "snapshot of another schema; replaying");
+            return None;
+        }
         match serde_json::from_slice::<Record<A>>(&bytes) {
-            Ok(r) if r.schema == SNAPSHOT_SCHEMA => Some(Loaded {
+            Ok(r) if r.schema == A::SNAPSHOT_SCHEMA => Some(Loaded {
                 state: r.state,
                 sequence: r.sequence,
+                replayed: 0,
             }),
             Ok(_) => None,
             Err(e) => {
@@ -81,14 +98,21 @@ impl Snapshots {
     /// Writes the snapshot of `id`.
     pub async fn save<A: Aggregate>(&self, id: &Uuid, loaded: &Loaded<A>) -> Result<(), LogError> {
         let record = Record {
-            schema: SNAPSHOT_SCHEMA,
+            schema: A::SNAPSHOT_SCHEMA,
             sequence: loaded.sequence,
             state: &loaded.state,
         };
         let bytes = serde_json::to_vec(&record)
             .map_err(|e| LogError::Setup(format!("snapshot encoding: {e}")))?;
         if bytes.len() > MAX_SNAPSHOT_BYTES {
-            tracing::debug!(id = %id, size = bytes.len(), "snapshot too large; not kept");
+            skipped::<A>("too_large");
+            tracing::warn!(
+                aggregate = A::KIND,
+                %id,
+                size = bytes.len(),
+                limit = MAX_SNAPSHOT_BYTES,
+                "snapshot too large to keep; this aggregate replays its history on every load"
+            );
             return Ok(());
         }
         self.bucket
@@ -103,9 +127,15 @@ impl Snapshots {
         let (this, id, loaded) = (self.clone(), *id, loaded.clone());
         tokio::spawn(async move {
             if let Err(e) = this.save(&id, &loaded).await {
-                tracing::debug!(%id, error = %e, "snapshot not written");
+                skipped::<A>("write_failed");
+                tracing::warn!(aggregate = A::KIND, %id, error = %e, "snapshot not written");
             }
         });
+    }
+
+    /// Whether a snapshot of `id` is stored, and at which stream sequence.
+    pub async fn sequence<A: Aggregate>(&self, id: &Uuid) -> Option<u64> {
+        self.load::<A>(id).await.map(|s| s.sequence)
     }
 
     /// Deletes the snapshot of `id` (operations and tests; loading still works).
@@ -115,4 +145,14 @@ impl Snapshots {
             .await
             .map_err(|e| LogError::unavailable("snapshot delete", e))
     }
+}
+
+/// Counts a snapshot that was not kept (`frontline_snapshots_skipped_total`).
+fn skipped<A: Aggregate>(reason: &'static str) {
+    metrics::counter!(
+        "frontline_snapshots_skipped_total",
+        "aggregate" => A::KIND,
+        "reason" => reason
+    )
+    .increment(1);
 }

@@ -1,7 +1,11 @@
 //! The event store: stream setup, append with optimistic concurrency, and loading
 //! aggregates from snapshot + tail.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, PoisonError, Weak},
+    time::Duration,
+};
 
 use async_nats::{
     HeaderMap,
@@ -13,28 +17,22 @@ use async_nats::{
 };
 use bytes::Bytes;
 use frontline_domain::{Actor, Aggregate, Recorded, UnixMillis};
-use frontline_proto::{convert, v1};
+use frontline_proto::{
+    convert,
+    events::{CONTENT_TYPE, EventCodec, HEADER_EVENT_TYPE, SCHEMA_VERSION, decode_envelope},
+    v1,
+};
 use prost::Message as _;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::{
-    EventCodec, LogConfig, LogError, Snapshots,
-    codec::{CONTENT_TYPE, HEADER_EVENT_TYPE, SCHEMA_VERSION, decode_envelope, envelope_millis},
+    LogConfig, LogError, Snapshots,
+    config::{EVENT_SUBJECTS, LEGACY_PARKED_SUBJECTS, PARKED_PREFIX},
 };
 
-/// Subjects of the aggregates this log holds (`frontline.<kind>.<id>`).
-const EVENT_SUBJECTS: &[&str] = &[
-    "frontline.ticket.>",
-    "frontline.customer.>",
-    "frontline.agent.>",
-    "frontline.policy.>",
-];
 /// Publishes retried after a timeout (same `Nats-Msg-Id`, so stored at most once).
 const PUBLISH_ATTEMPTS: u32 = 3;
-/// Local lock stripes: commands on one aggregate in one process queue up instead of
-/// racing each other through the log's concurrency check.
-const LOCK_STRIPES: usize = 256;
 
 /// The subject of an aggregate: `frontline.<kind>.<id>`.
 pub fn subject<A: Aggregate>(id: &Uuid) -> String {
@@ -61,6 +59,9 @@ pub struct Loaded<A> {
     pub state: A,
     /// Stream sequence of the aggregate's last event; what the next append expects.
     pub sequence: u64,
+    /// Events read past the snapshot to build this state (0 when the snapshot was
+    /// current or the state was just appended).
+    pub replayed: u64,
 }
 
 /// One event read back from the log, with its envelope data.
@@ -74,12 +75,55 @@ pub struct LoggedEvent<E> {
     pub version: u64,
     /// Stream sequence.
     pub sequence: u64,
-    /// The event, who and when.
-    pub recorded: Recorded<E>,
+    /// Who caused it.
+    pub actor: Actor,
+    /// When it was decided.
+    pub at: UnixMillis,
     /// Correlation id.
     pub correlation_id: String,
     /// Causation id.
     pub causation_id: String,
+    /// The event; `None` for a type this reader does not know (a newer writer's),
+    /// which counts in the version and changes nothing else.
+    pub event: Option<E>,
+}
+
+impl<E> LoggedEvent<E> {
+    /// The event with who and when, unless its type is unknown to this reader.
+    pub fn into_recorded(self) -> Option<Recorded<E>> {
+        let (actor, at) = (self.actor, self.at);
+        self.event.map(|event| Recorded { event, actor, at })
+    }
+}
+
+/// Applies a logged event to `state`: a known one with its actor and time, an
+/// unknown one only as a version step.
+pub fn apply_logged<A: Aggregate>(state: &mut A, event: LoggedEvent<A::Event>) {
+    match event.into_recorded() {
+        Some(recorded) => state.apply(&recorded),
+        None => state.skip_unknown(),
+    }
+}
+
+/// One lock per aggregate in this process: commands on one aggregate queue up
+/// instead of racing each other through the log's concurrency check, and commands on
+/// other aggregates never wait for them. Entries go away with their last user.
+#[derive(Debug, Default)]
+pub(crate) struct CommandLocks(std::sync::Mutex<HashMap<String, Weak<Mutex<()>>>>);
+
+impl CommandLocks {
+    pub(crate) fn for_subject(&self, subject: &str) -> Arc<Mutex<()>> {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(lock) = map.get(subject).and_then(Weak::upgrade) {
+            return lock;
+        }
+        if map.len() >= 1024 && map.len().is_power_of_two() {
+            map.retain(|_, lock| lock.strong_count() > 0);
+        }
+        let lock = Arc::new(Mutex::new(()));
+        map.insert(subject.to_string(), Arc::downgrade(&lock));
+        lock
+    }
 }
 
 /// A handle on the event log. Cheap to clone.
@@ -90,34 +134,61 @@ pub struct EventLog {
     pub(crate) stream: jetstream::stream::Stream,
     pub(crate) config: LogConfig,
     snapshots: Snapshots,
-    locks: std::sync::Arc<Vec<Mutex<()>>>,
+    locks: Arc<CommandLocks>,
 }
 
 impl EventLog {
-    /// Connects the log on `client`, creating the stream and snapshot bucket if
-    /// missing and refusing a stream whose settings could lose events.
+    /// Connects the log on `client`: creates the stream, parking stream and
+    /// snapshot bucket if missing, upgrades an older stream in place (it gains
+    /// `frontline.>`), and refuses a stream whose settings could lose events.
     pub async fn open(client: async_nats::Client, config: LogConfig) -> Result<EventLog, LogError> {
         let mut js = jetstream::new(client.clone());
         js.set_timeout(config.timeout);
-        let wanted = stream_config(&config);
-        let mut stream = js
-            .get_or_create_stream(wanted.clone())
-            .await
-            .map_err(|e| LogError::Setup(format!("stream {}: {e}", config.stream)))?;
-        let info = stream
-            .info()
-            .await
-            .map_err(|e| LogError::Setup(format!("stream {} info: {e}", config.stream)))?;
-        check_stream(&info.config, &wanted)?;
-        js.get_or_create_stream(jetstream::stream::Config {
-            name: config.parked_stream(),
-            subjects: vec!["frontline.parked.>".to_string()],
-            storage: jetstream::stream::StorageType::File,
-            num_replicas: config.replicas,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| LogError::Setup(format!("stream {}: {e}", config.parked_stream())))?;
+        let setup = |what: &str, e: &dyn std::fmt::Display| {
+            LogError::Setup(format!("stream {} {what}: {e}", config.stream))
+        };
+        // An existing stream is checked before anything is changed: a refused open
+        // leaves every stream as it was.
+        let existing = match js.get_stream(&config.stream).await {
+            Ok(mut stream) => {
+                let actual = stream
+                    .info()
+                    .await
+                    .map_err(|e| setup("info", &e))?
+                    .config
+                    .clone();
+                check_stream(&actual)?;
+                Some((stream, actual))
+            }
+            Err(_) => None,
+        };
+        // Then the parking stream: an old one on `frontline.parked.>` would overlap
+        // the event stream's `frontline.>`.
+        open_parking(&js, &config).await?;
+        let stream = match existing {
+            Some((stream, actual)) => {
+                if !actual.subjects.iter().any(|s| s == EVENT_SUBJECTS) {
+                    let mut upgraded = actual.clone();
+                    upgraded.subjects.retain(|s| !s.starts_with("frontline."));
+                    upgraded.subjects.insert(0, EVENT_SUBJECTS.to_string());
+                    js.update_stream(upgraded)
+                        .await
+                        .map_err(|e| setup("upgrade", &e))?;
+                    tracing::info!(stream = %config.stream, "event stream upgraded to own {EVENT_SUBJECTS}");
+                }
+                stream
+            }
+            None => {
+                let mut stream = js
+                    .get_or_create_stream(stream_config(&config))
+                    .await
+                    .map_err(|e| setup("create", &e))?;
+                // Another process may have created it a moment earlier.
+                let info = stream.info().await.map_err(|e| setup("info", &e))?;
+                check_stream(&info.config)?;
+                stream
+            }
+        };
         let snapshots = Snapshots::open(&js, &config).await?;
         Ok(EventLog {
             client,
@@ -125,7 +196,7 @@ impl EventLog {
             stream,
             config,
             snapshots,
-            locks: std::sync::Arc::new((0..LOCK_STRIPES).map(|_| Mutex::new(())).collect()),
+            locks: Arc::default(),
         })
     }
 
@@ -144,12 +215,31 @@ impl EventLog {
         &self.config.stream
     }
 
-    /// The local lock stripe for a subject (see [`crate::execute`]).
-    pub(crate) fn lock_for(&self, subject: &str) -> &Mutex<()> {
-        let hash = subject.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        &self.locks[(hash % LOCK_STRIPES as u64) as usize]
+    /// The log's settings.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// The stream sequence of the newest event in the log (0 when empty).
+    pub async fn last_sequence(&self) -> Result<u64, LogError> {
+        let mut stream = self.stream.clone();
+        stream
+            .info()
+            .await
+            .map(|info| info.state.last_sequence)
+            .map_err(|e| LogError::unavailable("stream info", e))
+    }
+
+    /// The in-process command lock of a subject (see [`crate::execute`]).
+    pub(crate) fn lock_for(&self, subject: &str) -> Arc<Mutex<()>> {
+        self.locks.for_subject(subject)
+    }
+
+    /// An in-process lock for a flow that spans several aggregates (e.g. one
+    /// customer's contacts), so such flows queue up within this process. `key` must
+    /// not be an event subject: [`crate::execute`] takes those itself.
+    pub fn local_lock(&self, key: &str) -> Arc<Mutex<()>> {
+        self.locks.for_subject(&format!("local:{key}"))
     }
 
     fn check_connected(&self) -> Result<(), LogError> {
@@ -186,7 +276,7 @@ impl EventLog {
             aggregate_type: A::KIND.to_string(),
             aggregate_id: id.to_string(),
             aggregate_version: version,
-            event_type: event_type.to_string(),
+            event_type: event_type.clone(),
             occurred_at: Some(convert::timestamp(at)),
             actor: Some(v1::Actor {
                 id: meta.actor.id.clone(),
@@ -203,7 +293,7 @@ impl EventLog {
             "Nats-Expected-Last-Subject-Sequence",
             loaded.sequence.to_string().as_str(),
         );
-        headers.insert(HEADER_EVENT_TYPE, event_type);
+        headers.insert(HEADER_EVENT_TYPE, event_type.as_str());
         headers.insert("Content-Type", CONTENT_TYPE);
         if let Some(tp) = &meta.traceparent {
             headers.insert("traceparent", tp.as_str());
@@ -219,10 +309,12 @@ impl EventLog {
             actor: meta.actor.clone(),
             at,
         });
-        let appended = Loaded { state, sequence };
-        if version > 1 {
-            // A brand-new aggregate loads from its one event; later ones keep a
-            // snapshot so loading never replays more than the unsnapshotted tail.
+        let appended = Loaded {
+            state,
+            sequence,
+            replayed: 0,
+        };
+        if version % self.config.snapshot_every.max(1) == 0 {
             self.snapshots.save_in_background(id, &appended);
         }
         Ok(appended)
@@ -329,47 +421,43 @@ impl EventLog {
             return Ok(base);
         }
         let from_snapshot = base.sequence > 0;
-        match self.replay(&subject, base, &last).await {
-            Ok((loaded, replayed)) => {
-                if replayed > 0 {
-                    self.snapshots.save_in_background(id, &loaded);
-                }
-                Ok(loaded)
-            }
+        let loaded = match self.replay(&subject, base, last.clone()).await {
+            Ok(loaded) => loaded,
             // A snapshot that does not fit the log (e.g. left from a recreated
             // stream) is only a wrong shortcut: replay from the start instead.
             Err(LogError::Corrupt { reason, .. }) if from_snapshot => {
                 tracing::warn!(%subject, %reason, "snapshot disagrees with the log; replaying all");
-                let (loaded, _) = self.replay(&subject, Loaded::default(), &last).await?;
-                self.snapshots.save_in_background(id, &loaded);
-                Ok(loaded)
+                self.replay(&subject, Loaded::default(), last).await?
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
+        };
+        metrics::histogram!("frontline_load_replayed_events", "aggregate" => A::KIND)
+            .record(loaded.replayed as f64);
+        if loaded.replayed >= self.config.snapshot_every.max(1) {
+            self.snapshots.save_in_background(id, &loaded);
         }
+        Ok(loaded)
     }
 
-    /// Applies the events after `base` up to and including `last`; returns the state
-    /// and how many events had to be fetched.
+    /// Applies the events after `base` up to and including `last`.
     async fn replay<A>(
         &self,
         subject: &str,
         mut loaded: Loaded<A>,
-        last: &LoggedEvent<A::Event>,
-    ) -> Result<(Loaded<A>, u64), LogError>
+        last: LoggedEvent<A::Event>,
+    ) -> Result<Loaded<A>, LogError>
     where
         A: Aggregate,
         A::Event: EventCodec,
     {
-        let mut fetched = 0u64;
         while loaded.state.version() + 1 < last.version {
             let next = self
                 .next_event::<A::Event>(subject, loaded.sequence + 1)
                 .await?;
             apply_checked(&mut loaded, next, subject)?;
-            fetched += 1;
         }
-        apply_checked(&mut loaded, last.clone(), subject)?;
-        Ok((loaded, fetched))
+        apply_checked(&mut loaded, last, subject)?;
+        Ok(loaded)
     }
 
     /// Every event of aggregate `id`, oldest first, up to `until_version` if given.
@@ -390,7 +478,9 @@ impl EventLog {
         };
         let last = decode_logged::<A::Event>(&last)?;
         let until = until_version.map_or(last.version, |v| v.min(last.version));
-        let mut events = Vec::with_capacity(until as usize);
+        // Capacity from the envelope is a hint only: a corrupt version must not
+        // allocate the machine away (the gap check below refuses it).
+        let mut events = Vec::with_capacity(until.min(1024) as usize);
         let mut cursor = 1;
         while (events.len() as u64) < until {
             let event = if events.len() as u64 + 1 == last.version {
@@ -436,12 +526,43 @@ impl EventLog {
     }
 }
 
+/// Creates the parking stream, or moves an old one off `frontline.parked.>` (inside
+/// the event namespace) to `frontline-parked.>`. Parked messages already stored keep
+/// their old subjects.
+async fn open_parking(js: &jetstream::Context, config: &LogConfig) -> Result<(), LogError> {
+    let name = config.parked_stream();
+    let subjects = format!("{PARKED_PREFIX}.>");
+    let setup = |e: &dyn std::fmt::Display| LogError::Setup(format!("stream {name}: {e}"));
+    if let Ok(mut existing) = js.get_stream(&name).await {
+        let info = existing.info().await.map_err(|e| setup(&e))?;
+        if !info.config.subjects.contains(&subjects) {
+            let mut moved = info.config.clone();
+            moved.subjects.retain(|s| s != LEGACY_PARKED_SUBJECTS);
+            moved.subjects.push(subjects);
+            js.update_stream(moved).await.map_err(|e| setup(&e))?;
+            tracing::info!(stream = %name, "parking stream moved to {PARKED_PREFIX}.>");
+        }
+        return Ok(());
+    }
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: name.clone(),
+        description: Some("Frontline parked events: what a consumer could not apply".into()),
+        subjects: vec![subjects],
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: config.replicas,
+        ..Default::default()
+    })
+    .await
+    .map(|_| ())
+    .map_err(|e| setup(&e))
+}
+
 fn stream_config(config: &LogConfig) -> jetstream::stream::Config {
     use jetstream::stream::{DiscardPolicy, RetentionPolicy, StorageType};
     jetstream::stream::Config {
         name: config.stream.clone(),
         description: Some("Frontline event log: every event of every aggregate".into()),
-        subjects: EVENT_SUBJECTS.iter().map(|s| s.to_string()).collect(),
+        subjects: vec![EVENT_SUBJECTS.to_string()],
         retention: RetentionPolicy::Limits,
         storage: StorageType::File,
         num_replicas: config.replicas,
@@ -460,10 +581,8 @@ fn stream_config(config: &LogConfig) -> jetstream::stream::Config {
 }
 
 /// Refuses a pre-existing stream whose settings could drop or rewrite events.
-fn check_stream(
-    actual: &jetstream::stream::Config,
-    wanted: &jetstream::stream::Config,
-) -> Result<(), LogError> {
+/// (Missing subjects are no reason: [`EventLog::open`] adds them.)
+fn check_stream(actual: &jetstream::stream::Config) -> Result<(), LogError> {
     use jetstream::stream::{RetentionPolicy, StorageType};
     let mut problems = Vec::new();
     if actual.retention != RetentionPolicy::Limits {
@@ -485,12 +604,6 @@ fn check_stream(
     }
     if !actual.allow_direct {
         problems.push("must allow direct get");
-    }
-    for s in &wanted.subjects {
-        if !actual.subjects.contains(s) {
-            problems.push("is missing an event subject");
-            break;
-        }
     }
     if problems.is_empty() {
         Ok(())
@@ -516,7 +629,19 @@ fn is_wrong_last_sequence(e: &jetstream::context::PublishError) -> bool {
         })
 }
 
-fn decode_logged<E: EventCodec>(m: &StreamMessage) -> Result<LoggedEvent<E>, LogError> {
+/// Counts an event of a type this reader does not know (and skips it).
+pub(crate) fn count_unknown(event_type: &str) {
+    metrics::counter!("frontline_events_unknown_total", "event_type" => event_type.to_string())
+        .increment(1);
+    tracing::debug!(
+        event_type,
+        "skipping an event type this version does not know"
+    );
+}
+
+/// Decodes a stored message into a logged event. A known type that does not decode
+/// is corrupt; an unknown type is kept as `event: None` (and counted).
+pub(crate) fn decode_logged<E: EventCodec>(m: &StreamMessage) -> Result<LoggedEvent<E>, LogError> {
     let corrupt = |reason: String| LogError::Corrupt {
         subject: m.subject.to_string(),
         sequence: m.sequence,
@@ -524,21 +649,26 @@ fn decode_logged<E: EventCodec>(m: &StreamMessage) -> Result<LoggedEvent<E>, Log
     };
     let envelope = decode_envelope(&m.payload).map_err(corrupt)?;
     let event = E::decode_payload(&envelope.event_type, &envelope.payload).map_err(corrupt)?;
+    if event.is_none() {
+        count_unknown(&envelope.event_type);
+    }
     let actor = envelope.actor.clone().unwrap_or_default();
     let role = convert::from_wire::<v1::Role, frontline_domain::Role>(actor.role)
         .ok_or_else(|| corrupt(format!("unknown actor role {}", actor.role)))?;
     Ok(LoggedEvent {
-        event_id: envelope.event_id.clone(),
-        event_type: envelope.event_type.clone(),
+        at: envelope
+            .occurred_at
+            .as_ref()
+            .map(convert::millis)
+            .unwrap_or_default(),
+        event_id: envelope.event_id,
+        event_type: envelope.event_type,
         version: envelope.aggregate_version,
         sequence: m.sequence,
-        recorded: Recorded {
-            event,
-            actor: Actor::new(actor.id, role),
-            at: envelope_millis(&envelope),
-        },
+        actor: Actor::new(actor.id, role),
         correlation_id: envelope.correlation_id,
         causation_id: envelope.causation_id,
+        event,
     })
 }
 
@@ -561,8 +691,9 @@ fn apply_checked<A: Aggregate>(
     if event.version != loaded.state.version() + 1 {
         return Err(gap(subject, &event, loaded.state.version() + 1));
     }
-    loaded.state.apply(&event.recorded);
     loaded.sequence = event.sequence;
+    loaded.replayed += 1;
+    apply_logged(&mut loaded.state, event);
     Ok(())
 }
 

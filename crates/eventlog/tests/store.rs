@@ -19,20 +19,22 @@ use async_nats::jetstream::{
 };
 use common::{
     T0, TRACEPARENT, agent, eventually, meta, meta_for, note, open_log, opened, opening, start,
-    start_server, ticket_with_notes, within,
+    start_server, start_with, ticket_with_notes, view, view_of, within,
 };
 use frontline_domain::{
     Actor, Aggregate, Customer, DomainError, Role, Ticket, TicketCommand, TicketEvent,
+    TicketStatus, limits::MAX_BODY_BYTES,
 };
 use frontline_eventlog::{
-    CONTENT_TYPE, CommandError, CommandOptions, EventCodec, EventLog, HEADER_EVENT_TYPE, Loaded,
-    LogError, Snapshots, decode_envelope, execute, subject,
+    CONTENT_TYPE, CommandError, CommandOptions, EVENT_SUBJECTS, EventCodec, EventLog,
+    HEADER_EVENT_TYPE, Loaded, LogConfig, LogError, Snapshots, decode_envelope, execute, subject,
 };
 use frontline_proto::{convert, v1};
 use futures::StreamExt;
 use uuid::Uuid;
 
-const EVENT_SUBJECTS: [&str; 4] = [
+/// The subjects the stream had before it owned `frontline.>`.
+const OLD_EVENT_SUBJECTS: [&str; 4] = [
     "frontline.ticket.>",
     "frontline.customer.>",
     "frontline.agent.>",
@@ -42,6 +44,15 @@ const EVENT_SUBJECTS: [&str; 4] = [
 fn assert_same(actual: &Loaded<Ticket>, expected: &Loaded<Ticket>) {
     assert_eq!(actual.state, expected.state);
     assert_eq!(actual.sequence, expected.sequence);
+}
+
+/// A log configuration that snapshots every 3 versions, so a short history
+/// (6 events) gets snapshots on append and writes one back after a replay of 3 or more.
+fn snapshot_every_3() -> LogConfig {
+    LogConfig {
+        snapshot_every: 3,
+        ..common::config()
+    }
 }
 
 /// Waits until the snapshot of `id` is at `version` (snapshots are written in the
@@ -121,10 +132,16 @@ async fn append_then_load_and_the_stored_message() {
 
     let loaded = log.load::<Ticket>(&id).await.unwrap();
     assert_same(&loaded, &v2_loaded);
-    assert_eq!(loaded.state.messages.len(), 2);
-    assert_eq!(loaded.state.messages[1].body, "note 1");
-    assert_eq!(loaded.state.messages[1].author_id, "ana");
-    assert_eq!(loaded.state.updated_at, T0 + 1);
+    assert_eq!(loaded.replayed, 2, "no snapshot yet: both events replayed");
+    // What is shown is built from the same events.
+    let shown = view(log, &id).await;
+    assert_eq!(shown.version, 2);
+    assert_eq!(shown.status, loaded.state.status);
+    assert_eq!(shown.customer_id, customer);
+    assert_eq!(shown.messages.len(), 2);
+    assert_eq!(shown.messages[1].body, "note 1");
+    assert_eq!(shown.messages[1].author_id, "ana");
+    assert_eq!(shown.updated_at, T0 + 1);
 
     // The raw message, as any NATS client sees it.
     let stream = jetstream::new(env.client.clone())
@@ -168,7 +185,7 @@ async fn append_then_load_and_the_stored_message() {
     assert_eq!(envelope.schema_version, 1);
     assert_eq!(
         TicketEvent::decode_payload(&envelope.event_type, &envelope.payload).unwrap(),
-        note(1)
+        Some(note(1))
     );
 
     // `read` reports the same ids and context.
@@ -178,10 +195,11 @@ async fn append_then_load_and_the_stored_message() {
     assert_eq!(events[1].sequence, raw.sequence);
     assert_eq!(events[1].correlation_id, "corr-1");
     assert_eq!(events[1].causation_id, "req-1");
-    assert_eq!(events[1].recorded.actor, agent());
-    assert_eq!(events[1].recorded.at, T0 + 1);
+    assert_eq!(events[1].actor, agent());
+    assert_eq!(events[1].at, T0 + 1);
+    assert_eq!(events[1].event, Some(note(1)));
     assert_eq!(events[0].event_type, "frontline.v1.TicketOpened");
-    assert_eq!(events[0].recorded.event, opened(customer));
+    assert_eq!(events[0].event, Some(opened(customer)));
 }
 
 /// Two appends decided on the same state: the second is a `Conflict` and stores
@@ -220,7 +238,7 @@ async fn append_on_a_stale_state_conflicts() {
 
     let events = log.read::<Ticket>(&id, None).await.unwrap();
     assert_eq!(events.len(), 2, "only the winners are stored");
-    assert_eq!(events[1].recorded.event, note(1));
+    assert_eq!(events[1].event, Some(note(1)));
     assert_same(&log.load::<Ticket>(&id).await.unwrap(), &winner);
 }
 
@@ -243,7 +261,7 @@ async fn concurrent_execute_across_two_logs_stores_every_event() {
         &meta_for(system.clone()),
         CommandOptions::default(),
         || T0,
-        |t| t.decide("t", &open, &system),
+        |t, now| t.decide("t", &open, &system, now),
     )
     .await
     .unwrap();
@@ -271,11 +289,11 @@ async fn concurrent_execute_across_two_logs_stores_every_event() {
                 &meta(),
                 CommandOptions::default(),
                 || T0 + 1,
-                |t| {
+                |t, now| {
                     decisions.fetch_add(1, Ordering::SeqCst);
                     // Widen the load→append window so the two logs really race.
                     std::thread::sleep(Duration::from_millis(3));
-                    t.decide("t", &command, &actor)
+                    t.decide("t", &command, &actor, now)
                 },
             )
             .await
@@ -294,8 +312,8 @@ async fn concurrent_execute_across_two_logs_stores_every_event() {
     assert!(events.windows(2).all(|w| w[0].sequence < w[1].sequence));
     let bodies: BTreeSet<String> = events[1..]
         .iter()
-        .map(|e| match &e.recorded.event {
-            TicketEvent::NoteAdded { body, .. } => body.clone(),
+        .map(|e| match &e.event {
+            Some(TicketEvent::NoteAdded { body, .. }) => body.clone(),
             other => panic!("unexpected event {other:?}"),
         })
         .collect();
@@ -335,7 +353,7 @@ async fn execute_stale_version_and_idempotent_repeat() {
             &meta_for(actor.clone()),
             options,
             || T0,
-            |t| t.decide("t", &command, &actor),
+            |t, now| t.decide("t", &command, &actor, now),
         )
         .await
     };
@@ -369,24 +387,34 @@ async fn execute_stale_version_and_idempotent_repeat() {
 }
 
 /// Snapshots are a shortcut only: a deleted, stale, "ahead" or undecodable snapshot
-/// still loads the exact current state.
+/// still loads the exact current state. (Snapshots every 3 versions here.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_never_change_what_loads() {
-    let env = start().await;
+    let env = start_with(snapshot_every_3()).await;
     let log = &env.log;
     let id = Uuid::new_v4();
     let states = ticket_with_notes(log, &id, 5).await;
     let current = states.last().unwrap().clone();
     assert_eq!(current.state.version(), 6);
 
+    // Written on the append of version 6 (6 % 3 == 0): nothing to replay.
     snapshot_settles(log, &id, 6).await;
-    assert_same(&log.load::<Ticket>(&id).await.unwrap(), &current);
+    assert_eq!(
+        log.snapshots().sequence::<Ticket>(&id).await,
+        Some(current.sequence)
+    );
+    let loaded = log.load::<Ticket>(&id).await.unwrap();
+    assert_same(&loaded, &current);
+    assert_eq!(loaded.replayed, 0);
 
     // Deleted: full replay.
     log.snapshots().delete::<Ticket>(&id).await.unwrap();
     assert!(log.snapshots().load::<Ticket>(&id).await.is_none());
-    assert_same(&log.load::<Ticket>(&id).await.unwrap(), &current);
-    snapshot_settles(log, &id, 6).await; // the replay wrote one back
+    assert_eq!(log.snapshots().sequence::<Ticket>(&id).await, None);
+    let loaded = log.load::<Ticket>(&id).await.unwrap();
+    assert_same(&loaded, &current);
+    assert_eq!(loaded.replayed, 6);
+    snapshot_settles(log, &id, 6).await; // the replay (6 >= 3) wrote one back
 
     // Stale (version 2 while the log is at 6): the tail is replayed.
     log.snapshots().save(&id, &states[1]).await.unwrap();
@@ -399,7 +427,9 @@ async fn snapshots_never_change_what_loads() {
             .version(),
         2
     );
-    assert_same(&log.load::<Ticket>(&id).await.unwrap(), &current);
+    let loaded = log.load::<Ticket>(&id).await.unwrap();
+    assert_same(&loaded, &current);
+    assert_eq!(loaded.replayed, 4, "only the tail after the snapshot");
     snapshot_settles(log, &id, 6).await;
 
     // Ahead of the log, in sequence and version, in version only, in sequence only.
@@ -439,7 +469,7 @@ async fn snapshots_never_change_what_loads() {
 /// stream) is ignored like any other bad snapshot: load still gives the log's state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_disagreeing_with_the_log_is_ignored() {
-    let env = start().await;
+    let env = start_with(snapshot_every_3()).await;
     let log = &env.log;
     let id = Uuid::new_v4();
     let states = ticket_with_notes(log, &id, 5).await;
@@ -449,11 +479,15 @@ async fn snapshot_disagreeing_with_the_log_is_ignored() {
     let inconsistent = Loaded {
         state: states[2].state.clone(),
         sequence: states[0].sequence,
+        replayed: 0,
     };
     log.snapshots().save(&id, &inconsistent).await.unwrap();
     let loaded = log.load::<Ticket>(&id).await;
     match loaded {
-        Ok(loaded) => assert_same(&loaded, &current),
+        Ok(loaded) => {
+            assert_same(&loaded, &current);
+            assert_eq!(loaded.replayed, 6, "replayed from the start");
+        }
         Err(e) => panic!("a disagreeing snapshot must only cost a full replay, got {e}"),
     }
 }
@@ -477,9 +511,9 @@ async fn read_until_version() {
         assert_eq!(e.version, i as u64 + 1);
         assert_eq!(e.sequence, states[i].sequence);
     }
-    assert!(matches!(all[0].recorded.event, TicketEvent::Opened(_)));
+    assert!(matches!(all[0].event, Some(TicketEvent::Opened(_))));
     for (i, e) in all.iter().enumerate().skip(1) {
-        assert_eq!(e.recorded.event, note(i as u64));
+        assert_eq!(e.event, Some(note(i as u64)));
     }
 
     for v in 0..=5u64 {
@@ -506,8 +540,9 @@ async fn read_until_version() {
 }
 
 /// `open` creates a stream that cannot lose or rewrite events (deny delete and purge,
-/// no rollup, file storage, unlimited per subject, direct get), plus the parking
-/// stream and the snapshot bucket; opening again is fine.
+/// no rollup, file storage, unlimited per subject, direct get) owning `frontline.>`,
+/// plus the parking stream on `frontline-parked.>` and the snapshot bucket; opening
+/// again is fine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_creates_a_safe_stream() {
     let env = start().await;
@@ -521,21 +556,40 @@ async fn open_creates_a_safe_stream() {
     assert_eq!(config.retention, RetentionPolicy::Limits);
     assert_eq!(config.max_messages_per_subject, -1);
     assert!(config.allow_direct);
-    for s in EVENT_SUBJECTS {
-        assert!(config.subjects.contains(&s.to_string()), "subject {s}");
-    }
-    js.get_stream("FRONTLINE_PARKED").await.unwrap();
+    assert_eq!(config.discard, DiscardPolicy::New);
+    assert_eq!(config.duplicate_window, Duration::from_secs(120));
+    assert_eq!(config.subjects, [EVENT_SUBJECTS]);
+    let mut parked = js.get_stream("FRONTLINE_PARKED").await.unwrap();
+    let parked_subjects = parked.info().await.unwrap().config.subjects.clone();
+    assert_eq!(parked_subjects, ["frontline-parked.>"]);
     js.get_key_value("FRONTLINE_SNAPSHOTS").await.unwrap();
+    assert_eq!(env.log.config().snapshot_every, 16);
+    assert_eq!(env.log.last_sequence().await.unwrap(), 0);
 
     // Idempotent: a second service opening the same log.
     let (_c, again) = open_log(&env.server.url()).await;
     assert_eq!(again.stream_name(), "FRONTLINE");
+    let config_again = stream.info().await.unwrap().config.clone();
+    assert_eq!(config_again.subjects, [EVENT_SUBJECTS]);
+
+    // `last_sequence` follows the log.
+    let states = ticket_with_notes(&again, &Uuid::new_v4(), 1).await;
+    assert_eq!(env.log.last_sequence().await.unwrap(), states[1].sequence);
+}
+
+/// The subjects of stream `name`.
+async fn stream_subjects(client: &async_nats::Client, name: &str) -> Vec<String> {
+    let mut stream = jetstream::new(client.clone())
+        .get_stream(name)
+        .await
+        .unwrap();
+    stream.info().await.unwrap().config.subjects.clone()
 }
 
 fn safe_stream_config() -> StreamConfig {
     StreamConfig {
         name: "FRONTLINE".into(),
-        subjects: EVENT_SUBJECTS.iter().map(|s| s.to_string()).collect(),
+        subjects: OLD_EVENT_SUBJECTS.iter().map(|s| s.to_string()).collect(),
         storage: StorageType::File,
         max_messages_per_subject: -1,
         deny_delete: true,
@@ -554,12 +608,17 @@ async fn open_refuses(env: &common::Env, what: &str, unsafe_config: StreamConfig
         matches!(opened, Err(LogError::Setup(_))),
         "a stream with {what} must be refused, got {opened:?}"
     );
+    assert_eq!(
+        stream_subjects(&env.client, "FRONTLINE").await,
+        OLD_EVENT_SUBJECTS,
+        "a refused stream ({what}) is left as it was, not upgraded"
+    );
     js.delete_stream("FRONTLINE").await.unwrap();
 }
 
 /// A pre-existing FRONTLINE stream whose settings could delete or rewrite events is
 /// refused with `LogError::Setup` (delete/purge allowed, rollup, per-subject limit,
-/// no direct get, missing subject, a limit with discard-old).
+/// no direct get, a limit with discard-old), and left unchanged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_refuses_an_unsafe_existing_stream() {
     let server = start_server().await;
@@ -619,13 +678,6 @@ async fn open_refuses_an_unsafe_existing_stream() {
             },
         ),
         (
-            "a missing subject",
-            StreamConfig {
-                subjects: vec!["frontline.ticket.>".into()],
-                ..safe_stream_config()
-            },
-        ),
-        (
             "max_age and discard old",
             StreamConfig {
                 max_age: Duration::from_secs(3600),
@@ -637,6 +689,76 @@ async fn open_refuses_an_unsafe_existing_stream() {
     for (what, config) in variants {
         open_refuses(&env, what, config).await;
     }
+}
+
+/// A pre-existing stream with safe settings that lacks subjects (an older shape:
+/// here only tickets, plus a subject outside the event namespace) is not refused:
+/// `open` upgrades it in place to own `frontline.>`, keeps its other subjects and
+/// its events, and from then on stores events of every kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_upgrades_a_stream_missing_subjects() {
+    let server = start_server().await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let js = jetstream::new(client.clone());
+    js.create_stream(StreamConfig {
+        subjects: vec!["frontline.ticket.>".into(), "audit.frontline".into()],
+        ..safe_stream_config()
+    })
+    .await
+    .unwrap();
+    let id = Uuid::new_v4();
+    let customer = Uuid::new_v4();
+    let (first, stream) = common::publish_raw(
+        &client,
+        &subject::<Ticket>(&id),
+        0,
+        &common::known_envelope("ticket", &id, 1, &opened(customer)),
+    )
+    .await;
+    assert_eq!(stream, "FRONTLINE");
+
+    let log = within("open", EventLog::open(client.clone(), common::config()))
+        .await
+        .unwrap();
+    assert_eq!(
+        stream_subjects(&client, "FRONTLINE").await,
+        [EVENT_SUBJECTS, "audit.frontline"]
+    );
+    let loaded = log.load::<Ticket>(&id).await.unwrap();
+    assert_eq!(loaded.state.version(), 1);
+    assert_eq!(loaded.state.customer_id, customer);
+    assert_eq!(loaded.sequence, first);
+
+    // Every kind lands in the stream now, customers included.
+    let other = log
+        .append(
+            &Uuid::new_v4(),
+            &Loaded::<Customer>::default(),
+            frontline_domain::CustomerEvent::Contacted {
+                channel: frontline_domain::Channel::Email,
+                identities_added: frontline_domain::Identity::default(),
+                facts_recorded: vec![],
+                ticket_opened: Some(id),
+            },
+            &meta(),
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(other.state.version(), 1);
+    let next = log
+        .append(&id, &loaded, note(1), &meta(), T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(next.state.version(), 2);
+    assert_same(&log.load::<Ticket>(&id).await.unwrap(), &next);
+
+    // Opening again changes nothing.
+    open_log(&server.url()).await;
+    assert_eq!(
+        stream_subjects(&client, "FRONTLINE").await,
+        [EVENT_SUBJECTS, "audit.frontline"]
+    );
 }
 
 /// A pre-existing stream that drops events by retention (interest or work-queue: a
@@ -745,7 +867,7 @@ async fn server_down_is_unavailable() {
             &meta(),
             CommandOptions::default(),
             || T0,
-            |t| {
+            |t, now| {
                 t.decide(
                     "t",
                     &TicketCommand::AddNote {
@@ -753,6 +875,7 @@ async fn server_down_is_unavailable() {
                         idempotency_key: None,
                     },
                     &agent(),
+                    now,
                 )
             },
         ),
@@ -781,7 +904,7 @@ async fn server_down_is_unavailable() {
     match after.state.version() {
         2 => assert_eq!(after.sequence, current.sequence),
         // The first append's buffered publish landed after the reconnect.
-        3 => assert_eq!(events[2].recorded.event, note(2)),
+        3 => assert_eq!(events[2].event, Some(note(2))),
         v => panic!("expected version 2 or 3 after the outage, got {v}"),
     }
 }
@@ -828,7 +951,7 @@ async fn long_stream_loads_the_thin_subject() {
     log.snapshots().delete::<Ticket>(&id).await.unwrap();
     let from_log = within("load", log.load::<Ticket>(&id)).await.unwrap();
     assert_same(&from_log, &loaded);
-    assert_eq!(from_log.state.messages.len(), 10);
+    assert_eq!(from_log.replayed, 10);
 
     let events = within("read", log.read::<Ticket>(&id, None)).await.unwrap();
     assert_eq!(events.len(), 10);
@@ -836,7 +959,265 @@ async fn long_stream_loads_the_thin_subject() {
         assert_eq!(e.version, i as u64 + 1);
         assert_eq!(e.sequence, sequences[i]);
         if i > 0 {
-            assert_eq!(e.recorded.event, note(i as u64));
+            assert_eq!(e.event, Some(note(i as u64)));
         }
     }
+    assert_eq!(view_of(events).messages.len(), 10);
+}
+
+/// Runs `command` by `actor` on ticket `id` through `execute`.
+async fn run(
+    log: &EventLog,
+    id: &Uuid,
+    actor: &Actor,
+    command: &TicketCommand,
+    expected_version: Option<u64>,
+) -> Result<frontline_eventlog::Outcome<Ticket>, CommandError> {
+    let options = CommandOptions {
+        expected_version,
+        ..Default::default()
+    };
+    let name = id.to_string();
+    execute::<Ticket, _>(
+        log,
+        id,
+        &meta_for(actor.clone()),
+        options,
+        || T0,
+        |t, now| t.decide(&name, command, actor, now),
+    )
+    .await
+}
+
+/// A refusal that no retry can cure wins over a stale `expected_version`: on a
+/// missing ticket a note is `NotFound`, an empty reply `InvalidField`, whatever
+/// version the caller expected; on an existing ticket the empty reply is still
+/// `InvalidField` and a customer system's note `Forbidden`; only a valid command on
+/// an existing ticket with a stale version is `StaleVersion`. Nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn domain_refusals_come_before_a_stale_version() {
+    let env = start().await;
+    let log = &env.log;
+    let system = Actor::new("shop", Role::CustomerSystem);
+    let note = TicketCommand::AddNote {
+        body: "checked the logs".into(),
+        idempotency_key: None,
+    };
+    let empty_reply = TicketCommand::Reply {
+        body: String::new(),
+        awaiting_customer: false,
+        idempotency_key: None,
+    };
+    let reply = TicketCommand::Reply {
+        body: "Restart it.".into(),
+        awaiting_customer: true,
+        idempotency_key: None,
+    };
+
+    let missing = Uuid::new_v4();
+    match run(log, &missing, &agent(), &note, Some(3)).await {
+        Err(CommandError::Domain(DomainError::NotFound { kind, id })) => {
+            assert_eq!((kind, id), ("ticket", missing.to_string()));
+        }
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    match run(log, &missing, &agent(), &empty_reply, Some(3)).await {
+        Err(CommandError::Domain(DomainError::InvalidField { field, .. })) => {
+            assert_eq!(field, "body");
+        }
+        other => panic!("expected InvalidField, got {other:?}"),
+    }
+    assert!(log.read::<Ticket>(&missing, None).await.unwrap().is_empty());
+
+    let id = Uuid::new_v4();
+    let open = TicketCommand::Open(opening(Uuid::new_v4(), "open-key"));
+    run(log, &id, &system, &open, Some(0)).await.unwrap();
+    match run(log, &id, &agent(), &empty_reply, Some(5)).await {
+        Err(CommandError::Domain(DomainError::InvalidField { field, .. })) => {
+            assert_eq!(field, "body");
+        }
+        other => panic!("expected InvalidField, got {other:?}"),
+    }
+    match run(log, &id, &system, &note, Some(5)).await {
+        Err(CommandError::Domain(DomainError::Forbidden { role, .. })) => {
+            assert_eq!(role, Role::CustomerSystem);
+        }
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+    match run(log, &id, &agent(), &reply, Some(5)).await {
+        Err(CommandError::Domain(DomainError::StaleVersion { expected, actual })) => {
+            assert_eq!((expected, actual), (5, 1));
+        }
+        other => panic!("expected StaleVersion, got {other:?}"),
+    }
+    assert_eq!(log.read::<Ticket>(&id, None).await.unwrap().len(), 1);
+    // The same reply at the right version goes through.
+    let replied = run(log, &id, &agent(), &reply, Some(1)).await.unwrap();
+    assert!(replied.appended);
+    assert_eq!(replied.loaded.state.version(), 2);
+}
+
+/// A snapshot stored under another schema number (an older or newer shape of the
+/// state) is ignored: `load` replays every event and gives the log's state, even
+/// when the record fits the log's version and sequence. The control: the same
+/// record under the current schema is taken as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_of_another_schema_is_ignored() {
+    let env = start().await;
+    let log = &env.log;
+    let id = Uuid::new_v4();
+    // 6 events: below `snapshot_every`, so no snapshot of our own interferes.
+    let states = ticket_with_notes(log, &id, 5).await;
+    let current = states.last().unwrap().clone();
+    assert!(current.state.version() < log.config().snapshot_every);
+
+    // A state that fits the log's version but differs from it, so using it shows.
+    let mut doctored = current.state.clone();
+    doctored.status = Some(TicketStatus::Solved);
+    doctored.reopen_count = 7;
+    let kv = jetstream::new(env.client.clone())
+        .get_key_value("FRONTLINE_SNAPSHOTS")
+        .await
+        .unwrap();
+    let key = Snapshots::key::<Ticket>(&id);
+    let put = |record: serde_json::Value| {
+        let (kv, key) = (kv.clone(), key.clone());
+        async move {
+            kv.put(key, serde_json::to_vec(&record).unwrap().into())
+                .await
+                .unwrap();
+        }
+    };
+    let record = |schema: u32| {
+        serde_json::json!({
+            "schema": schema,
+            "sequence": current.sequence,
+            "state": doctored,
+        })
+    };
+
+    put(record(Ticket::SNAPSHOT_SCHEMA)).await;
+    assert_eq!(
+        log.snapshots().sequence::<Ticket>(&id).await,
+        Some(current.sequence)
+    );
+    let used = log.load::<Ticket>(&id).await.unwrap();
+    assert_eq!(used.state, doctored, "control: the current schema is used");
+    assert_eq!(used.replayed, 0);
+
+    for schema in [Ticket::SNAPSHOT_SCHEMA - 1, Ticket::SNAPSHOT_SCHEMA + 1, 0] {
+        put(record(schema)).await;
+        assert_eq!(
+            log.snapshots().sequence::<Ticket>(&id).await,
+            None,
+            "schema {schema}"
+        );
+        let loaded = log.load::<Ticket>(&id).await.unwrap();
+        assert_same(&loaded, &current);
+        assert_eq!(loaded.replayed, 6, "schema {schema}: a full replay");
+    }
+
+    // An older shape that would not even parse as today's state.
+    put(serde_json::json!({
+        "schema": Ticket::SNAPSHOT_SCHEMA - 1,
+        "sequence": current.sequence,
+        "state": {"version": 6, "messages": [{"body": "hi"}], "idempotency_keys": 5},
+    }))
+    .await;
+    let loaded = log.load::<Ticket>(&id).await.unwrap();
+    assert_same(&loaded, &current);
+    assert_eq!(loaded.replayed, 6);
+}
+
+/// A ticket with 200 internal notes of the maximum body size (32 KiB each, 6.5 MB
+/// of events), appended one by one through `execute`, loads from its snapshot plus
+/// a tail shorter than `snapshot_every` — the same state as a cold replay of all
+/// 201 events once the snapshot is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_ticket_loads_from_snapshot_and_tail() {
+    let env = start().await;
+    let log = &env.log;
+    let every = log.config().snapshot_every;
+    let id = Uuid::new_v4();
+    let started = std::time::Instant::now();
+    let system = Actor::new("shop", Role::CustomerSystem);
+    let open = TicketCommand::Open(opening(Uuid::new_v4(), "big"));
+    let opened = execute::<Ticket, _>(
+        log,
+        &id,
+        &meta_for(system.clone()),
+        CommandOptions {
+            assume_new: true,
+            ..Default::default()
+        },
+        || T0,
+        |t, now| t.decide("big", &open, &system, now),
+    )
+    .await
+    .unwrap();
+    let mut sequences = vec![opened.loaded.sequence];
+    let body = "n".repeat(MAX_BODY_BYTES);
+    let actor = agent();
+    let mut last = opened.loaded;
+    for n in 1..=200u64 {
+        let command = TicketCommand::AddNote {
+            body: body.clone(),
+            idempotency_key: Some(format!("big-{n}")),
+        };
+        let outcome = within(
+            "execute",
+            execute::<Ticket, _>(
+                log,
+                &id,
+                &meta(),
+                CommandOptions {
+                    expected_version: Some(n),
+                    ..Default::default()
+                },
+                || T0 + n as i64,
+                |t, now| {
+                    // What the command loop loaded: snapshot + a short tail.
+                    assert_eq!(t.version(), n);
+                    t.decide("big", &command, &actor, now)
+                },
+            ),
+        )
+        .await
+        .unwrap();
+        assert!(outcome.appended);
+        sequences.push(outcome.loaded.sequence);
+        last = outcome.loaded;
+    }
+    assert_eq!(last.state.version(), 201);
+    assert_eq!(last.state.idempotency_keys.len(), 201);
+    let appended_in = started.elapsed();
+
+    // The newest snapshot written on append is at version 192 (a multiple of 16);
+    // a load that replayed 16 or more may have written a later one.
+    let snapshotted = sequences[(201 / every * every) as usize - 1];
+    eventually("the snapshot settles", || async {
+        log.snapshots()
+            .sequence::<Ticket>(&id)
+            .await
+            .is_some_and(|s| s >= snapshotted)
+    })
+    .await;
+    let warm = within("warm load", log.load::<Ticket>(&id)).await.unwrap();
+    assert!(
+        warm.replayed < every,
+        "replayed {} events past the snapshot",
+        warm.replayed
+    );
+    assert_same(&warm, &last);
+
+    log.snapshots().delete::<Ticket>(&id).await.unwrap();
+    let cold = within("cold load", log.load::<Ticket>(&id)).await.unwrap();
+    assert_eq!(cold.replayed, 201);
+    assert_same(&cold, &warm);
+    eprintln!(
+        "big ticket: 201 events appended in {appended_in:?}, warm load replayed {}, \
+         total {:?}",
+        warm.replayed,
+        started.elapsed()
+    );
 }

@@ -1,12 +1,21 @@
 //! Helpers shared by the event log's integration tests: a real `nats-server` per test,
-//! an opened [`EventLog`], and ready-made ticket events.
+//! an opened [`EventLog`], ready-made ticket events and raw envelopes.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::{future::Future, time::Duration};
 
-use frontline_domain::{Actor, Channel, Opening, Priority, Role, Ticket, TicketEvent, UnixMillis};
-use frontline_eventlog::{EventLog, EventMeta, Loaded, LogConfig};
+use async_nats::{HeaderMap, jetstream};
+use bytes::Bytes;
+use frontline_domain::{
+    Actor, Channel, Opening, Priority, Role, Ticket, TicketEvent, TicketView, UnixMillis,
+};
+use frontline_eventlog::{
+    CONTENT_TYPE, ConsumerConfig, EventCodec, EventLog, EventMeta, HEADER_EVENT_TYPE, Loaded,
+    LogConfig, LoggedEvent,
+};
+use frontline_proto::{convert, v1};
 use frontline_testkit::NatsServer;
+use prost::Message as _;
 use uuid::Uuid;
 
 /// A time every test event is decided at (plus a small offset).
@@ -41,17 +50,27 @@ pub async fn start_server() -> NatsServer {
         .unwrap()
 }
 
-/// A new connection and a log opened on it.
+/// A new connection and a log opened on it with [`config`].
 pub async fn open_log(url: &str) -> (async_nats::Client, EventLog) {
+    open_log_with(url, config()).await
+}
+
+/// A new connection and a log opened on it with `config`.
+pub async fn open_log_with(url: &str, config: LogConfig) -> (async_nats::Client, EventLog) {
     let client = async_nats::connect(url).await.unwrap();
-    let log = EventLog::open(client.clone(), config()).await.unwrap();
+    let log = EventLog::open(client.clone(), config).await.unwrap();
     (client, log)
 }
 
 /// Starts a server and opens a log on it.
 pub async fn start() -> Env {
+    start_with(config()).await
+}
+
+/// Starts a server and opens a log with `config` on it.
+pub async fn start_with(config: LogConfig) -> Env {
     let server = start_server().await;
-    let (client, log) = open_log(&server.url()).await;
+    let (client, log) = open_log_with(&server.url(), config).await;
     Env {
         server,
         client,
@@ -80,6 +99,16 @@ where
             "{what}: not reached within 10 s"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A consumer configuration for tests: the defaults, but with short redelivery
+/// delays and ack wait, so nothing waits for seconds.
+pub fn consumer(durable: &str, filter: &str) -> ConsumerConfig {
+    ConsumerConfig {
+        backoff: vec![Duration::from_millis(50)],
+        ack_wait: Duration::from_secs(2),
+        ..ConsumerConfig::new(durable, filter)
     }
 }
 
@@ -152,4 +181,88 @@ pub async fn ticket_with_notes(log: &EventLog, id: &Uuid, notes: u64) -> Vec<Loa
         states.push(loaded.clone());
     }
     states
+}
+
+/// The view of logged ticket events (what `GetTicket` shows).
+pub fn view_of(events: Vec<LoggedEvent<TicketEvent>>) -> TicketView {
+    TicketView::replay(events.into_iter().map(LoggedEvent::into_recorded))
+}
+
+/// The view of ticket `id` as the log has it now.
+pub async fn view(log: &EventLog, id: &Uuid) -> TicketView {
+    view_of(log.read::<Ticket>(id, None).await.unwrap())
+}
+
+/// An envelope as this code's writer builds it, for event `version` of aggregate
+/// `kind`/`id`, with any `event_type` and payload (e.g. a type only a newer writer
+/// knows).
+pub fn envelope(
+    kind: &str,
+    id: &Uuid,
+    version: u64,
+    event_type: &str,
+    payload: Vec<u8>,
+) -> v1::EventEnvelope {
+    v1::EventEnvelope {
+        event_id: Uuid::now_v7().to_string(),
+        aggregate_type: kind.to_string(),
+        aggregate_id: id.to_string(),
+        aggregate_version: version,
+        event_type: event_type.to_string(),
+        occurred_at: Some(convert::timestamp(T0 + version as i64)),
+        actor: Some(v1::Actor {
+            id: "ana".to_string(),
+            role: v1::Role::Agent.into(),
+        }),
+        correlation_id: "corr-raw".to_string(),
+        causation_id: "req-raw".to_string(),
+        schema_version: 1,
+        payload,
+    }
+}
+
+/// The envelope of a known event.
+pub fn known_envelope<E: EventCodec>(
+    kind: &str,
+    id: &Uuid,
+    version: u64,
+    event: &E,
+) -> v1::EventEnvelope {
+    envelope(
+        kind,
+        id,
+        version,
+        &event.event_type(),
+        event.encode_payload(),
+    )
+}
+
+/// Publishes `envelope` on `subject` straight through JetStream, with the headers
+/// a writer sets (`Nats-Expected-Last-Subject-Sequence` = `expected`); returns the
+/// stream sequence and the stream it landed in.
+pub async fn publish_raw(
+    client: &async_nats::Client,
+    subject: &str,
+    expected: u64,
+    envelope: &v1::EventEnvelope,
+) -> (u64, String) {
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Msg-Id", envelope.event_id.as_str());
+    headers.insert(
+        "Nats-Expected-Last-Subject-Sequence",
+        expected.to_string().as_str(),
+    );
+    headers.insert(HEADER_EVENT_TYPE, envelope.event_type.as_str());
+    headers.insert("Content-Type", CONTENT_TYPE);
+    let ack = jetstream::new(client.clone())
+        .publish_with_headers(
+            subject.to_string(),
+            headers,
+            Bytes::from(envelope.encode_to_vec()),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    (ack.sequence, ack.stream)
 }
