@@ -10,14 +10,15 @@ export FRONTLINE_JWT_SECRET
 
 .PHONY: tools test lint build bench token run deploy-check
 
-## tools: install the pinned nats-server into .tools/bin and check for cargo
+## tools: install the pinned nats-server into .tools/bin and PostgreSQL into .tools/postgres, check for cargo
 tools:
 	@command -v cargo >/dev/null 2>&1 || { echo "error: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
 	@scripts/install-nats-server.sh
+	@scripts/install-postgres.sh
 
-## test: run every test against the pinned nats-server
+## test: run every test against the pinned nats-server and PostgreSQL (or DATABASE_URL)
 test: tools
-	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" cargo test --workspace --locked
+	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" POSTGRES_BIN_DIR="$(CURDIR)/.tools/postgres/bin" cargo test --workspace --locked
 
 ## lint: formatting and clippy, warnings are errors
 lint:
@@ -30,7 +31,7 @@ build:
 
 ## bench: end-to-end benchmark against a local nats-server
 bench: tools
-	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" cargo run --release --locked -p frontline-e2e --bin frontline-bench
+	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" POSTGRES_BIN_DIR="$(CURDIR)/.tools/postgres/bin" cargo run --release --locked -p frontline-e2e --bin frontline-bench
 
 ## token: mint a dev JWT, e.g. `make token ROLE=customer_system SUB=dev-shop`
 token:

@@ -19,6 +19,12 @@
 mod process;
 pub use process::{ServiceProcess, free_port, http_get, service_env};
 
+mod postgres;
+pub use postgres::{
+    DATABASE_URL_ENV, POSTGRES_BIN_DIR_ENV, POSTGRES_READY_TIMEOUT, PostgresError, PostgresServer,
+    SUPERUSER, TestDatabase, create_database, postgres_bin_dir, test_database,
+};
+
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};

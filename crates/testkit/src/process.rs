@@ -21,14 +21,17 @@ pub fn free_port() -> Result<u16, Error> {
 }
 
 /// The environment a Frontline service binary needs to run against `nats_url`, with
-/// gRPC on `grpc_port` and Prometheus metrics on `metrics_port`.
+/// gRPC on `grpc_port` and Prometheus metrics on `metrics_port`. `database_url` is
+/// passed as `DATABASE_URL` for services that keep read models in PostgreSQL
+/// (intake); give `None` for services that need none.
 pub fn service_env(
     nats_url: &str,
     secret: &str,
+    database_url: Option<&str>,
     grpc_port: u16,
     metrics_port: u16,
 ) -> Vec<(&'static str, String)> {
-    vec![
+    let mut env = vec![
         ("NATS_URL", nats_url.to_string()),
         ("FRONTLINE_JWT_SECRET", secret.to_string()),
         ("FRONTLINE_LISTEN", format!("127.0.0.1:{grpc_port}")),
@@ -38,7 +41,11 @@ pub fn service_env(
         ),
         ("FRONTLINE_LOG_FORMAT", "json".to_string()),
         ("FRONTLINE_SHUTDOWN_GRACE_SECS", "5".to_string()),
-    ]
+    ];
+    if let Some(url) = database_url {
+        env.push(("DATABASE_URL", url.to_string()));
+    }
+    env
 }
 
 /// `GET path` over HTTP/1.0 on 127.0.0.1:`port`; the whole response, headers included.
@@ -64,16 +71,18 @@ pub struct ServiceProcess {
 }
 
 impl ServiceProcess {
-    /// Starts a Frontline service binary against `nats_url` on free ports (see
-    /// [`service_env`]) and waits until it listens; returns it with its gRPC and
-    /// metrics ports.
+    /// Starts a Frontline service binary against `nats_url` (and PostgreSQL at
+    /// `database_url`, if given) on free ports (see [`service_env`]) and waits until
+    /// it listens; returns it with its gRPC and metrics ports.
     pub fn start_frontline(
         binary: &Path,
         nats_url: &str,
         secret: &str,
+        database_url: Option<&str>,
     ) -> Result<(Self, u16, u16), Error> {
         let (grpc, metrics) = (free_port()?, free_port()?);
-        let mut service = Self::spawn(binary, &service_env(nats_url, secret, grpc, metrics))?;
+        let env = service_env(nats_url, secret, database_url, grpc, metrics);
+        let mut service = Self::spawn(binary, &env)?;
         service.wait_for_port(grpc, Duration::from_secs(30))?;
         Ok((service, grpc, metrics))
     }
@@ -81,7 +90,21 @@ impl ServiceProcess {
     /// Starts `binary` with `env` added to the environment; stdout and stderr are
     /// captured (see [`ServiceProcess::terminate`]).
     pub fn spawn(binary: &Path, env: &[(&str, String)]) -> Result<Self, Error> {
-        let child = Command::new(binary)
+        Self::spawn_without(binary, env, &[])
+    }
+
+    /// [`ServiceProcess::spawn`], with the variables named in `remove` taken out of
+    /// the inherited environment (say, a `DATABASE_URL` the test run itself has).
+    pub fn spawn_without(
+        binary: &Path,
+        env: &[(&str, String)],
+        remove: &[&str],
+    ) -> Result<Self, Error> {
+        let mut command = Command::new(binary);
+        for name in remove {
+            command.env_remove(name);
+        }
+        let child = command
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
