@@ -10,6 +10,8 @@ use frontline_domain::{Actor, Role};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use tonic::{Request, Status};
 
+use crate::ApiError;
+
 /// Token claims.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Claims {
@@ -19,7 +21,8 @@ pub struct Claims {
     pub role: String,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
-    /// Issued at, seconds since the epoch.
+    /// Issued at, seconds since the epoch (optional).
+    #[serde(default)]
     pub iat: u64,
 }
 
@@ -84,20 +87,20 @@ impl Authenticator {
     }
 
     /// The actor a `Bearer` authorization value names, or `UNAUTHENTICATED`.
-    pub fn verify(&self, authorization: Option<&str>) -> Result<Actor, Status> {
-        let header = authorization
-            .ok_or_else(|| Status::unauthenticated("missing authorization: Bearer <token>"))?;
+    pub fn verify(&self, authorization: Option<&str>) -> Result<Actor, ApiError> {
+        let refuse = |why: String| ApiError::Unauthenticated(why);
+        let header =
+            authorization.ok_or_else(|| refuse("missing authorization: Bearer <token>".into()))?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| Status::unauthenticated("authorization must be: Bearer <token>"))?;
+            .ok_or_else(|| refuse("authorization must be: Bearer <token>".into()))?;
         let data = jsonwebtoken::decode::<Claims>(token.trim(), &self.key, &self.validation)
-            .map_err(|e| Status::unauthenticated(format!("invalid token: {e}")))?;
-        let role = Role::parse(&data.claims.role).ok_or_else(|| {
-            Status::unauthenticated(format!("unknown role {:?}", data.claims.role))
-        })?;
+            .map_err(|e| refuse(format!("invalid token: {e}")))?;
+        let role = Role::parse(&data.claims.role)
+            .ok_or_else(|| refuse(format!("unknown role {:?}", data.claims.role)))?;
         if data.claims.sub.trim().is_empty() {
-            return Err(Status::unauthenticated("token has an empty subject"));
+            return Err(refuse("token has an empty subject".into()));
         }
         Ok(Actor::new(data.claims.sub, role))
     }
@@ -106,24 +109,25 @@ impl Authenticator {
 impl tonic::service::Interceptor for Authenticator {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let header = match request.metadata().get("authorization") {
-            Some(v) => Some(v.to_str().map_err(|_| {
-                crate::status::counted(Status::unauthenticated("authorization is not ASCII"))
-            })?),
+            Some(v) => Some(
+                v.to_str()
+                    .map_err(|_| ApiError::Unauthenticated("authorization is not ASCII".into()))?,
+            ),
             None => None,
         };
-        let actor = self.verify(header).map_err(crate::status::counted)?;
+        let actor = self.verify(header)?;
         request.extensions_mut().insert(actor);
         Ok(request)
     }
 }
 
 /// The authenticated caller of a request that went through [`Authenticator`].
-pub fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
+pub fn actor<T>(request: &Request<T>) -> Result<Actor, ApiError> {
     request
         .extensions()
         .get::<Actor>()
         .cloned()
-        .ok_or_else(|| Status::unauthenticated("request was not authenticated"))
+        .ok_or_else(|| ApiError::Unauthenticated("request was not authenticated".into()))
 }
 
 #[cfg(test)]

@@ -43,15 +43,48 @@ pub struct CommonConfig {
     /// Attempts when a command loses a concurrent-append race before answering ABORTED.
     #[arg(long, env = "FRONTLINE_COMMAND_ATTEMPTS", default_value_t = 10)]
     pub command_attempts: u32,
+
+    /// Write an aggregate's snapshot every this many events.
+    #[arg(long, env = "FRONTLINE_SNAPSHOT_EVERY", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    pub snapshot_every: u64,
+
+    /// PostgreSQL URL for services that keep read models (intake, analytics).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Most PostgreSQL connections the service opens.
+    #[arg(long, env = "FRONTLINE_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+}
+
+/// Parses [`CommonConfig`] alone (tests and tools build one from arguments).
+#[derive(Debug, clap::Parser)]
+struct OnlyCommon {
+    #[command(flatten)]
+    common: CommonConfig,
 }
 
 impl CommonConfig {
+    /// The configuration from command-line style `args` (defaults for the rest; the
+    /// environment is read too, as for a binary).
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser as _;
+        let args = std::iter::once(std::ffi::OsString::from("frontline"))
+            .chain(args.into_iter().map(Into::into));
+        OnlyCommon::try_parse_from(args).map(|o| o.common)
+    }
+
     /// Event log settings.
     pub fn log_config(&self) -> LogConfig {
         LogConfig {
             stream: self.stream.clone(),
             replicas: self.replicas,
             timeout: Duration::from_secs(self.log_timeout_secs),
+            snapshot_every: self.snapshot_every,
         }
     }
 

@@ -1,18 +1,30 @@
 //! What every Frontline service shares, in one place each:
 //!
+//! - [`service`]: the service builder — gRPC routes, background tasks, an optional
+//!   PostgreSQL pool with migrations, health, one drain on SIGTERM.
+//! - [`tasks`]: background tasks with a declared kind (on error, on shutdown).
+//! - [`call`]: the one path through every call (authenticate, authorise, validate).
+//! - [`error`]: the one API error type → exactly one gRPC status code each.
 //! - [`config`]: command-line flags and environment variables (clap).
 //! - [`telemetry`]: structured logs and Prometheus metrics.
 //! - [`auth`]: bearer JWTs → [`frontline_domain::Actor`].
-//! - [`status`]: domain and log errors → gRPC status codes, exactly one code each.
 //! - [`context`]: per-request metadata (correlation, causation, traceparent).
 //! - [`server`]: gRPC serving with health, reflection and graceful drain.
 
 pub mod auth;
+pub mod call;
 pub mod config;
 pub mod context;
+pub mod error;
 pub mod server;
-pub mod status;
+pub mod service;
+pub mod tasks;
 pub mod telemetry;
+
+pub use call::{Call, handle};
+pub use error::ApiError;
+pub use service::{Context, ServiceBuilder, StartError, Startup};
+pub use tasks::{OnError, OnShutdown, Task, TaskError, TaskKind};
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_millis() -> frontline_domain::UnixMillis {

@@ -1,5 +1,6 @@
-//! Serving a gRPC service with what every Frontline service has: `grpc.health.v1`,
-//! reflection (v1 and v1alpha, so grpcurl works), and a graceful drain on shutdown.
+//! Serving gRPC with what every Frontline service has: `grpc.health.v1`, reflection
+//! (v1 and v1alpha, so grpcurl works), one counting point for refusals, and a
+//! graceful drain on shutdown.
 
 use std::{future::Future, time::Duration};
 
@@ -51,6 +52,7 @@ pub async fn serve(
         let _ = drain_tx.send(());
     };
     let server = tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(refusals))
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
     tokio::pin!(server);
@@ -67,6 +69,42 @@ pub async fn serve(
             Ok(())
         }
     }
+}
+
+/// Every refusal passes here once: it is counted
+/// (`frontline_grpc_errors_total{code}`), and tonic's own answer to a request over
+/// the decoding limit (`OUT_OF_RANGE`, a code Frontline never uses) becomes the
+/// documented `RESOURCE_EXHAUSTED`. Unary refusals are trailers-only responses, so
+/// the status is in the headers.
+fn refusals<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let Some(code) = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(tonic::Code::from_i32)
+    else {
+        return response;
+    };
+    let code = if code == tonic::Code::OutOfRange {
+        let headers = response.headers_mut();
+        headers.insert(
+            "grpc-status",
+            http::HeaderValue::from(tonic::Code::ResourceExhausted as i32),
+        );
+        headers.insert(
+            "grpc-message",
+            http::HeaderValue::from_static("request%20over%20the%20262144-byte%20limit"),
+        );
+        tonic::Code::ResourceExhausted
+    } else {
+        code
+    };
+    if code != tonic::Code::Ok {
+        metrics::counter!("frontline_grpc_errors_total", "code" => format!("{code:?}"))
+            .increment(1);
+    }
+    response
 }
 
 /// Resolves on SIGTERM (Kubernetes) or Ctrl-C.
@@ -89,98 +127,4 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-}
-
-/// Why a service could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// Bad configuration.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: std::net::SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// NATS could not be reached.
-    #[error("NATS: {0}")]
-    Nats(#[from] async_nats::ConnectError),
-    /// The gRPC server failed.
-    #[error("gRPC server: {0}")]
-    Serve(#[from] tonic::transport::Error),
-}
-
-/// Runs a service binary: logging, metrics, NATS, the event log (waiting for it
-/// while it is unavailable), then serves `make_routes(log, auth)` on `listen` until
-/// SIGTERM or Ctrl-C.
-pub async fn run(
-    common: &crate::config::CommonConfig,
-    listen: std::net::SocketAddr,
-    names: &[&str],
-    make_routes: impl FnOnce(frontline_eventlog::EventLog, crate::auth::Authenticator) -> Routes,
-) -> Result<(), StartError> {
-    crate::telemetry::init_logging(common.log_format);
-    if common.jwt_secret.trim().is_empty() {
-        return Err(StartError::Config(
-            "FRONTLINE_JWT_SECRET must not be empty".into(),
-        ));
-    }
-    if let Some(addr) = common
-        .metrics_addr()
-        .map_err(|e| StartError::Config(format!("FRONTLINE_METRICS_LISTEN: {e}")))?
-    {
-        crate::telemetry::init_metrics(addr).map_err(StartError::Config)?;
-    }
-    metrics::gauge!(
-        "frontline_build_info",
-        "service" => names.join(","),
-        "version" => env!("CARGO_PKG_VERSION")
-    )
-    .set(1.0);
-    let client = common.connect_nats().await?;
-    let mut shutdown = Box::pin(shutdown_signal());
-    let log = loop {
-        tokio::select! {
-            opened = frontline_eventlog::EventLog::open(client.clone(), common.log_config()) => {
-                match opened {
-                    Ok(log) => break log,
-                    Err(e) => tracing::warn!(error = %e, "event log not ready; retrying in 2s"),
-                }
-            }
-            () = &mut shutdown => return Ok(()),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(2)) => {},
-            () = &mut shutdown => return Ok(()),
-        }
-    };
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: listen,
-            source,
-        })?;
-    tracing::info!(%listen, stream = %common.stream, "serving {}", names.join(", "));
-    let routes = make_routes(log, crate::auth::Authenticator::new(&common.jwt_secret));
-    serve(
-        listener,
-        routes,
-        names,
-        shutdown,
-        Duration::from_secs(common.shutdown_grace_secs),
-    )
-    .await?;
-    // Flush what is buffered, but never wait on a NATS that is gone: exiting is
-    // what SIGTERM asked for.
-    if tokio::time::timeout(Duration::from_secs(2), client.flush())
-        .await
-        .is_err()
-    {
-        tracing::warn!("NATS unreachable at shutdown; not waiting to flush");
-    }
-    tracing::info!("stopped");
-    Ok(())
 }
