@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs a local Frontline stack: nats-server (unless NATS_URL is set), intake and
-# conversation from target/release. Ctrl-C stops everything. Use `make run`, which
-# installs tools and builds first.
+# Runs a local Frontline stack: nats-server (unless NATS_URL is set), PostgreSQL
+# (unless DATABASE_URL is set), intake and conversation from target/release.
+# Ctrl-C stops everything. Use `make run`, which installs tools and builds first.
 #
 # Env: NATS_URL (use an existing server), NATS_PORT (default 4333),
+#      DATABASE_URL (use an existing PostgreSQL), POSTGRES_PORT (default: a free one),
 #      FRONTLINE_JWT_SECRET (default dev-secret-change-me).
 set -euo pipefail
 
@@ -16,12 +17,15 @@ export FRONTLINE_LOG_FORMAT=text
 
 PIDS=()
 STORE_DIR=""
+POSTGRES_DIR=""
 cleanup() {
     trap - INT TERM EXIT
     echo "stopping local stack..." >&2
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     [[ -n "$STORE_DIR" ]] && rm -rf "$STORE_DIR"
+    [[ -n "$POSTGRES_DIR" ]] && "$ROOT/scripts/stop-postgres.sh" "$POSTGRES_DIR"
+    true
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -51,6 +55,14 @@ else
     export NATS_URL
     echo "nats-server    $NATS_URL (external)"
 fi
+
+if [[ -z "${DATABASE_URL:-}" ]]; then
+    eval "$("$ROOT/scripts/start-postgres.sh")"
+    echo "postgresql     $DATABASE_URL (data $POSTGRES_DIR)"
+else
+    echo "postgresql     (external DATABASE_URL)"
+fi
+export DATABASE_URL
 
 FRONTLINE_LISTEN=0.0.0.0:50051 FRONTLINE_METRICS_LISTEN=127.0.0.1:9101 "$BIN/frontline-intake" &
 PIDS+=($!)

@@ -1,6 +1,7 @@
-//! The end-to-end test harness: a real, pinned nats-server (from the test kit) and
-//! the real intake and conversation servers, in-process on ephemeral ports, driven
-//! over gRPC like any client would.
+//! The end-to-end test harness: a real, pinned nats-server and PostgreSQL (from the
+//! test kit) and the real intake and conversation services, started through the same
+//! service builder as their binaries, in-process on ephemeral ports, driven over gRPC
+//! like any client would.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -12,18 +13,18 @@
 use std::{net::SocketAddr, time::Duration};
 
 use frontline_domain::{Actor, Role};
-use frontline_eventlog::{CommandOptions, EventLog, LogConfig};
+use frontline_eventlog::{EventLog, LogConfig};
 use frontline_proto::v1::{
     self, conversation_service_client::ConversationServiceClient,
     intake_service_client::IntakeServiceClient,
 };
-use frontline_runtime::auth::{self, Authenticator};
-use frontline_testkit::NatsServer;
+use frontline_runtime::{ServiceBuilder, Startup, auth, config::CommonConfig};
+use frontline_testkit::{NatsServer, TestDatabase};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tonic::{
     Request, Status,
     metadata::MetadataValue,
-    service::{Interceptor, Routes, interceptor::InterceptedService},
+    service::{Interceptor, interceptor::InterceptedService},
     transport::Channel,
 };
 
@@ -51,6 +52,8 @@ impl Interceptor for Bearer {
 pub struct Cluster {
     /// The NATS server (kill and restart it for fault tests).
     pub nats: NatsServer,
+    /// This cluster's own PostgreSQL database.
+    pub database: TestDatabase,
     /// A direct handle on the event log, for reading the stream back.
     pub log: EventLog,
     /// Intake's address.
@@ -62,61 +65,106 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts NATS, intake and conversation.
+    /// Starts NATS, a fresh database, intake and conversation.
     pub async fn start() -> anyhow::Result<Cluster> {
         let nats = tokio::task::spawn_blocking(NatsServer::start).await??;
+        let database = frontline_testkit::test_database().await?;
         let log = open_log(&nats.url()).await?;
         let (stop, _) = watch::channel(false);
         let mut cluster = Cluster {
             nats,
-            log: log.clone(),
+            database,
+            log,
             intake_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             conversation_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stop,
             servers: Vec::new(),
         };
-        cluster.intake_addr = cluster
-            .serve(
-                frontline_intake::routes(log.clone(), Authenticator::new(SECRET), options()),
-                frontline_intake::SERVICE_NAME,
-            )
-            .await?;
+        cluster.intake_addr = cluster.serve(frontline_intake::service()).await?;
         cluster.conversation_addr = cluster.add_conversation_replica().await?;
+        cluster.wait_serving(cluster.intake_addr).await?;
+        cluster.wait_serving(cluster.conversation_addr).await?;
         Ok(cluster)
+    }
+
+    /// The configuration every service of this cluster runs with.
+    pub fn config(&self) -> anyhow::Result<CommonConfig> {
+        Ok(CommonConfig::from_args([
+            "--nats-url",
+            &self.nats.url(),
+            "--jwt-secret",
+            SECRET,
+            "--log-timeout-secs",
+            "2",
+            "--shutdown-grace-secs",
+            "5",
+            "--database-url",
+            &self.database.url,
+            "--db-max-connections",
+            "4",
+            "--log-format",
+            "text",
+        ])?)
     }
 
     /// Starts another conversation server with its own NATS connection (a second
     /// replica, as on Kubernetes) and returns its address.
     pub async fn add_conversation_replica(&mut self) -> anyhow::Result<SocketAddr> {
-        let log = open_log(&self.nats.url()).await?;
-        self.serve(
-            frontline_conversation::routes(log, Authenticator::new(SECRET), options()),
-            frontline_conversation::SERVICE_NAME,
-        )
-        .await
+        let addr = self.serve(frontline_conversation::service()).await?;
+        self.wait_serving(addr).await?;
+        Ok(addr)
     }
 
-    async fn serve(&mut self, routes: Routes, name: &'static str) -> anyhow::Result<SocketAddr> {
+    /// Starts another intake replica (its own connections; the same database).
+    pub async fn add_intake_replica(&mut self) -> anyhow::Result<SocketAddr> {
+        let addr = self.serve(frontline_intake::service()).await?;
+        self.wait_serving(addr).await?;
+        Ok(addr)
+    }
+
+    /// Runs `service` as its binary would, on an ephemeral port, until the cluster stops.
+    pub async fn serve(&mut self, service: ServiceBuilder) -> anyhow::Result<SocketAddr> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let mut stop = self.stop.subscribe();
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
+        let startup = Startup {
+            config: self.config()?,
+            listener,
+            shutdown: Box::pin(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }),
         };
         self.servers.push(tokio::spawn(async move {
-            if let Err(e) = frontline_runtime::server::serve(
-                listener,
-                routes,
-                &[name],
-                shutdown,
-                Duration::from_secs(5),
-            )
-            .await
-            {
-                eprintln!("{name} stopped with an error: {e}");
+            if let Err(e) = service.run(startup).await {
+                eprintln!("service on {addr} stopped with an error: {e}");
             }
         }));
         Ok(addr)
+    }
+
+    /// Waits until the service on `addr` reports SERVING (it connects to NATS and
+    /// PostgreSQL and migrates first).
+    pub async fn wait_serving(&self, addr: SocketAddr) -> anyhow::Result<()> {
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let probe = async {
+                let channel = Self::channel(addr).await.ok()?;
+                let answer = HealthClient::new(channel)
+                    .check(HealthCheckRequest::default())
+                    .await
+                    .ok()?;
+                Some(answer.into_inner().status == 1)
+            };
+            if let Ok(Some(true)) = tokio::time::timeout(Duration::from_secs(1), probe).await {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "service on {addr} not serving within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// A bearer token for `id` with `role`.
@@ -208,10 +256,6 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
-}
-
-fn options() -> CommandOptions {
-    CommandOptions::default()
 }
 
 async fn open_log(url: &str) -> anyhow::Result<EventLog> {

@@ -40,7 +40,7 @@ async fn reply_all(
                     idempotency_key: String::new(),
                 })
                 .await
-                .map(|r| r.into_inner().ticket.unwrap().version)
+                .map(|r| r.into_inner().change.unwrap().version)
         }));
     }
     futures::future::join_all(calls)

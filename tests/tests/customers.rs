@@ -57,6 +57,30 @@ async fn a_returning_customer_gets_their_open_tickets_and_can_continue_one() {
     })
     .await
     .unwrap();
+    // Open tickets come from intake's read model, which follows conversation's
+    // events within milliseconds: wait until it has seen the solve.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let open = intake
+            .get_customer(v1::GetCustomerRequest {
+                customer_id: first.customer_id.clone(),
+                identity: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .customer
+            .unwrap()
+            .open_tickets;
+        if !open.iter().any(|t| t.ticket_id == second.ticket_id) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the solved ticket is still listed as open: {open:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     // The channel asked "same issue?" and the customer said yes: thread it.
     let mut reply = submit_request("chat-78", "dana.doe@example.com");

@@ -235,6 +235,45 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
         "body",
         "Reply with an empty body",
     );
+    let mut r = reply(&id, "hi");
+    r.idempotency_key = "has space".into();
+    expect_invalid(
+        agent.reply(r).await,
+        "idempotency_key",
+        "Reply with a bad key",
+    );
+    let mut n = note(&id);
+    n.body = String::new();
+    expect_invalid(
+        agent.add_note(n).await,
+        "body",
+        "AddNote with an empty body",
+    );
+    let too_long = "x".repeat(32 * 1024 + 1);
+    let mut n = note(&id);
+    n.body = too_long.clone();
+    expect_invalid(
+        agent.add_note(n).await,
+        "body",
+        "AddNote with a 32 KiB + 1 body",
+    );
+    let mut sv = solve(&id);
+    sv.resolution = too_long.clone();
+    expect_invalid(
+        agent.solve(sv).await,
+        "resolution",
+        "Solve with a long resolution",
+    );
+    let mut ro = reopen(&id);
+    ro.reason = too_long;
+    expect_invalid(
+        agent.reopen(ro).await,
+        "reason",
+        "Reopen with a long reason",
+    );
+    // None of them recorded anything.
+    let counts = cluster.ticket_event_counts().await.unwrap();
+    assert_eq!(counts.get(&format!("frontline.ticket.{id}")), Some(&1));
     expect_invalid(
         agent.get_ticket(get_ticket(&id, Some(0))).await,
         "as_of_version",
@@ -367,9 +406,10 @@ async fn illegal_transitions_reused_keys_and_stale_versions() {
         .await
         .unwrap()
         .into_inner()
-        .ticket
+        .change
         .unwrap();
     assert_eq!(replied.status(), v1::TicketStatus::Open);
+    assert!(replied.recorded);
     expect_code(
         agent.reopen(reopen(&open)).await,
         Code::FailedPrecondition,
@@ -415,6 +455,47 @@ async fn illegal_transitions_reused_keys_and_stale_versions() {
         .events
         .len();
     assert_eq!(events_after, moved_on, "a stale call records nothing");
+
+    // Every command checks expected_version, not only Reply.
+    let current = events_after as u64;
+    let mut n = note(&open);
+    n.expected_version = Some(current - 1);
+    expect_code(agent.add_note(n).await, Code::Aborted, "stale note");
+    let mut sv = solve(&open);
+    sv.expected_version = Some(current - 1);
+    expect_code(agent.solve(sv).await, Code::Aborted, "stale solve");
+    let mut sv = solve(&open);
+    sv.expected_version = Some(current);
+    let solved_now = agent.solve(sv).await.unwrap().into_inner().change.unwrap();
+    assert_eq!(solved_now.version, current + 1);
+    assert_eq!(solved_now.status(), v1::TicketStatus::Solved);
+    let mut ro = reopen(&open);
+    ro.expected_version = Some(current);
+    expect_code(agent.reopen(ro).await, Code::Aborted, "stale reopen");
+    let counts = cluster.ticket_event_counts().await.unwrap();
+    assert_eq!(
+        counts[&format!("frontline.ticket.{open}")],
+        current as usize + 1,
+        "only the solve at the right version was recorded"
+    );
+
+    // A ticket reopens at most 10 times; the 11th reopen is FAILED_PRECONDITION.
+    let often = intake
+        .submit_ticket(submit_request("often-1", "ana@example.com"))
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket_id;
+    for _ in 0..10 {
+        agent.solve(solve(&often)).await.unwrap();
+        agent.reopen(reopen(&often)).await.unwrap();
+    }
+    agent.solve(solve(&often)).await.unwrap();
+    expect_code(
+        agent.reopen(reopen(&often)).await,
+        Code::FailedPrecondition,
+        "an 11th reopen",
+    );
     cluster.shutdown().await;
 }
 
@@ -499,11 +580,224 @@ async fn roles_are_enforced_before_anything_else() {
     cluster.shutdown().await;
 }
 
-/// Calls without a valid bearer token are UNAUTHENTICATED on both services: no
-/// header, a malformed token, a token signed with another secret, an unknown role.
+/// Asserts that a call by `role` was allowed (`Ok`) or refused with PERMISSION_DENIED,
+/// as the permission table says.
+fn expect_allowed<T: Debug>(result: Result<Response<T>, Status>, allowed: bool, what: &str) {
+    match (result, allowed) {
+        (Ok(_), true) => {}
+        (Err(status), false) => {
+            assert_eq!(status.code(), Code::PermissionDenied, "{what}: {status:?}");
+        }
+        (Ok(response), false) => panic!("{what}: must be refused, got {response:?}"),
+        (Err(status), true) => panic!("{what}: must be allowed, got {status:?}"),
+    }
+}
+
+/// The whole permission table, call by call and role by role, on real tickets:
+///
+/// | call | customer_system | agent | manager | admin |
+/// |---|---|---|---|---|
+/// | SubmitTicket | yes | no | no | yes |
+/// | GetCustomer, GetTicket | yes | yes | yes | yes |
+/// | Reply, AddNote, Solve, Reopen | no | yes | yes | no |
+/// | GetTicketHistory | no | yes | yes | yes |
+///
+/// and only customer systems are kept from internal notes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_may_do_what() {
+    let cluster = Cluster::start().await.unwrap();
+    let mut shop = cluster
+        .intake("web-shop", Role::CustomerSystem)
+        .await
+        .unwrap();
+    let mut ana = cluster.conversation("ana", Role::Agent).await.unwrap();
+    // A ticket with a public reply and an internal note, for the reads.
+    let shared = shop
+        .submit_ticket(submit_request("matrix-shared", "matrix@example.com"))
+        .await
+        .unwrap()
+        .into_inner();
+    ana.reply(reply(&shared.ticket_id, "On it")).await.unwrap();
+    ana.add_note(note(&shared.ticket_id)).await.unwrap();
+
+    let roles = [
+        (Role::CustomerSystem, "customer_system"),
+        (Role::Agent, "agent"),
+        (Role::Manager, "manager"),
+        (Role::Admin, "admin"),
+    ];
+    for (role, name) in roles {
+        let submits = matches!(role, Role::CustomerSystem | Role::Admin);
+        let works = matches!(role, Role::Agent | Role::Manager);
+        let staff = role != Role::CustomerSystem;
+        let mut intake = cluster.intake(name, role).await.unwrap();
+        let mut conversation = cluster.conversation(name, role).await.unwrap();
+        let what = |call: &str| format!("{call} as {name}");
+
+        let submitted = intake
+            .submit_ticket(submit_request(
+                &format!("matrix-{name}"),
+                "matrix@example.com",
+            ))
+            .await;
+        expect_allowed(submitted, submits, &what("SubmitTicket"));
+        let customer = intake
+            .get_customer(v1::GetCustomerRequest {
+                customer_id: shared.customer_id.clone(),
+                identity: None,
+            })
+            .await;
+        expect_allowed(customer, true, &what("GetCustomer"));
+
+        // Each role works on a ticket of its own, so the lifecycle calls can succeed.
+        let own = shop
+            .submit_ticket(submit_request(&format!("own-{name}"), "matrix@example.com"))
+            .await
+            .unwrap()
+            .into_inner()
+            .ticket_id;
+        expect_allowed(
+            conversation.reply(reply(&own, "hello")).await,
+            works,
+            &what("Reply"),
+        );
+        expect_allowed(
+            conversation.add_note(note(&own)).await,
+            works,
+            &what("AddNote"),
+        );
+        expect_allowed(conversation.solve(solve(&own)).await, works, &what("Solve"));
+        expect_allowed(
+            conversation.reopen(reopen(&own)).await,
+            works,
+            &what("Reopen"),
+        );
+        let recorded =
+            cluster.ticket_event_counts().await.unwrap()[&format!("frontline.ticket.{own}")];
+        assert_eq!(recorded, if works { 5 } else { 1 }, "{}", what("events"));
+
+        let ticket = conversation
+            .get_ticket(get_ticket(&shared.ticket_id, None))
+            .await;
+        let ticket = ticket
+            .unwrap_or_else(|s| panic!("{}: {s:?}", what("GetTicket")))
+            .into_inner()
+            .ticket
+            .unwrap();
+        let notes = ticket
+            .messages
+            .iter()
+            .filter(|m| m.kind() == v1::MessageKind::InternalNote)
+            .count();
+        assert_eq!(notes, usize::from(staff), "{}", what("internal notes seen"));
+        assert_eq!(ticket.messages.len(), if staff { 3 } else { 2 });
+        expect_allowed(
+            conversation
+                .get_ticket_history(history(&shared.ticket_id))
+                .await,
+            staff,
+            &what("GetTicketHistory"),
+        );
+    }
+    cluster.shutdown().await;
+}
+
+/// Every call of both services, made with `authorization` (none when `None`),
+/// must be UNAUTHENTICATED.
+async fn expect_all_unauthenticated(
+    intake: &mut IntakeServiceClient<tonic::transport::Channel>,
+    conversation: &mut ConversationServiceClient<tonic::transport::Channel>,
+    authorization: Option<&str>,
+    what: &str,
+) {
+    fn request<T>(message: T, authorization: Option<&str>) -> Request<T> {
+        match authorization {
+            Some(header) => with_auth(message, header),
+            None => Request::new(message),
+        }
+    }
+    let a = authorization;
+    let id = random_id();
+    let code = Code::Unauthenticated;
+    let customer = v1::GetCustomerRequest {
+        customer_id: random_id(),
+        identity: None,
+    };
+    expect_code(
+        intake
+            .submit_ticket(request(submit_request("anon-1", "c@example.com"), a))
+            .await,
+        code,
+        &format!("SubmitTicket with {what}"),
+    );
+    expect_code(
+        intake.get_customer(request(customer, a)).await,
+        code,
+        &format!("GetCustomer with {what}"),
+    );
+    expect_code(
+        conversation.reply(request(reply(&id, "hi"), a)).await,
+        code,
+        &format!("Reply with {what}"),
+    );
+    expect_code(
+        conversation.add_note(request(note(&id), a)).await,
+        code,
+        &format!("AddNote with {what}"),
+    );
+    expect_code(
+        conversation.solve(request(solve(&id), a)).await,
+        code,
+        &format!("Solve with {what}"),
+    );
+    expect_code(
+        conversation.reopen(request(reopen(&id), a)).await,
+        code,
+        &format!("Reopen with {what}"),
+    );
+    expect_code(
+        conversation
+            .get_ticket(request(get_ticket(&id, None), a))
+            .await,
+        code,
+        &format!("GetTicket with {what}"),
+    );
+    expect_code(
+        conversation
+            .get_ticket_history(request(history(&id), a))
+            .await,
+        code,
+        &format!("GetTicketHistory with {what}"),
+    );
+}
+
+/// A token signed with `secret` carrying `claims`.
+fn token_with(claims: &frontline_runtime::auth::Claims, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// Calls without a valid bearer token are UNAUTHENTICATED on every call of both
+/// services: no header, not a bearer header, a malformed token, a token signed with
+/// another secret, an expired one, an unknown role, an empty subject.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_without_a_valid_token_are_unauthenticated() {
     let cluster = Cluster::start().await.unwrap();
+    // A real ticket, so a refusal cannot be a NOT_FOUND in disguise.
+    let real = cluster
+        .intake("web-shop", Role::CustomerSystem)
+        .await
+        .unwrap()
+        .submit_ticket(submit_request("real-1", "c@example.com"))
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket_id;
+    let before = cluster.ticket_event_counts().await.unwrap();
     let mut intake = IntakeServiceClient::new(cluster.intake_channel().await.unwrap());
     let mut conversation =
         ConversationServiceClient::new(cluster.conversation_channel().await.unwrap());
@@ -518,85 +812,53 @@ async fn callers_without_a_valid_token_are_unauthenticated() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let claims = frontline_runtime::auth::Claims {
-        sub: "mallory".into(),
-        role: "wizard".into(),
-        exp: now + 3600,
-        iat: now,
+    let claims = |sub: &str, role: &str, exp: u64| frontline_runtime::auth::Claims {
+        sub: sub.into(),
+        role: role.into(),
+        exp,
+        iat: now.saturating_sub(7200),
     };
-    let unknown_role = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap();
+    let unknown_role = token_with(&claims("mallory", "wizard", now + 3600), SECRET);
+    // Well past any clock-skew leeway.
+    let expired = token_with(&claims("ana", "agent", now - 3600), SECRET);
+    let no_subject = token_with(&claims(" ", "agent", now + 3600), SECRET);
+    let valid = cluster.token("ana", Role::Agent);
 
-    // No authorization header at all.
-    expect_code(
-        intake
-            .submit_ticket(submit_request("anon-1", "c@example.com"))
-            .await,
-        Code::Unauthenticated,
-        "intake without a token",
-    );
-    expect_code(
-        conversation
-            .get_ticket(get_ticket(&random_id(), None))
-            .await,
-        Code::Unauthenticated,
-        "conversation without a token",
-    );
-
+    expect_all_unauthenticated(&mut intake, &mut conversation, None, "no token").await;
     let headers = [
         ("a garbage token", "Bearer garbage".to_string()),
+        ("a token that is no bearer", format!("Basic {valid}")),
         (
             "a token signed with another secret",
             format!("Bearer {foreign}"),
         ),
+        ("an expired token", format!("Bearer {expired}")),
         (
             "a token with an unknown role",
             format!("Bearer {unknown_role}"),
         ),
+        (
+            "a token with an empty subject",
+            format!("Bearer {no_subject}"),
+        ),
     ];
     for (what, header) in &headers {
-        let request = with_auth(submit_request("anon-2", "c@example.com"), header);
-        expect_code(
-            intake.submit_ticket(request).await,
-            Code::Unauthenticated,
-            &format!("intake with {what}"),
-        );
-        let request = with_auth(
-            v1::GetCustomerRequest {
-                customer_id: random_id(),
-                identity: None,
-            },
-            header,
-        );
-        expect_code(
-            intake.get_customer(request).await,
-            Code::Unauthenticated,
-            &format!("intake GetCustomer with {what}"),
-        );
-        let request = with_auth(get_ticket(&random_id(), None), header);
-        expect_code(
-            conversation.get_ticket(request).await,
-            Code::Unauthenticated,
-            &format!("conversation with {what}"),
-        );
-        let request = with_auth(reply(&random_id(), "hi"), header);
-        expect_code(
-            conversation.reply(request).await,
-            Code::Unauthenticated,
-            &format!("conversation Reply with {what}"),
-        );
+        expect_all_unauthenticated(&mut intake, &mut conversation, Some(header), what).await;
     }
+    // Also on a ticket that exists.
+    expect_code(
+        conversation.reply(reply(&real, "hi")).await,
+        Code::Unauthenticated,
+        "Reply to a real ticket without a token",
+    );
 
     // Nothing was stored by any of them.
-    assert!(cluster.ticket_event_counts().await.unwrap().is_empty());
+    assert_eq!(cluster.ticket_event_counts().await.unwrap(), before);
     cluster.shutdown().await;
 }
 
-/// A request over the 256 KiB limit is RESOURCE_EXHAUSTED, on both services.
+/// A request over the 256 KiB limit is RESOURCE_EXHAUSTED, on every call of both
+/// services (checked after the role, before the fields), and stores nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_requests_are_resource_exhausted() {
     let cluster = Cluster::start().await.unwrap();
@@ -605,29 +867,85 @@ async fn oversized_requests_are_resource_exhausted() {
         .await
         .unwrap();
     let mut agent = cluster.conversation("ana", Role::Agent).await.unwrap();
+    let id = intake
+        .submit_ticket(submit_request("real-1", "c@example.com"))
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket_id;
+    let before = cluster.ticket_event_counts().await.unwrap();
     let huge = "x".repeat(300 * 1024);
 
     let mut r = submit_request("huge-1", "c@example.com");
     r.body = huge.clone();
-    let submitted = intake.submit_ticket(r).await;
-    let replied = agent.reply(reply(&random_id(), &huge)).await;
-    // Both calls are made before asserting, so a failure reports both services.
-    let codes = (
-        submitted.as_ref().err().map(Status::code),
-        replied.as_ref().err().map(Status::code),
+    let mut n = note(&id);
+    n.body = huge.clone();
+    let mut sv = solve(&id);
+    sv.resolution = huge.clone();
+    let mut ro = reopen(&id);
+    ro.reason = huge.clone();
+    // Every call is made before asserting, so a failure reports all of them.
+    let codes = [
+        ("SubmitTicket", intake.submit_ticket(r).await.err()),
+        (
+            "GetCustomer",
+            intake
+                .get_customer(v1::GetCustomerRequest {
+                    customer_id: huge.clone(),
+                    identity: None,
+                })
+                .await
+                .err(),
+        ),
+        ("Reply", agent.reply(reply(&id, &huge)).await.err()),
+        ("AddNote", agent.add_note(n).await.err()),
+        ("Solve", agent.solve(sv).await.err()),
+        ("Reopen", agent.reopen(ro).await.err()),
+        (
+            "GetTicket",
+            agent.get_ticket(get_ticket(&huge, None)).await.err(),
+        ),
+        (
+            "GetTicketHistory",
+            agent.get_ticket_history(history(&huge)).await.err(),
+        ),
+    ];
+    let wrong: Vec<_> = codes
+        .iter()
+        .filter(|(_, status)| status.as_ref().map(Status::code) != Some(Code::ResourceExhausted))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "300 KiB requests not RESOURCE_EXHAUSTED: {wrong:?}"
     );
-    assert_eq!(
-        codes,
-        (Some(Code::ResourceExhausted), Some(Code::ResourceExhausted)),
-        "(SubmitTicket, Reply) of 300 KiB: {:?} / {:?}",
-        submitted.err(),
-        replied.err(),
+
+    // Size is measured on the bytes sent, before decoding — so before the role: a
+    // customer system's big reply is RESOURCE_EXHAUSTED too (nothing is decoded).
+    let mut shop = cluster
+        .conversation("web-shop", Role::CustomerSystem)
+        .await
+        .unwrap();
+    expect_code(
+        shop.reply(reply(&id, &huge)).await,
+        Code::ResourceExhausted,
+        "a customer system's 300 KiB reply",
     );
-    assert!(cluster.ticket_event_counts().await.unwrap().is_empty());
+    assert_eq!(cluster.ticket_event_counts().await.unwrap(), before);
     cluster.shutdown().await;
 }
 
-/// With NATS down a submit is UNAVAILABLE; once NATS is back, retrying with the same
+/// The error code of `call`, which must answer within 30 s (`None` if it succeeded).
+async fn within<T>(
+    call: impl std::future::Future<Output = Result<Response<T>, Status>>,
+) -> Option<Code> {
+    tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("a call with NATS down must answer, not hang")
+        .err()
+        .map(|s| s.code())
+}
+
+/// With NATS down every call is UNAVAILABLE; once NATS is back, retrying with the same
 /// key opens the ticket exactly once, and a further repeat finds the same ticket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
@@ -636,13 +954,56 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         .intake("web-shop", Role::CustomerSystem)
         .await
         .unwrap();
+    let mut agent = cluster.conversation("ana", Role::Agent).await.unwrap();
     let request = || submit_request("outage-1", "ana@example.com");
+    let existing = intake
+        .submit_ticket(submit_request("before-outage", "ana@example.com"))
+        .await
+        .unwrap()
+        .into_inner();
 
     cluster.nats.kill().unwrap();
-    let during = tokio::time::timeout(Duration::from_secs(60), intake.submit_ticket(request()))
-        .await
-        .expect("a submit with NATS down must answer, not hang");
-    expect_code(during, Code::Unavailable, "submit with NATS down");
+    let unavailable = [
+        (
+            "SubmitTicket",
+            within(intake.submit_ticket(request())).await,
+        ),
+        (
+            "GetCustomer",
+            within(intake.get_customer(v1::GetCustomerRequest {
+                customer_id: existing.customer_id.clone(),
+                identity: None,
+            }))
+            .await,
+        ),
+        (
+            "Reply",
+            within(agent.reply(reply(&existing.ticket_id, "hi"))).await,
+        ),
+        (
+            "GetTicket",
+            within(agent.get_ticket(get_ticket(&existing.ticket_id, None))).await,
+        ),
+        (
+            "AddNote",
+            within(agent.add_note(note(&existing.ticket_id))).await,
+        ),
+        (
+            "Solve",
+            within(agent.solve(solve(&existing.ticket_id))).await,
+        ),
+        (
+            "Reopen",
+            within(agent.reopen(reopen(&existing.ticket_id))).await,
+        ),
+        (
+            "GetTicketHistory",
+            within(agent.get_ticket_history(history(&existing.ticket_id))).await,
+        ),
+    ];
+    for (call, code) in unavailable {
+        assert_eq!(code, Some(Code::Unavailable), "{call} with NATS down");
+    }
 
     cluster.nats.restart().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -669,6 +1030,11 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         Some(&1),
         "exactly one event on the ticket: {counts:?}"
     );
-    assert_eq!(counts.len(), 1, "no other ticket was opened: {counts:?}");
+    assert_eq!(
+        counts.get(&format!("frontline.ticket.{}", existing.ticket_id)),
+        Some(&1),
+        "the reply during the outage was not recorded: {counts:?}"
+    );
+    assert_eq!(counts.len(), 2, "no other ticket was opened: {counts:?}");
     cluster.shutdown().await;
 }

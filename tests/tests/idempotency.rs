@@ -83,7 +83,7 @@ async fn repeated_keys_on_an_open_ticket_record_once() {
         assert_eq!(r.ticket_version, 2);
         assert!(!r.created);
     }
-    for _ in 0..3 {
+    for attempt in 0..3 {
         let t = ana
             .reply(v1::ReplyRequest {
                 ticket_id: id.clone(),
@@ -95,9 +95,11 @@ async fn repeated_keys_on_an_open_ticket_record_once() {
             .await
             .unwrap()
             .into_inner()
-            .ticket
+            .change
             .unwrap();
         assert_eq!(t.version, 3);
+        assert_eq!(t.ticket_id, id);
+        assert_eq!(t.recorded, attempt == 0, "only the first reply is recorded");
     }
     let history = ana
         .get_ticket_history(v1::GetTicketHistoryRequest { ticket_id: id })

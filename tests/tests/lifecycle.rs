@@ -4,7 +4,24 @@
 
 use frontline_domain::Role;
 use frontline_e2e::{Cluster, submit_request};
-use frontline_proto::v1;
+use frontline_proto::v1::{self, conversation_service_client::ConversationServiceClient};
+
+/// The whole ticket now, as an agent sees it.
+async fn ticket_now(
+    agent: &mut ConversationServiceClient<frontline_e2e::Authed>,
+    id: &str,
+) -> v1::Ticket {
+    agent
+        .get_ticket(v1::GetTicketRequest {
+            ticket_id: id.to_string(),
+            as_of_version: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_lives_and_its_history_tells_the_story() {
@@ -40,10 +57,12 @@ async fn a_ticket_lives_and_its_history_tells_the_story() {
         .await
         .unwrap()
         .into_inner()
-        .ticket
+        .change
         .unwrap();
+    assert_eq!(replied.ticket_id, id);
     assert_eq!(replied.version, 2);
     assert_eq!(replied.status(), v1::TicketStatus::Pending);
+    assert!(replied.recorded);
 
     // 3. An internal note.
     let noted = ana
@@ -56,8 +75,15 @@ async fn a_ticket_lives_and_its_history_tells_the_story() {
         .await
         .unwrap()
         .into_inner()
-        .ticket
+        .change
         .unwrap();
+    assert_eq!(noted.version, 3);
+    assert_eq!(
+        noted.status(),
+        v1::TicketStatus::Pending,
+        "a note moves nothing"
+    );
+    let noted = ticket_now(&mut ana, &id).await;
     assert_eq!(noted.version, 3);
     let note = noted.messages.last().unwrap();
     assert_eq!(note.kind(), v1::MessageKind::InternalNote);
@@ -73,8 +99,11 @@ async fn a_ticket_lives_and_its_history_tells_the_story() {
         .await
         .unwrap()
         .into_inner()
-        .ticket
+        .change
         .unwrap();
+    assert_eq!(solved.version, 4);
+    assert_eq!(solved.status(), v1::TicketStatus::Solved);
+    let solved = ticket_now(&mut ana, &id).await;
     assert_eq!(solved.status(), v1::TicketStatus::Solved);
     assert!(solved.solved_at.is_some());
 
@@ -203,8 +232,11 @@ async fn a_ticket_lives_and_its_history_tells_the_story() {
         .await
         .unwrap()
         .into_inner()
-        .ticket
+        .change
         .unwrap();
+    assert_eq!(reopened.status(), v1::TicketStatus::Open);
+    assert_eq!(reopened.version, 7);
+    let reopened = ticket_now(&mut ana, &id).await;
     assert_eq!(reopened.status(), v1::TicketStatus::Open);
     assert_eq!(reopened.reopen_count, 2);
     cluster.shutdown().await;

@@ -68,7 +68,9 @@ async fn a_ticket_loads_the_same_without_or_with_a_stale_snapshot() {
         .await
         .unwrap()
         .into_inner()
-        .ticket
+        .change
         .unwrap();
     assert_eq!(after.version, 10);
+    let now = ana.get_ticket(get.clone()).await.unwrap().into_inner();
+    assert_eq!(now.ticket.unwrap().version, 10);
 }

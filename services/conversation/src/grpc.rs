@@ -1,14 +1,14 @@
-//! `frontline.v1.ConversationService`: requests in, statuses out. Rules live in the
-//! domain; this maps requests to ticket commands and errors to status codes.
+//! `frontline.v1.ConversationService`: requests in, answers out. Every call goes
+//! through [`handle`] (authenticate, authorise, validate); the domain decides.
 
-use frontline_domain::{Action, Actor, DomainError, Ticket, TicketCommand, authorize};
+use frontline_domain::{Action, Ticket, TicketCommand};
 use frontline_eventlog::{CommandOptions, EventLog, EventMeta, execute};
 use frontline_proto::v1::{self, conversation_service_server::ConversationService};
-use frontline_runtime::{auth, context, now_millis, status};
+use frontline_runtime::{ApiError, Call, handle, now_millis};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::tickets::{self, ReadError};
+use crate::tickets;
 
 /// The conversation gRPC service.
 #[derive(Debug, Clone)]
@@ -17,30 +17,12 @@ pub struct Conversation {
     options: CommandOptions,
 }
 
-fn ticket_id(raw: &str) -> Result<Uuid, Status> {
-    Uuid::parse_str(raw)
-        .map_err(|_| status::from_domain(&DomainError::invalid("ticket_id", "must be a UUID")))
-}
-
-/// Who is calling, allowed to do `action`, with a request within limits: the event
-/// metadata for what they ask. Role first, so a caller who may not act learns
-/// nothing about the ticket (not even whether its id parses).
-fn caller<T: prost::Message>(request: &Request<T>, action: Action) -> Result<EventMeta, Status> {
-    let actor: Actor = auth::actor(request)?;
-    authorize(&actor, action).map_err(|e| status::from_domain(&e))?;
-    status::check_size(request.get_ref())?;
-    Ok(context::event_meta(request, actor))
+fn ticket_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::invalid("ticket_id", "must be a UUID"))
 }
 
 fn optional_key(key: String) -> Option<String> {
     (!key.is_empty()).then_some(key)
-}
-
-fn read_status(e: &ReadError) -> Status {
-    match e {
-        ReadError::Domain(d) => status::from_domain(d),
-        ReadError::Log(l) => status::from_log(l),
-    }
 }
 
 impl Conversation {
@@ -49,40 +31,43 @@ impl Conversation {
         Conversation { log, options }
     }
 
-    /// Runs one ticket command for `meta`'s caller and returns the ticket after it.
+    /// Runs one ticket command for the caller and answers with what changed.
     async fn command(
         &self,
-        meta: EventMeta,
+        meta: &EventMeta,
         raw_id: &str,
         expected_version: Option<u64>,
         command: TicketCommand,
-    ) -> Result<v1::Ticket, Status> {
+    ) -> Result<v1::TicketChange, ApiError> {
         let id = ticket_id(raw_id)?;
         let options = CommandOptions {
             expected_version,
             ..self.options
         };
-        let outcome = execute(&self.log, &id, &meta, options, now_millis, |t: &Ticket| {
-            t.decide(raw_id, &command, &meta.actor)
-        })
-        .await
-        .map_err(|e| status::from_command(&e))?;
-        tracing::info!(
-            ticket_id = %id,
-            version = outcome.loaded.state.version,
-            appended = outcome.appended,
-            actor = %meta.actor.id,
-            correlation_id = %meta.correlation_id,
-            "ticket command"
-        );
-        tickets::view(
+        let outcome = execute(
             &self.log,
             &id,
-            &outcome.loaded.state,
-            meta.actor.role.is_staff(),
+            meta,
+            options,
+            now_millis,
+            |t: &Ticket, now| t.decide(raw_id, &command, &meta.actor, now),
         )
-        .await
-        .map_err(|e| status::from_log(&e))
+        .await?;
+        let ticket = &outcome.loaded.state;
+        tracing::info!(
+            ticket_id = %id,
+            version = ticket.version,
+            recorded = outcome.appended,
+            "ticket command"
+        );
+        Ok(v1::TicketChange {
+            ticket_id: id.to_string(),
+            version: ticket.version,
+            status: ticket
+                .status
+                .map_or(0, |s| v1::TicketStatus::from(s).into()),
+            recorded: outcome.appended,
+        })
     }
 }
 
@@ -92,98 +77,123 @@ impl ConversationService for Conversation {
         &self,
         request: Request<v1::ReplyRequest>,
     ) -> Result<Response<v1::ReplyResponse>, Status> {
-        let meta = caller(&request, Action::Reply)?;
-        let r = request.into_inner();
-        let command = TicketCommand::Reply {
-            body: r.body,
-            awaiting_customer: r.awaiting_customer,
-            idempotency_key: optional_key(r.idempotency_key),
-        };
-        let ticket = self
-            .command(meta, &r.ticket_id, r.expected_version, command)
-            .await?;
-        Ok(Response::new(v1::ReplyResponse {
-            ticket: Some(ticket),
-        }))
+        handle(
+            request,
+            Action::Reply,
+            |Call {
+                 meta, message: r, ..
+             }| async move {
+                let command = TicketCommand::Reply {
+                    body: r.body,
+                    awaiting_customer: r.awaiting_customer,
+                    idempotency_key: optional_key(r.idempotency_key),
+                };
+                let change = self
+                    .command(&meta, &r.ticket_id, r.expected_version, command)
+                    .await?;
+                Ok(v1::ReplyResponse {
+                    change: Some(change),
+                })
+            },
+        )
+        .await
     }
 
     async fn add_note(
         &self,
         request: Request<v1::AddNoteRequest>,
     ) -> Result<Response<v1::AddNoteResponse>, Status> {
-        let meta = caller(&request, Action::AddNote)?;
-        let r = request.into_inner();
-        let command = TicketCommand::AddNote {
-            body: r.body,
-            idempotency_key: optional_key(r.idempotency_key),
-        };
-        let ticket = self
-            .command(meta, &r.ticket_id, r.expected_version, command)
-            .await?;
-        Ok(Response::new(v1::AddNoteResponse {
-            ticket: Some(ticket),
-        }))
+        handle(
+            request,
+            Action::AddNote,
+            |Call {
+                 meta, message: r, ..
+             }| async move {
+                let command = TicketCommand::AddNote {
+                    body: r.body,
+                    idempotency_key: optional_key(r.idempotency_key),
+                };
+                let change = self
+                    .command(&meta, &r.ticket_id, r.expected_version, command)
+                    .await?;
+                Ok(v1::AddNoteResponse {
+                    change: Some(change),
+                })
+            },
+        )
+        .await
     }
 
     async fn solve(
         &self,
         request: Request<v1::SolveRequest>,
     ) -> Result<Response<v1::SolveResponse>, Status> {
-        let meta = caller(&request, Action::Solve)?;
-        let r = request.into_inner();
-        let command = TicketCommand::Solve {
-            resolution: r.resolution,
-        };
-        let ticket = self
-            .command(meta, &r.ticket_id, r.expected_version, command)
-            .await?;
-        Ok(Response::new(v1::SolveResponse {
-            ticket: Some(ticket),
-        }))
+        handle(
+            request,
+            Action::Solve,
+            |Call {
+                 meta, message: r, ..
+             }| async move {
+                let command = TicketCommand::Solve {
+                    resolution: r.resolution,
+                };
+                let change = self
+                    .command(&meta, &r.ticket_id, r.expected_version, command)
+                    .await?;
+                Ok(v1::SolveResponse {
+                    change: Some(change),
+                })
+            },
+        )
+        .await
     }
 
     async fn reopen(
         &self,
         request: Request<v1::ReopenRequest>,
     ) -> Result<Response<v1::ReopenResponse>, Status> {
-        let meta = caller(&request, Action::Reopen)?;
-        let r = request.into_inner();
-        let command = TicketCommand::Reopen { reason: r.reason };
-        let ticket = self
-            .command(meta, &r.ticket_id, r.expected_version, command)
-            .await?;
-        Ok(Response::new(v1::ReopenResponse {
-            ticket: Some(ticket),
-        }))
+        handle(
+            request,
+            Action::Reopen,
+            |Call {
+                 meta, message: r, ..
+             }| async move {
+                let command = TicketCommand::Reopen { reason: r.reason };
+                let change = self
+                    .command(&meta, &r.ticket_id, r.expected_version, command)
+                    .await?;
+                Ok(v1::ReopenResponse {
+                    change: Some(change),
+                })
+            },
+        )
+        .await
     }
 
     async fn get_ticket(
         &self,
         request: Request<v1::GetTicketRequest>,
     ) -> Result<Response<v1::GetTicketResponse>, Status> {
-        let actor = auth::actor(&request)?;
-        authorize(&actor, Action::ReadTicket).map_err(|e| status::from_domain(&e))?;
-        let r = request.into_inner();
-        let id = ticket_id(&r.ticket_id)?;
-        let ticket = tickets::state(&self.log, &id, r.as_of_version)
-            .await
-            .map_err(|e| read_status(&e))?;
-        let view = tickets::view(&self.log, &id, &ticket, actor.role.is_staff())
-            .await
-            .map_err(|e| status::from_log(&e))?;
-        Ok(Response::new(v1::GetTicketResponse { ticket: Some(view) }))
+        handle(request, Action::ReadTicket, |call| async move {
+            let id = ticket_id(&call.message.ticket_id)?;
+            let view = tickets::view(&self.log, &id, call.message.as_of_version).await?;
+            let ticket = tickets::wire(&self.log, &id, &view, call.actor.role.is_staff()).await?;
+            Ok(v1::GetTicketResponse {
+                ticket: Some(ticket),
+            })
+        })
+        .await
     }
 
     async fn get_ticket_history(
         &self,
         request: Request<v1::GetTicketHistoryRequest>,
     ) -> Result<Response<v1::GetTicketHistoryResponse>, Status> {
-        let actor = auth::actor(&request)?;
-        authorize(&actor, Action::ReadHistory).map_err(|e| status::from_domain(&e))?;
-        let id = ticket_id(&request.get_ref().ticket_id)?;
-        let events = tickets::history(&self.log, &id)
-            .await
-            .map_err(|e| read_status(&e))?;
-        Ok(Response::new(v1::GetTicketHistoryResponse { events }))
+        handle(request, Action::ReadHistory, |call| async move {
+            let id = ticket_id(&call.message.ticket_id)?;
+            let events = tickets::history(&self.log, &id).await?;
+            Ok(v1::GetTicketHistoryResponse { events })
+        })
+        .await
     }
 }

@@ -2,24 +2,28 @@
 //! and serves a ticket's state and history rebuilt from its events, now or at any
 //! past version.
 //!
-//! - [`grpc`]: `frontline.v1.ConversationService` — requests in, statuses out.
-//! - [`tickets`]: reading tickets (current, as of a version, history).
+//! - [`grpc`]: `frontline.v1.ConversationService` — requests in, answers out.
+//! - [`tickets`]: reading tickets (views built on read, history).
 
 pub mod grpc;
 pub mod tickets;
 
-use frontline_eventlog::{CommandOptions, EventLog};
 use frontline_proto::v1::conversation_service_server::ConversationServiceServer;
-use frontline_runtime::auth::Authenticator;
-use tonic::service::Routes;
+use frontline_runtime::ServiceBuilder;
+use tonic::service::{Routes, interceptor::InterceptedService};
 
 /// The full gRPC service name, for health checks.
 pub const SERVICE_NAME: &str = "frontline.v1.ConversationService";
 
-/// The conversation service, behind authentication, ready to serve.
-pub fn routes(log: EventLog, auth: Authenticator, options: CommandOptions) -> Routes {
-    let service = ConversationServiceServer::new(grpc::Conversation::new(log, options));
-    Routes::new(tonic::service::interceptor::InterceptedService::new(
-        service, auth,
-    ))
+/// The conversation service: gRPC on the event log, nothing else.
+pub fn service() -> ServiceBuilder {
+    ServiceBuilder::new("conversation").grpc(SERVICE_NAME, |ctx| {
+        let service =
+            ConversationServiceServer::new(grpc::Conversation::new(ctx.log.clone(), ctx.options))
+                .max_decoding_message_size(ctx.limit());
+        Ok(Routes::new(InterceptedService::new(
+            service,
+            ctx.auth.clone(),
+        )))
+    })
 }

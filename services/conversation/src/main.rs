@@ -20,13 +20,8 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let options = cli.common.command_options();
-    frontline_runtime::server::run(
-        &cli.common,
-        cli.listen,
-        &[frontline_conversation::SERVICE_NAME],
-        |log, auth| frontline_conversation::routes(log, auth, options),
-    )
-    .await?;
+    frontline_conversation::service()
+        .run_main(cli.common, cli.listen)
+        .await?;
     Ok(())
 }

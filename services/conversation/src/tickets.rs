@@ -1,80 +1,64 @@
-//! Reading tickets: current state, state as of a version, and full history.
+//! Reading tickets: views built from the events on read (now or as of a version),
+//! and the full history. The aggregate keeps only what `decide` needs; bodies and
+//! timelines live here.
 
-use frontline_domain::{Aggregate, Customer, DomainError, Ticket};
-use frontline_eventlog::{EventLog, LogError, LoggedEvent};
+use frontline_domain::{Customer, DomainError, Ticket, TicketView};
+use frontline_eventlog::{EventLog, LoggedEvent};
 use frontline_proto::{convert, v1};
+use frontline_runtime::ApiError;
 use uuid::Uuid;
 
-/// Why a ticket could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    /// Not found or a bad version.
-    #[error(transparent)]
-    Domain(#[from] DomainError),
-    /// The log failed.
-    #[error(transparent)]
-    Log(#[from] LogError),
-}
-
-fn not_found(id: &Uuid) -> DomainError {
+fn not_found(id: &Uuid) -> ApiError {
     DomainError::NotFound {
         kind: "ticket",
         id: id.to_string(),
     }
+    .into()
 }
 
 /// The ticket now, or exactly as it was after `as_of_version` events.
-pub async fn state(
+pub async fn view(
     log: &EventLog,
     id: &Uuid,
     as_of_version: Option<u64>,
-) -> Result<Ticket, ReadError> {
-    let ticket = match as_of_version {
-        None => log.load::<Ticket>(id).await?.state,
-        Some(0) => {
-            return Err(DomainError::invalid("as_of_version", "must be at least 1").into());
-        }
-        Some(version) => {
-            let events = log.read::<Ticket>(id, Some(version)).await?;
-            let mut ticket = Ticket::default();
-            for e in &events {
-                ticket.apply(&e.recorded);
-            }
-            if ticket.exists() && ticket.version < version {
-                return Err(DomainError::invalid(
-                    "as_of_version",
-                    format!("the ticket has only {} events", ticket.version),
-                )
-                .into());
-            }
-            ticket
-        }
-    };
-    if ticket.exists() {
-        Ok(ticket)
-    } else {
-        Err(not_found(id).into())
+) -> Result<TicketView, ApiError> {
+    if as_of_version == Some(0) {
+        return Err(ApiError::invalid("as_of_version", "must be at least 1"));
     }
+    let events = log.read::<Ticket>(id, as_of_version).await?;
+    let view = TicketView::replay(events.into_iter().map(LoggedEvent::into_recorded));
+    if !view.exists() {
+        return Err(not_found(id));
+    }
+    if let Some(version) = as_of_version
+        && view.version < version
+    {
+        return Err(ApiError::invalid(
+            "as_of_version",
+            format!("the ticket has only {} events", view.version),
+        ));
+    }
+    Ok(view)
 }
 
 /// The wire view of a ticket for a caller (`staff` see internal notes), with the
 /// customer's current facts.
-pub async fn view(
+pub async fn wire(
     log: &EventLog,
     id: &Uuid,
-    ticket: &Ticket,
+    ticket: &TicketView,
     staff: bool,
-) -> Result<v1::Ticket, LogError> {
+) -> Result<v1::Ticket, ApiError> {
     let customer = log.load::<Customer>(&ticket.customer_id).await?;
     let customer = customer.state.exists().then_some(&customer.state);
     Ok(convert::ticket(id, ticket, staff, customer))
 }
 
 /// Every event of the ticket, oldest first.
-pub async fn history(log: &EventLog, id: &Uuid) -> Result<Vec<v1::HistoryEntry>, ReadError> {
+pub async fn history(log: &EventLog, id: &Uuid) -> Result<Vec<v1::HistoryEntry>, ApiError> {
     let events = log.read::<Ticket>(id, None).await?;
     if events.is_empty() {
-        return Err(not_found(id).into());
+        return Err(not_found(id));
     }
     Ok(events.iter().map(entry).collect())
 }
@@ -84,14 +68,17 @@ fn entry(e: &LoggedEvent<frontline_domain::TicketEvent>) -> v1::HistoryEntry {
         version: e.version,
         event_id: e.event_id.clone(),
         event_type: e.event_type.clone(),
-        occurred_at: Some(convert::timestamp(e.recorded.at)),
+        occurred_at: Some(convert::timestamp(e.at)),
         actor: Some(v1::Actor {
-            id: e.recorded.actor.id.clone(),
-            role: v1::Role::from(e.recorded.actor.role).into(),
+            id: e.actor.id.clone(),
+            role: v1::Role::from(e.actor.role).into(),
         }),
         correlation_id: e.correlation_id.clone(),
         causation_id: e.causation_id.clone(),
         stream_sequence: e.sequence,
-        summary: e.recorded.event.summary(),
+        summary: e.event.as_ref().map_or_else(
+            || format!("{} (not known to this version)", e.event_type),
+            frontline_domain::TicketEvent::summary,
+        ),
     }
 }

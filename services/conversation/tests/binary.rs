@@ -14,7 +14,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_frontline-conversation");
 async fn the_binary_serves_and_drains_on_sigterm() {
     let nats = NatsServer::start().unwrap();
     let (service, port, _metrics) =
-        ServiceProcess::start_frontline(Path::new(BIN), &nats.url(), "s3cret").unwrap();
+        ServiceProcess::start_frontline(Path::new(BIN), &nats.url(), "s3cret", None).unwrap();
     let url = format!("http://127.0.0.1:{port}");
 
     let channel = tonic::transport::Channel::from_shared(url.clone())

@@ -1,26 +1,54 @@
 //! Intake: accepts contacts from every channel, recognises the customer, opens a
 //! ticket or continues one, and is idempotent on the caller's key.
 //!
-//! - [`grpc`]: `frontline.v1.IntakeService` — requests in, statuses out.
-//! - [`submit`]: the submit flow (ticket first, then the customer record).
-//! - [`customers`]: reading customers and their open tickets.
+//! - [`grpc`]: `frontline.v1.IntakeService` — requests in, answers out.
+//! - [`submit`]: the submit flow (all rules first; ticket, then the customer record).
+//! - [`open_tickets`]: the `customer_tickets` read model and its projection.
 
-pub mod customers;
 pub mod grpc;
+pub mod open_tickets;
 pub mod submit;
 
-use frontline_eventlog::{CommandOptions, EventLog};
+use std::sync::Arc;
+
 use frontline_proto::v1::intake_service_server::IntakeServiceServer;
-use frontline_runtime::auth::Authenticator;
-use tonic::service::Routes;
+use frontline_runtime::{ServiceBuilder, Task, TaskKind};
+use sqlx::migrate::Migrator;
+use tonic::service::{Routes, interceptor::InterceptedService};
 
 /// The full gRPC service name, for health checks.
 pub const SERVICE_NAME: &str = "frontline.v1.IntakeService";
 
-/// The intake service, behind authentication, ready to serve.
-pub fn routes(log: EventLog, auth: Authenticator, options: CommandOptions) -> Routes {
-    let service = IntakeServiceServer::new(grpc::Intake::new(log, options));
-    Routes::new(tonic::service::interceptor::InterceptedService::new(
-        service, auth,
-    ))
+/// Intake's read-model tables (migration versions 100–199).
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The intake service: gRPC, its PostgreSQL read model, and the projection that
+/// keeps it.
+pub fn service() -> ServiceBuilder {
+    ServiceBuilder::new("intake")
+        .database(&[&frontline_projection::MIGRATOR, &MIGRATOR])
+        .grpc(SERVICE_NAME, |ctx| {
+            let intake = grpc::Intake::new(ctx.log.clone(), ctx.db()?.clone(), ctx.options);
+            let service = IntakeServiceServer::new(intake).max_decoding_message_size(ctx.limit());
+            Ok(Routes::new(InterceptedService::new(
+                service,
+                ctx.auth.clone(),
+            )))
+        })
+        .task(|ctx| {
+            let (log, db) = (ctx.log.clone(), ctx.db()?.clone());
+            let projection = Arc::new(open_tickets::CustomerTickets);
+            Ok(Task::new(
+                "customer-tickets projection",
+                TaskKind::PROJECTION,
+                move |stop| {
+                    let (log, db, projection) = (log.clone(), db.clone(), projection.clone());
+                    async move {
+                        frontline_projection::run(log, db, projection, stop)
+                            .await
+                            .map_err(Into::into)
+                    }
+                },
+            ))
+        })
 }

@@ -20,13 +20,8 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let options = cli.common.command_options();
-    frontline_runtime::server::run(
-        &cli.common,
-        cli.listen,
-        &[frontline_intake::SERVICE_NAME],
-        |log, auth| frontline_intake::routes(log, auth, options),
-    )
-    .await?;
+    frontline_intake::service()
+        .run_main(cli.common, cli.listen)
+        .await?;
     Ok(())
 }

@@ -1,21 +1,31 @@
 //! The submit flow: a contact opens or continues a ticket, then the customer's record
-//! learns what is new. The ticket step comes first and the customer step always runs,
-//! even when the ticket step was a repeat, so a retry after a crash between the two
-//! completes the record instead of losing the link.
+//! learns what is new.
+//!
+//! All or nothing:
+//! - Every rule is checked before anything is written: the ticket command's fields,
+//!   and the customer's rules (facts, the per-customer cap) on the customer's
+//!   current state.
+//! - Once the first append is made, the submit finishes server-side whatever the
+//!   client does: it runs as its own task, so a client that cancels or misses its
+//!   deadline cannot leave the ticket off the customer's record.
+//! - A crash between the two appends is repaired by the retry (the customer step
+//!   always runs, also when the ticket step was a repeat), and the next contact sees
+//!   the ticket anyway: open tickets come from the ticket events' projection.
 
 use frontline_domain::{
     Channel, Customer, CustomerCommand, DomainError, Identity, Opening, Priority, Ticket,
     TicketCommand, ids,
 };
-use frontline_eventlog::{CommandError, CommandOptions, EventLog, EventMeta, Outcome, execute};
+use frontline_eventlog::{CommandOptions, EventLog, EventMeta, Outcome, execute, execute_from};
 use frontline_proto::{
     convert::{self, from_wire},
     v1,
 };
-use frontline_runtime::now_millis;
+use frontline_runtime::{ApiError, now_millis};
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::customers;
+use crate::open_tickets;
 
 /// A validated contact.
 #[derive(Debug)]
@@ -44,10 +54,16 @@ pub struct Contact {
 
 impl Contact {
     /// Parses a request. Field rules that belong to a command (sizes, key shape)
-    /// are checked by the domain when the command is decided.
+    /// are checked by the domain.
     pub fn parse(req: v1::SubmitTicketRequest) -> Result<Contact, DomainError> {
         let channel = from_wire::<v1::Channel, Channel>(req.channel)
             .ok_or_else(|| DomainError::invalid("channel", "must be set to a known channel"))?;
+        let priority = match req.priority {
+            0 => Priority::default(),
+            raw => from_wire::<v1::Priority, Priority>(raw).ok_or_else(|| {
+                DomainError::invalid("priority", format!("unknown priority {raw}"))
+            })?,
+        };
         let raw = req.customer.unwrap_or_default();
         let identity = Identity::normalise("customer", &raw.email, &raw.phone, &raw.external_id)?;
         let customer_id = ids::customer_id(&identity)
@@ -69,12 +85,13 @@ impl Contact {
             subject: req.subject,
             body: req.body,
             product_area: req.product_area,
-            priority: from_wire::<v1::Priority, Priority>(req.priority).unwrap_or_default(),
+            priority,
             facts: req.facts.into_iter().map(|f| (f.key, f.value)).collect(),
             continue_ticket,
         })
     }
 
+    /// The ticket and what to do to it.
     fn ticket_command(&self) -> (Uuid, TicketCommand) {
         match self.continue_ticket {
             Some(id) => (
@@ -100,57 +117,45 @@ impl Contact {
             ),
         }
     }
+
+    /// What the customer's record learns from this contact.
+    fn record(&self, ticket_opened: Option<Uuid>) -> CustomerCommand {
+        CustomerCommand::RecordContact {
+            channel: self.channel,
+            identity: self.identity.clone(),
+            facts: self.facts.clone(),
+            ticket_opened,
+        }
+    }
 }
 
 /// Runs a contact through the log and answers the caller.
 pub async fn submit(
     log: &EventLog,
+    db: &PgPool,
     options: CommandOptions,
     contact: Contact,
     meta: &EventMeta,
-) -> Result<v1::SubmitTicketResponse, CommandError> {
-    // Facts are checked before anything is written, so a bad fact cannot leave an
-    // opened ticket behind a refused request.
-    let record = CustomerCommand::RecordContact {
-        channel: contact.channel,
-        identity: contact.identity.clone(),
-        facts: contact.facts.clone(),
-        ticket_opened: None,
-    };
-    record.validate()?;
-
+) -> Result<v1::SubmitTicketResponse, ApiError> {
     let (ticket_id, command) = contact.ticket_command();
     let opening = contact.continue_ticket.is_none();
-    // A new key derives a new ticket id: skip loading what almost surely is not there.
-    let ticket_options = CommandOptions {
-        assume_new: opening,
-        ..options
-    };
-    let ticket: Outcome<Ticket> = execute(
-        log,
-        &ticket_id,
-        meta,
-        ticket_options,
-        now_millis,
-        |t: &Ticket| t.decide(&ticket_id.to_string(), &command, &meta.actor),
-    )
-    .await?;
+    let record = contact.record(opening.then_some(ticket_id));
 
-    let record = CustomerCommand::RecordContact {
-        channel: contact.channel,
-        identity: contact.identity,
-        facts: contact.facts,
-        ticket_opened: opening.then_some(ticket_id),
-    };
-    let customer: Outcome<Customer> = execute(
-        log,
-        &contact.customer_id,
-        meta,
+    command.validate()?;
+    // From here on the submit completes even if the caller goes away: it runs as its
+    // own task, and the caller only waits for its answer.
+    let write = tokio::spawn(write(
+        log.clone(),
         options,
-        now_millis,
-        |c: &Customer| c.decide(&record, &meta.actor),
-    )
-    .await?;
+        ticket_id,
+        command,
+        contact.customer_id,
+        record,
+        meta.clone(),
+    ));
+    let (ticket, customer) = write
+        .await
+        .map_err(|e| ApiError::Internal(format!("submit task: {e}")))??;
     let customer = customer.loaded.state;
     let state = &ticket.loaded.state;
 
@@ -160,7 +165,64 @@ pub async fn submit(
         customer_id: contact.customer_id.to_string(),
         ticket_version: state.version,
         status: state.status.map_or(0, |s| v1::TicketStatus::from(s).into()),
-        other_open_tickets: customers::open_tickets(log, &customer, Some(ticket_id)).await?,
+        other_open_tickets: open_tickets::open_tickets(
+            log,
+            db,
+            contact.customer_id,
+            &customer.ticket_ids,
+            Some(ticket_id),
+        )
+        .await?,
         known_facts: convert::facts(&customer.facts),
     })
+}
+
+/// The customer's rules on their current state, then the two appends: the ticket
+/// first, then the customer's record (which always runs, so a retry completes what a
+/// crash left half done). One customer's contacts queue up here, so two at once
+/// cannot both pass the per-customer rules on the same state (within a process;
+/// across replicas the window stays until both appends are one atomic batch).
+async fn write(
+    log: EventLog,
+    options: CommandOptions,
+    ticket_id: Uuid,
+    command: TicketCommand,
+    customer_id: Uuid,
+    record: CustomerCommand,
+    meta: EventMeta,
+) -> Result<(Outcome<Ticket>, Outcome<Customer>), ApiError> {
+    let lock = log.local_lock(&format!("contact.{customer_id}"));
+    let _turn = lock.lock().await;
+    let customer = log.load::<Customer>(&customer_id).await?;
+    customer
+        .state
+        .check_contact(&record, &meta.actor, now_millis())?;
+
+    // A new key derives a new ticket id: skip loading what almost surely is not there.
+    let ticket_options = CommandOptions {
+        assume_new: matches!(command, TicketCommand::Open(_)),
+        ..options
+    };
+    let id = ticket_id.to_string();
+    let ticket: Outcome<Ticket> = execute(
+        &log,
+        &ticket_id,
+        &meta,
+        ticket_options,
+        now_millis,
+        |t: &Ticket, now| t.decide(&id, &command, &meta.actor, now),
+    )
+    .await?;
+    // Decided first on the state the rules were checked on: no second load.
+    let customer: Outcome<Customer> = execute_from(
+        &log,
+        &customer_id,
+        &meta,
+        options,
+        Some(customer),
+        now_millis,
+        |c: &Customer, now| c.decide(&record, &meta.actor, now),
+    )
+    .await?;
+    Ok((ticket, customer))
 }

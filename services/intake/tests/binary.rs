@@ -13,8 +13,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_frontline-intake");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_serves_and_drains_on_sigterm() {
     let mut nats = NatsServer::start().unwrap();
+    // Intake keeps its read model in PostgreSQL: the binary needs DATABASE_URL.
+    let database = frontline_testkit::test_database().await.unwrap();
     let (service, port, metrics) =
-        ServiceProcess::start_frontline(Path::new(BIN), &nats.url(), "s3cret").unwrap();
+        ServiceProcess::start_frontline(Path::new(BIN), &nats.url(), "s3cret", Some(&database.url))
+            .unwrap();
     let url = format!("http://127.0.0.1:{port}");
 
     let channel = tonic::transport::Channel::from_shared(url.clone())
@@ -99,10 +102,55 @@ fn the_binary_refuses_to_start_without_a_secret() {
         &[
             ("FRONTLINE_JWT_SECRET", String::new()),
             ("NATS_URL", "nats://127.0.0.1:1".into()),
+            // Any free port: the binary binds before it checks its configuration.
+            ("FRONTLINE_LISTEN", "127.0.0.1:0".into()),
         ],
     )
     .unwrap();
     let (status, output) = service.wait(Duration::from_secs(30)).unwrap();
     assert!(!status.success());
     assert!(output.contains("FRONTLINE_JWT_SECRET"), "{output}");
+}
+
+#[test]
+fn the_binary_refuses_to_start_without_a_database() {
+    // Intake keeps its read model in PostgreSQL: no DATABASE_URL, no start.
+    let service = ServiceProcess::spawn_without(
+        Path::new(BIN),
+        &[
+            ("FRONTLINE_JWT_SECRET", "s3cret".into()),
+            ("NATS_URL", "nats://127.0.0.1:1".into()),
+            // Any free port: the binary binds before it checks its configuration.
+            ("FRONTLINE_LISTEN", "127.0.0.1:0".into()),
+            ("FRONTLINE_LOG_FORMAT", "text".into()),
+        ],
+        &["DATABASE_URL"],
+    )
+    .unwrap();
+    let (status, output) = service.wait(Duration::from_secs(30)).unwrap();
+    assert!(!status.success());
+    assert!(output.contains("DATABASE_URL is required"), "{output}");
+}
+
+/// An empty `DATABASE_URL` (a missing secret key, say) is as good as none and is
+/// refused at start, like an empty `FRONTLINE_JWT_SECRET` (it was once taken as a
+/// URL, and intake retried connecting to "" forever).
+#[test]
+fn the_binary_refuses_an_empty_database_url() {
+    let service = ServiceProcess::spawn_without(
+        Path::new(BIN),
+        &[
+            ("FRONTLINE_JWT_SECRET", "s3cret".into()),
+            ("NATS_URL", "nats://127.0.0.1:1".into()),
+            // Any free port: the binary binds before it checks its configuration.
+            ("FRONTLINE_LISTEN", "127.0.0.1:0".into()),
+            ("DATABASE_URL", String::new()),
+            ("FRONTLINE_LOG_FORMAT", "text".into()),
+        ],
+        &[],
+    )
+    .unwrap();
+    let (status, output) = service.wait(Duration::from_secs(5)).unwrap();
+    assert!(!status.success());
+    assert!(output.contains("DATABASE_URL"), "{output}");
 }

@@ -64,6 +64,15 @@ async fn main() -> anyhow::Result<()> {
         format!("{intake:.0}/s"),
         format!("{:.0}% of ceiling (target ≥ 60%)", 100.0 * intake / raw),
     ));
+    let returning = returning_rate(&cluster, args.concurrency, args.ops / 2).await?;
+    rows.push(Row::new(
+        format!(
+            "intake SubmitTicket, customer with {RETURNING_OPEN} open tickets, {} concurrent",
+            args.concurrency
+        ),
+        format!("{returning:.0}/s"),
+        "open tickets listed on every answer".into(),
+    ));
 
     cluster.shutdown().await;
 
@@ -219,6 +228,57 @@ async fn intake_rate(cluster: &Cluster, concurrency: usize, ops: usize) -> anyho
     Ok((ops / concurrency * concurrency) as f64 / start.elapsed().as_secs_f64())
 }
 
+/// Open tickets each returning customer already has in [`returning_rate`].
+const RETURNING_OPEN: usize = 50;
+
+/// Submits by customers who already have [`RETURNING_OPEN`] open tickets, so every
+/// answer lists them ("same issue or a new one?"). One customer per client.
+async fn returning_rate(cluster: &Cluster, concurrency: usize, ops: usize) -> anyhow::Result<f64> {
+    eprintln!("opening {RETURNING_OPEN} tickets for each of {concurrency} returning customers…");
+    let mut clients = Vec::new();
+    for c in 0..concurrency {
+        clients.push(
+            cluster
+                .intake(&format!("bench-r{c}"), Role::CustomerSystem)
+                .await?,
+        );
+    }
+    let mut prefill = Vec::new();
+    for (c, intake) in clients.iter().enumerate() {
+        let mut intake = intake.clone();
+        prefill.push(tokio::spawn(async move {
+            for i in 0..RETURNING_OPEN {
+                let req = submit_request(&format!("prefill-{c}-{i}"), &format!("r{c}@example.com"));
+                intake.submit_ticket(req).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in prefill {
+        t.await??;
+    }
+    let mut tasks = Vec::new();
+    let start = Instant::now();
+    for (c, mut intake) in clients.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for i in 0..ops / concurrency {
+                let req =
+                    submit_request(&format!("returning-{c}-{i}"), &format!("r{c}@example.com"));
+                let answer = intake.submit_ticket(req).await?.into_inner();
+                anyhow::ensure!(
+                    answer.other_open_tickets.len() >= RETURNING_OPEN,
+                    "expected the customer's open tickets in the answer"
+                );
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok((ops / concurrency * concurrency) as f64 / start.elapsed().as_secs_f64())
+}
+
 async fn stream_len(js: &jetstream::Context, log: &EventLog) -> anyhow::Result<u64> {
     let mut stream = js.get_stream(log.stream_name()).await?;
     Ok(stream.info().await?.state.messages)
@@ -282,7 +342,7 @@ async fn spread_targets(
                         meta,
                         CommandOptions::default(),
                         frontline_runtime::now_millis,
-                        |t: &Ticket| t.decide(&id.to_string(), &command, &meta.actor),
+                        |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
                     )
                     .await
                     .with_context(|| format!("target {id}"))

@@ -1,0 +1,229 @@
+//! A customer's open tickets, from the `customer_tickets` read model.
+//!
+//! The projection follows ticket events (a durable consumer, exactly once through
+//! `frontline-projection`). It lags the log by milliseconds, so a customer's few most
+//! recent tickets that it has not seen yet are read from the log instead: an answer
+//! always includes the tickets this customer just opened.
+
+use std::collections::HashSet;
+
+use frontline_domain::{Channel, Ticket, TicketEvent, TicketStatus, TicketView};
+use frontline_eventlog::{ConsumerConfig, Delivery, EventLog, LoggedEvent};
+use frontline_projection::Projection;
+use frontline_proto::{convert, v1};
+use frontline_runtime::ApiError;
+use sqlx::{PgConnection, PgPool, types::chrono};
+use uuid::Uuid;
+
+/// How many of a customer's tickets an answer lists, newest first.
+pub const OPEN_TICKETS_LIMIT: usize = 50;
+/// How many of the customer's newest tickets are checked against the projection's lag.
+const RECENT: usize = 8;
+
+/// The projection: ticket events → `customer_tickets`.
+#[derive(Debug, Default)]
+pub struct CustomerTickets;
+
+impl Projection for CustomerTickets {
+    type Event = TicketEvent;
+
+    fn consumer(&self) -> ConsumerConfig {
+        ConsumerConfig::new("intake-customer-tickets", "frontline.ticket.>")
+    }
+
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        delivery: &Delivery<TicketEvent>,
+        event: &TicketEvent,
+    ) -> Result<(), sqlx::Error> {
+        let ticket_id = aggregate_id(delivery)?;
+        let version = i64::try_from(delivery.envelope.aggregate_version).unwrap_or(i64::MAX);
+        if let TicketEvent::Opened(o) = event {
+            let at = delivery
+                .envelope
+                .occurred_at
+                .as_ref()
+                .map(convert::millis)
+                .unwrap_or_default();
+            sqlx::query(
+                "INSERT INTO customer_tickets \
+                 (ticket_id, customer_id, subject, product_area, channel, status, opened_at, version) \
+                 VALUES ($1, $2, $3, $4, $5, 'new', $6, $7) ON CONFLICT (ticket_id) DO NOTHING",
+            )
+            .bind(ticket_id)
+            .bind(o.customer_id)
+            .bind(&o.subject)
+            .bind(&o.product_area)
+            .bind(o.channel.as_str())
+            .bind(chrono::DateTime::from_timestamp_millis(at).unwrap_or_default())
+            .bind(version)
+            .execute(db)
+            .await?;
+            return Ok(());
+        }
+        // Only a newer event moves a row: a redelivered older one changes nothing.
+        let (status, only_from): (Option<TicketStatus>, Option<TicketStatus>) = match event {
+            TicketEvent::CustomerMessageAdded { reopened: true, .. }
+            | TicketEvent::Reopened { .. } => (Some(TicketStatus::Open), None),
+            TicketEvent::CustomerMessageAdded { .. } => {
+                (Some(TicketStatus::Open), Some(TicketStatus::Pending))
+            }
+            TicketEvent::AgentReplied {
+                awaiting_customer, ..
+            } => (
+                Some(if *awaiting_customer {
+                    TicketStatus::Pending
+                } else {
+                    TicketStatus::Open
+                }),
+                None,
+            ),
+            TicketEvent::Solved { .. } => (Some(TicketStatus::Solved), None),
+            TicketEvent::NoteAdded { .. } | TicketEvent::Opened(_) => (None, None),
+        };
+        sqlx::query(
+            "UPDATE customer_tickets SET version = $2, \
+             status = CASE WHEN $3::text IS NOT NULL AND ($4::text IS NULL OR status = $4) \
+                           THEN $3 ELSE status END \
+             WHERE ticket_id = $1 AND version < $2",
+        )
+        .bind(ticket_id)
+        .bind(version)
+        .bind(status.map(status_name))
+        .bind(only_from.map(status_name))
+        .execute(db)
+        .await?;
+        Ok(())
+    }
+}
+
+fn aggregate_id(delivery: &Delivery<TicketEvent>) -> Result<Uuid, sqlx::Error> {
+    Uuid::parse_str(&delivery.envelope.aggregate_id)
+        .map_err(|e| sqlx::Error::Decode(format!("aggregate id: {e}").into()))
+}
+
+fn status_name(status: TicketStatus) -> &'static str {
+    match status {
+        TicketStatus::New => "new",
+        TicketStatus::Open => "open",
+        TicketStatus::Pending => "pending",
+        TicketStatus::Solved => "solved",
+        TicketStatus::Closed => "closed",
+    }
+}
+
+fn wire_status(name: &str) -> v1::TicketStatus {
+    match name {
+        "new" => v1::TicketStatus::New,
+        "open" => v1::TicketStatus::Open,
+        "pending" => v1::TicketStatus::Pending,
+        "solved" => v1::TicketStatus::Solved,
+        "closed" => v1::TicketStatus::Closed,
+        _ => v1::TicketStatus::Unspecified,
+    }
+}
+
+fn wire_channel(name: &str) -> v1::Channel {
+    [
+        Channel::Email,
+        Channel::Chat,
+        Channel::Phone,
+        Channel::Web,
+        Channel::Api,
+    ]
+    .into_iter()
+    .find(|c| c.as_str() == name)
+    .map_or(v1::Channel::Unspecified, v1::Channel::from)
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    ticket_id: Uuid,
+    subject: String,
+    product_area: String,
+    channel: String,
+    status: String,
+    opened_at: chrono::DateTime<chrono::Utc>,
+    version: i64,
+    open: bool,
+}
+
+impl Row {
+    fn summary(&self) -> v1::TicketSummary {
+        v1::TicketSummary {
+            ticket_id: self.ticket_id.to_string(),
+            subject: self.subject.clone(),
+            status: wire_status(&self.status).into(),
+            product_area: self.product_area.clone(),
+            opened_at: Some(convert::timestamp(self.opened_at.timestamp_millis())),
+            version: u64::try_from(self.version).unwrap_or_default(),
+            channel: wire_channel(&self.channel).into(),
+        }
+    }
+}
+
+/// The customer's tickets that are not solved or closed, newest first (at most
+/// [`OPEN_TICKETS_LIMIT`]), leaving out `except`. `recent` are the ticket ids on the
+/// customer's record, oldest first: the newest of them that the projection has not
+/// seen yet are read from the log.
+pub async fn open_tickets(
+    log: &EventLog,
+    db: &PgPool,
+    customer_id: Uuid,
+    recent: &[Uuid],
+    except: Option<Uuid>,
+) -> Result<Vec<v1::TicketSummary>, ApiError> {
+    let newest: Vec<Uuid> = recent.iter().rev().take(RECENT).copied().collect();
+    // One round trip: the open tickets, and which of the newest the projection knows.
+    let rows: Vec<Row> = sqlx::query_as(
+        "(SELECT ticket_id, subject, product_area, channel, status, opened_at, version, true AS open \
+          FROM customer_tickets \
+          WHERE customer_id = $1 AND status IN ('new', 'open', 'pending') \
+          ORDER BY opened_at DESC LIMIT $2) \
+         UNION ALL \
+         (SELECT ticket_id, subject, product_area, channel, status, opened_at, version, false AS open \
+          FROM customer_tickets WHERE ticket_id = ANY($3))",
+    )
+    .bind(customer_id)
+    .bind(i64::try_from(OPEN_TICKETS_LIMIT + 1).unwrap_or(i64::MAX))
+    .bind(&newest)
+    .fetch_all(db)
+    .await?;
+    let seen: HashSet<Uuid> = rows.iter().map(|r| r.ticket_id).collect();
+    let rows: Vec<&Row> = rows.iter().filter(|r| r.open).collect();
+
+    let mut open: Vec<(i64, v1::TicketSummary)> = Vec::new();
+    for id in newest.iter().filter(|id| !seen.contains(id)) {
+        let view = view_from_log(log, id).await?;
+        if view.status.is_some_and(TicketStatus::is_active) {
+            open.push((view.opened_at, convert::ticket_summary(id, &view)));
+        }
+    }
+    open.extend(
+        rows.iter()
+            .map(|r| (r.opened_at.timestamp_millis(), r.summary())),
+    );
+    let except = except.map(|e| e.to_string());
+    open.retain(|(_, s)| Some(&s.ticket_id) != except.as_ref());
+    open.sort_by_key(|(opened_at, _)| std::cmp::Reverse(*opened_at));
+    open.truncate(OPEN_TICKETS_LIMIT);
+    Ok(open.into_iter().map(|(_, s)| s).collect())
+}
+
+/// Every ticket of the customer the projection knows, oldest first.
+pub async fn ticket_ids(db: &PgPool, customer_id: Uuid) -> Result<Vec<Uuid>, ApiError> {
+    Ok(sqlx::query_scalar(
+        "SELECT ticket_id FROM customer_tickets WHERE customer_id = $1 ORDER BY opened_at, ticket_id",
+    )
+    .bind(customer_id)
+    .fetch_all(db)
+    .await?)
+}
+
+async fn view_from_log(log: &EventLog, id: &Uuid) -> Result<TicketView, ApiError> {
+    let events = log.read::<Ticket>(id, None).await?;
+    Ok(TicketView::replay(
+        events.into_iter().map(LoggedEvent::into_recorded),
+    ))
+}
