@@ -54,7 +54,7 @@ pub async fn serve(
     let server = tonic::transport::Server::builder()
         .layer(tower::util::MapResponseLayer::new(refusals))
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        .serve_with_incoming_shutdown(no_delay(listener), signal);
     tokio::pin!(server);
     tokio::select! {
         result = &mut server => result,
@@ -69,6 +69,21 @@ pub async fn serve(
             Ok(())
         }
     }
+}
+
+/// Accepted connections with Nagle's algorithm off: a gRPC answer is several small
+/// writes (headers, data, trailers), and with Nagle on, the last one waits for the
+/// client's delayed ACK — 40 ms a call (measured: 340 submits/s instead of
+/// thousands for answers of a few KiB).
+fn no_delay(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt as _;
+    TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
 }
 
 /// Every refusal passes here once: it is counted

@@ -91,6 +91,7 @@ impl Intake {
                 id,
                 &customer.ticket_ids,
                 None,
+                None,
             )
             .await?,
             ticket_ids: ticket_ids.iter().map(Uuid::to_string).collect(),

@@ -1,11 +1,14 @@
 //! A customer's open tickets, from the `customer_tickets` read model.
 //!
 //! The projection follows ticket events (a durable consumer, exactly once through
-//! `frontline-projection`). It lags the log by milliseconds, so a customer's few most
-//! recent tickets that it has not seen yet are read from the log instead: an answer
-//! always includes the tickets this customer just opened.
+//! `frontline-projection`). It lags the log by milliseconds, so a submit first waits
+//! (briefly) until the projection has applied the submit's own ticket event — and
+//! with it every ticket the customer opened before. Should it still lag (or for
+//! GetCustomer, which does not wait), the customer's newest tickets that it has not
+//! seen yet are read from the log instead: an answer includes the tickets this
+//! customer just opened.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, time::Duration};
 
 use frontline_domain::{Channel, Ticket, TicketEvent, TicketStatus, TicketView};
 use frontline_eventlog::{ConsumerConfig, Delivery, EventLog, LoggedEvent};
@@ -19,6 +22,10 @@ use uuid::Uuid;
 pub const OPEN_TICKETS_LIMIT: usize = 50;
 /// How many of the customer's newest tickets are checked against the projection's lag.
 const RECENT: usize = 8;
+/// The longest a submit waits for the projection to reach its own event.
+const CATCH_UP: Duration = Duration::from_millis(200);
+/// The projection's durable consumer, also its checkpoint's name.
+const CONSUMER: &str = "intake-customer-tickets";
 
 /// The projection: ticket events → `customer_tickets`.
 #[derive(Debug, Default)]
@@ -28,7 +35,7 @@ impl Projection for CustomerTickets {
     type Event = TicketEvent;
 
     fn consumer(&self) -> ConsumerConfig {
-        ConsumerConfig::new("intake-customer-tickets", "frontline.ticket.>")
+        ConsumerConfig::new(CONSUMER, "frontline.ticket.>")
     }
 
     async fn apply(
@@ -163,38 +170,56 @@ impl Row {
     }
 }
 
+/// Waits until the projection has applied stream sequence `sequence` (at most
+/// [`CATCH_UP`]); false if it did not get there in time.
+async fn caught_up(db: &PgPool, sequence: u64) -> Result<bool, ApiError> {
+    let deadline = tokio::time::Instant::now() + CATCH_UP;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if frontline_projection::checkpoint(db, CONSUMER).await? >= sequence {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() + pause > deadline {
+            metrics::counter!("frontline_open_tickets_lagging_total").increment(1);
+            return Ok(false);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
 /// The customer's tickets that are not solved or closed, newest first (at most
-/// [`OPEN_TICKETS_LIMIT`]), leaving out `except`. `recent` are the ticket ids on the
-/// customer's record, oldest first: the newest of them that the projection has not
-/// seen yet are read from the log.
+/// [`OPEN_TICKETS_LIMIT`]), leaving out `except`.
+///
+/// `recent` are the ticket ids on the customer's record, oldest first. When the
+/// projection has not seen the newest of them yet, and `after` gives a stream
+/// sequence that follows them (the submit's own event), it waits for the projection
+/// to get there; whatever it still lacks of the newest [`RECENT`] is read from the log.
 pub async fn open_tickets(
     log: &EventLog,
     db: &PgPool,
     customer_id: Uuid,
     recent: &[Uuid],
     except: Option<Uuid>,
+    after: Option<u64>,
 ) -> Result<Vec<v1::TicketSummary>, ApiError> {
-    let newest: Vec<Uuid> = recent.iter().rev().take(RECENT).copied().collect();
-    // One round trip: the open tickets, and which of the newest the projection knows.
-    let rows: Vec<Row> = sqlx::query_as(
-        "(SELECT ticket_id, subject, product_area, channel, status, opened_at, version, true AS open \
-          FROM customer_tickets \
-          WHERE customer_id = $1 AND status IN ('new', 'open', 'pending') \
-          ORDER BY opened_at DESC LIMIT $2) \
-         UNION ALL \
-         (SELECT ticket_id, subject, product_area, channel, status, opened_at, version, false AS open \
-          FROM customer_tickets WHERE ticket_id = ANY($3))",
-    )
-    .bind(customer_id)
-    .bind(i64::try_from(OPEN_TICKETS_LIMIT + 1).unwrap_or(i64::MAX))
-    .bind(&newest)
-    .fetch_all(db)
-    .await?;
-    let seen: HashSet<Uuid> = rows.iter().map(|r| r.ticket_id).collect();
-    let rows: Vec<&Row> = rows.iter().filter(|r| r.open).collect();
+    let newest: Vec<Uuid> = recent
+        .iter()
+        .rev()
+        .filter(|id| Some(**id) != except)
+        .take(RECENT)
+        .copied()
+        .collect();
+    let (mut rows, mut unseen) = read_rows(db, customer_id, &newest).await?;
+    if !unseen.is_empty()
+        && let Some(sequence) = after
+        && caught_up(db, sequence).await?
+    {
+        (rows, unseen) = read_rows(db, customer_id, &newest).await?;
+    }
 
     let mut open: Vec<(i64, v1::TicketSummary)> = Vec::new();
-    for id in newest.iter().filter(|id| !seen.contains(id)) {
+    for id in &unseen {
         let view = view_from_log(log, id).await?;
         if view.status.is_some_and(TicketStatus::is_active) {
             open.push((view.opened_at, convert::ticket_summary(id, &view)));
@@ -209,6 +234,36 @@ pub async fn open_tickets(
     open.sort_by_key(|(opened_at, _)| std::cmp::Reverse(*opened_at));
     open.truncate(OPEN_TICKETS_LIMIT);
     Ok(open.into_iter().map(|(_, s)| s).collect())
+}
+
+/// In one round trip: the customer's open tickets, and which of `newest` the
+/// projection has not seen.
+async fn read_rows(
+    db: &PgPool,
+    customer_id: Uuid,
+    newest: &[Uuid],
+) -> Result<(Vec<Row>, Vec<Uuid>), ApiError> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "(SELECT ticket_id, subject, product_area, channel, status, opened_at, version, true AS open \
+          FROM customer_tickets \
+          WHERE customer_id = $1 AND status IN ('new', 'open', 'pending') \
+          ORDER BY opened_at DESC LIMIT $2) \
+         UNION ALL \
+         (SELECT ticket_id, subject, product_area, channel, status, opened_at, version, false AS open \
+          FROM customer_tickets WHERE ticket_id = ANY($3))",
+    )
+    .bind(customer_id)
+    .bind(i64::try_from(OPEN_TICKETS_LIMIT + 1).unwrap_or(i64::MAX))
+    .bind(newest)
+    .fetch_all(db)
+    .await?;
+    let seen: HashSet<Uuid> = rows.iter().map(|r| r.ticket_id).collect();
+    let unseen = newest
+        .iter()
+        .filter(|id| !seen.contains(id))
+        .copied()
+        .collect();
+    Ok((rows.into_iter().filter(|r| r.open).collect(), unseen))
 }
 
 /// Every ticket of the customer the projection knows, oldest first.

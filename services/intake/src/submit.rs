@@ -9,8 +9,10 @@
 //!   client does: it runs as its own task, so a client that cancels or misses its
 //!   deadline cannot leave the ticket off the customer's record.
 //! - A crash between the two appends is repaired by the retry (the customer step
-//!   always runs, also when the ticket step was a repeat), and the next contact sees
-//!   the ticket anyway: open tickets come from the ticket events' projection.
+//!   always runs, also when the ticket step was a repeat), and the customer's next
+//!   contact sees the ticket anyway: open tickets come from the ticket events'
+//!   projection (except after a brand-new customer's very first contact, whose
+//!   record knows no ticket yet; GetCustomer lists it from the projection).
 
 use frontline_domain::{
     Channel, Customer, CustomerCommand, DomainError, Identity, Opening, Priority, Ticket,
@@ -159,24 +161,34 @@ pub async fn submit(
     let customer = customer.loaded.state;
     let state = &ticket.loaded.state;
 
+    // A customer whose record knows no other ticket has none open: skip the read
+    // model (a third of a new customer's submit). The one ticket this misses is one
+    // whose first contact died between its appends; the retry links it, and
+    // GetCustomer lists it from the read model meanwhile.
+    let other_open_tickets = if customer.ticket_ids.iter().any(|t| *t != ticket_id) {
+        open_tickets::open_tickets(
+            log,
+            db,
+            contact.customer_id,
+            &customer.ticket_ids,
+            Some(ticket_id),
+            // Every ticket this customer opened before precedes this event.
+            Some(ticket.loaded.sequence),
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
     Ok(v1::SubmitTicketResponse {
         ticket_id: ticket_id.to_string(),
         created: opening && ticket.appended,
         customer_id: contact.customer_id.to_string(),
         ticket_version: state.version,
         status: state.status.map_or(0, |s| v1::TicketStatus::from(s).into()),
-        other_open_tickets: open_tickets::open_tickets(
-            log,
-            db,
-            contact.customer_id,
-            &customer.ticket_ids,
-            Some(ticket_id),
-        )
-        .await?,
+        other_open_tickets,
         known_facts: convert::facts(&customer.facts),
     })
 }
-
 /// The customer's rules on their current state, then the two appends: the ticket
 /// first, then the customer's record (which always runs, so a retry completes what a
 /// crash left half done). One customer's contacts queue up here, so two at once
