@@ -13,7 +13,8 @@ use async_nats::{
     HeaderMap,
     jetstream::{
         self, AckKind,
-        consumer::{AckPolicy, pull},
+        consumer::{AckPolicy, DeliverPolicy, pull},
+        stream::ConsumerErrorKind,
     },
 };
 use frontline_proto::{
@@ -119,9 +120,45 @@ impl EventLog {
         &self,
         config: ConsumerConfig,
     ) -> Result<Subscription<E>, LogError> {
+        self.open_consumer(config, DeliverPolicy::All).await
+    }
+
+    /// Replaces durable consumer `config.durable` with one whose delivery starts
+    /// right after stream sequence `after`, forgetting the old one's acks. For a
+    /// reader that keeps its own position (a projection's checkpoint, written with
+    /// its rows): what it applied is the truth, not what the server saw acked.
+    pub async fn subscribe_from<E: EventCodec>(
+        &self,
+        config: ConsumerConfig,
+        after: u64,
+    ) -> Result<Subscription<E>, LogError> {
+        match self.stream.delete_consumer(&config.durable).await {
+            Ok(_) => {}
+            Err(e)
+                if matches!(e.kind(), ConsumerErrorKind::JetStream(je)
+                    if je.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND) => {}
+            Err(e) => {
+                return Err(LogError::Setup(format!(
+                    "consumer {}: replacing: {e}",
+                    config.durable
+                )));
+            }
+        }
+        let start = DeliverPolicy::ByStartSequence {
+            start_sequence: after + 1,
+        };
+        self.open_consumer(config, start).await
+    }
+
+    async fn open_consumer<E: EventCodec>(
+        &self,
+        config: ConsumerConfig,
+        deliver_policy: DeliverPolicy,
+    ) -> Result<Subscription<E>, LogError> {
         let consumer = self
             .stream
             .create_consumer(pull::Config {
+                deliver_policy,
                 durable_name: Some(config.durable.clone()),
                 filter_subject: config.filter.clone(),
                 ack_policy: AckPolicy::Explicit,

@@ -4,13 +4,14 @@
 //! [`apply_batch`] applies a batch of deliveries and stores the consumer's stream
 //! sequence in the same transaction, skipping what the checkpoint already covers,
 //! so a redelivery — after a crash between commit and ack, say — changes nothing.
-//! [`run`] is the consumer loop: batches while it can, one event at a time when a
-//! batch fails (so one poison event is retried and parked alone).
+//! [`run`] is the consumer loop: one active instance per projection, strictly in
+//! stream order from its checkpoint, batches while it can, one event at a time
+//! when a batch fails (a poison event is retried in place, then parked and passed).
 //!
 //! Migrations: [`MIGRATOR`] creates `projection_checkpoints` (versions 1–99 are this
 //! crate's); a service adds its own tables in its own range.
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use frontline_eventlog::{ConsumerConfig, Delivery, EventCodec, EventLog, LogError};
 use sqlx::{PgConnection, PgPool, migrate::Migrator};
@@ -112,8 +113,19 @@ pub async fn apply_batch<P: Projection>(
     Ok(applied)
 }
 
-/// Runs `projection` until `stop` is cancelled: the current batch is finished
-/// (committed and acked) first, so stopping loses and doubles nothing.
+/// Runs `projection` until `stop` is cancelled.
+///
+/// Strictly in stream order, by one active instance:
+/// - Replicas of a service take turns: the one holding the projection's PostgreSQL
+///   advisory lock applies; the others wait for it (the lock goes with its
+///   connection, so a killed process hands over at once).
+/// - It resumes right after its checkpoint (the consumer is replaced to start
+///   there), not from what the server saw acked: events in flight when a process
+///   died are applied again in order, never skipped.
+/// - An event that fails is retried in place, up to the consumer's `max_deliver`
+///   attempts; then it is parked and the checkpoint passes it. Nothing after it is
+///   applied before it, so the checkpoint always means "everything up to here".
+/// - The current batch is finished (committed and acked) before `stop` is obeyed.
 pub async fn run<P: Projection>(
     log: EventLog,
     db: PgPool,
@@ -121,8 +133,17 @@ pub async fn run<P: Projection>(
     stop: CancellationToken,
 ) -> Result<(), ProjectionError> {
     let config = projection.consumer();
-    let mut subscription = log.subscribe::<P::Event>(config.clone()).await?;
-    tracing::info!(projection = %config.durable, filter = %config.filter, "projection running");
+    // A connection of its own: dropped (closed) with this run, releasing the lock.
+    let mut turn = db.acquire().await?.detach();
+    tokio::select! {
+        locked = sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(lock_key(&config.durable))
+            .execute(&mut turn) => { locked?; }
+        () = stop.cancelled() => return Ok(()),
+    }
+    let from = checkpoint(&db, &config.durable).await?;
+    let mut subscription = log.subscribe_from::<P::Event>(config.clone(), from).await?;
+    tracing::info!(projection = %config.durable, filter = %config.filter, from, "projection running");
     loop {
         let batch = tokio::select! {
             batch = subscription.next_batch(BATCH) => batch?,
@@ -131,51 +152,108 @@ pub async fn run<P: Projection>(
         if batch.is_empty() {
             return Err(ProjectionError::Ended(config.durable));
         }
-        settle(&db, projection.as_ref(), batch).await?;
+        if !settle(&db, projection.as_ref(), &config, batch, &stop).await? {
+            return Ok(());
+        }
     }
 }
 
-/// Applies a batch and settles its deliveries. A failed batch is retried one event
-/// at a time, so only the event that fails is redelivered (and parked after its
-/// last attempt). A lost database stops the projection (the supervisor restarts
-/// it) after handing every delivery back.
+/// A stable 64-bit key for the projection's advisory lock (FNV-1a of its name).
+fn lock_key(name: &str) -> i64 {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// Applies a batch and acks it. A failed batch is applied again one event at a
+/// time, each retried in place; an event that fails every attempt is parked and
+/// passed. A lost database stops the run (the supervisor restarts it; it resumes
+/// from the checkpoint). `Ok(false)`: stopped while retrying.
 async fn settle<P: Projection>(
     db: &PgPool,
     projection: &P,
+    config: &ConsumerConfig,
     batch: Vec<Delivery<P::Event>>,
-) -> Result<(), ProjectionError> {
+    stop: &CancellationToken,
+) -> Result<bool, ProjectionError> {
     let error = match apply_batch(db, projection, &batch).await {
         Ok(_) => {
             for delivery in batch {
                 delivery.ack().await?;
             }
-            return Ok(());
+            return Ok(true);
         }
         Err(e) => e,
     };
     if unreachable(&error) {
-        for delivery in batch {
-            delivery.retry(&error.to_string()).await?;
-        }
         return Err(error.into());
     }
     tracing::warn!(%error, size = batch.len(), "batch failed; applying one event at a time");
     for delivery in batch {
-        let single = [delivery];
-        let outcome = apply_batch(db, projection, &single).await;
-        let [delivery] = single;
-        match outcome {
-            Ok(_) => delivery.ack().await?,
-            Err(e) if unreachable(&e) => {
-                delivery.retry(&e.to_string()).await?;
-                return Err(e.into());
-            }
-            Err(e) => {
-                tracing::warn!(sequence = delivery.sequence, error = %e, "event not applied; will retry");
-                delivery.retry(&e.to_string()).await?;
-            }
+        if !apply_one(db, projection, config, delivery, stop).await? {
+            return Ok(false);
         }
     }
+    Ok(true)
+}
+
+/// Applies one event, retried in place; parks it and moves the checkpoint past it
+/// after its last attempt. `Ok(false)`: stopped while retrying.
+async fn apply_one<P: Projection>(
+    db: &PgPool,
+    projection: &P,
+    config: &ConsumerConfig,
+    delivery: Delivery<P::Event>,
+    stop: &CancellationToken,
+) -> Result<bool, ProjectionError> {
+    let mut attempt: i64 = 1;
+    loop {
+        let error = match apply_batch(db, projection, std::slice::from_ref(&delivery)).await {
+            Ok(_) => {
+                delivery.ack().await?;
+                return Ok(true);
+            }
+            Err(e) if unreachable(&e) => return Err(e.into()),
+            Err(e) => e,
+        };
+        if attempt >= config.max_deliver.max(1) {
+            let sequence = delivery.sequence;
+            delivery
+                .park(&format!("not applied after {attempt} attempts: {error}"))
+                .await?;
+            pass(db, &config.durable, sequence).await?;
+            return Ok(true);
+        }
+        tracing::warn!(sequence = delivery.sequence, attempt, %error, "event not applied; retrying");
+        let index = usize::try_from(attempt - 1).unwrap_or(usize::MAX);
+        let pause = RETRY.get(index).or(RETRY.last()).copied();
+        tokio::select! {
+            () = tokio::time::sleep(pause.unwrap_or(Duration::from_secs(1))) => {},
+            () = stop.cancelled() => return Ok(false),
+        }
+        attempt += 1;
+    }
+}
+
+/// Pauses between in-place attempts at one event (the last one repeats).
+const RETRY: [Duration; 4] = [
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+];
+
+/// Moves the checkpoint past a parked event.
+async fn pass(db: &PgPool, name: &str, sequence: u64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, sequence) VALUES ($1, $2) \
+         ON CONFLICT (name) DO UPDATE SET sequence = GREATEST(projection_checkpoints.sequence, $2), updated_at = now()",
+    )
+    .bind(name)
+    .bind(i64::try_from(sequence).unwrap_or(i64::MAX))
+    .execute(db)
+    .await?;
     Ok(())
 }
 

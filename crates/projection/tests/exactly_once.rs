@@ -143,7 +143,8 @@ async fn a_crash_between_commit_and_ack_changes_nothing() {
     }
     assert_eq!(rows(&db).await.len(), 20);
 
-    // Second life: the redelivered 20 are skipped by the checkpoint, the rest applied.
+    // Second life: it resumes right after its checkpoint — the 20 are not applied
+    // again (the plain INSERT would refuse them), the rest are.
     let stop = CancellationToken::new();
     let running = tokio::spawn(run(
         log.clone(),
@@ -152,8 +153,6 @@ async fn a_crash_between_commit_and_ack_changes_nothing() {
         stop.clone(),
     ));
     caught_up(&db, "rows", last).await;
-    // Let the redeliveries (after the 1 s ack wait) come through too.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.cancel();
     running.await.unwrap().unwrap();
 
@@ -176,4 +175,121 @@ async fn a_crash_between_commit_and_ack_changes_nothing() {
     assert_eq!(kept.len(), 50, "10 tickets × (1 opened + 4 notes)");
     assert_eq!(kept, rebuilt);
     assert_eq!(checkpoint(&db, "rows").await.unwrap(), last);
+}
+
+/// Two replicas run the same projection at once: one applies, the other waits its
+/// turn (advisory lock); killing the active one hands over without a gap or a
+/// double, even while events keep arriving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_take_turns_without_gaps_or_doubles() {
+    let nats = tokio::task::spawn_blocking(frontline_testkit::NatsServer::start)
+        .await
+        .unwrap()
+        .unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let log = EventLog::open(client, LogConfig::default()).await.unwrap();
+    fill(&log, 10, 4).await;
+    let db = database().await;
+
+    let replica = |db: &PgPool| {
+        let stop = CancellationToken::new();
+        let handle = tokio::spawn(run(
+            log.clone(),
+            db.clone(),
+            Arc::new(Rows { durable: "rows" }),
+            stop.clone(),
+        ));
+        (stop, handle)
+    };
+    // Each replica has its own pool, as separate processes would.
+    let other = PgPool::connect_with((*db.connect_options()).clone())
+        .await
+        .unwrap();
+    let (stop_a, a) = replica(&db);
+    let (stop_b, b) = replica(&other);
+    let mid = fill(&log, 10, 4).await;
+    caught_up(&db, "rows", mid).await;
+    // The active one goes away (its lock with it); the other takes over.
+    a.abort();
+    let _ = a.await;
+    stop_a.cancel();
+    let last = fill(&log, 10, 4).await;
+    caught_up(&db, "rows", last).await;
+    stop_b.cancel();
+    b.await.unwrap().unwrap();
+
+    let kept = rows(&db).await;
+    assert_eq!(kept.len(), 150, "30 tickets × 5 events, each once");
+    let sequences: Vec<i64> = kept.iter().map(|r| r.0).collect();
+    let mut sorted = sequences.clone();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 150, "no event applied twice");
+}
+
+/// Fails every attempt at third events; applies the rest like [`Rows`].
+struct Poisoned;
+
+impl Projection for Poisoned {
+    type Event = TicketEvent;
+
+    fn consumer(&self) -> ConsumerConfig {
+        ConsumerConfig {
+            max_deliver: 2,
+            ..Rows {
+                durable: "poisoned",
+            }
+            .consumer()
+        }
+    }
+
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        delivery: &Delivery<TicketEvent>,
+        event: &TicketEvent,
+    ) -> Result<(), sqlx::Error> {
+        if delivery.envelope.aggregate_version == 3 {
+            return Err(sqlx::Error::Protocol("this event cannot be applied".into()));
+        }
+        Rows {
+            durable: "poisoned",
+        }
+        .apply(db, delivery, event)
+        .await
+    }
+}
+
+/// An event that fails every attempt is retried in place, parked, and passed: the
+/// events after it are applied, in order, and the checkpoint reaches the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_event_is_parked_and_passed() {
+    let nats = tokio::task::spawn_blocking(frontline_testkit::NatsServer::start)
+        .await
+        .unwrap()
+        .unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let log = EventLog::open(client.clone(), LogConfig::default())
+        .await
+        .unwrap();
+    let last = fill(&log, 4, 4).await;
+    let db = database().await;
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(run(
+        log.clone(),
+        db.clone(),
+        Arc::new(Poisoned),
+        stop.clone(),
+    ));
+    caught_up(&db, "poisoned", last).await;
+    stop.cancel();
+    running.await.unwrap().unwrap();
+
+    assert_eq!(
+        rows(&db).await.len(),
+        16,
+        "4 tickets × 5 events, less the 4 poisoned"
+    );
+    let js = async_nats::jetstream::new(client);
+    let mut parked = js.get_stream("FRONTLINE_PARKED").await.unwrap();
+    assert_eq!(parked.info().await.unwrap().state.messages, 4);
 }

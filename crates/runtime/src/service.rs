@@ -230,7 +230,7 @@ impl ServiceBuilder {
                 else {
                     return Ok(());
                 };
-                combined(&self.migrators).run(&pool).await?;
+                migrate(&pool, &self.migrators).await?;
                 Some(pool)
             }
             _ => None,
@@ -355,8 +355,15 @@ where
     }
 }
 
-/// One migrator for the migrations of every crate a service uses (they share one
+/// Runs the migrations of every crate a service uses as one set (they share one
 /// `_sqlx_migrations` history, so each crate keeps its own version range).
+pub async fn migrate(
+    pool: &PgPool,
+    migrators: &[&'static Migrator],
+) -> Result<(), sqlx::migrate::MigrateError> {
+    combined(migrators).run(pool).await
+}
+
 fn combined(migrators: &[&'static Migrator]) -> Migrator {
     let mut migrations: Vec<_> = migrators.iter().flat_map(|m| m.iter().cloned()).collect();
     migrations.sort_by_key(|m| m.version);

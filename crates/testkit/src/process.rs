@@ -142,6 +142,18 @@ impl ServiceProcess {
         }
     }
 
+    /// Kills the process with SIGKILL (no chance to clean up, as with `kill -9`) and
+    /// reaps it.
+    pub fn kill(mut self) -> Result<(), Error> {
+        self.child
+            .kill()
+            .map_err(|e| Error::io("sending SIGKILL", e))?;
+        self.child
+            .wait()
+            .map_err(|e| Error::io("reaping the service", e))?;
+        Ok(())
+    }
+
     /// Sends SIGTERM and waits up to `timeout` for the exit; returns the exit status
     /// and everything the process printed. Kills it if it does not exit in time.
     pub fn terminate(self, timeout: Duration) -> Result<(ExitStatus, String), Error> {

@@ -37,7 +37,7 @@ pub fn service() -> ServiceBuilder {
         })
         .task(|ctx| {
             let (log, db) = (ctx.log.clone(), ctx.db()?.clone());
-            let projection = Arc::new(open_tickets::CustomerTickets);
+            let projection = Arc::new(open_tickets::CustomerTickets::default());
             Ok(Task::new(
                 "customer-tickets projection",
                 TaskKind::PROJECTION,

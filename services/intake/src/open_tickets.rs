@@ -28,14 +28,34 @@ const CATCH_UP: Duration = Duration::from_millis(200);
 const CONSUMER: &str = "intake-customer-tickets";
 
 /// The projection: ticket events → `customer_tickets`.
-#[derive(Debug, Default)]
-pub struct CustomerTickets;
+#[derive(Debug)]
+pub struct CustomerTickets {
+    durable: String,
+}
+
+impl Default for CustomerTickets {
+    fn default() -> Self {
+        CustomerTickets {
+            durable: CONSUMER.to_string(),
+        }
+    }
+}
+
+impl CustomerTickets {
+    /// The same projection under another consumer and checkpoint name (a rebuild
+    /// beside the live one).
+    pub fn named(durable: impl Into<String>) -> Self {
+        CustomerTickets {
+            durable: durable.into(),
+        }
+    }
+}
 
 impl Projection for CustomerTickets {
     type Event = TicketEvent;
 
     fn consumer(&self) -> ConsumerConfig {
-        ConsumerConfig::new(CONSUMER, "frontline.ticket.>")
+        ConsumerConfig::new(self.durable.clone(), "frontline.ticket.>")
     }
 
     async fn apply(
