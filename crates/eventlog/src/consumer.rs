@@ -332,6 +332,14 @@ async fn park(
             }
         }
     }
+    // A header value must be one line of visible text; the reason may quote the
+    // message's own (hostile) content.
+    let reason: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(1024)
+        .collect();
+    let reason = reason.as_str();
     headers.insert("Frontline-Parked-Reason", reason);
     headers.insert("Frontline-Original-Subject", message.subject.as_str());
     headers.insert("Frontline-Original-Sequence", sequence.to_string().as_str());

@@ -23,10 +23,13 @@ pub enum LogError {
         /// What is wrong.
         reason: String,
     },
-    /// The stream exists with settings that are unsafe for an event log, or
-    /// setting it up failed.
+    /// Setting up the stream, bucket or a consumer failed (may pass: retry).
     #[error("event log setup: {0}")]
     Setup(String),
+    /// The stream exists with settings that could lose events: refused for good,
+    /// until an operator changes them.
+    #[error("event log refused: {0}")]
+    Refused(String),
 }
 
 impl LogError {

@@ -608,7 +608,7 @@ fn check_stream(actual: &jetstream::stream::Config) -> Result<(), LogError> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(LogError::Setup(format!(
+        Err(LogError::Refused(format!(
             "stream {} exists with unsafe settings: {}",
             actual.name,
             problems.join("; ")

@@ -408,7 +408,7 @@ async fn an_old_unsafe_stream_is_refused_not_upgraded() {
         js.create_stream(config).await.unwrap();
         let opened = EventLog::open(client.clone(), common::config()).await;
         assert!(
-            matches!(opened, Err(LogError::Setup(_))),
+            matches!(opened, Err(LogError::Refused(_))),
             "an old stream with {what} must be refused, got {opened:?}"
         );
         assert_eq!(

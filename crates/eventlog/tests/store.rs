@@ -605,7 +605,7 @@ async fn open_refuses(env: &common::Env, what: &str, unsafe_config: StreamConfig
     js.create_stream(unsafe_config).await.unwrap();
     let opened = EventLog::open(env.client.clone(), common::config()).await;
     assert!(
-        matches!(opened, Err(LogError::Setup(_))),
+        matches!(opened, Err(LogError::Refused(_))),
         "a stream with {what} must be refused, got {opened:?}"
     );
     assert_eq!(
@@ -799,7 +799,7 @@ async fn open_refuses_a_stream_that_forgets_events() {
         let js = jetstream::new(env.client.clone());
         js.create_stream(config).await.unwrap();
         let opened = EventLog::open(env.client.clone(), common::config()).await;
-        if !matches!(opened, Err(LogError::Setup(_))) {
+        if !matches!(opened, Err(LogError::Refused(_))) {
             accepted.push(what);
         }
         js.delete_stream("FRONTLINE").await.unwrap();

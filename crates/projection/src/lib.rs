@@ -57,6 +57,11 @@ pub enum ProjectionError {
 
 /// The stream sequence projection `name` has applied up to (0 before any).
 pub async fn checkpoint(db: &PgPool, name: &str) -> Result<u64, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    checkpoint_on(&mut conn, name).await
+}
+
+async fn checkpoint_on(db: &mut PgConnection, name: &str) -> Result<u64, sqlx::Error> {
     let sequence: Option<i64> =
         sqlx::query_scalar("SELECT sequence FROM projection_checkpoints WHERE name = $1")
             .bind(name)
@@ -69,12 +74,12 @@ pub async fn checkpoint(db: &PgPool, name: &str) -> Result<u64, sqlx::Error> {
 /// below the checkpoint are skipped (already applied). Returns how many events
 /// were applied. Settles nothing: ack after it returns `Ok`.
 pub async fn apply_batch<P: Projection>(
-    db: &PgPool,
+    db: &mut PgConnection,
     projection: &P,
     batch: &[Delivery<P::Event>],
 ) -> Result<usize, sqlx::Error> {
     let name = projection.consumer().durable;
-    let mut tx = db.begin().await?;
+    let mut tx = sqlx::Connection::begin(db).await?;
     sqlx::query("INSERT INTO projection_checkpoints (name, sequence) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING")
         .bind(&name)
         .execute(&mut *tx)
@@ -133,7 +138,9 @@ pub async fn run<P: Projection>(
     stop: CancellationToken,
 ) -> Result<(), ProjectionError> {
     let config = projection.consumer();
-    // A connection of its own: dropped (closed) with this run, releasing the lock.
+    // A connection of its own, which also applies every batch: dropped (closed) with
+    // this run, releasing the lock; and should the session (and its lock) be lost,
+    // the next commit fails instead of writing beside another replica.
     let mut turn = db.acquire().await?.detach();
     tokio::select! {
         locked = sqlx::query("SELECT pg_advisory_lock($1)")
@@ -141,7 +148,7 @@ pub async fn run<P: Projection>(
             .execute(&mut turn) => { locked?; }
         () = stop.cancelled() => return Ok(()),
     }
-    let from = checkpoint(&db, &config.durable).await?;
+    let from = checkpoint_on(&mut turn, &config.durable).await?;
     let mut subscription = log.subscribe_from::<P::Event>(config.clone(), from).await?;
     tracing::info!(projection = %config.durable, filter = %config.filter, from, "projection running");
     loop {
@@ -152,7 +159,7 @@ pub async fn run<P: Projection>(
         if batch.is_empty() {
             return Err(ProjectionError::Ended(config.durable));
         }
-        if !settle(&db, projection.as_ref(), &config, batch, &stop).await? {
+        if !settle(&mut turn, projection.as_ref(), &config, batch, &stop).await? {
             return Ok(());
         }
     }
@@ -171,7 +178,7 @@ fn lock_key(name: &str) -> i64 {
 /// passed. A lost database stops the run (the supervisor restarts it; it resumes
 /// from the checkpoint). `Ok(false)`: stopped while retrying.
 async fn settle<P: Projection>(
-    db: &PgPool,
+    db: &mut PgConnection,
     projection: &P,
     config: &ConsumerConfig,
     batch: Vec<Delivery<P::Event>>,
@@ -201,7 +208,7 @@ async fn settle<P: Projection>(
 /// Applies one event, retried in place; parks it and moves the checkpoint past it
 /// after its last attempt. `Ok(false)`: stopped while retrying.
 async fn apply_one<P: Projection>(
-    db: &PgPool,
+    db: &mut PgConnection,
     projection: &P,
     config: &ConsumerConfig,
     delivery: Delivery<P::Event>,
@@ -245,7 +252,7 @@ const RETRY: [Duration; 4] = [
 ];
 
 /// Moves the checkpoint past a parked event.
-async fn pass(db: &PgPool, name: &str, sequence: u64) -> Result<(), sqlx::Error> {
+async fn pass(db: &mut PgConnection, name: &str, sequence: u64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO projection_checkpoints (name, sequence) VALUES ($1, $2) \
          ON CONFLICT (name) DO UPDATE SET sequence = GREATEST(projection_checkpoints.sequence, $2), updated_at = now()",
@@ -257,10 +264,16 @@ async fn pass(db: &PgPool, name: &str, sequence: u64) -> Result<(), sqlx::Error>
     Ok(())
 }
 
-/// The database is gone (not the event's fault).
+/// Whether the database, not the event, is at fault. Only errors in the data (a
+/// value that does not decode or fit: SQLSTATE classes 22 and 23) make an event
+/// poison; anything else (connection lost, disk full, read-only, timeouts) stops
+/// the run, which restarts from its checkpoint once the database is back.
 fn unreachable(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-    )
+    match error {
+        sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => false,
+        sqlx::Error::Database(e) => !e
+            .code()
+            .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+        _ => true,
+    }
 }

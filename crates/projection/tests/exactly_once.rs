@@ -138,7 +138,11 @@ async fn a_crash_between_commit_and_ack_changes_nothing() {
         while batch.len() < 20 {
             batch.extend(subscription.next_batch(20 - batch.len()).await.unwrap());
         }
-        assert_eq!(apply_batch(&db, &projection, &batch).await.unwrap(), 20);
+        let mut conn = db.acquire().await.unwrap();
+        assert_eq!(
+            apply_batch(&mut conn, &projection, &batch).await.unwrap(),
+            20
+        );
         // Dropped unacked: the server redelivers all 20 after the ack wait.
     }
     assert_eq!(rows(&db).await.len(), 20);
@@ -249,7 +253,7 @@ impl Projection for Poisoned {
         event: &TicketEvent,
     ) -> Result<(), sqlx::Error> {
         if delivery.envelope.aggregate_version == 3 {
-            return Err(sqlx::Error::Protocol("this event cannot be applied".into()));
+            return Err(sqlx::Error::Decode("this event cannot be applied".into()));
         }
         Rows {
             durable: "poisoned",

@@ -133,7 +133,9 @@ impl From<LogError> for ApiError {
             LogError::Unavailable(_) => ApiError::Unavailable(format!(
                 "{e}; retry with the same idempotency key, nothing is doubled"
             )),
-            LogError::Corrupt { .. } | LogError::Setup(_) => ApiError::Internal(e.to_string()),
+            LogError::Corrupt { .. } | LogError::Setup(_) | LogError::Refused(_) => {
+                ApiError::Internal(e.to_string())
+            }
         }
     }
 }
@@ -150,11 +152,19 @@ impl From<CommandError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                ApiError::Unavailable(format!("database unavailable: {e}"))
-            }
-            other => ApiError::Internal(format!("database: {other}")),
+        // Connection, resource, operator and read-only errors (SQLSTATE 08, 53,
+        // 57, 25006) mean "not now"; the rest is a fault of ours.
+        let unavailable = match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+                ["08", "53", "57"].iter().any(|class| c.starts_with(class)) || c == "25006"
+            }),
+            _ => false,
+        };
+        if unavailable {
+            ApiError::Unavailable(format!("database unavailable: {e}"))
+        } else {
+            ApiError::Internal(format!("database: {e}"))
         }
     }
 }

@@ -118,6 +118,9 @@ pub enum StartError {
     /// NATS could not be reached.
     #[error("NATS: {0}")]
     Nats(#[from] async_nats::ConnectError),
+    /// The event log refused the existing stream (settings that could lose events).
+    #[error("event log: {0}")]
+    Refused(frontline_eventlog::LogError),
     /// PostgreSQL migrations failed.
     #[error("database migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -213,21 +216,31 @@ impl ServiceBuilder {
         .set(1.0);
 
         let client = config.connect_nats().await?;
-        let Some(log) = until_ready("event log", &mut shutdown, || {
-            EventLog::open(client.clone(), config.log_config())
-        })
-        .await
-        else {
-            return Ok(());
+        let opened = until_ready(
+            "event log",
+            &mut shutdown,
+            || EventLog::open(client.clone(), config.log_config()),
+            |e| matches!(e, frontline_eventlog::LogError::Refused(_)),
+        )
+        .await;
+        let log = match opened {
+            Ok(Some(log)) => log,
+            Ok(None) => return Ok(()),
+            Err(refused) => return Err(StartError::Refused(refused)),
         };
         let db = match database_url(&config) {
             Some(url) if !self.migrators.is_empty() => {
                 let options = PgPoolOptions::new()
                     .max_connections(config.db_max_connections)
                     .acquire_timeout(Duration::from_secs(config.log_timeout_secs));
-                let Some(pool) =
-                    until_ready("database", &mut shutdown, || options.clone().connect(url)).await
-                else {
+                let connected = until_ready(
+                    "database",
+                    &mut shutdown,
+                    || options.clone().connect(url),
+                    |_| false,
+                )
+                .await;
+                let Ok(Some(pool)) = connected else {
                     return Ok(());
                 };
                 migrate(&pool, &self.migrators).await?;
@@ -329,12 +342,14 @@ fn database_url(config: &CommonConfig) -> Option<&str> {
         .filter(|url| !url.is_empty())
 }
 
-/// Retries `connect` every 2 s until it succeeds; `None` if shutdown came first.
+/// Retries `connect` every 2 s until it succeeds; `Ok(None)` if shutdown came
+/// first, `Err` for an error `fatal` says no retry can cure.
 async fn until_ready<T, E, F, Fut>(
     what: &str,
     shutdown: &mut Pin<Box<dyn Future<Output = ()> + Send>>,
     connect: F,
-) -> Option<T>
+    fatal: impl Fn(&E) -> bool,
+) -> Result<Option<T>, E>
 where
     E: std::fmt::Display,
     F: Fn() -> Fut,
@@ -343,14 +358,15 @@ where
     loop {
         tokio::select! {
             ready = connect() => match ready {
-                Ok(value) => return Some(value),
+                Ok(value) => return Ok(Some(value)),
+                Err(e) if fatal(&e) => return Err(e),
                 Err(e) => tracing::warn!(error = %e, "{what} not ready; retrying in 2s"),
             },
-            () = shutdown.as_mut() => return None,
+            () = shutdown.as_mut() => return Ok(None),
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(2)) => {},
-            () = shutdown.as_mut() => return None,
+            () = shutdown.as_mut() => return Ok(None),
         }
     }
 }
@@ -369,8 +385,10 @@ fn combined(migrators: &[&'static Migrator]) -> Migrator {
     migrations.sort_by_key(|m| m.version);
     // `migrations` is public (doc-hidden) so that `migrate!` can build a Migrator;
     // sqlx offers no other way to join two embedded sets.
+    // Missing versions are another crate's or a newer release's (rolling deploys).
     Migrator {
         migrations: std::borrow::Cow::Owned(migrations),
+        ignore_missing: true,
         ..Migrator::DEFAULT
     }
 }

@@ -169,7 +169,12 @@ async fn supervise(
     let mut backoff = Duration::from_secs(1);
     loop {
         let started = tokio::time::Instant::now();
-        let outcome = (task.run)(token.clone()).await;
+        // Its own task, so a panic is an error of the declared kind, not a silent end.
+        let mut run = AbortOnDrop(tokio::spawn((task.run)(token.clone())));
+        let outcome = match (&mut run.0).await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(format!("panicked: {e}").into()),
+        };
         if token.is_cancelled() {
             if let Err(e) = outcome {
                 tracing::warn!(task = task.name, error = %e, "task ended with an error while stopping");
@@ -203,5 +208,14 @@ async fn supervise(
                 backoff = (backoff * 2).min(Duration::from_secs(60));
             }
         }
+    }
+}
+
+/// Aborts a spawned run when its supervisor is dropped or aborted.
+struct AbortOnDrop(tokio::task::JoinHandle<Result<(), TaskError>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -101,7 +101,7 @@ async fn a_required_task_failing_stops_the_service_with_its_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restartable_task_is_restarted_and_shutdown_drains_it() {
+async fn a_restartable_task_is_restarted_after_an_error_and_a_panic_and_drained() {
     let nats = nats().await;
     let (startup, addr, stop) = startup(&nats).await;
     let runs = Arc::new(AtomicUsize::new(0));
@@ -111,8 +111,10 @@ async fn a_restartable_task_is_restarted_and_shutdown_drains_it() {
         Ok(Task::new("flaky", TaskKind::PROJECTION, move |stop| {
             let (runs, drained) = (r.clone(), d.clone());
             async move {
-                if runs.fetch_add(1, Ordering::SeqCst) == 0 {
-                    return Err::<(), TaskError>("first run fails".into());
+                match runs.fetch_add(1, Ordering::SeqCst) {
+                    0 => return Err::<(), TaskError>("first run fails".into()),
+                    1 => panic!("second run panics"),
+                    _ => {}
                 }
                 stop.cancelled().await;
                 drained.fetch_add(1, Ordering::SeqCst);
@@ -122,7 +124,7 @@ async fn a_restartable_task_is_restarted_and_shutdown_drains_it() {
     });
     let running = tokio::spawn(service.run(startup));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while runs.load(Ordering::SeqCst) < 2 {
+    while runs.load(Ordering::SeqCst) < 3 {
         assert!(tokio::time::Instant::now() < deadline, "never restarted");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

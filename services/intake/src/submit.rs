@@ -11,8 +11,9 @@
 //! - A crash between the two appends is repaired by the retry (the customer step
 //!   always runs, also when the ticket step was a repeat), and the customer's next
 //!   contact sees the ticket anyway: open tickets come from the ticket events'
-//!   projection (except after a brand-new customer's very first contact, whose
-//!   record knows no ticket yet; GetCustomer lists it from the projection).
+//!   projection — except after a brand-new customer's very first contact died
+//!   between its appends: no record knows that ticket yet, and only the retry
+//!   links it.
 
 use frontline_domain::{
     Channel, Customer, CustomerCommand, DomainError, Identity, Opening, Priority, Ticket,
@@ -163,8 +164,7 @@ pub async fn submit(
 
     // A customer whose record knows no other ticket has none open: skip the read
     // model (a third of a new customer's submit). The one ticket this misses is one
-    // whose first contact died between its appends; the retry links it, and
-    // GetCustomer lists it from the read model meanwhile.
+    // whose first contact died between its appends; the retry links it.
     let other_open_tickets = if customer.ticket_ids.iter().any(|t| *t != ticket_id) {
         open_tickets::open_tickets(
             log,
