@@ -1004,6 +1004,26 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
     for (call, code) in unavailable {
         assert_eq!(code, Some(Code::Unavailable), "{call} with NATS down");
     }
+    // Bad fields are refused before anything is read, reachable log or not.
+    let mut bad_submit = request();
+    bad_submit.subject = String::new();
+    let invalid = [
+        (
+            "SubmitTicket",
+            within(intake.submit_ticket(bad_submit)).await,
+        ),
+        (
+            "Reply",
+            within(agent.reply(reply(&existing.ticket_id, ""))).await,
+        ),
+    ];
+    for (call, code) in invalid {
+        assert_eq!(
+            code,
+            Some(Code::InvalidArgument),
+            "{call} with a bad field, NATS down"
+        );
+    }
 
     cluster.nats.restart().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);

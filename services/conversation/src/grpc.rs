@@ -40,6 +40,9 @@ impl Conversation {
         command: TicketCommand,
     ) -> Result<v1::TicketChange, ApiError> {
         let id = ticket_id(raw_id)?;
+        // The fields before anything is read: a bad body is INVALID_ARGUMENT even
+        // while the log is unreachable (decide checks them again, as it must).
+        command.validate()?;
         let options = CommandOptions {
             expected_version,
             ..self.options

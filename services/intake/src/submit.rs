@@ -145,6 +145,7 @@ pub async fn submit(
     let record = contact.record(opening.then_some(ticket_id));
 
     command.validate()?;
+    record.validate()?;
     // From here on the submit completes even if the caller goes away: it runs as its
     // own task, and the caller only waits for its answer.
     let write = tokio::spawn(write(
