@@ -29,4 +29,4 @@ pub use consumer::{ConsumerConfig, Delivery, Subscription};
 pub use error::LogError;
 pub use frontline_proto::events::{CONTENT_TYPE, EventCodec, HEADER_EVENT_TYPE, decode_envelope};
 pub use snapshot::Snapshots;
-pub use store::{EventLog, EventMeta, Loaded, LoggedEvent, apply_logged, subject};
+pub use store::{EventLog, EventMeta, Loaded, LoggedEvent, subject};

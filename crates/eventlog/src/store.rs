@@ -98,7 +98,7 @@ impl<E> LoggedEvent<E> {
 
 /// Applies a logged event to `state`: a known one with its actor and time, an
 /// unknown one only as a version step.
-pub fn apply_logged<A: Aggregate>(state: &mut A, event: LoggedEvent<A::Event>) {
+fn apply_logged<A: Aggregate>(state: &mut A, event: LoggedEvent<A::Event>) {
     match event.into_recorded() {
         Some(recorded) => state.apply(&recorded),
         None => state.skip_unknown(),

@@ -80,12 +80,10 @@ pub async fn apply_batch<P: Projection>(
 ) -> Result<usize, sqlx::Error> {
     let name = projection.consumer().durable;
     let mut tx = sqlx::Connection::begin(db).await?;
-    sqlx::query("INSERT INTO projection_checkpoints (name, sequence) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING")
-        .bind(&name)
-        .execute(&mut *tx)
-        .await?;
+    // One round trip: the checkpoint, created on first use and locked till commit.
     let stored: i64 = sqlx::query_scalar(
-        "SELECT sequence FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+        "INSERT INTO projection_checkpoints (name, sequence) VALUES ($1, 0) \
+         ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING sequence",
     )
     .bind(&name)
     .fetch_one(&mut *tx)

@@ -107,10 +107,13 @@ fn refusals<B>(mut response: http::Response<B>) -> http::Response<B> {
             "grpc-status",
             http::HeaderValue::from(tonic::Code::ResourceExhausted as i32),
         );
-        headers.insert(
-            "grpc-message",
-            http::HeaderValue::from_static("request%20over%20the%20262144-byte%20limit"),
+        let message = format!(
+            "request%20over%20the%20{}-byte%20limit",
+            crate::error::MAX_REQUEST_BYTES
         );
+        if let Ok(message) = http::HeaderValue::from_str(&message) {
+            headers.insert("grpc-message", message);
+        }
         tonic::Code::ResourceExhausted
     } else {
         code

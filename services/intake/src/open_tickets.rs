@@ -1,12 +1,12 @@
 //! A customer's open tickets, from the `customer_tickets` read model.
 //!
 //! The projection follows ticket events (a durable consumer, exactly once through
-//! `frontline-projection`). It lags the log by milliseconds, so a submit first waits
-//! (briefly) until the projection has applied the submit's own ticket event — and
-//! with it every ticket the customer opened before. Should it still lag (or for
-//! GetCustomer, which does not wait), the customer's newest tickets that it has not
-//! seen yet are read from the log instead: an answer includes the tickets this
-//! customer just opened.
+//! `frontline-projection`), with status transitions from the domain's lifecycle
+//! rule. It lags the log by milliseconds: when it has not seen one of the
+//! customer's newest tickets, a submit waits (briefly) until the projection has
+//! applied the submit's own ticket event — and with it every ticket the customer
+//! opened before. Should it still lag (or for GetCustomer, which does not wait),
+//! those tickets are read from the log instead.
 
 use std::{collections::HashSet, time::Duration};
 
@@ -89,36 +89,23 @@ impl Projection for CustomerTickets {
             .await?;
             return Ok(());
         }
-        // Only a newer event moves a row: a redelivered older one changes nothing.
-        let (status, only_from): (Option<TicketStatus>, Option<TicketStatus>) = match event {
-            TicketEvent::CustomerMessageAdded { reopened: true, .. }
-            | TicketEvent::Reopened { .. } => (Some(TicketStatus::Open), None),
-            TicketEvent::CustomerMessageAdded { .. } => {
-                (Some(TicketStatus::Open), Some(TicketStatus::Pending))
-            }
-            TicketEvent::AgentReplied {
-                awaiting_customer, ..
-            } => (
-                Some(if *awaiting_customer {
-                    TicketStatus::Pending
-                } else {
-                    TicketStatus::Open
-                }),
-                None,
-            ),
-            TicketEvent::Solved { .. } => (Some(TicketStatus::Solved), None),
-            TicketEvent::NoteAdded { .. } | TicketEvent::Opened(_) => (None, None),
-        };
+        // The status after this event for each status before it, from the domain's
+        // one lifecycle rule; only a newer event moves a row.
+        let after = TicketStatus::ALL
+            .map(|before| event.status_after(Some(before)).unwrap_or(before).as_str());
         sqlx::query(
-            "UPDATE customer_tickets SET version = $2, \
-             status = CASE WHEN $3::text IS NOT NULL AND ($4::text IS NULL OR status = $4) \
-                           THEN $3 ELSE status END \
+            "UPDATE customer_tickets SET version = $2, status = CASE status \
+               WHEN 'new' THEN $3 WHEN 'open' THEN $4 WHEN 'pending' THEN $5 \
+               WHEN 'solved' THEN $6 WHEN 'closed' THEN $7 ELSE status END \
              WHERE ticket_id = $1 AND version < $2",
         )
         .bind(ticket_id)
         .bind(version)
-        .bind(status.map(status_name))
-        .bind(only_from.map(status_name))
+        .bind(after[0])
+        .bind(after[1])
+        .bind(after[2])
+        .bind(after[3])
+        .bind(after[4])
         .execute(db)
         .await?;
         Ok(())
@@ -130,25 +117,8 @@ fn aggregate_id(delivery: &Delivery<TicketEvent>) -> Result<Uuid, sqlx::Error> {
         .map_err(|e| sqlx::Error::Decode(format!("aggregate id: {e}").into()))
 }
 
-fn status_name(status: TicketStatus) -> &'static str {
-    match status {
-        TicketStatus::New => "new",
-        TicketStatus::Open => "open",
-        TicketStatus::Pending => "pending",
-        TicketStatus::Solved => "solved",
-        TicketStatus::Closed => "closed",
-    }
-}
-
 fn wire_status(name: &str) -> v1::TicketStatus {
-    match name {
-        "new" => v1::TicketStatus::New,
-        "open" => v1::TicketStatus::Open,
-        "pending" => v1::TicketStatus::Pending,
-        "solved" => v1::TicketStatus::Solved,
-        "closed" => v1::TicketStatus::Closed,
-        _ => v1::TicketStatus::Unspecified,
-    }
+    TicketStatus::parse(name).map_or(v1::TicketStatus::Unspecified, v1::TicketStatus::from)
 }
 
 fn wire_channel(name: &str) -> v1::Channel {

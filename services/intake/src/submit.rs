@@ -190,6 +190,7 @@ pub async fn submit(
         known_facts: convert::facts(&customer.facts),
     })
 }
+
 /// The customer's rules on their current state, then the two appends: the ticket
 /// first, then the customer's record (which always runs, so a retry completes what a
 /// crash left half done). One customer's contacts queue up here, so two at once

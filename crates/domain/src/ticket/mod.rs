@@ -60,6 +60,20 @@ pub enum TicketStatus {
 }
 
 impl TicketStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [TicketStatus; 5] = [
+        TicketStatus::New,
+        TicketStatus::Open,
+        TicketStatus::Pending,
+        TicketStatus::Solved,
+        TicketStatus::Closed,
+    ];
+
+    /// The status named by [`TicketStatus::as_str`].
+    pub fn parse(name: &str) -> Option<TicketStatus> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// Not solved or closed: still needs support's attention.
     pub fn is_active(self) -> bool {
         matches!(
@@ -68,7 +82,8 @@ impl TicketStatus {
         )
     }
 
-    fn as_str(self) -> &'static str {
+    /// A stable lower-case name (`new`, `open`, …), used in messages and read models.
+    pub fn as_str(self) -> &'static str {
         match self {
             TicketStatus::New => "new",
             TicketStatus::Open => "open",
@@ -238,9 +253,9 @@ impl TicketEvent {
     }
 
     /// The status after this event, given the status before it. The one place the
-    /// lifecycle's transitions are written down; [`Ticket`] and [`TicketView`] both
-    /// follow it.
-    fn status_after(&self, before: Option<TicketStatus>) -> Option<TicketStatus> {
+    /// lifecycle's transitions are written down; [`Ticket`], [`TicketView`] and read
+    /// models follow it.
+    pub fn status_after(&self, before: Option<TicketStatus>) -> Option<TicketStatus> {
         match self {
             TicketEvent::Opened(_) => Some(TicketStatus::New),
             TicketEvent::CustomerMessageAdded { reopened: true, .. }
