@@ -11,11 +11,14 @@
 //!   subject, so its cost follows the aggregate's history, not the stream's size.
 //!   Events of types this code does not know count in the version and change
 //!   nothing else.
+//! - [`EventLog::commit`] stores a [`Batch`] of events for several aggregates
+//!   atomically, each with its own expected sequence.
 //! - [`execute`] is the command loop every service uses: load → decide → append,
 //!   retried on a lost race.
 //! - [`EventLog::subscribe`] is the consumer side: durable pull consumers with
 //!   explicit ack, bounded redelivery with backoff, and a parking lot.
 
+mod batch;
 mod command;
 mod config;
 mod consumer;
@@ -23,6 +26,7 @@ mod error;
 mod snapshot;
 mod store;
 
+pub use batch::{Batch, Committed, MAX_BATCH_EVENTS, Staged};
 pub use command::{CommandError, CommandOptions, Outcome, execute, execute_from};
 pub use config::{EVENT_SUBJECTS, LogConfig, PARKED_PREFIX};
 pub use consumer::{ConsumerConfig, Delivery, Subscription};

@@ -105,6 +105,66 @@ fn apply_logged<A: Aggregate>(state: &mut A, event: LoggedEvent<A::Event>) {
     }
 }
 
+/// One event ready to publish: its subject, headers and encoded envelope.
+pub(crate) struct Outgoing {
+    pub(crate) subject: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) payload: Bytes,
+    /// The subject's last sequence this event expects.
+    pub(crate) expected: u64,
+}
+
+impl Outgoing {
+    /// Encodes `event` as the next event of aggregate `id` after `loaded`.
+    pub(crate) fn new<A>(
+        id: &Uuid,
+        loaded: &Loaded<A>,
+        event: &A::Event,
+        meta: &EventMeta,
+        at: UnixMillis,
+    ) -> Outgoing
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
+        let event_id = Uuid::now_v7().to_string();
+        let event_type = event.event_type();
+        let envelope = v1::EventEnvelope {
+            event_id: event_id.clone(),
+            aggregate_type: A::KIND.to_string(),
+            aggregate_id: id.to_string(),
+            aggregate_version: loaded.state.version() + 1,
+            event_type: event_type.clone(),
+            occurred_at: Some(convert::timestamp(at)),
+            actor: Some(v1::Actor {
+                id: meta.actor.id.clone(),
+                role: v1::Role::from(meta.actor.role).into(),
+            }),
+            correlation_id: meta.correlation_id.clone(),
+            causation_id: meta.causation_id.clone(),
+            schema_version: SCHEMA_VERSION,
+            payload: event.encode_payload(),
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event_id.as_str());
+        headers.insert(
+            "Nats-Expected-Last-Subject-Sequence",
+            loaded.sequence.to_string().as_str(),
+        );
+        headers.insert(HEADER_EVENT_TYPE, event_type.as_str());
+        headers.insert("Content-Type", CONTENT_TYPE);
+        if let Some(tp) = &meta.traceparent {
+            headers.insert("traceparent", tp.as_str());
+        }
+        Outgoing {
+            subject: subject::<A>(id),
+            headers,
+            payload: Bytes::from(envelope.encode_to_vec()),
+            expected: loaded.sequence,
+        }
+    }
+}
+
 /// One lock per aggregate in this process: commands on one aggregate queue up
 /// instead of racing each other through the log's concurrency check, and commands on
 /// other aggregates never wait for them. Entries go away with their last user.
@@ -167,14 +227,16 @@ impl EventLog {
         open_parking(&js, &config).await?;
         let stream = match existing {
             Some((stream, actual)) => {
-                if !actual.subjects.iter().any(|s| s == EVENT_SUBJECTS) {
+                let owns_subjects = actual.subjects.iter().any(|s| s == EVENT_SUBJECTS);
+                if !owns_subjects || !crate::batch::allows_atomic(&actual) {
                     let mut upgraded = actual.clone();
                     upgraded.subjects.retain(|s| !s.starts_with("frontline."));
                     upgraded.subjects.insert(0, EVENT_SUBJECTS.to_string());
+                    upgraded.allow_atomic_publish = true;
                     js.update_stream(upgraded)
                         .await
                         .map_err(|e| setup("upgrade", &e))?;
-                    tracing::info!(stream = %config.stream, "event stream upgraded to own {EVENT_SUBJECTS}");
+                    tracing::info!(stream = %config.stream, "event stream upgraded: owns {EVENT_SUBJECTS}, allows atomic batches");
                 }
                 stream
             }
@@ -242,7 +304,7 @@ impl EventLog {
         self.locks.for_subject(&format!("local:{key}"))
     }
 
-    fn check_connected(&self) -> Result<(), LogError> {
+    pub(crate) fn check_connected(&self) -> Result<(), LogError> {
         match self.client.connection_state() {
             State::Connected => Ok(()),
             other => Err(LogError::Unavailable(format!(
@@ -267,41 +329,15 @@ impl EventLog {
         A::Event: EventCodec,
     {
         self.check_connected()?;
-        let subject = subject::<A>(id);
+        let message = Outgoing::new::<A>(id, loaded, &event, meta, at);
         let version = loaded.state.version() + 1;
-        let event_id = Uuid::now_v7().to_string();
-        let event_type = event.event_type();
-        let envelope = v1::EventEnvelope {
-            event_id: event_id.clone(),
-            aggregate_type: A::KIND.to_string(),
-            aggregate_id: id.to_string(),
-            aggregate_version: version,
-            event_type: event_type.clone(),
-            occurred_at: Some(convert::timestamp(at)),
-            actor: Some(v1::Actor {
-                id: meta.actor.id.clone(),
-                role: v1::Role::from(meta.actor.role).into(),
-            }),
-            correlation_id: meta.correlation_id.clone(),
-            causation_id: meta.causation_id.clone(),
-            schema_version: SCHEMA_VERSION,
-            payload: event.encode_payload(),
-        };
-        let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", event_id.as_str());
-        headers.insert(
-            "Nats-Expected-Last-Subject-Sequence",
-            loaded.sequence.to_string().as_str(),
-        );
-        headers.insert(HEADER_EVENT_TYPE, event_type.as_str());
-        headers.insert("Content-Type", CONTENT_TYPE);
-        if let Some(tp) = &meta.traceparent {
-            headers.insert("traceparent", tp.as_str());
-        }
-        let payload = Bytes::from(envelope.encode_to_vec());
-
         let sequence = self
-            .publish(&subject, headers, payload, loaded.sequence)
+            .publish(
+                &message.subject,
+                message.headers,
+                message.payload,
+                loaded.sequence,
+            )
             .await?;
         let mut state = loaded.state.clone();
         state.apply(&Recorded {
@@ -320,7 +356,7 @@ impl EventLog {
         Ok(appended)
     }
 
-    async fn publish(
+    pub(crate) async fn publish(
         &self,
         subject: &str,
         headers: HeaderMap,
@@ -372,7 +408,7 @@ impl EventLog {
     /// which the client delivered after a reconnect) was stored, and the server
     /// checks sequences before duplicates. Answer with its sequence instead of
     /// letting the caller decide again and store a second event.
-    async fn conflict_or_ours(
+    pub(crate) async fn conflict_or_ours(
         &self,
         subject: &str,
         expected: u64,
@@ -576,6 +612,7 @@ fn stream_config(config: &LogConfig) -> jetstream::stream::Config {
         allow_rollup: false,
         allow_direct: true,
         duplicate_window: Duration::from_secs(120),
+        allow_atomic_publish: true,
         ..Default::default()
     }
 }
@@ -616,7 +653,7 @@ fn check_stream(actual: &jetstream::stream::Config) -> Result<(), LogError> {
     }
 }
 
-fn is_wrong_last_sequence(e: &jetstream::context::PublishError) -> bool {
+pub(crate) fn is_wrong_last_sequence(e: &jetstream::context::PublishError) -> bool {
     use std::error::Error as _;
     e.source()
         .and_then(|s| s.downcast_ref::<jetstream::Error>())
