@@ -12,7 +12,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use frontline_domain::{Actor, Role};
+use frontline_domain::{Actor, Caller, Role, TenantId, TenantScope};
 use frontline_eventlog::{EventLog, LogConfig};
 use frontline_proto::v1::{
     self, conversation_service_client::ConversationServiceClient,
@@ -31,18 +31,46 @@ use tonic::{
 /// The JWT secret the test cluster signs with.
 pub const SECRET: &str = "e2e-test-secret";
 
+/// The tenant the plain client helpers act in.
+pub const TENANT: &str = "acme";
+
+/// A caller named `id` with `role`, covering `tenants` (`["*"]` for every tenant).
+pub fn caller(id: &str, role: Role, tenants: &[&str]) -> Caller {
+    let actor = Actor::new(id, role);
+    let scope = if tenants == ["*"] {
+        TenantScope::All
+    } else {
+        TenantScope::Named(
+            tenants
+                .iter()
+                .filter_map(|t| TenantId::parse("tenant", t).ok())
+                .collect(),
+        )
+    };
+    Caller {
+        actor,
+        tenants: scope,
+    }
+}
+
 /// An authenticated client channel.
 pub type Authed = InterceptedService<Channel, Bearer>;
 
-/// Adds `authorization: Bearer <token>` to every call.
+/// Adds `authorization: Bearer <token>` (and `x-tenant`, when set) to every call.
 #[derive(Clone, Debug)]
-pub struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+pub struct Bearer {
+    authorization: MetadataValue<tonic::metadata::Ascii>,
+    tenant: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
 
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         request
             .metadata_mut()
-            .insert("authorization", self.0.clone());
+            .insert("authorization", self.authorization.clone());
+        if let Some(tenant) = &self.tenant {
+            request.metadata_mut().insert("x-tenant", tenant.clone());
+        }
         Ok(request)
     }
 }
@@ -167,9 +195,14 @@ impl Cluster {
         }
     }
 
-    /// A bearer token for `id` with `role`.
+    /// A bearer token for `id` with `role` in [`TENANT`].
     pub fn token(&self, id: &str, role: Role) -> String {
-        auth::mint(SECRET, &Actor::new(id, role), Duration::from_secs(3600)).unwrap_or_default()
+        Self::token_for(&caller(id, role, &[TENANT]))
+    }
+
+    /// A bearer token for `caller`.
+    pub fn token_for(caller: &Caller) -> String {
+        auth::mint(SECRET, caller, Duration::from_secs(3600)).unwrap_or_default()
     }
 
     async fn channel(addr: SocketAddr) -> anyhow::Result<Channel> {
@@ -178,20 +211,45 @@ impl Cluster {
             .await?)
     }
 
-    fn bearer(&self, id: &str, role: Role) -> anyhow::Result<Bearer> {
-        Ok(Bearer(format!("Bearer {}", self.token(id, role)).parse()?))
+    fn bearer(caller: &Caller, x_tenant: Option<&str>) -> anyhow::Result<Bearer> {
+        Ok(Bearer {
+            authorization: format!("Bearer {}", Self::token_for(caller)).parse()?,
+            tenant: x_tenant.map(str::parse).transpose()?,
+        })
     }
 
-    /// An intake client calling as `id` with `role`.
+    /// An intake client calling as `id` with `role` in [`TENANT`].
     pub async fn intake(
         &self,
         id: &str,
         role: Role,
     ) -> anyhow::Result<IntakeServiceClient<Authed>> {
+        self.intake_as(&caller(id, role, &[TENANT]), None).await
+    }
+
+    /// An intake client calling as `caller`, naming `x_tenant` if given.
+    pub async fn intake_as(
+        &self,
+        caller: &Caller,
+        x_tenant: Option<&str>,
+    ) -> anyhow::Result<IntakeServiceClient<Authed>> {
         let channel = Self::channel(self.intake_addr).await?;
         Ok(IntakeServiceClient::with_interceptor(
             channel,
-            self.bearer(id, role)?,
+            Self::bearer(caller, x_tenant)?,
+        ))
+    }
+
+    /// A conversation client calling as `caller`, naming `x_tenant` if given.
+    pub async fn conversation_as(
+        &self,
+        caller: &Caller,
+        x_tenant: Option<&str>,
+    ) -> anyhow::Result<ConversationServiceClient<Authed>> {
+        let channel = Self::channel(self.conversation_addr).await?;
+        Ok(ConversationServiceClient::with_interceptor(
+            channel,
+            Self::bearer(caller, x_tenant)?,
         ))
     }
 
@@ -214,7 +272,7 @@ impl Cluster {
         let channel = Self::channel(addr).await?;
         Ok(ConversationServiceClient::with_interceptor(
             channel,
-            self.bearer(id, role)?,
+            Self::bearer(&caller(id, role, &[TENANT]), None)?,
         ))
     }
 
@@ -268,6 +326,24 @@ async fn open_log(url: &str) -> anyhow::Result<EventLog> {
         ..LogConfig::default()
     };
     Ok(EventLog::open(client, config).await?)
+}
+
+/// The tenant the plain client helpers act in, parsed.
+pub fn tenant() -> TenantId {
+    TenantId::parse("tenant", TENANT).unwrap_or_default()
+}
+
+/// The id of the ticket `system` opens by email with `key` in [`TENANT`].
+pub fn ticket_id(system: &str, key: &str) -> uuid::Uuid {
+    frontline_domain::ids::ticket_id(&tenant(), system, frontline_domain::Channel::Email, key)
+}
+
+/// The id a new customer first seen by `email` (alone) gets in [`TENANT`].
+pub fn customer_id_of(email: &str) -> uuid::Uuid {
+    let key = frontline_domain::identity::normalise_email("email", email)
+        .map(frontline_domain::IdentityKey::Email)
+        .unwrap_or(frontline_domain::IdentityKey::Email(email.to_string()));
+    frontline_domain::ids::customer_id(&tenant(), &key)
 }
 
 /// A valid submit request; tweak fields per test.

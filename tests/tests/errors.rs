@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use frontline_domain::{Actor, Role};
+use frontline_domain::Role;
 use frontline_e2e::{Cluster, SECRET, submit_request, violated_field};
 use frontline_proto::v1::{
     self, conversation_service_client::ConversationServiceClient,
@@ -174,8 +174,12 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
     expect_invalid(intake.submit_ticket(r).await, "facts[1].key", "bad fact");
     let after = cluster.ticket_event_counts().await.unwrap();
     assert_eq!(after, before, "a refused submit must not store events");
-    let would_be =
-        frontline_domain::ids::ticket_id(frontline_domain::Channel::Email, "fresh-key-bad-fact");
+    let would_be = frontline_domain::ids::ticket_id(
+        &frontline_domain::TenantId::parse("tenant", frontline_e2e::TENANT).unwrap(),
+        "web-shop",
+        frontline_domain::Channel::Email,
+        "fresh-key-bad-fact",
+    );
     assert!(!after.contains_key(&format!("frontline.ticket.{would_be}")));
 
     // GetCustomer: exactly one of customer_id or identity, and a UUID.
@@ -804,7 +808,7 @@ async fn callers_without_a_valid_token_are_unauthenticated() {
 
     let foreign = frontline_runtime::auth::mint(
         "other",
-        &Actor::new("mallory", Role::Admin),
+        &frontline_e2e::caller("mallory", Role::Admin, &["*"]),
         Duration::from_secs(3600),
     )
     .unwrap();
@@ -812,16 +816,64 @@ async fn callers_without_a_valid_token_are_unauthenticated() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let claims = |sub: &str, role: &str, exp: u64| frontline_runtime::auth::Claims {
+    use frontline_runtime::auth::{Claims, Tenants};
+    let claims = |sub: &str, role: &str, exp: u64| Claims {
         sub: sub.into(),
         role: role.into(),
         exp,
-        iat: now.saturating_sub(7200),
+        tenant: Some(frontline_e2e::TENANT.into()),
+        ..Claims::default()
     };
     let unknown_role = token_with(&claims("mallory", "wizard", now + 3600), SECRET);
     // Well past any clock-skew leeway.
     let expired = token_with(&claims("ana", "agent", now - 3600), SECRET);
     let no_subject = token_with(&claims(" ", "agent", now + 3600), SECRET);
+    // Over the 24 h lifetime cap, by `exp` and by `exp - iat`.
+    let too_long = token_with(&claims("ana", "agent", now + 3 * 86_400), SECRET);
+    let too_long_iat = token_with(
+        &Claims {
+            iat: Some(now - 2 * 86_400),
+            ..claims("ana", "agent", now + 3600)
+        },
+        SECRET,
+    );
+    let not_yet = token_with(
+        &Claims {
+            nbf: Some(now + 3600),
+            ..claims("ana", "agent", now + 7200)
+        },
+        SECRET,
+    );
+    let no_tenant = token_with(
+        &Claims {
+            tenant: None,
+            ..claims("ana", "agent", now + 3600)
+        },
+        SECRET,
+    );
+    let shop_in_two = token_with(
+        &Claims {
+            tenant: None,
+            tenants: Some(Tenants::Many(vec!["acme".into(), "globex".into()])),
+            ..claims("web-shop", "customer_system", now + 3600)
+        },
+        SECRET,
+    );
+    let agent_everywhere = token_with(
+        &Claims {
+            tenant: None,
+            tenants: Some(Tenants::One("*".into())),
+            ..claims("ana", "agent", now + 3600)
+        },
+        SECRET,
+    );
+    // `alg: none`: no signature at all.
+    let unsigned = {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let body = serde_json::to_string(&claims("mallory", "admin", now + 3600)).unwrap();
+        format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&body))
+    };
     let valid = cluster.token("ana", Role::Agent);
 
     expect_all_unauthenticated(&mut intake, &mut conversation, None, "no token").await;
@@ -840,6 +892,28 @@ async fn callers_without_a_valid_token_are_unauthenticated() {
         (
             "a token with an empty subject",
             format!("Bearer {no_subject}"),
+        ),
+        (
+            "a token over the lifetime cap",
+            format!("Bearer {too_long}"),
+        ),
+        (
+            "a token issued longer ago than the cap",
+            format!("Bearer {too_long_iat}"),
+        ),
+        ("a token not valid yet (nbf)", format!("Bearer {not_yet}")),
+        ("a token without a tenant", format!("Bearer {no_tenant}")),
+        (
+            "a customer system token with two tenants",
+            format!("Bearer {shop_in_two}"),
+        ),
+        (
+            "an agent token for every tenant",
+            format!("Bearer {agent_everywhere}"),
+        ),
+        (
+            "an unsigned token (alg: none)",
+            format!("Bearer {unsigned}"),
         ),
     ];
     for (what, header) in &headers {

@@ -12,10 +12,9 @@ use std::{
 
 use bytes::{Buf as _, BufMut as _};
 use frontline_domain::{
-    Actor, Channel, Customer, Identity, Opening, Priority, Role, Ticket, TicketCommand,
-    TicketEvent, ids,
+    Actor, Channel, Customer, Opening, Priority, Role, Ticket, TicketCommand, TicketEvent,
 };
-use frontline_e2e::{Cluster, submit_request, violated_field};
+use frontline_e2e::{Cluster, customer_id_of, submit_request, ticket_id, violated_field};
 use frontline_eventlog::{CommandOptions, EventMeta, execute};
 use frontline_proto::{convert, v1};
 use prost::Message as _;
@@ -157,11 +156,6 @@ fn facts(prefix: &str, n: usize) -> Vec<v1::Fact> {
 
 fn status_code<T>(result: &Result<T, Status>) -> Option<Code> {
     result.as_ref().err().map(Status::code)
-}
-
-fn customer_id_of(email: &str) -> Uuid {
-    let identity = Identity::normalise("customer", email, "", "").unwrap();
-    ids::customer_id(&identity).unwrap()
 }
 
 /// Retries `probe` every 20 ms until it answers `Some`, for at most `limit`.
@@ -367,7 +361,7 @@ async fn an_unknown_priority_is_invalid_and_writes_nothing() {
     }
     assert_eq!(cluster.ticket_event_counts().await.unwrap(), counts);
     assert_eq!(last_sequence(&cluster).await, before, "nothing was written");
-    let would_be = ids::ticket_id(Channel::Email, "prio-bad").to_string();
+    let would_be = ticket_id("web-shop", "prio-bad").to_string();
     let status = ana.get_ticket(get_ticket(&would_be)).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 
@@ -542,7 +536,7 @@ async fn the_fact_cap_is_all_or_nothing() {
         }];
         r
     };
-    let would_be = ids::ticket_id(Channel::Email, "cap-over").to_string();
+    let would_be = ticket_id("web-shop", "cap-over").to_string();
     for attempt in ["first try", "retry"] {
         let status = intake.submit_ticket(over()).await.unwrap_err();
         assert_eq!(
@@ -649,10 +643,8 @@ async fn cancelled_clients_never_orphan_a_ticket() {
         | 1;
     let mut tasks = Vec::new();
     for t in 0..TASKS {
-        let mut intake = cluster
-            .intake(&format!("system-{t}"), Role::CustomerSystem)
-            .await
-            .unwrap();
+        let system = format!("system-{t}");
+        let mut intake = cluster.intake(&system, Role::CustomerSystem).await.unwrap();
         let mut rng = Rng(seed.wrapping_add(t as u64 * 0x9e37_79b9));
         tasks.push(tokio::spawn(async move {
             let mut outcomes = Vec::new();
@@ -664,7 +656,7 @@ async fn cancelled_clients_never_orphan_a_ticket() {
                 ));
                 request.set_timeout(Duration::from_millis(1 + rng.next() % 15));
                 let outcome = intake.submit_ticket(request).await.map(|_| ());
-                outcomes.push((key, outcome.map_err(|s| s.code())));
+                outcomes.push((ticket_id(&system, &key), outcome.map_err(|s| s.code())));
             }
             outcomes
         }));
@@ -691,7 +683,7 @@ async fn cancelled_clients_never_orphan_a_ticket() {
     let accepted: HashSet<Uuid> = outcomes
         .iter()
         .filter(|(_, o)| o.is_ok())
-        .map(|(key, _)| ids::ticket_id(Channel::Email, key))
+        .map(|(id, _)| *id)
         .collect();
 
     // Give the submits the clients left behind a moment to finish, then check that
@@ -781,7 +773,7 @@ async fn a_crash_between_the_appends_is_repaired() {
 
     // The service "dies" after the ticket append.
     let key = "crash-1";
-    let ticket_id = ids::ticket_id(Channel::Email, key);
+    let ticket_id = ticket_id("web-shop", key);
     let meta = EventMeta {
         actor: Actor::new("web-shop", Role::CustomerSystem),
         correlation_id: "crash-test".into(),
@@ -789,6 +781,7 @@ async fn a_crash_between_the_appends_is_repaired() {
         traceparent: None,
     };
     let command = TicketCommand::Open(Opening {
+        tenant: frontline_e2e::tenant(),
         channel: Channel::Email,
         customer_id,
         subject: "Half written".into(),
@@ -1179,7 +1172,7 @@ async fn concurrent_contacts_at_the_fact_cap_are_all_or_nothing() {
             let (key, result) = call.await.unwrap();
             if let Err(status) = result {
                 assert_eq!(violated_field(&status).as_deref(), Some("facts"));
-                let id = ids::ticket_id(Channel::Email, &key).to_string();
+                let id = ticket_id("web-shop", &key).to_string();
                 if ana.get_ticket(get_ticket(&id)).await.is_ok() {
                     leaked.push(key);
                 }

@@ -1,10 +1,10 @@
 //! `frontline`: a small command-line client. For now it mints bearer tokens for
-//! local use (`frontline token --role agent --subject ana`).
+//! local use (`frontline token --role agent --subject ana --tenant acme`).
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
 use clap::{Parser, Subcommand};
-use frontline_domain::{Actor, Role};
+use frontline_domain::{Actor, Caller, Role, TenantId, TenantScope};
 
 /// Frontline command-line client.
 #[derive(Debug, Parser)]
@@ -24,7 +24,12 @@ enum Command {
         /// The actor id (token subject), e.g. an agent's id.
         #[arg(long)]
         subject: String,
-        /// Validity in hours.
+        /// A tenant the caller acts in; repeat for several (not for a
+        /// customer_system). `*` covers every tenant (admins only).
+        #[arg(long = "tenant", value_name = "TENANT", required = true)]
+        tenants: Vec<String>,
+        /// Validity in hours (services refuse tokens living longer than
+        /// FRONTLINE_TOKEN_MAX_LIFETIME_SECS, 24 h by default).
         #[arg(long, default_value_t = 12)]
         hours: u64,
         /// The services' signing secret.
@@ -38,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         Command::Token {
             role,
             subject,
+            tenants,
             hours,
             secret,
         } => {
@@ -46,13 +52,30 @@ fn main() -> anyhow::Result<()> {
                     "unknown role {role:?}; use customer_system, agent, manager or admin"
                 )
             })?;
+            let caller = Caller::new(Actor::new(subject, role), scope(&tenants)?)?;
             let token = frontline_runtime::auth::mint(
                 &secret,
-                &Actor::new(subject, role),
-                Duration::from_secs(hours * 3600),
+                &caller,
+                Duration::from_secs(hours.saturating_mul(3600)),
             )?;
             println!("{token}");
         }
     }
     Ok(())
+}
+
+/// The scope `--tenant` values name: `*` alone for every tenant, else the names.
+fn scope(tenants: &[String]) -> anyhow::Result<TenantScope> {
+    if tenants.iter().any(|t| t == "*") {
+        anyhow::ensure!(
+            tenants.len() == 1,
+            "--tenant '*' covers every tenant: give it alone"
+        );
+        return Ok(TenantScope::All);
+    }
+    let named = tenants
+        .iter()
+        .map(|t| TenantId::parse("--tenant", t))
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    Ok(TenantScope::Named(named))
 }

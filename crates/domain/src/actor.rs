@@ -90,6 +90,8 @@ pub enum Action {
     ReadTicket,
     /// Read a ticket's full event history.
     ReadHistory,
+    /// Link two customer records that are the same person, or undo that.
+    LinkCustomers,
 }
 
 impl fmt::Display for Action {
@@ -103,6 +105,7 @@ impl fmt::Display for Action {
             Action::Reopen => "reopen tickets",
             Action::ReadTicket => "read tickets",
             Action::ReadHistory => "read ticket history",
+            Action::LinkCustomers => "link customers",
         };
         f.write_str(s)
     }
@@ -116,7 +119,7 @@ pub fn may(role: Role, action: Action) -> bool {
         SubmitContact => matches!(role, CustomerSystem | Admin),
         ReadCustomer | ReadTicket => true,
         Reply | AddNote | Solve | Reopen => matches!(role, Agent | Manager),
-        ReadHistory => role.is_staff(),
+        ReadHistory | LinkCustomers => role.is_staff(),
     }
 }
 

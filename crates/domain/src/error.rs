@@ -36,6 +36,12 @@ pub enum DomainError {
         /// The actor's role.
         role: Role,
     },
+    /// The caller named a tenant its token does not cover. → `PERMISSION_DENIED`
+    #[error("the token does not cover tenant {tenant:?}")]
+    OtherTenant {
+        /// The tenant named.
+        tenant: String,
+    },
     /// The request's idempotency key already created something different. → `ALREADY_EXISTS`
     #[error("{0}")]
     AlreadyExists(String),

@@ -15,21 +15,27 @@
 //! - [`customer`]: who the customer is and what they told us.
 //! - [`actor`]: roles and who may do what.
 //! - [`identity`]: normalising emails, phones and external ids.
+//! - [`identity_claim`]: the identity index: which customer an identity belongs to.
 //! - [`ids`]: deterministic ids, so a repeated request finds what the first one created.
 //! - [`limits`]: size limits on everything a caller sends.
+//! - [`tenant`]: tenants, and which ones a caller may act in.
 
 pub mod actor;
 pub mod customer;
 mod error;
 pub mod identity;
+pub mod identity_claim;
 pub mod ids;
 pub mod limits;
+pub mod tenant;
 pub mod ticket;
 
 pub use actor::{Action, Actor, Role, authorize};
 pub use customer::{Customer, CustomerCommand, CustomerEvent};
 pub use error::DomainError;
 pub use identity::Identity;
+pub use identity_claim::{IdentityClaim, IdentityClaimEvent, IdentityKey, Resolution};
+pub use tenant::{Caller, TenantId, TenantScope};
 pub use ticket::{Opening, Ticket, TicketCommand, TicketEvent, TicketStatus, TicketView};
 
 use serde::{Serialize, de::DeserializeOwned};

@@ -75,6 +75,7 @@ fn run(
 
 fn opening(key: &str) -> Opening {
     Opening {
+        tenant: frontline_domain::TenantId::parse("tenant", "acme").unwrap(),
         channel: Channel::Email,
         customer_id: CUSTOMER,
         subject: "Router broken".into(),
@@ -902,7 +903,7 @@ fn another_customers_repeated_key_is_refused() {
     let t = opened();
     let opening_key = t.ticket.idempotency_keys.iter().next().unwrap().clone();
     let (channel, key) = opening_key.split_once(':').unwrap();
-    assert_eq!(channel, "email");
+    assert_eq!(channel, "web-shop/email");
     let cmd = TicketCommand::AddCustomerMessage {
         customer_id: Uuid::from_u128(999),
         body: "me too".into(),

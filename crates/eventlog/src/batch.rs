@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::{
     EventLog, EventMeta, Loaded, LogError,
-    store::{Outgoing, is_wrong_last_sequence},
+    store::{Outgoing, count_appended, is_wrong_last_sequence},
 };
 
 /// Most events in one batch (the server's limit is 1000).
@@ -166,6 +166,7 @@ impl EventLog {
                     one.expected,
                 )
                 .await?;
+            count_appended(one.kind);
             return Ok(Committed {
                 sequences: vec![sequence],
             });
@@ -177,7 +178,10 @@ impl EventLog {
                 tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
             }
             match self.publish_batch(&messages).await {
-                Ok(last) => return Ok(contiguous(last, messages.len())),
+                Ok(last) => {
+                    messages.iter().for_each(|m| count_appended(m.kind));
+                    return Ok(contiguous(last, messages.len()));
+                }
                 Err(BatchFailure::WrongLastSequence) => {
                     return self.landed_or_conflict(&messages).await;
                 }
@@ -247,10 +251,13 @@ impl EventLog {
             .conflict_or_ours(&first.subject, first.expected, &first.headers)
             .await
         {
-            Ok(first_sequence) => Ok(contiguous(
-                first_sequence + messages.len() as u64 - 1,
-                messages.len(),
-            )),
+            Ok(first_sequence) => {
+                messages.iter().for_each(|m| count_appended(m.kind));
+                Ok(contiguous(
+                    first_sequence + messages.len() as u64 - 1,
+                    messages.len(),
+                ))
+            }
             Err(LogError::Conflict { .. }) => {
                 metrics::counter!("frontline_batch_conflicts_total").increment(1);
                 Err(LogError::Conflict {

@@ -136,8 +136,6 @@ where
         }
         match log.append(id, &loaded, event, meta, at).await {
             Ok(loaded) => {
-                metrics::counter!("frontline_events_appended_total", "aggregate" => A::KIND)
-                    .increment(1);
                 return Ok(Outcome {
                     loaded,
                     appended: true,

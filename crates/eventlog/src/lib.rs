@@ -33,4 +33,4 @@ pub use consumer::{ConsumerConfig, Delivery, Subscription};
 pub use error::LogError;
 pub use frontline_proto::events::{CONTENT_TYPE, EventCodec, HEADER_EVENT_TYPE, decode_envelope};
 pub use snapshot::Snapshots;
-pub use store::{EventLog, EventMeta, Loaded, LoggedEvent, subject};
+pub use store::{EventLog, EventMeta, LOG_FORMAT, Loaded, LoggedEvent, subject};

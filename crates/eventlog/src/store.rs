@@ -31,6 +31,12 @@ use crate::{
     config::{EVENT_SUBJECTS, LEGACY_PARKED_SUBJECTS, PARKED_PREFIX},
 };
 
+/// The format of the events on the log, kept in the stream's metadata
+/// (`frontline_log_format`). 2: every aggregate belongs to a tenant and derived ids
+/// are derived inside it. A stream holding events of an older format is refused.
+pub const LOG_FORMAT: u32 = 2;
+const FORMAT_KEY: &str = "frontline_log_format";
+
 /// Publishes retried after a timeout (same `Nats-Msg-Id`, so stored at most once).
 const PUBLISH_ATTEMPTS: u32 = 3;
 
@@ -107,6 +113,8 @@ fn apply_logged<A: Aggregate>(state: &mut A, event: LoggedEvent<A::Event>) {
 
 /// One event ready to publish: its subject, headers and encoded envelope.
 pub(crate) struct Outgoing {
+    /// The aggregate kind, for metrics.
+    pub(crate) kind: &'static str,
     pub(crate) subject: String,
     pub(crate) headers: HeaderMap,
     pub(crate) payload: Bytes,
@@ -157,6 +165,7 @@ impl Outgoing {
             headers.insert("traceparent", tp.as_str());
         }
         Outgoing {
+            kind: A::KIND,
             subject: subject::<A>(id),
             headers,
             payload: Bytes::from(envelope.encode_to_vec()),
@@ -211,13 +220,10 @@ impl EventLog {
         // leaves every stream as it was.
         let existing = match js.get_stream(&config.stream).await {
             Ok(mut stream) => {
-                let actual = stream
-                    .info()
-                    .await
-                    .map_err(|e| setup("info", &e))?
-                    .config
-                    .clone();
+                let info = stream.info().await.map_err(|e| setup("info", &e))?;
+                let actual = info.config.clone();
                 check_stream(&actual)?;
+                check_format(&actual, info.state.messages)?;
                 Some((stream, actual))
             }
             Err(_) => None,
@@ -228,11 +234,14 @@ impl EventLog {
         let stream = match existing {
             Some((stream, actual)) => {
                 let owns_subjects = actual.subjects.iter().any(|s| s == EVENT_SUBJECTS);
-                if !owns_subjects || !crate::batch::allows_atomic(&actual) {
+                let format = LOG_FORMAT.to_string();
+                let marked = actual.metadata.get(FORMAT_KEY) == Some(&format);
+                if !owns_subjects || !crate::batch::allows_atomic(&actual) || !marked {
                     let mut upgraded = actual.clone();
                     upgraded.subjects.retain(|s| !s.starts_with("frontline."));
                     upgraded.subjects.insert(0, EVENT_SUBJECTS.to_string());
                     upgraded.allow_atomic_publish = true;
+                    upgraded.metadata.insert(FORMAT_KEY.to_string(), format);
                     js.update_stream(upgraded)
                         .await
                         .map_err(|e| setup("upgrade", &e))?;
@@ -339,6 +348,7 @@ impl EventLog {
                 loaded.sequence,
             )
             .await?;
+        count_appended(A::KIND);
         let mut state = loaded.state.clone();
         state.apply(&Recorded {
             event,
@@ -613,8 +623,28 @@ fn stream_config(config: &LogConfig) -> jetstream::stream::Config {
         allow_direct: true,
         duplicate_window: Duration::from_secs(120),
         allow_atomic_publish: true,
+        metadata: HashMap::from([(FORMAT_KEY.to_string(), LOG_FORMAT.to_string())]),
         ..Default::default()
     }
+}
+
+/// Refuses a stream holding events written before the current [`LOG_FORMAT`]: their
+/// ids were derived without tenants, so they cannot be read as this version's.
+fn check_format(actual: &jetstream::stream::Config, messages: u64) -> Result<(), LogError> {
+    let format: u32 = actual
+        .metadata
+        .get(FORMAT_KEY)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(1);
+    if format < LOG_FORMAT && messages > 0 {
+        return Err(LogError::Refused(format!(
+            "stream {} holds {messages} events of log format {format}, written before tenants; \
+             this version writes format {LOG_FORMAT} (ids are derived inside a tenant). Start on a \
+             new stream (FRONTLINE_STREAM) or remove this one; see the README, \"Upgrading\"",
+            actual.name
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a pre-existing stream whose settings could drop or rewrite events.
@@ -664,6 +694,11 @@ pub(crate) fn is_wrong_last_sequence(e: &jetstream::context::PublishError) -> bo
                     | ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT
             )
         })
+}
+
+/// Counts a stored event.
+pub(crate) fn count_appended(kind: &'static str) {
+    metrics::counter!("frontline_events_appended_total", "aggregate" => kind).increment(1);
 }
 
 /// Counts an event of a type this reader does not know (and skips it).

@@ -16,8 +16,7 @@ use common::{
     start_with, view_of, within,
 };
 use frontline_domain::{
-    Aggregate, Channel, Customer, CustomerEvent, Identity, Ticket, TicketCommand, TicketEvent,
-    TicketStatus,
+    Aggregate, Channel, Customer, CustomerEvent, Ticket, TicketCommand, TicketEvent, TicketStatus,
 };
 use frontline_eventlog::{
     CommandOptions, Delivery, EVENT_SUBJECTS, EventLog, Loaded, LogConfig, LogError, PARKED_PREFIX,
@@ -212,9 +211,14 @@ async fn an_unknown_event_type_counts_and_changes_nothing() {
 }
 
 /// The event stream as an older version created it: the four old subjects, safe
-/// settings.
+/// settings (marked with the current log format, so its events are readable).
 fn old_event_stream() -> StreamConfig {
     StreamConfig {
+        metadata: [(
+            "frontline_log_format".to_string(),
+            frontline_eventlog::LOG_FORMAT.to_string(),
+        )]
+        .into(),
         name: "FRONTLINE".into(),
         subjects: OLD_EVENT_SUBJECTS.iter().map(|s| s.to_string()).collect(),
         storage: StorageType::File,
@@ -229,6 +233,54 @@ fn old_event_stream() -> StreamConfig {
         duplicate_window: Duration::from_secs(120),
         ..Default::default()
     }
+}
+
+/// A stream holding events of a format before tenants (no format mark) is refused
+/// with a message that says what to do, and is left as it was; an empty one is
+/// simply marked and used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_from_before_tenants_is_refused_unless_empty() {
+    let server = start_server().await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let js = jetstream::new(client.clone());
+    let unmarked = StreamConfig {
+        metadata: Default::default(),
+        ..old_event_stream()
+    };
+    js.create_stream(unmarked.clone()).await.unwrap();
+    // Empty: opened and marked.
+    within("open", EventLog::open(client.clone(), common::config()))
+        .await
+        .unwrap();
+    let info = stream_info(&client, "FRONTLINE").await;
+    assert_eq!(
+        info.config.metadata.get("frontline_log_format"),
+        Some(&frontline_eventlog::LOG_FORMAT.to_string())
+    );
+    js.delete_stream("FRONTLINE").await.unwrap();
+
+    js.create_stream(unmarked).await.unwrap();
+    let id = Uuid::new_v4();
+    publish_raw(
+        &client,
+        &subject::<Ticket>(&id),
+        0,
+        &known_envelope("ticket", &id, 1, &opened(Uuid::new_v4())),
+    )
+    .await;
+    let err = within("open", EventLog::open(client.clone(), common::config()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, LogError::Refused(why) if why.contains("before tenants") && why.contains("FRONTLINE_STREAM")),
+        "{err}"
+    );
+    let info = stream_info(&client, "FRONTLINE").await;
+    assert!(
+        !info.config.metadata.contains_key("frontline_log_format"),
+        "left as it was"
+    );
+    assert_eq!(info.state.messages, 1);
 }
 
 /// The parking stream as an older version created it: on `frontline.parked.>`.
@@ -273,7 +325,9 @@ async fn an_old_stream_is_upgraded_in_place() {
     .await;
     let contacted = CustomerEvent::Contacted {
         channel: Channel::Email,
-        identities_added: Identity::default(),
+        tenant: frontline_domain::TenantId::parse("tenant", "acme").unwrap(),
+        identities_added: Vec::new(),
+        possible_duplicates: Vec::new(),
         facts_recorded: vec![],
         ticket_opened: Some(id),
     };

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::PullConsumer, message::StreamMessage};
 use common::{T0, consumer, meta, note, opened, ticket_with_notes, within};
-use frontline_domain::{Channel, Customer, CustomerEvent, Identity, Ticket, TicketEvent};
+use frontline_domain::{Channel, Customer, CustomerEvent, Ticket, TicketEvent};
 use frontline_eventlog::{ConsumerConfig, Delivery, EventLog, Loaded, Subscription, subject};
 use uuid::Uuid;
 
@@ -95,7 +95,9 @@ async fn customer_event(log: &EventLog, ticket: Uuid) -> Loaded<Customer> {
         &Loaded::<Customer>::default(),
         CustomerEvent::Contacted {
             channel: Channel::Email,
-            identities_added: Identity::default(),
+            tenant: frontline_domain::TenantId::parse("tenant", "acme").unwrap(),
+            identities_added: Vec::new(),
+            possible_duplicates: Vec::new(),
             facts_recorded: vec![],
             ticket_opened: Some(ticket),
         },

@@ -588,6 +588,11 @@ async fn stream_subjects(client: &async_nats::Client, name: &str) -> Vec<String>
 
 fn safe_stream_config() -> StreamConfig {
     StreamConfig {
+        metadata: [(
+            "frontline_log_format".to_string(),
+            frontline_eventlog::LOG_FORMAT.to_string(),
+        )]
+        .into(),
         name: "FRONTLINE".into(),
         subjects: OLD_EVENT_SUBJECTS.iter().map(|s| s.to_string()).collect(),
         storage: StorageType::File,
@@ -736,7 +741,9 @@ async fn open_upgrades_a_stream_missing_subjects() {
             &Loaded::<Customer>::default(),
             frontline_domain::CustomerEvent::Contacted {
                 channel: frontline_domain::Channel::Email,
-                identities_added: frontline_domain::Identity::default(),
+                tenant: frontline_domain::TenantId::parse("tenant", "acme").unwrap(),
+                identities_added: Vec::new(),
+                possible_duplicates: Vec::new(),
                 facts_recorded: vec![],
                 ticket_opened: Some(id),
             },

@@ -78,6 +78,7 @@ async fn fill(log: &EventLog, tickets: usize, notes: u64) -> u64 {
     for t in 0..tickets {
         let id = Uuid::new_v4();
         let opened = TicketEvent::Opened(Opening {
+            tenant: frontline_domain::TenantId::parse("tenant", "acme").unwrap(),
             channel: Channel::Email,
             customer_id: Uuid::new_v4(),
             subject: format!("ticket {t}"),

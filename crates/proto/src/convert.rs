@@ -88,13 +88,45 @@ pub fn millis(ts: &prost_types::Timestamp) -> domain::UnixMillis {
     ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
 }
 
-/// A domain identity on the wire (unset identities become empty strings).
-pub fn identity(id: &domain::Identity) -> v1::CustomerIdentity {
-    v1::CustomerIdentity {
-        email: id.email.clone().unwrap_or_default(),
-        phone: id.phone.clone().unwrap_or_default(),
-        external_id: id.external_id.clone().unwrap_or_default(),
+/// One identity on the wire: exactly one field set (and `system` for an external id).
+pub fn identity_key(key: &domain::IdentityKey) -> v1::CustomerIdentity {
+    match key {
+        domain::IdentityKey::External { system, id } => v1::CustomerIdentity {
+            external_id: id.clone(),
+            system: system.clone(),
+            ..Default::default()
+        },
+        domain::IdentityKey::Email(email) => v1::CustomerIdentity {
+            email: email.clone(),
+            ..Default::default()
+        },
+        domain::IdentityKey::Phone(phone) => v1::CustomerIdentity {
+            phone: phone.clone(),
+            ..Default::default()
+        },
     }
+}
+
+/// The first identity of each kind in one wire identity (identities come strongest
+/// first, so the external id is the first system's).
+pub fn first_of_each<'a>(
+    keys: impl IntoIterator<Item = &'a domain::IdentityKey>,
+) -> v1::CustomerIdentity {
+    let mut wire = v1::CustomerIdentity::default();
+    for key in keys {
+        let one = identity_key(key);
+        if wire.email.is_empty() && !one.email.is_empty() {
+            wire.email = one.email;
+        }
+        if wire.phone.is_empty() && !one.phone.is_empty() {
+            wire.phone = one.phone;
+        }
+        if wire.external_id.is_empty() && !one.external_id.is_empty() {
+            wire.external_id = one.external_id;
+            wire.system = one.system;
+        }
+    }
+    wire
 }
 
 /// Wire facts from (key, value) pairs.
@@ -156,6 +188,7 @@ pub fn ticket(
             })
             .collect(),
         customer_facts: customer.map_or_else(Vec::new, |c| facts(&c.facts)),
+        tenant: t.tenant.to_string(),
     }
 }
 

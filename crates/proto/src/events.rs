@@ -7,7 +7,10 @@
 //! writers") gets `Ok(None)` and skips it; only a known type with a broken payload
 //! is an error.
 
-use frontline_domain::{Channel, CustomerEvent, Identity, Opening, Priority, TicketEvent};
+use frontline_domain::{
+    Channel, CustomerEvent, IdentityClaimEvent, IdentityKey, Opening, Priority, TenantId,
+    TicketEvent,
+};
 use prost::{Message, Name};
 use uuid::Uuid;
 
@@ -68,6 +71,14 @@ fn uuid(raw: &str, field: &str) -> Result<Uuid, String> {
     Uuid::parse_str(raw).map_err(|e| format!("{field}: {e}"))
 }
 
+fn tenant(raw: &str) -> Result<TenantId, String> {
+    TenantId::parse("tenant", raw).map_err(|e| e.to_string())
+}
+
+fn uuids(raw: &[String], field: &str) -> Result<Vec<Uuid>, String> {
+    raw.iter().map(|r| uuid(r, field)).collect()
+}
+
 fn optional(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
@@ -94,6 +105,7 @@ impl EventCodec for TicketEvent {
                 product_area: o.product_area,
                 priority: v1::Priority::from(o.priority).into(),
                 idempotency_key: o.idempotency_key,
+                tenant: o.tenant.to_string(),
             }
             .encode_to_vec(),
             TicketEvent::CustomerMessageAdded {
@@ -135,6 +147,7 @@ impl EventCodec for TicketEvent {
         if let Some(e) = payload::<v1::TicketOpened>(event_type, bytes) {
             let e = e?;
             return Ok(Some(TicketEvent::Opened(Opening {
+                tenant: tenant(&e.tenant)?,
                 channel: channel(e.channel)?,
                 customer_id: uuid(&e.customer_id, "customer_id")?,
                 subject: e.subject,
@@ -184,47 +197,129 @@ impl EventCodec for CustomerEvent {
     fn event_type(&self) -> String {
         match self {
             CustomerEvent::Contacted { .. } => v1::CustomerContacted::full_name(),
+            CustomerEvent::LinkedInto { .. } => v1::CustomerLinkedInto::full_name(),
+            CustomerEvent::Absorbed { .. } => v1::CustomerAbsorbed::full_name(),
+            CustomerEvent::Unlinked { .. } => v1::CustomerUnlinked::full_name(),
         }
     }
 
     fn encode_payload(&self) -> Vec<u8> {
-        let CustomerEvent::Contacted {
-            channel,
-            identities_added,
-            facts_recorded,
-            ticket_opened,
+        match self {
+            CustomerEvent::Contacted {
+                channel,
+                tenant,
+                identities_added,
+                facts_recorded,
+                ticket_opened,
+                possible_duplicates,
+            } => v1::CustomerContacted {
+                channel: v1::Channel::from(*channel).into(),
+                identities_added: identities_added.iter().map(convert::identity_key).collect(),
+                facts_recorded: convert::facts(facts_recorded.iter().map(|(k, v)| (k, v))),
+                ticket_opened: ticket_opened.map(|t| t.to_string()).unwrap_or_default(),
+                tenant: tenant.to_string(),
+                possible_duplicates: possible_duplicates.iter().map(Uuid::to_string).collect(),
+            }
+            .encode_to_vec(),
+            CustomerEvent::LinkedInto { customer_id } => v1::CustomerLinkedInto {
+                customer_id: customer_id.to_string(),
+            }
+            .encode_to_vec(),
+            CustomerEvent::Absorbed { customer_id } => v1::CustomerAbsorbed {
+                customer_id: customer_id.to_string(),
+            }
+            .encode_to_vec(),
+            CustomerEvent::Unlinked { customer_id } => v1::CustomerUnlinked {
+                customer_id: customer_id.to_string(),
+            }
+            .encode_to_vec(),
+        }
+    }
+
+    fn decode_payload(event_type: &str, bytes: &[u8]) -> Result<Option<Self>, String> {
+        if let Some(e) = payload::<v1::CustomerContacted>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(CustomerEvent::Contacted {
+                channel: channel(e.channel)?,
+                tenant: tenant(&e.tenant)?,
+                identities_added: e
+                    .identities_added
+                    .iter()
+                    .map(identity_key)
+                    .collect::<Result<_, _>>()?,
+                facts_recorded: e
+                    .facts_recorded
+                    .into_iter()
+                    .map(|f| (f.key, f.value))
+                    .collect(),
+                ticket_opened: optional(e.ticket_opened)
+                    .map(|t| uuid(&t, "ticket_opened"))
+                    .transpose()?,
+                possible_duplicates: uuids(&e.possible_duplicates, "possible_duplicates")?,
+            }));
+        }
+        if let Some(e) = payload::<v1::CustomerLinkedInto>(event_type, bytes) {
+            let customer_id = uuid(&e?.customer_id, "customer_id")?;
+            return Ok(Some(CustomerEvent::LinkedInto { customer_id }));
+        }
+        if let Some(e) = payload::<v1::CustomerAbsorbed>(event_type, bytes) {
+            let customer_id = uuid(&e?.customer_id, "customer_id")?;
+            return Ok(Some(CustomerEvent::Absorbed { customer_id }));
+        }
+        if let Some(e) = payload::<v1::CustomerUnlinked>(event_type, bytes) {
+            let customer_id = uuid(&e?.customer_id, "customer_id")?;
+            return Ok(Some(CustomerEvent::Unlinked { customer_id }));
+        }
+        Ok(None)
+    }
+}
+
+impl EventCodec for IdentityClaimEvent {
+    fn event_type(&self) -> String {
+        v1::IdentityClaimed::full_name()
+    }
+
+    fn encode_payload(&self) -> Vec<u8> {
+        let IdentityClaimEvent::Claimed {
+            tenant,
+            identity,
+            customer_id,
         } = self;
-        v1::CustomerContacted {
-            channel: v1::Channel::from(*channel).into(),
-            identities_added: Some(convert::identity(identities_added)),
-            facts_recorded: convert::facts(facts_recorded.iter().map(|(k, v)| (k, v))),
-            ticket_opened: ticket_opened.map(|t| t.to_string()).unwrap_or_default(),
+        v1::IdentityClaimed {
+            tenant: tenant.to_string(),
+            identity: Some(convert::identity_key(identity)),
+            customer_id: customer_id.to_string(),
         }
         .encode_to_vec()
     }
 
     fn decode_payload(event_type: &str, bytes: &[u8]) -> Result<Option<Self>, String> {
-        let Some(e) = payload::<v1::CustomerContacted>(event_type, bytes) else {
+        let Some(e) = payload::<v1::IdentityClaimed>(event_type, bytes) else {
             return Ok(None);
         };
         let e = e?;
-        let ids = e.identities_added.unwrap_or_default();
-        Ok(Some(CustomerEvent::Contacted {
-            channel: channel(e.channel)?,
-            identities_added: Identity {
-                email: optional(ids.email),
-                phone: optional(ids.phone),
-                external_id: optional(ids.external_id),
-            },
-            facts_recorded: e
-                .facts_recorded
-                .into_iter()
-                .map(|f| (f.key, f.value))
-                .collect(),
-            ticket_opened: optional(e.ticket_opened)
-                .map(|t| uuid(&t, "ticket_opened"))
-                .transpose()?,
+        Ok(Some(IdentityClaimEvent::Claimed {
+            tenant: tenant(&e.tenant)?,
+            identity: identity_key(&e.identity.unwrap_or_default())?,
+            customer_id: uuid(&e.customer_id, "customer_id")?,
         }))
+    }
+}
+
+/// One identity from a wire identity with exactly one field set (as events write it).
+fn identity_key(wire: &v1::CustomerIdentity) -> Result<IdentityKey, String> {
+    match (
+        wire.email.as_str(),
+        wire.phone.as_str(),
+        wire.external_id.as_str(),
+    ) {
+        (email, "", "") if !email.is_empty() => Ok(IdentityKey::Email(email.to_string())),
+        ("", phone, "") if !phone.is_empty() => Ok(IdentityKey::Phone(phone.to_string())),
+        ("", "", id) if !id.is_empty() => Ok(IdentityKey::External {
+            system: wire.system.clone(),
+            id: id.to_string(),
+        }),
+        _ => Err("an identity in an event has exactly one of email, phone, external_id".into()),
     }
 }
 
@@ -241,6 +336,7 @@ mod tests {
     #[test]
     fn every_event_round_trips() {
         round_trip(TicketEvent::Opened(Opening {
+            tenant: TenantId::parse("tenant", "acme").unwrap(),
             channel: Channel::Chat,
             customer_id: Uuid::from_u128(7),
             subject: "s".into(),
@@ -268,15 +364,30 @@ mod tests {
             resolution: "done".into(),
         });
         round_trip(TicketEvent::Reopened { reason: "".into() });
+        let acme = TenantId::parse("tenant", "acme").unwrap();
         round_trip(CustomerEvent::Contacted {
             channel: Channel::Phone,
-            identities_added: Identity {
-                email: Some("a@b.de".into()),
-                phone: None,
-                external_id: None,
-            },
+            tenant: acme.clone(),
+            identities_added: vec![
+                IdentityKey::External {
+                    system: "shop".into(),
+                    id: "42".into(),
+                },
+                IdentityKey::Email("a@b.de".into()),
+                IdentityKey::Phone("+4930123456".into()),
+            ],
             facts_recorded: vec![("serial".into(), "SN-1".into())],
             ticket_opened: Some(Uuid::from_u128(9)),
+            possible_duplicates: vec![Uuid::from_u128(3)],
+        });
+        let other = Uuid::from_u128(4);
+        round_trip(CustomerEvent::LinkedInto { customer_id: other });
+        round_trip(CustomerEvent::Absorbed { customer_id: other });
+        round_trip(CustomerEvent::Unlinked { customer_id: other });
+        round_trip(IdentityClaimEvent::Claimed {
+            tenant: acme,
+            identity: IdentityKey::Phone("+4930123456".into()),
+            customer_id: other,
         });
     }
 

@@ -7,22 +7,48 @@
 
 use std::future::Future;
 
-use frontline_domain::{Action, Actor, authorize};
+use frontline_domain::{Action, Caller, TenantId, authorize};
 use frontline_eventlog::EventMeta;
 use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
 
 use crate::{ApiError, auth, context};
 
+/// Request header naming the tenant a call acts in, for tokens that cover several.
+pub const TENANT_HEADER: &str = "x-tenant";
+
 /// An authorised call: who, with what request context, asking what.
 #[derive(Debug)]
 pub struct Call<T> {
-    /// The caller.
-    pub actor: Actor,
+    /// The caller: who, and the tenants they may act in.
+    pub caller: Caller,
     /// Event metadata (actor, correlation and causation ids, traceparent).
     pub meta: EventMeta,
     /// The request message.
     pub message: T,
+    /// The `x-tenant` header, if sent.
+    requested_tenant: Option<String>,
+}
+
+impl<T> Call<T> {
+    /// The same call with its message turned into `U` (e.g. the fields a shared
+    /// helper needs).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Call<U> {
+        Call {
+            caller: self.caller,
+            meta: self.meta,
+            message: f(self.message),
+            requested_tenant: self.requested_tenant,
+        }
+    }
+
+    /// The tenant a creating or identity-addressed call acts in: the token's only
+    /// tenant, or the one named in `x-tenant` (which the token must cover).
+    pub fn acting_tenant(&self) -> Result<TenantId, ApiError> {
+        Ok(self
+            .caller
+            .acting_tenant(self.requested_tenant.as_deref())?)
+    }
 }
 
 /// Runs `handler` for `request` once the caller is authenticated and may do `action`.
@@ -42,16 +68,23 @@ where
         correlation_id = tracing::field::Empty,
     );
     let result = async {
-        let actor = auth::actor(&request)?;
-        authorize(&actor, action)?;
-        let meta = context::event_meta(&request, actor.clone());
+        let caller = auth::caller(&request)?;
+        authorize(&caller.actor, action)?;
+        let meta = context::event_meta(&request, caller.actor.clone());
         let current = tracing::Span::current();
-        current.record("actor", actor.id.as_str());
+        current.record("actor", caller.actor.id.as_str());
         current.record("correlation_id", meta.correlation_id.as_str());
+        let requested_tenant = request
+            .metadata()
+            .get(TENANT_HEADER)
+            .map(|v| v.to_str().map(str::to_string))
+            .transpose()
+            .map_err(|_| ApiError::invalid(TENANT_HEADER, "must be ASCII"))?;
         handler(Call {
-            actor,
+            caller,
             meta,
             message: request.into_inner(),
+            requested_tenant,
         })
         .await
     }

@@ -1,7 +1,7 @@
 //! Configuration shared by every service. Each flag also reads an environment
 //! variable, so Kubernetes manifests configure services with `env:` only.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
 use frontline_eventlog::{CommandOptions, LogConfig};
 
@@ -20,9 +20,9 @@ pub struct CommonConfig {
     #[arg(long, env = "FRONTLINE_REPLICAS", default_value_t = 1)]
     pub replicas: usize,
 
-    /// HS256 secret that signs bearer tokens. Required.
-    #[arg(long, env = "FRONTLINE_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: String,
+    /// Bearer-token keys and checks.
+    #[command(flatten)]
+    pub tokens: TokenConfig,
 
     /// Address for Prometheus metrics (`/metrics`); empty disables.
     #[arg(long, env = "FRONTLINE_METRICS_LISTEN", default_value = "")]
@@ -55,6 +55,86 @@ pub struct CommonConfig {
     /// Most PostgreSQL connections the service opens.
     #[arg(long, env = "FRONTLINE_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
+}
+
+/// Default for [`TokenConfig::max_lifetime_secs`]: 24 hours.
+pub const DEFAULT_TOKEN_MAX_LIFETIME_SECS: u64 = 24 * 3600;
+
+/// Bearer-token settings: which keys verify tokens, and what the tokens must say.
+/// At least one key source (secret, PEM public key, JWKS) is required; see
+/// [`crate::auth::Authenticator::from_config`].
+#[derive(Clone, clap::Args)]
+pub struct TokenConfig {
+    /// HS256 shared secret (tokens minted by `frontline token`). Optional when a
+    /// public key or JWKS is given; without it HS256 tokens are refused.
+    #[arg(long, env = "FRONTLINE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// PEM file with one RSA (RS256) or P-256 EC (ES256) public key.
+    #[arg(long, env = "FRONTLINE_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// JWKS file (`{"keys":[...]}`) with RS256/ES256 public keys, picked by `kid`.
+    #[arg(long, env = "FRONTLINE_JWKS_FILE")]
+    pub jwks_file: Option<PathBuf>,
+
+    /// Required `iss` claim; unchecked when unset.
+    #[arg(long = "token-issuer", env = "FRONTLINE_TOKEN_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// Required `aud` claim (the token's `aud` must contain it); unchecked when unset.
+    #[arg(long = "token-audience", env = "FRONTLINE_TOKEN_AUDIENCE")]
+    pub audience: Option<String>,
+
+    /// Longest token lifetime accepted, in seconds (`exp - now`, and `exp - iat`).
+    #[arg(
+        long = "token-max-lifetime-secs",
+        env = "FRONTLINE_TOKEN_MAX_LIFETIME_SECS",
+        default_value_t = DEFAULT_TOKEN_MAX_LIFETIME_SECS,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_lifetime_secs: u64,
+}
+
+impl Default for TokenConfig {
+    /// No key source (set one), no issuer or audience check, a 24 h lifetime cap.
+    fn default() -> Self {
+        TokenConfig {
+            jwt_secret: None,
+            jwt_public_key_file: None,
+            jwks_file: None,
+            issuer: None,
+            audience: None,
+            max_lifetime_secs: DEFAULT_TOKEN_MAX_LIFETIME_SECS,
+        }
+    }
+}
+
+impl TokenConfig {
+    /// Settings verifying HS256 tokens signed with `secret` (tests and tools).
+    pub fn with_secret(secret: impl Into<String>) -> Self {
+        TokenConfig {
+            jwt_secret: Some(secret.into()),
+            ..TokenConfig::default()
+        }
+    }
+}
+
+impl fmt::Debug for TokenConfig {
+    /// Never prints the secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("jwt_public_key_file", &self.jwt_public_key_file)
+            .field("jwks_file", &self.jwks_file)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("max_lifetime_secs", &self.max_lifetime_secs)
+            .finish()
+    }
 }
 
 /// Parses [`CommonConfig`] alone (tests and tools build one from arguments).

@@ -21,7 +21,7 @@ pub mod service;
 pub mod tasks;
 pub mod telemetry;
 
-pub use call::{Call, handle};
+pub use call::{Call, TENANT_HEADER, handle};
 pub use error::ApiError;
 pub use service::{Context, ServiceBuilder, StartError, Startup};
 pub use tasks::{OnError, OnShutdown, Task, TaskError, TaskKind};

@@ -251,7 +251,8 @@ impl ServiceBuilder {
 
         let ctx = Context {
             log,
-            auth: Authenticator::new(&config.jwt_secret),
+            auth: Authenticator::from_config(&config.tokens)
+                .map_err(|e| StartError::Config(e.to_string()))?,
             db,
             options: config.command_options(),
             config: config.clone(),
@@ -318,11 +319,9 @@ impl ServiceBuilder {
 impl ServiceBuilder {
     /// Refuses a configuration the service cannot run with, before anything starts.
     fn check(&self, config: &CommonConfig) -> Result<(), StartError> {
-        if config.jwt_secret.trim().is_empty() {
-            return Err(StartError::Config(
-                "FRONTLINE_JWT_SECRET must not be empty".into(),
-            ));
-        }
+        // Reads the key files too: a bad key stops the start before anything connects.
+        Authenticator::from_config(&config.tokens)
+            .map_err(|e| StartError::Config(e.to_string()))?;
         if !self.migrators.is_empty() && database_url(config).is_none() {
             return Err(StartError::Config(format!(
                 "DATABASE_URL is required: {} keeps read models in PostgreSQL",

@@ -1,7 +1,7 @@
 //! `frontline.v1.ConversationService`: requests in, answers out. Every call goes
 //! through [`handle`] (authenticate, authorise, validate); the domain decides.
 
-use frontline_domain::{Action, Ticket, TicketCommand};
+use frontline_domain::{Action, Caller, Ticket, TicketCommand};
 use frontline_eventlog::{CommandOptions, EventLog, EventMeta, execute};
 use frontline_proto::v1::{self, conversation_service_server::ConversationService};
 use frontline_runtime::{ApiError, Call, handle, now_millis};
@@ -34,6 +34,7 @@ impl Conversation {
     /// Runs one ticket command for the caller and answers with what changed.
     async fn command(
         &self,
+        caller: &Caller,
         meta: &EventMeta,
         raw_id: &str,
         expected_version: Option<u64>,
@@ -53,7 +54,11 @@ impl Conversation {
             meta,
             options,
             now_millis,
-            |t: &Ticket, now| t.decide(raw_id, &command, &meta.actor, now),
+            |t: &Ticket, now| {
+                // Another tenant's ticket is one that does not exist.
+                caller.check_sees("ticket", &id, &t.tenant)?;
+                t.decide(raw_id, &command, &meta.actor, now)
+            },
         )
         .await?;
         let ticket = &outcome.loaded.state;
@@ -84,7 +89,10 @@ impl ConversationService for Conversation {
             request,
             Action::Reply,
             |Call {
-                 meta, message: r, ..
+                 caller,
+                 meta,
+                 message: r,
+                 ..
              }| async move {
                 let command = TicketCommand::Reply {
                     body: r.body,
@@ -92,7 +100,7 @@ impl ConversationService for Conversation {
                     idempotency_key: optional_key(r.idempotency_key),
                 };
                 let change = self
-                    .command(&meta, &r.ticket_id, r.expected_version, command)
+                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
                     .await?;
                 Ok(v1::ReplyResponse {
                     change: Some(change),
@@ -110,14 +118,17 @@ impl ConversationService for Conversation {
             request,
             Action::AddNote,
             |Call {
-                 meta, message: r, ..
+                 caller,
+                 meta,
+                 message: r,
+                 ..
              }| async move {
                 let command = TicketCommand::AddNote {
                     body: r.body,
                     idempotency_key: optional_key(r.idempotency_key),
                 };
                 let change = self
-                    .command(&meta, &r.ticket_id, r.expected_version, command)
+                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
                     .await?;
                 Ok(v1::AddNoteResponse {
                     change: Some(change),
@@ -135,13 +146,16 @@ impl ConversationService for Conversation {
             request,
             Action::Solve,
             |Call {
-                 meta, message: r, ..
+                 caller,
+                 meta,
+                 message: r,
+                 ..
              }| async move {
                 let command = TicketCommand::Solve {
                     resolution: r.resolution,
                 };
                 let change = self
-                    .command(&meta, &r.ticket_id, r.expected_version, command)
+                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
                     .await?;
                 Ok(v1::SolveResponse {
                     change: Some(change),
@@ -159,11 +173,14 @@ impl ConversationService for Conversation {
             request,
             Action::Reopen,
             |Call {
-                 meta, message: r, ..
+                 caller,
+                 meta,
+                 message: r,
+                 ..
              }| async move {
                 let command = TicketCommand::Reopen { reason: r.reason };
                 let change = self
-                    .command(&meta, &r.ticket_id, r.expected_version, command)
+                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
                     .await?;
                 Ok(v1::ReopenResponse {
                     change: Some(change),
@@ -179,8 +196,10 @@ impl ConversationService for Conversation {
     ) -> Result<Response<v1::GetTicketResponse>, Status> {
         handle(request, Action::ReadTicket, |call| async move {
             let id = ticket_id(&call.message.ticket_id)?;
-            let view = tickets::view(&self.log, &id, call.message.as_of_version).await?;
-            let ticket = tickets::wire(&self.log, &id, &view, call.actor.role.is_staff()).await?;
+            let view =
+                tickets::view(&self.log, &call.caller, &id, call.message.as_of_version).await?;
+            let ticket =
+                tickets::wire(&self.log, &id, &view, call.caller.actor.role.is_staff()).await?;
             Ok(v1::GetTicketResponse {
                 ticket: Some(ticket),
             })
@@ -194,7 +213,7 @@ impl ConversationService for Conversation {
     ) -> Result<Response<v1::GetTicketHistoryResponse>, Status> {
         handle(request, Action::ReadHistory, |call| async move {
             let id = ticket_id(&call.message.ticket_id)?;
-            let events = tickets::history(&self.log, &id).await?;
+            let events = tickets::history(&self.log, &call.caller, &id).await?;
             Ok(v1::GetTicketHistoryResponse { events })
         })
         .await

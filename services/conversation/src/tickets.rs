@@ -2,7 +2,7 @@
 //! and the full history. The aggregate keeps only what `decide` needs; bodies and
 //! timelines live here.
 
-use frontline_domain::{Customer, DomainError, Ticket, TicketView};
+use frontline_domain::{Caller, Customer, DomainError, Ticket, TicketView};
 use frontline_eventlog::{EventLog, LoggedEvent};
 use frontline_proto::{convert, v1};
 use frontline_runtime::ApiError;
@@ -16,9 +16,11 @@ fn not_found(id: &Uuid) -> ApiError {
     .into()
 }
 
-/// The ticket now, or exactly as it was after `as_of_version` events.
+/// The ticket now, or exactly as it was after `as_of_version` events; NOT_FOUND for
+/// a ticket of a tenant `caller` does not cover.
 pub async fn view(
     log: &EventLog,
+    caller: &Caller,
     id: &Uuid,
     as_of_version: Option<u64>,
 ) -> Result<TicketView, ApiError> {
@@ -27,6 +29,7 @@ pub async fn view(
     }
     let events = log.read::<Ticket>(id, as_of_version).await?;
     let view = TicketView::replay(events.into_iter().map(LoggedEvent::into_recorded));
+    caller.check_sees("ticket", id, &view.tenant)?;
     if !view.exists() {
         return Err(not_found(id));
     }
@@ -54,9 +57,22 @@ pub async fn wire(
     Ok(convert::ticket(id, ticket, staff, customer))
 }
 
-/// Every event of the ticket, oldest first.
-pub async fn history(log: &EventLog, id: &Uuid) -> Result<Vec<v1::HistoryEntry>, ApiError> {
+/// Every event of the ticket, oldest first; NOT_FOUND for a ticket of a tenant
+/// `caller` does not cover.
+pub async fn history(
+    log: &EventLog,
+    caller: &Caller,
+    id: &Uuid,
+) -> Result<Vec<v1::HistoryEntry>, ApiError> {
     let events = log.read::<Ticket>(id, None).await?;
+    let opened = TicketView::replay(
+        events
+            .iter()
+            .take(1)
+            .cloned()
+            .map(LoggedEvent::into_recorded),
+    );
+    caller.check_sees("ticket", id, &opened.tenant)?;
     if events.is_empty() {
         return Err(not_found(id));
     }

@@ -34,7 +34,10 @@ async fn the_binary_serves_and_drains_on_sigterm() {
     // Authenticated, reaches the log, and answers an unknown ticket with NOT_FOUND.
     let token = frontline_runtime::auth::mint(
         "s3cret",
-        &Actor::new("ana", Role::Agent),
+        &frontline_domain::Caller::in_tenant(
+            Actor::new("ana", Role::Agent),
+            frontline_domain::TenantId::parse("tenant", "acme").unwrap(),
+        ),
         Duration::from_secs(60),
     )
     .unwrap();

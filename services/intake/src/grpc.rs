@@ -1,18 +1,18 @@
 //! `frontline.v1.IntakeService`: requests in, answers out. Every call goes through
 //! [`handle`] (authenticate, authorise, validate); rules live in the domain.
 
-use frontline_domain::{Action, Customer, DomainError, Identity, ids};
+use frontline_domain::{Action, Caller, Identity, IdentityKey};
 use frontline_eventlog::{CommandOptions, EventLog};
-use frontline_proto::{
-    convert,
-    v1::{self, intake_service_server::IntakeService},
-};
-use frontline_runtime::{ApiError, handle};
+use frontline_proto::v1::{self, intake_service_server::IntakeService};
+use frontline_runtime::{ApiError, Call, handle};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::{open_tickets, submit};
+use crate::{
+    customers::{self, Person},
+    submit,
+};
 
 /// The intake gRPC service.
 #[derive(Debug, Clone)]
@@ -27,6 +27,44 @@ impl Intake {
     pub fn new(log: EventLog, db: PgPool, options: CommandOptions) -> Self {
         Intake { log, db, options }
     }
+
+    /// The person record `id` shows, as `caller` sees them.
+    async fn view(&self, caller: &Caller, id: Uuid) -> Result<v1::Customer, ApiError> {
+        let record = customers::load_visible(&self.log, caller, id).await?;
+        Person::load(&self.log, id, record)
+            .await?
+            .view(&self.log, &self.db, caller)
+            .await
+    }
+
+    /// Links or unlinks two records for the call; answers both records after.
+    async fn relink(
+        &self,
+        call: &Call<(String, String)>,
+        link: bool,
+    ) -> Result<(v1::Customer, v1::Customer), ApiError> {
+        let into = uuid("customer_id", &call.message.0)?;
+        let other = uuid("other_customer_id", &call.message.1)?;
+        customers::relink(
+            &self.log,
+            &call.caller,
+            &call.meta,
+            (into, other),
+            link,
+            self.options.max_attempts,
+        )
+        .await?;
+        tracing::info!(%into, %other, link, "customer records relinked");
+        let (into, other) = tokio::try_join!(
+            self.view(&call.caller, into),
+            self.view(&call.caller, other)
+        )?;
+        Ok((into, other))
+    }
+}
+
+fn uuid(field: &str, raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::invalid(field, "must be a UUID"))
 }
 
 #[tonic::async_trait]
@@ -36,11 +74,13 @@ impl IntakeService for Intake {
         request: Request<v1::SubmitTicketRequest>,
     ) -> Result<Response<v1::SubmitTicketResponse>, Status> {
         handle(request, Action::SubmitContact, |call| async move {
-            let contact = submit::Contact::parse(call.message)?;
+            let tenant = call.acting_tenant()?;
+            let contact = submit::Contact::parse(call.message, call.caller, tenant)?;
             let response =
                 submit::submit(&self.log, &self.db, self.options, contact, &call.meta).await?;
             tracing::info!(
                 ticket_id = %response.ticket_id,
+                customer_id = %response.customer_id,
                 created = response.created,
                 "contact accepted"
             );
@@ -54,72 +94,72 @@ impl IntakeService for Intake {
         request: Request<v1::GetCustomerRequest>,
     ) -> Result<Response<v1::GetCustomerResponse>, Status> {
         handle(request, Action::ReadCustomer, |call| async move {
-            let id = customer_id(&call.message)?;
-            let loaded = self.log.load::<Customer>(&id).await?;
-            if !loaded.state.exists() {
-                return Err(ApiError::from(DomainError::NotFound {
-                    kind: "customer",
-                    id: id.to_string(),
-                }));
-            }
-            let customer = self.view(id, &loaded.state).await?;
+            let id = match (&call.message.customer_id, &call.message.identity) {
+                (id, None) if !id.is_empty() => uuid("customer_id", id)?,
+                (id, Some(identity)) if id.is_empty() => {
+                    let tenant = call.acting_tenant()?;
+                    let keys = identity_keys(&call.caller, identity)?;
+                    customers::by_identity(&self.log, &tenant, &keys).await?
+                }
+                _ => {
+                    return Err(ApiError::invalid(
+                        "customer_id",
+                        "give exactly one of customer_id or identity",
+                    ));
+                }
+            };
             Ok(v1::GetCustomerResponse {
+                customer: Some(self.view(&call.caller, id).await?),
+            })
+        })
+        .await
+    }
+
+    async fn link_customers(
+        &self,
+        request: Request<v1::LinkCustomersRequest>,
+    ) -> Result<Response<v1::LinkCustomersResponse>, Status> {
+        handle(request, Action::LinkCustomers, |call| async move {
+            let call = call.map(|m| (m.customer_id, m.other_customer_id));
+            let (customer, _) = self.relink(&call, true).await?;
+            Ok(v1::LinkCustomersResponse {
                 customer: Some(customer),
+            })
+        })
+        .await
+    }
+
+    async fn unlink_customers(
+        &self,
+        request: Request<v1::UnlinkCustomersRequest>,
+    ) -> Result<Response<v1::UnlinkCustomersResponse>, Status> {
+        handle(request, Action::LinkCustomers, |call| async move {
+            let call = call.map(|m| (m.customer_id, m.other_customer_id));
+            let (customer, other) = self.relink(&call, false).await?;
+            Ok(v1::UnlinkCustomersResponse {
+                customer: Some(customer),
+                other_customer: Some(other),
             })
         })
         .await
     }
 }
 
-impl Intake {
-    /// The wire view of a customer: the record, with tickets from the record and the
-    /// projection (which also knows a ticket whose record update was cut off).
-    async fn view(&self, id: Uuid, customer: &Customer) -> Result<v1::Customer, ApiError> {
-        let mut ticket_ids = customer.ticket_ids.clone();
-        for known in open_tickets::ticket_ids(&self.db, id).await? {
-            if !ticket_ids.contains(&known) {
-                ticket_ids.push(known);
-            }
-        }
-        Ok(v1::Customer {
-            customer_id: id.to_string(),
-            identity: Some(convert::identity(&customer.identity)),
-            facts: convert::facts(&customer.facts),
-            open_tickets: open_tickets::open_tickets(
-                &self.log,
-                &self.db,
-                id,
-                &customer.ticket_ids,
-                None,
-                None,
-            )
-            .await?,
-            ticket_ids: ticket_ids.iter().map(Uuid::to_string).collect(),
-            first_contact_at: customer.first_contact_at.map(convert::timestamp),
-            last_contact_at: customer.last_contact_at.map(convert::timestamp),
-            version: customer.version,
-        })
-    }
-}
-
-fn customer_id(req: &v1::GetCustomerRequest) -> Result<Uuid, ApiError> {
-    match (&req.customer_id, &req.identity) {
-        (id, None) if !id.is_empty() => {
-            Uuid::parse_str(id).map_err(|_| ApiError::invalid("customer_id", "must be a UUID"))
-        }
-        (id, Some(identity)) if id.is_empty() => {
-            let identity = Identity::normalise(
-                "identity",
-                &identity.email,
-                &identity.phone,
-                &identity.external_id,
-            )?;
-            ids::customer_id(&identity)
-                .ok_or_else(|| ApiError::invalid("identity", "needs an identity"))
-        }
-        _ => Err(ApiError::invalid(
-            "customer_id",
-            "give exactly one of customer_id or identity",
-        )),
-    }
+/// The identities a lookup names. An external id is the caller's own unless staff
+/// name the system it belongs to.
+fn identity_keys(
+    caller: &Caller,
+    raw: &v1::CustomerIdentity,
+) -> Result<Vec<IdentityKey>, ApiError> {
+    let system = if raw.system.is_empty() || raw.system == caller.actor.id {
+        caller.actor.id.as_str()
+    } else if caller.actor.role.is_staff() {
+        raw.system.as_str()
+    } else {
+        return Err(ApiError::PermissionDenied(
+            "a customer system looks up only its own external ids".into(),
+        ));
+    };
+    let identity = Identity::normalise("identity", &raw.email, &raw.phone, &raw.external_id)?;
+    Ok(IdentityKey::of(&identity, system))
 }

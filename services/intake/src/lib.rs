@@ -2,9 +2,11 @@
 //! ticket or continues one, and is idempotent on the caller's key.
 //!
 //! - [`grpc`]: `frontline.v1.IntakeService` — requests in, answers out.
-//! - [`submit`]: the submit flow (all rules first; ticket, then the customer record).
+//! - [`submit`]: the submit flow (resolve the customer, decide, one atomic batch).
+//! - [`customers`]: the identity index, linked records, and what a caller sees.
 //! - [`open_tickets`]: the `customer_tickets` read model and its projection.
 
+pub mod customers;
 pub mod grpc;
 pub mod open_tickets;
 pub mod submit;

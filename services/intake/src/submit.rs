@@ -1,25 +1,25 @@
-//! The submit flow: a contact opens or continues a ticket, then the customer's record
-//! learns what is new.
+//! The submit flow: a contact opens or continues a ticket, and the customer's record
+//! learns what is new — all stored in one atomic batch.
 //!
-//! All or nothing:
-//! - Every rule is checked before anything is written: the ticket command's fields,
-//!   and the customer's rules (facts, the per-customer cap) on the customer's
-//!   current state.
-//! - Once the first append is made, the submit finishes server-side whatever the
-//!   client does: it runs as its own task, so a client that cancels or misses its
-//!   deadline cannot leave the ticket off the customer's record.
-//! - A crash between the two appends is repaired by the retry (the customer step
-//!   always runs, also when the ticket step was a repeat), and the customer's next
-//!   contact sees the ticket anyway: open tickets come from the ticket events'
-//!   projection — except after a brand-new customer's very first contact died
-//!   between its appends: no record knows that ticket yet, and only the retry
-//!   links it.
+//! 1. Resolve the customer: the contact's identities' claims say who it is (the
+//!    strongest claimed identity wins; a new customer's id derives from its
+//!    strongest identity).
+//! 2. Decide the ticket event and the customer event on the states just loaded.
+//! 3. Commit claims for the identities nobody holds yet, the ticket event and the
+//!    customer event in one batch, each expecting the state it was decided on. If
+//!    any of them moved (another contact claimed an identity first, another
+//!    message landed on the ticket), nothing is stored and the flow starts again
+//!    from 1 — so of 50 concurrent first contacts sharing an identity, one creates
+//!    the customer and the others join it.
+//!
+//! Once the batch is sent, the submit finishes server-side whatever the client does:
+//! it runs as its own task.
 
 use frontline_domain::{
-    Channel, Customer, CustomerCommand, DomainError, Identity, Opening, Priority, Ticket,
-    TicketCommand, ids,
+    Caller, Channel, CustomerCommand, DomainError, Identity, IdentityKey, Opening, Priority,
+    TenantId, Ticket, TicketCommand, identity_claim, ids,
 };
-use frontline_eventlog::{CommandOptions, EventLog, EventMeta, Outcome, execute, execute_from};
+use frontline_eventlog::{Batch, CommandOptions, EventLog, EventMeta, Loaded, LogError};
 use frontline_proto::{
     convert::{self, from_wire},
     v1,
@@ -28,17 +28,19 @@ use frontline_runtime::{ApiError, now_millis};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::open_tickets;
+use crate::customers::{self, Person, Records};
 
 /// A validated contact.
 #[derive(Debug)]
 pub struct Contact {
+    /// The tenant it came in for.
+    pub tenant: TenantId,
+    /// The customer system that sent it (its keys and external ids are its own).
+    pub caller: Caller,
     /// Channel.
     pub channel: Channel,
-    /// The customer's normalised identity.
-    pub identity: Identity,
-    /// The customer's id, derived from the identity.
-    pub customer_id: Uuid,
+    /// The customer's normalised identities, strongest first.
+    pub identities: Vec<IdentityKey>,
     /// The caller's key.
     pub idempotency_key: String,
     /// Subject (opening only).
@@ -56,9 +58,13 @@ pub struct Contact {
 }
 
 impl Contact {
-    /// Parses a request. Field rules that belong to a command (sizes, key shape)
-    /// are checked by the domain.
-    pub fn parse(req: v1::SubmitTicketRequest) -> Result<Contact, DomainError> {
+    /// Parses a request from `caller` for `tenant`. Field rules that belong to a
+    /// command (sizes, key shape) are checked by the domain.
+    pub fn parse(
+        req: v1::SubmitTicketRequest,
+        caller: Caller,
+        tenant: TenantId,
+    ) -> Result<Contact, DomainError> {
         let channel = from_wire::<v1::Channel, Channel>(req.channel)
             .ok_or_else(|| DomainError::invalid("channel", "must be set to a known channel"))?;
         let priority = match req.priority {
@@ -68,9 +74,13 @@ impl Contact {
             })?,
         };
         let raw = req.customer.unwrap_or_default();
+        if !raw.system.is_empty() && raw.system != caller.actor.id {
+            return Err(DomainError::invalid(
+                "customer.system",
+                "a contact's external id is the caller's own: leave it empty",
+            ));
+        }
         let identity = Identity::normalise("customer", &raw.email, &raw.phone, &raw.external_id)?;
-        let customer_id = ids::customer_id(&identity)
-            .ok_or_else(|| DomainError::invalid("customer", "needs an identity"))?;
         frontline_domain::limits::idempotency_key("idempotency_key", &req.idempotency_key)?;
         let continue_ticket = if req.continue_ticket_id.is_empty() {
             None
@@ -81,9 +91,10 @@ impl Contact {
             )
         };
         Ok(Contact {
+            identities: IdentityKey::of(&identity, &caller.actor.id),
+            tenant,
+            caller,
             channel,
-            identity,
-            customer_id,
             idempotency_key: req.idempotency_key,
             subject: req.subject,
             body: req.body,
@@ -94,23 +105,29 @@ impl Contact {
         })
     }
 
-    /// The ticket and what to do to it.
-    fn ticket_command(&self) -> (Uuid, TicketCommand) {
+    /// The ticket and what to do to it, for `customer_id`.
+    fn ticket_command(&self, customer_id: Uuid) -> (Uuid, TicketCommand) {
         match self.continue_ticket {
             Some(id) => (
                 id,
                 TicketCommand::AddCustomerMessage {
-                    customer_id: self.customer_id,
+                    customer_id,
                     body: self.body.clone(),
                     channel: self.channel,
                     idempotency_key: self.idempotency_key.clone(),
                 },
             ),
             None => (
-                ids::ticket_id(self.channel, &self.idempotency_key),
+                ids::ticket_id(
+                    &self.tenant,
+                    &self.caller.actor.id,
+                    self.channel,
+                    &self.idempotency_key,
+                ),
                 TicketCommand::Open(Opening {
+                    tenant: self.tenant.clone(),
                     channel: self.channel,
-                    customer_id: self.customer_id,
+                    customer_id,
                     subject: self.subject.clone(),
                     body: self.body.clone(),
                     product_area: self.product_area.clone(),
@@ -122,12 +139,18 @@ impl Contact {
     }
 
     /// What the customer's record learns from this contact.
-    fn record(&self, ticket_opened: Option<Uuid>) -> CustomerCommand {
+    fn record(
+        &self,
+        ticket_opened: Option<Uuid>,
+        possible_duplicates: Vec<Uuid>,
+    ) -> CustomerCommand {
         CustomerCommand::RecordContact {
             channel: self.channel,
-            identity: self.identity.clone(),
+            tenant: self.tenant.clone(),
+            identities: self.identities.clone(),
             facts: self.facts.clone(),
             ticket_opened,
+            possible_duplicates,
         }
     }
 }
@@ -140,103 +163,169 @@ pub async fn submit(
     contact: Contact,
     meta: &EventMeta,
 ) -> Result<v1::SubmitTicketResponse, ApiError> {
-    let (ticket_id, command) = contact.ticket_command();
-    let opening = contact.continue_ticket.is_none();
-    let record = contact.record(opening.then_some(ticket_id));
-
+    // Every field first: nothing is read or written for a request that cannot pass.
+    let (_, command) = contact.ticket_command(Uuid::nil());
     command.validate()?;
-    record.validate()?;
+    contact.record(None, Vec::new()).validate()?;
     // From here on the submit completes even if the caller goes away: it runs as its
     // own task, and the caller only waits for its answer.
-    let write = tokio::spawn(write(
-        log.clone(),
-        options,
-        ticket_id,
-        command,
-        contact.customer_id,
-        record,
-        meta.clone(),
-    ));
-    let (ticket, customer) = write
+    let opening = contact.continue_ticket.is_none();
+    let written = tokio::spawn(write(log.clone(), options, contact, meta.clone()))
         .await
         .map_err(|e| ApiError::Internal(format!("submit task: {e}")))??;
-    let customer = customer.loaded.state;
-    let state = &ticket.loaded.state;
-
-    // A customer whose record knows no other ticket has none open: skip the read
-    // model (a third of a new customer's submit). The one ticket this misses is one
-    // whose first contact died between its appends; the retry links it.
-    let other_open_tickets = if customer.ticket_ids.iter().any(|t| *t != ticket_id) {
-        open_tickets::open_tickets(
-            log,
-            db,
-            contact.customer_id,
-            &customer.ticket_ids,
-            Some(ticket_id),
-            // Every ticket this customer opened before precedes this event.
-            Some(ticket.loaded.sequence),
-        )
-        .await?
+    let state = &written.ticket.state;
+    let person = Person::load(log, written.customer_id, written.customer).await?;
+    // A customer whose records know no other ticket has none open: skip the read
+    // model (a third of a new customer's submit).
+    let knows_others = person
+        .records()
+        .any(|(_, c)| c.ticket_ids.iter().any(|t| *t != written.ticket_id));
+    let other_open_tickets = if knows_others {
+        // Every ticket this customer opened before precedes this event.
+        person
+            .open_tickets(
+                log,
+                db,
+                Some(written.ticket_id),
+                Some(written.ticket.sequence),
+            )
+            .await?
     } else {
         Vec::new()
     };
     Ok(v1::SubmitTicketResponse {
-        ticket_id: ticket_id.to_string(),
-        created: opening && ticket.appended,
-        customer_id: contact.customer_id.to_string(),
+        ticket_id: written.ticket_id.to_string(),
+        created: opening && written.appended,
+        customer_id: person.id.to_string(),
         ticket_version: state.version,
         status: state.status.map_or(0, |s| v1::TicketStatus::from(s).into()),
         other_open_tickets,
-        known_facts: convert::facts(&customer.facts),
+        known_facts: convert::facts(&person.facts()),
     })
 }
 
-/// The customer's rules on their current state, then the two appends: the ticket
-/// first, then the customer's record (which always runs, so a retry completes what a
-/// crash left half done). One customer's contacts queue up here, so two at once
-/// cannot both pass the per-customer rules on the same state (within a process;
-/// across replicas the window stays until both appends are one atomic batch).
+/// What a submit wrote (or found already written).
+struct Written {
+    ticket_id: Uuid,
+    ticket: Loaded<Ticket>,
+    customer_id: Uuid,
+    customer: Loaded<frontline_domain::Customer>,
+    appended: bool,
+}
+
+/// Resolve → decide → commit, again from the start when the batch lost a race.
+/// Contacts with the same strongest identity queue up in this process, so they do
+/// not race each other through the log; across replicas the batch decides.
 async fn write(
     log: EventLog,
     options: CommandOptions,
-    ticket_id: Uuid,
-    command: TicketCommand,
-    customer_id: Uuid,
-    record: CustomerCommand,
+    contact: Contact,
     meta: EventMeta,
-) -> Result<(Outcome<Ticket>, Outcome<Customer>), ApiError> {
-    let lock = log.local_lock(&format!("contact.{customer_id}"));
+) -> Result<Written, ApiError> {
+    let strongest = contact
+        .identities
+        .first()
+        .ok_or_else(|| ApiError::invalid("customer", "needs an identity"))?;
+    let lock = log.local_lock(&format!(
+        "contact.{}.{}",
+        contact.tenant,
+        strongest.as_key()
+    ));
     let _turn = lock.lock().await;
-    let customer = log.load::<Customer>(&customer_id).await?;
-    customer
-        .state
-        .check_contact(&record, &meta.actor, now_millis())?;
+    let attempts = options.max_attempts.max(1);
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            let cap = 2u64 << attempt.min(6);
+            tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(1..=cap))).await;
+        }
+        match attempt_write(&log, &contact, &meta, attempt).await? {
+            Some(written) => return Ok(written),
+            None => {
+                metrics::counter!("frontline_command_conflicts_total", "aggregate" => "contact")
+                    .increment(1);
+                tracing::debug!(attempt, "a contact lost a race; resolving again");
+            }
+        }
+    }
+    Err(ApiError::Aborted(format!(
+        "gave up after {attempts} concurrent-modification retries; retry with the same key"
+    )))
+}
 
-    // A new key derives a new ticket id: skip loading what almost surely is not there.
-    let ticket_options = CommandOptions {
-        assume_new: matches!(command, TicketCommand::Open(_)),
-        ..options
+/// One attempt: `Ok(None)` when the batch lost a race.
+async fn attempt_write(
+    log: &EventLog,
+    contact: &Contact,
+    meta: &EventMeta,
+    attempt: u32,
+) -> Result<Option<Written>, ApiError> {
+    let tenant = &contact.tenant;
+    let actor = &contact.caller.actor;
+    let mut records = Records::new();
+    let found = customers::find(log, tenant, &contact.identities, &mut records).await?;
+    let pairs: Vec<(IdentityKey, Option<Uuid>)> =
+        found.iter().map(|f| (f.key.clone(), f.customer)).collect();
+    let resolution = identity_claim::resolve(tenant, &pairs);
+    let customer_id = resolution.customer_id;
+    // A new customer's record is empty — unless a retry finds it written after all.
+    if !resolution.is_new || attempt > 0 {
+        customers::load_missing(log, &[customer_id], &mut records).await?;
+    }
+    let customer = records.remove(&customer_id).unwrap_or_default();
+
+    // The ticket: a new key derives a new id, so skip loading what almost surely is
+    // not there (if it is, the batch conflicts and the next attempt loads it).
+    let (ticket_id, mut command) = contact.ticket_command(customer_id);
+    let opening = matches!(command, TicketCommand::Open(_));
+    let ticket = if opening && attempt == 0 {
+        Loaded::default()
+    } else {
+        log.load::<Ticket>(&ticket_id).await?
     };
-    let id = ticket_id.to_string();
-    let ticket: Outcome<Ticket> = execute(
-        &log,
-        &ticket_id,
-        &meta,
-        ticket_options,
-        now_millis,
-        |t: &Ticket, now| t.decide(&id, &command, &meta.actor, now),
-    )
-    .await?;
-    // Decided first on the state the rules were checked on: no second load.
-    let customer: Outcome<Customer> = execute_from(
-        &log,
-        &customer_id,
-        &meta,
-        options,
-        Some(customer),
-        now_millis,
-        |c: &Customer, now| c.decide(&record, &meta.actor, now),
-    )
-    .await?;
-    Ok((ticket, customer))
+    if let Some(id) = contact.continue_ticket {
+        contact
+            .caller
+            .check_sees("ticket", &id, &ticket.state.tenant)?;
+        // A ticket of a record linked into this customer is theirs too.
+        if customer.state.linked.contains(&ticket.state.customer_id)
+            && let TicketCommand::AddCustomerMessage { customer_id, .. } = &mut command
+        {
+            *customer_id = ticket.state.customer_id;
+        }
+    }
+    let now = now_millis();
+    let ticket_event = ticket
+        .state
+        .decide(&ticket_id.to_string(), &command, actor, now)?;
+    // Also on a repeat: the record learns a ticket it missed (cut off before the
+    // batch era, or written by another tool); it records nothing if it knows it.
+    let ticket_opened = opening.then_some(ticket_id);
+    let record = contact.record(ticket_opened, resolution.possible_duplicates.clone());
+    let customer_event = customer.state.decide(&record, actor, now)?;
+
+    let mut batch = Batch::new();
+    for found in found
+        .iter()
+        .filter(|f| resolution.to_claim.contains(&f.key))
+    {
+        if let Some(claimed) = found.claim.state.claim(tenant, &found.key, customer_id)? {
+            batch.stage(&found.claim_id, &found.claim, claimed, meta, now);
+        }
+    }
+    let staged_ticket = ticket_event.map(|e| batch.stage(&ticket_id, &ticket, e, meta, now));
+    let staged_customer =
+        customer_event.map(|e| batch.stage(&customer_id, &customer, e, meta, now));
+    let appended = staged_ticket.is_some();
+    let committed = match log.commit(batch).await {
+        Ok(committed) => committed,
+        Err(LogError::Conflict { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Some(Written {
+        ticket_id,
+        ticket: staged_ticket.map_or(ticket, |s| committed.loaded(log, s)),
+        customer_id,
+        customer: staged_customer.map_or(customer, |s| committed.loaded(log, s)),
+        appended,
+    }))
 }

@@ -36,7 +36,10 @@ async fn the_binary_serves_and_drains_on_sigterm() {
 
     let token = frontline_runtime::auth::mint(
         "s3cret",
-        &Actor::new("web-shop", Role::CustomerSystem),
+        &frontline_domain::Caller::in_tenant(
+            Actor::new("web-shop", Role::CustomerSystem),
+            frontline_domain::TenantId::parse("tenant", "acme").unwrap(),
+        ),
         Duration::from_secs(60),
     )
     .unwrap();

@@ -29,6 +29,7 @@ async fn fill(log: &EventLog, tickets: usize) -> u64 {
     let mut last = 0;
     for t in 0..tickets {
         let opened = TicketEvent::Opened(Opening {
+            tenant: frontline_domain::TenantId::parse("tenant", "acme").unwrap(),
             channel: Channel::Web,
             customer_id: customers[t % customers.len()],
             subject: format!("ticket {t}"),

@@ -317,6 +317,7 @@ async fn spread_targets(
                     let (command, meta) = if round == 0 {
                         (
                             TicketCommand::Open(Opening {
+                                tenant: frontline_domain::TenantId::parse("tenant", "bench")?,
                                 channel: Channel::Email,
                                 customer_id: Uuid::new_v4(),
                                 subject: "Bench ticket".into(),

@@ -1,26 +1,29 @@
 //! The customer aggregate: who they are (identities), what they told us (facts),
-//! and which tickets they opened. Facts are recorded once and shown on every later
-//! ticket, so nobody asks for a serial number twice.
+//! which tickets they opened, and which other records are the same person (links).
+//! Facts are recorded once and shown on every later ticket, so nobody asks for a
+//! serial number twice.
 //!
 //! # Where things go
 //!
 //! A new rule is a new file. Each command has its own file with its own field checks
-//! (`validate`) and its own rule (`decide`): `record_contact.rs`. This file holds the
-//! state, the command and event enums, the checks every command shares (authorise →
-//! validate fields → the command's own rule) and `apply`. A new command is a new
-//! variant of [`CustomerCommand`] (and usually of [`CustomerEvent`]), a new file, and
-//! one arm in each `match` here.
+//! (`validate`) and its own rule (`decide`): `record_contact.rs`; linking two records
+//! touches both and lives in `link.rs`. This file holds the state, the command and
+//! event enums, the checks every command shares (authorise → validate fields → the
+//! command's own rule) and `apply`.
 
+mod link;
 mod record_contact;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
 use crate::{
-    Action, Actor, Aggregate, Channel, DomainError, Identity, Recorded, UnixMillis,
+    Action, Actor, Aggregate, Channel, DomainError, IdentityKey, Recorded, TenantId, UnixMillis,
     actor::authorize,
 };
+
+pub use link::{link, unlink};
 
 /// A customer's state, rebuilt from their events. `Customer::default()` is a
 /// customer we have never heard from (version 0).
@@ -28,8 +31,10 @@ use crate::{
 pub struct Customer {
     /// How many events have been applied (unknown ones included).
     pub version: u64,
-    /// Every identity we know.
-    pub identity: Identity,
+    /// The tenant (set by the first contact).
+    pub tenant: TenantId,
+    /// Every identity we know, strongest first.
+    pub identities: BTreeSet<IdentityKey>,
     /// Facts by key.
     pub facts: BTreeMap<String, String>,
     /// Tickets they opened, oldest first.
@@ -38,6 +43,13 @@ pub struct Customer {
     pub first_contact_at: Option<UnixMillis>,
     /// Last contact that told us something new or opened a ticket.
     pub last_contact_at: Option<UnixMillis>,
+    /// The record this one is linked into (the same person): contacts, tickets and
+    /// facts are shown there.
+    pub linked_into: Option<Uuid>,
+    /// Records linked into this one.
+    pub linked: BTreeSet<Uuid>,
+    /// Other records a contact's identities pointed to, for an agent to resolve.
+    pub possible_duplicates: BTreeSet<Uuid>,
 }
 
 /// What a caller asks of a customer.
@@ -48,12 +60,16 @@ pub enum CustomerCommand {
     RecordContact {
         /// Channel.
         channel: Channel,
+        /// The tenant the contact came in for.
+        tenant: TenantId,
         /// Identities given with this contact (normalised).
-        identity: Identity,
+        identities: Vec<IdentityKey>,
         /// Facts given with this contact, as (key, value).
         facts: Vec<(String, String)>,
         /// The ticket this contact opened, if any.
         ticket_opened: Option<Uuid>,
+        /// Other customers this contact's identities point to.
+        possible_duplicates: Vec<Uuid>,
     },
 }
 
@@ -64,12 +80,31 @@ pub enum CustomerEvent {
     Contacted {
         /// Channel.
         channel: Channel,
-        /// Identities that are new or changed.
-        identities_added: Identity,
+        /// The tenant (on every contact; the first one decides).
+        tenant: TenantId,
+        /// Identities that are new.
+        identities_added: Vec<IdentityKey>,
         /// Facts that are new or changed, as (key, value).
         facts_recorded: Vec<(String, String)>,
         /// The ticket opened, if any.
         ticket_opened: Option<Uuid>,
+        /// Other customers this contact's identities pointed to, newly noticed.
+        possible_duplicates: Vec<Uuid>,
+    },
+    /// This record was linked into another: the same person.
+    LinkedInto {
+        /// The record it now shows through.
+        customer_id: Uuid,
+    },
+    /// Another record was linked into this one.
+    Absorbed {
+        /// The record linked in.
+        customer_id: Uuid,
+    },
+    /// A link between this record and another was undone.
+    Unlinked {
+        /// The other record.
+        customer_id: Uuid,
     },
 }
 
@@ -96,6 +131,12 @@ impl Customer {
         self.version > 0
     }
 
+    /// The record a view of this one shows through: itself, or the one it is
+    /// linked into.
+    pub fn shown_as(&self, own_id: Uuid) -> Uuid {
+        self.linked_into.unwrap_or(own_id)
+    }
+
     /// Decides what `command` by `actor` records: `Ok(Some(event))` to record,
     /// `Ok(None)` when it tells us nothing new, or why not (including the
     /// per-customer fact cap, [`MAX_FACTS_PER_CUSTOMER`](crate::limits::MAX_FACTS_PER_CUSTOMER)).
@@ -115,58 +156,74 @@ impl Customer {
         match command {
             CustomerCommand::RecordContact {
                 channel,
-                identity,
+                tenant,
+                identities,
                 facts,
                 ticket_opened,
-            } => record_contact::decide(self, *channel, identity, facts, *ticket_opened),
+                possible_duplicates,
+            } => record_contact::decide(
+                self,
+                record_contact::Contact {
+                    channel: *channel,
+                    tenant,
+                    identities,
+                    facts,
+                    ticket_opened: *ticket_opened,
+                    possible_duplicates,
+                },
+            ),
         }
-    }
-
-    /// Runs every rule of [`Customer::decide`] and keeps only the verdict: a dry run,
-    /// so a caller can check a contact before writing anything (say, before opening
-    /// the ticket the contact would record). Pure: nothing is recorded.
-    pub fn check_contact(
-        &self,
-        command: &CustomerCommand,
-        actor: &Actor,
-        now: UnixMillis,
-    ) -> Result<(), DomainError> {
-        self.decide(command, actor, now).map(drop)
     }
 }
 
 impl Aggregate for Customer {
     type Event = CustomerEvent;
     const KIND: &'static str = "customer";
-    const SNAPSHOT_SCHEMA: u32 = 1;
+    /// 2: tenants, every identity, links.
+    const SNAPSHOT_SCHEMA: u32 = 2;
 
     fn version(&self) -> u64 {
         self.version
     }
 
     fn apply(&mut self, recorded: &Recorded<CustomerEvent>) {
-        let CustomerEvent::Contacted {
-            identities_added,
-            facts_recorded,
-            ticket_opened,
-            ..
-        } = &recorded.event;
-        let known = &mut self.identity;
-        for (added, known) in [
-            (&identities_added.email, &mut known.email),
-            (&identities_added.phone, &mut known.phone),
-            (&identities_added.external_id, &mut known.external_id),
-        ] {
-            if added.is_some() {
-                known.clone_from(added);
+        match &recorded.event {
+            CustomerEvent::Contacted {
+                tenant,
+                identities_added,
+                facts_recorded,
+                ticket_opened,
+                possible_duplicates,
+                ..
+            } => {
+                if self.tenant.is_empty() {
+                    self.tenant = tenant.clone();
+                }
+                self.identities.extend(identities_added.iter().cloned());
+                for (k, v) in facts_recorded {
+                    self.facts.insert(k.clone(), v.clone());
+                }
+                self.ticket_ids.extend(ticket_opened);
+                self.possible_duplicates
+                    .extend(possible_duplicates.iter().copied());
+                self.first_contact_at.get_or_insert(recorded.at);
+                self.last_contact_at = Some(recorded.at);
+            }
+            CustomerEvent::LinkedInto { customer_id } => {
+                self.linked_into = Some(*customer_id);
+                self.possible_duplicates.remove(customer_id);
+            }
+            CustomerEvent::Absorbed { customer_id } => {
+                self.linked.insert(*customer_id);
+                self.possible_duplicates.remove(customer_id);
+            }
+            CustomerEvent::Unlinked { customer_id } => {
+                self.linked.remove(customer_id);
+                if self.linked_into == Some(*customer_id) {
+                    self.linked_into = None;
+                }
             }
         }
-        for (k, v) in facts_recorded {
-            self.facts.insert(k.clone(), v.clone());
-        }
-        self.ticket_ids.extend(ticket_opened);
-        self.first_contact_at.get_or_insert(recorded.at);
-        self.last_contact_at = Some(recorded.at);
         self.version += 1;
     }
 
@@ -188,12 +245,14 @@ mod tests {
     fn contact(facts: &[(&str, &str)]) -> CustomerCommand {
         CustomerCommand::RecordContact {
             channel: Channel::Email,
-            identity: Identity::normalise("customer", "ana@example.com", "", "").unwrap(),
+            tenant: TenantId::parse("tenant", "acme").unwrap(),
+            identities: vec![IdentityKey::Email("ana@example.com".into())],
             facts: facts
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             ticket_opened: None,
+            possible_duplicates: Vec::new(),
         }
     }
 
@@ -206,25 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn check_contact_is_decide_without_the_event() {
-        let c = Customer::default();
-        assert_eq!(
-            c.check_contact(&contact(&[("serial", "SN-1")]), &system(), 1),
-            Ok(())
-        );
-        let bad = contact(&[("Bad Key", "1")]);
-        assert_eq!(
-            c.check_contact(&bad, &system(), 1),
-            c.decide(&bad, &system(), 1).map(drop)
-        );
-        let err = c
-            .check_contact(&contact(&[]), &Actor::new("ana", Role::Agent), 1)
-            .unwrap_err();
-        assert!(matches!(err, DomainError::Forbidden { .. }));
-    }
-
-    #[test]
-    fn the_event_is_applied_at_its_time() {
+    fn the_event_is_applied_at_its_time_and_the_first_tenant_stays() {
         let mut c = Customer::default();
         for at in [5, 9] {
             let event = c
@@ -238,6 +279,7 @@ mod tests {
             });
         }
         assert_eq!((c.first_contact_at, c.last_contact_at), (Some(5), Some(9)));
+        assert_eq!(c.tenant.as_str(), "acme");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use uuid::Uuid;
 
 use super::{Customer, CustomerEvent};
-use crate::{Channel, DomainError, Identity, limits};
+use crate::{Channel, DomainError, IdentityKey, TenantId, limits};
 
 /// The facts: within limits, no key twice; error fields name `facts[i].key`.
 pub(super) fn validate(facts: &[(String, String)]) -> Result<(), DomainError> {
@@ -38,24 +38,30 @@ pub(super) fn validate(facts: &[(String, String)]) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// One contact, as [`decide`] reads it.
+pub(super) struct Contact<'a> {
+    pub(super) channel: Channel,
+    pub(super) tenant: &'a TenantId,
+    pub(super) identities: &'a [IdentityKey],
+    pub(super) facts: &'a [(String, String)],
+    pub(super) ticket_opened: Option<Uuid>,
+    pub(super) possible_duplicates: &'a [Uuid],
+}
+
 /// What the contact tells us that `customer` does not know yet; `Ok(None)` for a
 /// known customer when that is nothing.
 pub(super) fn decide(
     customer: &Customer,
-    channel: Channel,
-    identity: &Identity,
-    facts: &[(String, String)],
-    ticket_opened: Option<Uuid>,
+    contact: Contact<'_>,
 ) -> Result<Option<CustomerEvent>, DomainError> {
-    let newer = |given: &Option<String>, known: &Option<String>| {
-        given.clone().filter(|g| known.as_ref() != Some(g))
-    };
-    let identities_added = Identity {
-        email: newer(&identity.email, &customer.identity.email),
-        phone: newer(&identity.phone, &customer.identity.phone),
-        external_id: newer(&identity.external_id, &customer.identity.external_id),
-    };
-    let facts_recorded: Vec<(String, String)> = facts
+    let identities_added: Vec<IdentityKey> = contact
+        .identities
+        .iter()
+        .filter(|i| !customer.identities.contains(i))
+        .cloned()
+        .collect();
+    let facts_recorded: Vec<(String, String)> = contact
+        .facts
         .iter()
         .filter(|(k, v)| customer.facts.get(k) != Some(v))
         .cloned()
@@ -73,18 +79,34 @@ pub(super) fn decide(
             ),
         ));
     }
-    let ticket_opened = ticket_opened.filter(|t| !customer.ticket_ids.contains(t));
+    let ticket_opened = contact
+        .ticket_opened
+        .filter(|t| !customer.ticket_ids.contains(t));
+    let possible_duplicates: Vec<Uuid> = contact
+        .possible_duplicates
+        .iter()
+        .filter(|d| {
+            !customer.possible_duplicates.contains(d)
+                && !customer.linked.contains(d)
+                && customer.linked_into != Some(**d)
+        })
+        .copied()
+        .collect();
 
-    let nothing_new =
-        identities_added.is_empty() && facts_recorded.is_empty() && ticket_opened.is_none();
+    let nothing_new = identities_added.is_empty()
+        && facts_recorded.is_empty()
+        && ticket_opened.is_none()
+        && possible_duplicates.is_empty();
     if customer.exists() && nothing_new {
         return Ok(None);
     }
     Ok(Some(CustomerEvent::Contacted {
-        channel,
+        channel: contact.channel,
+        tenant: contact.tenant.clone(),
         identities_added,
         facts_recorded,
         ticket_opened,
+        possible_duplicates,
     }))
 }
 
@@ -98,15 +120,32 @@ mod tests {
         Actor::new("web-shop", Role::CustomerSystem)
     }
 
+    fn tenant() -> TenantId {
+        TenantId::parse("tenant", "acme").unwrap()
+    }
+
     fn contact(facts: &[(&str, &str)], ticket: Option<Uuid>) -> CustomerCommand {
         CustomerCommand::RecordContact {
             channel: Channel::Email,
-            identity: Identity::normalise("customer", "ana@example.com", "", "").unwrap(),
+            tenant: tenant(),
+            identities: vec![IdentityKey::Email("ana@example.com".into())],
             facts: facts
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             ticket_opened: ticket,
+            possible_duplicates: Vec::new(),
+        }
+    }
+
+    fn facts_only<'a>(tenant: &'a TenantId, facts: &'a [(String, String)]) -> Contact<'a> {
+        Contact {
+            channel: Channel::Web,
+            tenant,
+            identities: &[],
+            facts,
+            ticket_opened: None,
+            possible_duplicates: &[],
         }
     }
 
@@ -163,9 +202,11 @@ mod tests {
             event,
             Some(CustomerEvent::Contacted {
                 channel: Channel::Email,
-                identities_added: Identity::default(),
+                tenant: tenant(),
+                identities_added: Vec::new(),
                 facts_recorded: vec![("os".into(), "v2".into())],
                 ticket_opened: None,
+                possible_duplicates: Vec::new(),
             })
         );
     }
@@ -174,7 +215,10 @@ mod tests {
     fn first_contact_registers_even_without_news() {
         let mut c = Customer::default();
         assert!(run(&mut c, &contact(&[], None), 1).is_some());
-        assert_eq!(c.identity.email.as_deref(), Some("ana@example.com"));
+        assert!(
+            c.identities
+                .contains(&IdentityKey::Email("ana@example.com".into()))
+        );
         assert!(run(&mut c, &contact(&[], None), 2).is_none());
     }
 
@@ -203,7 +247,7 @@ mod tests {
         let mut next = 0;
         while next < limits::MAX_FACTS_PER_CUSTOMER {
             let batch = facts(next..(next + per).min(limits::MAX_FACTS_PER_CUSTOMER));
-            let event = decide(&c, Channel::Web, &Identity::default(), &batch, None).unwrap();
+            let event = decide(&c, facts_only(&tenant(), &batch)).unwrap();
             c.apply(&Recorded {
                 event: event.unwrap(),
                 actor: system(),
@@ -214,9 +258,9 @@ mod tests {
         assert_eq!(c.facts.len(), limits::MAX_FACTS_PER_CUSTOMER);
         // Changing a known fact is fine; one more key is not.
         let changed = vec![("fact.0".to_string(), "w".to_string())];
-        assert!(decide(&c, Channel::Web, &Identity::default(), &changed, None).is_ok());
+        assert!(decide(&c, facts_only(&tenant(), &changed)).is_ok());
         let one_more = facts(limits::MAX_FACTS_PER_CUSTOMER..limits::MAX_FACTS_PER_CUSTOMER + 1);
-        let err = decide(&c, Channel::Web, &Identity::default(), &one_more, None).unwrap_err();
+        let err = decide(&c, facts_only(&tenant(), &one_more)).unwrap_err();
         assert!(matches!(err, DomainError::InvalidField { field, .. } if field == "facts"));
     }
 }

@@ -38,7 +38,7 @@ use std::collections::BTreeSet;
 use uuid::Uuid;
 
 use crate::{
-    Action, Actor, Aggregate, Channel, DomainError, Priority, Recorded, UnixMillis,
+    Action, Actor, Aggregate, Channel, DomainError, Priority, Recorded, TenantId, UnixMillis,
     actor::authorize, limits,
 };
 
@@ -104,18 +104,23 @@ pub struct Ticket {
     pub version: u64,
     /// Lifecycle status; `None` until opened.
     pub status: Option<TicketStatus>,
+    /// The tenant it belongs to.
+    pub tenant: TenantId,
     /// The customer who opened it.
     pub customer_id: Uuid,
     /// How often it was reopened.
     pub reopen_count: u32,
-    /// Idempotency keys already taken, scoped (`email:<key>`, `reply:<key>`,
-    /// `note:<key>`); a repeat records nothing.
+    /// Idempotency keys already taken, scoped by the caller that sent them and
+    /// what they were for (`web-shop/email:<key>`, `ana/reply:<key>`,
+    /// `ana/note:<key>`); a repeat records nothing.
     pub idempotency_keys: BTreeSet<String>,
 }
 
 /// A customer's first contact, as asked (command) and as recorded (event).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Opening {
+    /// The tenant the ticket belongs to.
+    pub tenant: TenantId,
     /// Channel of the contact.
     pub channel: Channel,
     /// The customer.
@@ -331,7 +336,7 @@ impl Ticket {
         // An opened ticket has taken its opening key (the id is derived from it), so a
         // repeated Open lands here too.
         if command
-            .scoped_key()
+            .scoped_key(actor)
             .is_some_and(|k| self.idempotency_keys.contains(&k))
         {
             return Ok(None);
@@ -399,8 +404,8 @@ impl TicketCommand {
     /// The key as the ticket remembers it: scoped by what it was for, so one
     /// caller's key never swallows another kind of request (a chat message with the
     /// key an email used, a note with a reply's key).
-    fn scoped_key(&self) -> Option<String> {
-        match self {
+    fn scoped_key(&self, actor: &Actor) -> Option<String> {
+        let key = match self {
             TicketCommand::Open(o) => Some(contact_key(o.channel, &o.idempotency_key)),
             TicketCommand::AddCustomerMessage {
                 channel,
@@ -414,7 +419,8 @@ impl TicketCommand {
                 idempotency_key, ..
             } => idempotency_key.as_deref().map(note_key),
             TicketCommand::Solve { .. } | TicketCommand::Reopen { .. } => None,
-        }
+        };
+        key.map(|k| by_caller(actor, &k))
     }
 
     fn idempotency_key(&self) -> Option<&str> {
@@ -452,6 +458,11 @@ impl TicketCommand {
     }
 }
 
+/// Keys are the caller's own: another caller's same key is another request.
+fn by_caller(actor: &Actor, key: &str) -> String {
+    format!("{}/{key}", actor.id)
+}
+
 /// How a customer-contact key is remembered: per channel, like ticket ids.
 fn contact_key(channel: Channel, key: &str) -> String {
     format!("{}:{key}", channel.as_str())
@@ -470,8 +481,8 @@ fn note_key(key: &str) -> String {
 impl Aggregate for Ticket {
     type Event = TicketEvent;
     const KIND: &'static str = "ticket";
-    /// 2: the state keeps only what `decide` needs (no messages, subject or times).
-    const SNAPSHOT_SCHEMA: u32 = 2;
+    /// 3: the tenant, and keys scoped by caller.
+    const SNAPSHOT_SCHEMA: u32 = 3;
 
     fn version(&self) -> u64 {
         self.version
@@ -479,34 +490,27 @@ impl Aggregate for Ticket {
 
     fn apply(&mut self, recorded: &Recorded<TicketEvent>) {
         let event = &recorded.event;
-        match event {
+        let key = match event {
             TicketEvent::Opened(o) => {
                 self.customer_id = o.customer_id;
-                self.idempotency_keys
-                    .insert(contact_key(o.channel, &o.idempotency_key));
+                self.tenant = o.tenant.clone();
+                Some(contact_key(o.channel, &o.idempotency_key))
             }
             TicketEvent::CustomerMessageAdded {
                 channel,
                 idempotency_key,
                 ..
-            } => {
-                self.idempotency_keys
-                    .insert(contact_key(*channel, idempotency_key));
-            }
+            } => Some(contact_key(*channel, idempotency_key)),
             TicketEvent::AgentReplied {
                 idempotency_key, ..
-            } => {
-                self.idempotency_keys
-                    .extend(idempotency_key.as_deref().map(reply_key));
-            }
+            } => idempotency_key.as_deref().map(reply_key),
             TicketEvent::NoteAdded {
                 idempotency_key, ..
-            } => {
-                self.idempotency_keys
-                    .extend(idempotency_key.as_deref().map(note_key));
-            }
-            TicketEvent::Solved { .. } | TicketEvent::Reopened { .. } => {}
-        }
+            } => idempotency_key.as_deref().map(note_key),
+            TicketEvent::Solved { .. } | TicketEvent::Reopened { .. } => None,
+        };
+        self.idempotency_keys
+            .extend(key.map(|k| by_caller(&recorded.actor, &k)));
         self.status = event.status_after(self.status);
         if event.reopens() {
             self.reopen_count += 1;
@@ -595,7 +599,7 @@ mod tests {
         assert!(matches!(err, DomainError::NotFound { .. }), "{err:?}");
         // Ownership before the idempotent repeat.
         let mut t = ticket(TicketStatus::Closed);
-        t.idempotency_keys.insert("email:k".into());
+        t.idempotency_keys.insert("web-shop/email:k".into());
         let err = t.decide(ID, &stranger, &system(), 1).unwrap_err();
         assert!(matches!(err, DomainError::Precondition { .. }), "{err:?}");
         // The repeat before the command's own rule (a closed ticket refuses messages).
@@ -621,6 +625,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, DomainError::NotFound { .. }), "{err:?}");
         let open = TicketCommand::Open(Opening {
+            tenant: crate::TenantId::parse("tenant", "acme").unwrap(),
             channel: Channel::Email,
             customer_id: CUSTOMER,
             subject: "s".into(),
@@ -658,6 +663,7 @@ mod tests {
             at: 7,
         };
         t.apply(&at(TicketEvent::Opened(Opening {
+            tenant: crate::TenantId::parse("tenant", "acme").unwrap(),
             channel: Channel::Chat,
             customer_id: CUSTOMER,
             subject: "s".into(),
@@ -682,7 +688,11 @@ mod tests {
             reopened: false,
         }));
         let keys: Vec<&str> = t.idempotency_keys.iter().map(String::as_str).collect();
-        assert_eq!(keys, ["chat:o", "note:n", "phone:m", "reply:r"]);
+        // Scoped by the caller too: another caller's same key is another request.
+        assert_eq!(
+            keys,
+            ["ana/chat:o", "ana/note:n", "ana/phone:m", "ana/reply:r"]
+        );
         assert_eq!(t.status, Some(TicketStatus::Open));
         assert_eq!((t.version, t.customer_id, t.reopen_count), (4, CUSTOMER, 0));
     }

@@ -46,6 +46,7 @@ mod tests {
 
     fn opening() -> Opening {
         Opening {
+            tenant: crate::TenantId::parse("tenant", "acme").unwrap(),
             channel: Channel::Web,
             customer_id: CUSTOMER,
             subject: "Router broken".into(),

@@ -55,6 +55,8 @@ pub struct TicketView {
     pub status: Option<TicketStatus>,
     /// The customer who opened it.
     pub customer_id: Uuid,
+    /// The tenant it belongs to.
+    pub tenant: crate::TenantId,
     /// Channel it was opened through.
     pub channel: Option<Channel>,
     /// Subject line.
@@ -130,6 +132,7 @@ impl TicketView {
         match event {
             TicketEvent::Opened(o) => {
                 self.customer_id = o.customer_id;
+                self.tenant = o.tenant.clone();
                 self.channel = Some(o.channel);
                 self.subject = o.subject.clone();
                 self.product_area = o.product_area.clone();
@@ -207,6 +210,7 @@ mod tests {
         vec![
             recorded(
                 TicketEvent::Opened(Opening {
+                    tenant: crate::TenantId::parse("tenant", "acme").unwrap(),
                     channel: Channel::Email,
                     customer_id: CUSTOMER,
                     subject: "Router broken".into(),

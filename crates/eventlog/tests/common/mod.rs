@@ -135,6 +135,7 @@ pub fn meta() -> EventMeta {
 /// The opening of a ticket for `customer_id`.
 pub fn opening(customer_id: Uuid, key: &str) -> Opening {
     Opening {
+        tenant: frontline_domain::TenantId::parse("tenant", "acme").unwrap(),
         channel: Channel::Email,
         customer_id,
         subject: "Router broken".to_string(),
