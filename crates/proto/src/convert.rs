@@ -158,7 +158,7 @@ pub fn ticket(
     id: impl std::fmt::Display,
     t: &domain::TicketView,
     staff: bool,
-    customer: Option<&domain::Customer>,
+    customer_facts: &std::collections::BTreeMap<String, String>,
 ) -> v1::Ticket {
     v1::Ticket {
         ticket_id: id.to_string(),
@@ -187,7 +187,7 @@ pub fn ticket(
                 customer_visible: m.customer_visible(),
             })
             .collect(),
-        customer_facts: customer.map_or_else(Vec::new, |c| facts(&c.facts)),
+        customer_facts: facts(customer_facts),
         tenant: t.tenant.to_string(),
     }
 }

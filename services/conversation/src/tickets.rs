@@ -45,16 +45,23 @@ pub async fn view(
 }
 
 /// The wire view of a ticket for a caller (`staff` see internal notes), with the
-/// customer's current facts.
+/// customer's current facts (those of the person: records linked into the one
+/// shown included).
 pub async fn wire(
     log: &EventLog,
     id: &Uuid,
     ticket: &TicketView,
     staff: bool,
 ) -> Result<v1::Ticket, ApiError> {
-    let customer = log.load::<Customer>(&ticket.customer_id).await?;
-    let customer = customer.state.exists().then_some(&customer.state);
-    Ok(convert::ticket(id, ticket, staff, customer))
+    let mut customer = log.load::<Customer>(&ticket.customer_id).await?.state;
+    if let Some(into) = customer.linked_into {
+        customer = log.load::<Customer>(&into).await?.state;
+    }
+    let linked: Vec<Uuid> = customer.linked.iter().copied().collect();
+    let linked =
+        futures::future::try_join_all(linked.iter().map(|l| log.load::<Customer>(l))).await?;
+    let facts = customer.person_facts(linked.iter().map(|l| &l.state));
+    Ok(convert::ticket(id, ticket, staff, &facts))
 }
 
 /// Every event of the ticket, oldest first; NOT_FOUND for a ticket of a tenant

@@ -175,12 +175,9 @@ impl Person {
 
     /// Facts of every record; the shown record's value wins.
     pub fn facts(&self) -> std::collections::BTreeMap<String, String> {
-        let mut facts = std::collections::BTreeMap::new();
-        for (_, c) in self.linked.iter().map(|(id, c)| (id, c)) {
-            facts.extend(c.facts.clone());
-        }
-        facts.extend(self.record.state.facts.clone());
-        facts
+        self.record
+            .state
+            .person_facts(self.linked.iter().map(|(_, c)| c))
     }
 
     /// The person's open tickets (every record's), newest first, except `except`.

@@ -138,16 +138,19 @@ impl Contact {
         }
     }
 
-    /// What the customer's record learns from this contact.
+    /// What the customer's record learns from this contact: the identities given
+    /// are those claimed (or being claimed) for it — not those another record
+    /// holds, even one linked into it.
     fn record(
         &self,
+        identities: Vec<IdentityKey>,
         ticket_opened: Option<Uuid>,
         possible_duplicates: Vec<Uuid>,
     ) -> CustomerCommand {
         CustomerCommand::RecordContact {
             channel: self.channel,
             tenant: self.tenant.clone(),
-            identities: self.identities.clone(),
+            identities,
             facts: self.facts.clone(),
             ticket_opened,
             possible_duplicates,
@@ -166,7 +169,9 @@ pub async fn submit(
     // Every field first: nothing is read or written for a request that cannot pass.
     let (_, command) = contact.ticket_command(Uuid::nil());
     command.validate()?;
-    contact.record(None, Vec::new()).validate()?;
+    contact
+        .record(contact.identities.clone(), None, Vec::new())
+        .validate()?;
     // From here on the submit completes even if the caller goes away: it runs as its
     // own task, and the caller only waits for its answer.
     let opening = contact.continue_ticket.is_none();
@@ -214,24 +219,12 @@ struct Written {
 }
 
 /// Resolve → decide → commit, again from the start when the batch lost a race.
-/// Contacts with the same strongest identity queue up in this process, so they do
-/// not race each other through the log; across replicas the batch decides.
 async fn write(
     log: EventLog,
     options: CommandOptions,
     contact: Contact,
     meta: EventMeta,
 ) -> Result<Written, ApiError> {
-    let strongest = contact
-        .identities
-        .first()
-        .ok_or_else(|| ApiError::invalid("customer", "needs an identity"))?;
-    let lock = log.local_lock(&format!(
-        "contact.{}.{}",
-        contact.tenant,
-        strongest.as_key()
-    ));
-    let _turn = lock.lock().await;
     let attempts = options.max_attempts.max(1);
     for attempt in 0..attempts {
         if attempt > 0 {
@@ -267,8 +260,19 @@ async fn attempt_write(
         found.iter().map(|f| (f.key.clone(), f.customer)).collect();
     let resolution = identity_claim::resolve(tenant, &pairs);
     let customer_id = resolution.customer_id;
+    // One customer's contacts queue up in this process, so they do not race each
+    // other through the log; across replicas the batch decides. Whoever waited
+    // reads the record again: the one before it has just changed it.
+    let lock = log.local_lock(&format!("contact.{customer_id}"));
+    let (_turn, waited) = match lock.clone().try_lock_owned() {
+        Ok(turn) => (turn, false),
+        Err(_) => (lock.lock_owned().await, true),
+    };
+    if waited {
+        records.remove(&customer_id);
+    }
     // A new customer's record is empty — unless a retry finds it written after all.
-    if !resolution.is_new || attempt > 0 {
+    if !resolution.is_new || attempt > 0 || waited {
         customers::load_missing(log, &[customer_id], &mut records).await?;
     }
     let customer = records.remove(&customer_id).unwrap_or_default();
@@ -300,7 +304,16 @@ async fn attempt_write(
     // Also on a repeat: the record learns a ticket it missed (cut off before the
     // batch era, or written by another tool); it records nothing if it knows it.
     let ticket_opened = opening.then_some(ticket_id);
-    let record = contact.record(ticket_opened, resolution.possible_duplicates.clone());
+    let own_identities = found
+        .iter()
+        .filter(|f| f.claim.state.customer.is_none_or(|c| c == customer_id))
+        .map(|f| f.key.clone())
+        .collect();
+    let record = contact.record(
+        own_identities,
+        ticket_opened,
+        resolution.possible_duplicates.clone(),
+    );
     let customer_event = customer.state.decide(&record, actor, now)?;
 
     let mut batch = Batch::new();

@@ -137,6 +137,20 @@ impl Customer {
         self.linked_into.unwrap_or(own_id)
     }
 
+    /// The facts of a person shown through this record: the facts of the records
+    /// linked into it, and this record's own, which win a key both have.
+    pub fn person_facts<'a>(
+        &'a self,
+        linked: impl IntoIterator<Item = &'a Customer>,
+    ) -> BTreeMap<String, String> {
+        let mut facts = BTreeMap::new();
+        for record in linked {
+            facts.extend(record.facts.clone());
+        }
+        facts.extend(self.facts.clone());
+        facts
+    }
+
     /// Decides what `command` by `actor` records: `Ok(Some(event))` to record,
     /// `Ok(None)` when it tells us nothing new, or why not (including the
     /// per-customer fact cap, [`MAX_FACTS_PER_CUSTOMER`](crate::limits::MAX_FACTS_PER_CUSTOMER)).
