@@ -33,9 +33,10 @@ build:
 bench: tools
 	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" POSTGRES_BIN_DIR="$(CURDIR)/.tools/postgres/bin" cargo run --release --locked -p frontline-e2e --bin frontline-bench
 
-## token: mint a dev JWT, e.g. `make token ROLE=customer_system SUB=dev-shop`
+## token: mint a dev JWT, e.g. `make token ROLE=customer_system SUB=dev-shop TENANT=dev`
+TENANT ?= dev
 token:
-	@cargo run -q --locked -p frontline-cli -- token --role $(ROLE) --subject $(SUB)
+	@cargo run -q --locked -p frontline-cli -- token --role $(ROLE) --subject $(SUB) --tenant '$(TENANT)'
 
 ## run: local stack (nats-server, intake, conversation); Ctrl-C stops it
 run: tools build

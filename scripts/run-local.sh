@@ -69,18 +69,19 @@ PIDS+=($!)
 FRONTLINE_LISTEN=0.0.0.0:50052 FRONTLINE_METRICS_LISTEN=127.0.0.1:9102 "$BIN/frontline-conversation" &
 PIDS+=($!)
 
-AGENT_TOKEN="$("$BIN/frontline" token --role agent --subject dev-agent)"
-SHOP_TOKEN="$("$BIN/frontline" token --role customer_system --subject dev-shop)"
+TENANT="${FRONTLINE_DEV_TENANT:-dev}"
+AGENT_TOKEN="$("$BIN/frontline" token --role agent --subject dev-agent --tenant "$TENANT")"
+SHOP_TOKEN="$("$BIN/frontline" token --role customer_system --subject dev-shop --tenant "$TENANT")"
 
 cat <<INFO
 
 intake         grpc 127.0.0.1:50051  metrics http://127.0.0.1:9101/metrics
 conversation   grpc 127.0.0.1:50052  metrics http://127.0.0.1:9102/metrics
 
-customer_system token (dev-shop):
+customer_system token (dev-shop, tenant $TENANT):
 $SHOP_TOKEN
 
-agent token (dev-agent):
+agent token (dev-agent, tenant $TENANT):
 $AGENT_TOKEN
 
 example:
