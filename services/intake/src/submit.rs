@@ -287,9 +287,15 @@ async fn attempt_write(
         log.load::<Ticket>(&ticket_id).await?
     };
     if let Some(id) = contact.continue_ticket {
-        contact
-            .caller
-            .check_sees("ticket", &id, &ticket.state.tenant)?;
+        // Only a ticket of the tenant the contact acts in: another tenant's is one
+        // that does not exist, also for a caller covering both.
+        if ticket.state.tenant != contact.tenant {
+            return Err(DomainError::NotFound {
+                kind: "ticket",
+                id: id.to_string(),
+            }
+            .into());
+        }
         // A ticket of a record linked into this customer is theirs too.
         if customer.state.linked.contains(&ticket.state.customer_id)
             && let TicketCommand::AddCustomerMessage { customer_id, .. } = &mut command

@@ -35,6 +35,18 @@ fn exists(customer: &Customer, id: Uuid) -> Result<(), DomainError> {
     }
 }
 
+/// Records of two tenants never meet: the other one is not found, whoever asks.
+fn same_tenant(into: &Customer, (other_id, other): (Uuid, &Customer)) -> Result<(), DomainError> {
+    if into.tenant == other.tenant {
+        Ok(())
+    } else {
+        Err(DomainError::NotFound {
+            kind: "customer",
+            id: other_id.to_string(),
+        })
+    }
+}
+
 /// Links record `other` into record `into`.
 pub fn link(
     actor: &Actor,
@@ -50,12 +62,7 @@ pub fn link(
             "cannot link a customer to itself",
         ));
     }
-    if into.tenant != other.tenant {
-        return Err(DomainError::NotFound {
-            kind: "customer",
-            id: other_id.to_string(),
-        });
-    }
+    same_tenant(into, (other_id, other))?;
     if other.linked_into == Some(into_id) {
         return Ok(None);
     }
@@ -96,6 +103,7 @@ pub fn unlink(
     authorize(actor, Action::LinkCustomers)?;
     exists(into, into_id)?;
     exists(other, other_id)?;
+    same_tenant(into, (other_id, other))?;
     if other.linked_into != Some(into_id) || !into.linked.contains(&other_id) {
         return Err(refuse(
             "unlink",

@@ -1,0 +1,1262 @@
+//! Tenants, roles and customer systems, end to end: who may call what on whose data.
+//!
+//! - [`access_table_across_tenants_and_roles`] sets up a customer and a ticket in
+//!   tenant `acme` and in tenant `globex`, then runs one table of rows (caller, call,
+//!   target, expected gRPC code) over every RPC of both services: customer systems of
+//!   either tenant, agents and managers of one tenant, an agent of both, an admin of
+//!   one tenant and an admin of every tenant (`*`), with and without the `x-tenant`
+//!   header. It prints the whole table with the actual codes (run with
+//!   `--nocapture`), checks that every refused call stored nothing (the event
+//!   stream's last sequence is the same before and after it), and that another
+//!   tenant's id answers NOT_FOUND with the very message a nonexistent id gets.
+//! - [`keys_and_external_ids_are_each_systems_own`]: two customer systems of one
+//!   tenant share its customers, but each has its own idempotency keys and its own
+//!   external ids, and sees only its own external ids.
+//!
+//! The rules: a call that creates or looks up by identity acts in the token's only
+//! tenant or in the one named by `x-tenant` (PERMISSION_DENIED when the token does not
+//! cover it, INVALID_ARGUMENT `x-tenant` when a token covers several and names none);
+//! anything addressed by id of a tenant the caller does not cover is NOT_FOUND; the
+//! role is checked first, so a wrong role is PERMISSION_DENIED whatever the target.
+//!
+//! Rows are independent of their order: a row whose call changes state gets a fresh
+//! target of its own (a new ticket to solve, a solved ticket to reopen, two new
+//! customers to link, a linked pair to unlink, a new key to submit with).
+#![allow(clippy::unwrap_used)]
+
+use std::{collections::BTreeMap, fmt::Write as _};
+
+use frontline_domain::{Caller, Role, TenantId, ids};
+use frontline_e2e::{Cluster, caller, customer_id_of, submit_request, ticket_id, violated_field};
+use frontline_proto::v1::{self, conversation_service_client::ConversationServiceClient};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+const OK: Code = Code::Ok;
+const NOT_FOUND: Code = Code::NotFound;
+const DENIED: Code = Code::PermissionDenied;
+const INVALID: Code = Code::InvalidArgument;
+
+/// The callers of the table: name (token subject), role, tenants.
+const CALLERS: &[(&str, Role, &[&str])] = &[
+    ("shop-a", Role::CustomerSystem, &["acme"]),
+    ("shop-b", Role::CustomerSystem, &["acme"]),
+    ("shop-g", Role::CustomerSystem, &["globex"]),
+    ("agent-acme", Role::Agent, &["acme"]),
+    ("agent-globex", Role::Agent, &["globex"]),
+    ("manager-acme", Role::Manager, &["acme"]),
+    ("agent-both", Role::Agent, &["acme", "globex"]),
+    ("admin-acme", Role::Admin, &["acme"]),
+    ("admin-all", Role::Admin, &["*"]),
+];
+
+fn table_caller(name: &str) -> Caller {
+    let (id, role, tenants) = CALLERS
+        .iter()
+        .find(|(id, _, _)| *id == name)
+        .unwrap_or_else(|| panic!("no caller {name} in CALLERS"));
+    caller(id, *role, tenants)
+}
+
+/// Every RPC of both services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Rpc {
+    SubmitNew,
+    SubmitContinue,
+    GetCustomerById,
+    GetCustomerByIdentity,
+    LinkCustomers,
+    UnlinkCustomers,
+    Reply,
+    AddNote,
+    Solve,
+    Reopen,
+    GetTicket,
+    GetTicketHistory,
+}
+
+impl Rpc {
+    fn name(self) -> &'static str {
+        match self {
+            Rpc::SubmitNew => "SubmitTicket (new)",
+            Rpc::SubmitContinue => "SubmitTicket (continue_ticket_id)",
+            Rpc::GetCustomerById => "GetCustomer (by id)",
+            Rpc::GetCustomerByIdentity => "GetCustomer (by identity)",
+            Rpc::LinkCustomers => "LinkCustomers",
+            Rpc::UnlinkCustomers => "UnlinkCustomers",
+            Rpc::Reply => "Reply",
+            Rpc::AddNote => "AddNote",
+            Rpc::Solve => "Solve",
+            Rpc::Reopen => "Reopen",
+            Rpc::GetTicket => "GetTicket",
+            Rpc::GetTicketHistory => "GetTicketHistory",
+        }
+    }
+}
+
+/// What a row's call is aimed at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Acme,
+    Globex,
+    /// An acme customer and a globex customer (link / unlink only).
+    Cross,
+    /// An id nothing has.
+    Missing,
+}
+
+impl Target {
+    fn describe(self, rpc: Rpc) -> String {
+        let tenant = match self {
+            Target::Acme => "acme",
+            Target::Globex => "globex",
+            Target::Cross => return "acme customer + globex customer".into(),
+            Target::Missing => {
+                return match rpc {
+                    Rpc::GetCustomerByIdentity => "an email nobody has".into(),
+                    Rpc::LinkCustomers | Rpc::UnlinkCustomers => {
+                        "acme customer + nonexistent id".into()
+                    }
+                    _ => "nonexistent id".into(),
+                };
+            }
+        };
+        match rpc {
+            Rpc::SubmitNew => format!("new contact for {tenant}"),
+            Rpc::GetCustomerById => format!("{tenant} customer"),
+            Rpc::GetCustomerByIdentity => format!("{tenant} customer's email"),
+            Rpc::LinkCustomers => format!("two new {tenant} customers"),
+            Rpc::UnlinkCustomers => format!("two linked {tenant} customers"),
+            Rpc::Solve => format!("new {tenant} ticket"),
+            Rpc::Reopen => format!("solved {tenant} ticket"),
+            _ => format!("{tenant} ticket"),
+        }
+    }
+}
+
+/// One row of the table.
+#[derive(Clone, Copy, Debug)]
+struct Row {
+    who: &'static str,
+    x_tenant: Option<&'static str>,
+    rpc: Rpc,
+    target: Target,
+    expected: Code,
+}
+
+fn row(
+    who: &'static str,
+    x_tenant: Option<&'static str>,
+    rpc: Rpc,
+    target: Target,
+    expected: Code,
+) -> Row {
+    Row {
+        who,
+        x_tenant,
+        rpc,
+        target,
+        expected,
+    }
+}
+
+/// The table. Every expectation follows the rules in the module docs; the few that
+/// need a word say why.
+fn rows() -> Vec<Row> {
+    use Target::{Acme, Cross, Globex, Missing};
+    let mut rows = Vec::new();
+
+    // SubmitTicket opening a ticket: customer systems and admins, in the acting tenant.
+    for (who, x_tenant, target, expected) in [
+        ("shop-a", None, Acme, OK),
+        ("shop-a", Some("acme"), Acme, OK),
+        ("shop-a", Some("globex"), Globex, DENIED),
+        ("shop-b", None, Acme, OK),
+        ("shop-g", None, Globex, OK),
+        ("shop-g", Some("acme"), Acme, DENIED),
+        ("agent-acme", None, Acme, DENIED),
+        ("agent-globex", None, Globex, DENIED),
+        ("manager-acme", None, Acme, DENIED),
+        // The role is refused before the missing x-tenant is noticed.
+        ("agent-both", None, Acme, DENIED),
+        ("agent-both", Some("acme"), Acme, DENIED),
+        ("admin-acme", None, Acme, OK),
+        ("admin-acme", Some("globex"), Globex, DENIED),
+        ("admin-all", None, Acme, INVALID),
+        ("admin-all", Some("ACME"), Acme, INVALID),
+        ("admin-all", Some("acme"), Acme, OK),
+        ("admin-all", Some("globex"), Globex, OK),
+    ] {
+        rows.push(row(who, x_tenant, Rpc::SubmitNew, target, expected));
+    }
+
+    // SubmitTicket continuing the target's ticket, as its customer (by email).
+    for (who, x_tenant, target, expected) in [
+        ("shop-a", None, Acme, OK),
+        // Customers are the tenant's: shop B continues shop A's customer's ticket.
+        ("shop-b", None, Acme, OK),
+        ("shop-g", None, Acme, NOT_FOUND),
+        ("shop-a", None, Globex, NOT_FOUND),
+        ("shop-a", Some("globex"), Globex, DENIED),
+        ("shop-g", None, Globex, OK),
+        ("agent-acme", None, Acme, DENIED),
+        ("agent-both", Some("acme"), Acme, DENIED),
+        ("admin-acme", None, Acme, OK),
+        ("admin-acme", None, Globex, NOT_FOUND),
+        ("admin-all", None, Acme, INVALID),
+        ("admin-all", Some("acme"), Acme, OK),
+        ("admin-all", Some("globex"), Globex, OK),
+        // A contact continues only a ticket of the tenant it acts in: acting in
+        // globex, an acme ticket is not there, even for a caller covering both.
+        ("admin-all", Some("globex"), Acme, NOT_FOUND),
+        ("shop-a", None, Missing, NOT_FOUND),
+    ] {
+        rows.push(row(who, x_tenant, Rpc::SubmitContinue, target, expected));
+    }
+
+    // Reads by id: every role, in the tenants it covers; elsewhere NOT_FOUND.
+    for rpc in [Rpc::GetCustomerById, Rpc::GetTicket, Rpc::GetTicketHistory] {
+        for (who, role, tenants) in CALLERS {
+            for (target, tenant) in [(Acme, "acme"), (Globex, "globex")] {
+                let covers = tenants.contains(&"*") || tenants.contains(&tenant);
+                let expected = if rpc == Rpc::GetTicketHistory && !role.is_staff() {
+                    DENIED
+                } else if covers {
+                    OK
+                } else {
+                    NOT_FOUND
+                };
+                rows.push(row(who, None, rpc, target, expected));
+            }
+        }
+        rows.push(row("agent-both", None, rpc, Missing, NOT_FOUND));
+    }
+    // The header names where to create or look up; it widens nothing.
+    rows.push(row(
+        "agent-acme",
+        Some("globex"),
+        Rpc::GetTicket,
+        Globex,
+        NOT_FOUND,
+    ));
+    rows.push(row(
+        "shop-a",
+        Some("globex"),
+        Rpc::GetCustomerById,
+        Globex,
+        NOT_FOUND,
+    ));
+
+    // GetCustomer by identity: looked up in the acting tenant only.
+    for (who, x_tenant, target, expected) in [
+        ("shop-a", None, Acme, OK),
+        ("shop-b", None, Acme, OK),
+        ("shop-g", None, Acme, NOT_FOUND),
+        ("shop-g", Some("acme"), Acme, DENIED),
+        ("shop-g", None, Globex, OK),
+        ("shop-a", None, Globex, NOT_FOUND),
+        ("agent-acme", None, Acme, OK),
+        ("agent-acme", None, Globex, NOT_FOUND),
+        ("agent-globex", None, Globex, OK),
+        ("agent-globex", None, Acme, NOT_FOUND),
+        ("manager-acme", None, Acme, OK),
+        ("agent-both", None, Acme, INVALID),
+        ("agent-both", Some("acme"), Acme, OK),
+        ("agent-both", Some("globex"), Globex, OK),
+        ("agent-both", Some("globex"), Acme, NOT_FOUND),
+        ("admin-acme", None, Acme, OK),
+        ("admin-acme", Some("globex"), Globex, DENIED),
+        ("admin-all", None, Globex, INVALID),
+        ("admin-all", Some("globex"), Globex, OK),
+        ("admin-all", Some("acme"), Acme, OK),
+        ("agent-acme", None, Missing, NOT_FOUND),
+    ] {
+        rows.push(row(
+            who,
+            x_tenant,
+            Rpc::GetCustomerByIdentity,
+            target,
+            expected,
+        ));
+    }
+
+    // Linking and unlinking: staff, both records in a tenant they cover.
+    for rpc in [Rpc::LinkCustomers, Rpc::UnlinkCustomers] {
+        for (who, target, expected) in [
+            ("shop-a", Acme, DENIED),
+            ("shop-g", Globex, DENIED),
+            ("agent-acme", Acme, OK),
+            ("agent-acme", Globex, NOT_FOUND),
+            ("agent-globex", Acme, NOT_FOUND),
+            ("agent-globex", Globex, OK),
+            ("manager-acme", Acme, OK),
+            ("agent-both", Acme, OK),
+            ("agent-both", Globex, OK),
+            ("admin-acme", Acme, OK),
+            ("admin-acme", Globex, NOT_FOUND),
+            ("admin-all", Acme, OK),
+            ("admin-all", Globex, OK),
+            ("agent-acme", Cross, NOT_FOUND),
+            ("agent-acme", Missing, NOT_FOUND),
+        ] {
+            rows.push(row(who, None, rpc, target, expected));
+        }
+    }
+    // Records of two tenants are never the same person: NOT_FOUND for Link and
+    // Unlink alike, also for a caller covering both.
+    for who in ["agent-both", "admin-all"] {
+        rows.push(row(who, None, Rpc::LinkCustomers, Cross, NOT_FOUND));
+        rows.push(row(who, None, Rpc::UnlinkCustomers, Cross, NOT_FOUND));
+    }
+
+    // Ticket commands: agents and managers only, on tickets of tenants they cover.
+    for rpc in [Rpc::Reply, Rpc::AddNote, Rpc::Solve, Rpc::Reopen] {
+        for (who, target, expected) in [
+            ("shop-a", Acme, DENIED),
+            ("shop-a", Globex, DENIED),
+            ("shop-g", Acme, DENIED),
+            ("agent-acme", Acme, OK),
+            ("agent-acme", Globex, NOT_FOUND),
+            ("agent-globex", Acme, NOT_FOUND),
+            ("agent-globex", Globex, OK),
+            ("manager-acme", Acme, OK),
+            ("manager-acme", Globex, NOT_FOUND),
+            ("agent-both", Acme, OK),
+            ("agent-both", Globex, OK),
+            ("admin-acme", Acme, DENIED),
+            ("admin-acme", Globex, DENIED),
+            ("admin-all", Acme, DENIED),
+            ("admin-all", Globex, DENIED),
+            ("agent-acme", Missing, NOT_FOUND),
+        ] {
+            rows.push(row(who, None, rpc, target, expected));
+        }
+    }
+    rows
+}
+
+/// A tenant's standing fixtures and the callers that make fresh ones.
+#[derive(Debug)]
+struct Tenant {
+    name: &'static str,
+    shop: Caller,
+    agent: Caller,
+    email: String,
+    customer: String,
+    ticket: String,
+}
+
+/// The fixtures of the table: acme's and globex's, and a counter for fresh ones.
+#[derive(Debug)]
+struct Fixtures<'c> {
+    cluster: &'c Cluster,
+    acme: Tenant,
+    globex: Tenant,
+    fresh: usize,
+}
+
+impl<'c> Fixtures<'c> {
+    /// A customer with a ticket (opened by the tenant's shop) and an internal note on
+    /// it, in `acme` and in `globex`.
+    async fn set_up(cluster: &'c Cluster) -> Fixtures<'c> {
+        let mut tenants = Vec::new();
+        for (name, shop) in [("acme", "setup-shop-a"), ("globex", "setup-shop-g")] {
+            let shop = caller(shop, Role::CustomerSystem, &[name]);
+            let agent = caller(&format!("setup-agent-{name}"), Role::Agent, &[name]);
+            let email = format!("main@{name}.example");
+            let opened = cluster
+                .intake_as(&shop, None)
+                .await
+                .unwrap()
+                .submit_ticket(submit_request(&format!("main-{name}"), &email))
+                .await
+                .unwrap()
+                .into_inner();
+            cluster
+                .conversation_as(&agent, None)
+                .await
+                .unwrap()
+                .add_note(note(&opened.ticket_id))
+                .await
+                .unwrap();
+            tenants.push(Tenant {
+                name,
+                shop,
+                agent,
+                email,
+                customer: opened.customer_id,
+                ticket: opened.ticket_id,
+            });
+        }
+        let globex = tenants.pop().unwrap();
+        let acme = tenants.pop().unwrap();
+        Fixtures {
+            cluster,
+            acme,
+            globex,
+            fresh: 0,
+        }
+    }
+
+    fn tenant(&self, target: Target) -> &Tenant {
+        match target {
+            Target::Globex => &self.globex,
+            _ => &self.acme,
+        }
+    }
+
+    fn next(&mut self) -> usize {
+        self.fresh += 1;
+        self.fresh
+    }
+
+    /// A new customer with a new ticket in `target`'s tenant: (customer, ticket).
+    async fn fresh_customer(&mut self, target: Target) -> (String, String) {
+        let n = self.next();
+        let tenant = self.tenant(target);
+        let opened = self
+            .cluster
+            .intake_as(&tenant.shop, None)
+            .await
+            .unwrap()
+            .submit_ticket(submit_request(
+                &format!("fresh-{n}"),
+                &format!("fresh-{n}@{}.example", tenant.name),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        (opened.customer_id, opened.ticket_id)
+    }
+
+    /// A new ticket of `target`'s tenant, solved.
+    async fn fresh_solved_ticket(&mut self, target: Target) -> String {
+        let (_, ticket) = self.fresh_customer(target).await;
+        let agent = &self.tenant(target).agent;
+        self.cluster
+            .conversation_as(agent, None)
+            .await
+            .unwrap()
+            .solve(solve(&ticket))
+            .await
+            .unwrap();
+        ticket
+    }
+
+    /// Two records to link (or unlink): (customer_id, other_customer_id).
+    async fn pair(&mut self, target: Target) -> (String, String) {
+        match target {
+            Target::Acme | Target::Globex => (
+                self.fresh_customer(target).await.0,
+                self.fresh_customer(target).await.0,
+            ),
+            Target::Cross => (
+                self.fresh_customer(Target::Acme).await.0,
+                self.fresh_customer(Target::Globex).await.0,
+            ),
+            Target::Missing => (self.fresh_customer(Target::Acme).await.0, random_id()),
+        }
+    }
+
+    /// Two records of `target`'s tenant, the second linked into the first.
+    async fn linked_pair(&mut self, target: Target) -> (String, String) {
+        let (into, other) = self.pair(target).await;
+        if matches!(target, Target::Acme | Target::Globex) {
+            let agent = &self.tenant(target).agent;
+            self.cluster
+                .intake_as(agent, None)
+                .await
+                .unwrap()
+                .link_customers(v1::LinkCustomersRequest {
+                    customer_id: into.clone(),
+                    other_customer_id: other.clone(),
+                })
+                .await
+                .unwrap();
+        }
+        (into, other)
+    }
+
+    /// The request of `row` (row `index`), with a fresh target where the call changes
+    /// state.
+    async fn prepare(&mut self, index: usize, row: &Row) -> Prepared {
+        let target = row.target;
+        let missing = target == Target::Missing;
+        let main_ticket = if missing {
+            random_id()
+        } else {
+            self.tenant(target).ticket.clone()
+        };
+        match row.rpc {
+            Rpc::SubmitNew => {
+                let tenant = self.tenant(target).name;
+                let key = format!("row-{index}");
+                let email = format!("row-{index}@{tenant}.example");
+                let expected = ids::ticket_id(
+                    &TenantId::parse("tenant", tenant).unwrap(),
+                    row.who,
+                    frontline_domain::Channel::Email,
+                    &key,
+                );
+                Prepared::Submit(submit_request(&key, &email), expected.to_string())
+            }
+            Rpc::SubmitContinue => {
+                let tenant = self.tenant(target);
+                let mut request = submit_request(&format!("row-{index}"), &tenant.email);
+                request.continue_ticket_id = main_ticket.clone();
+                Prepared::Submit(request, main_ticket)
+            }
+            Rpc::GetCustomerById => {
+                let id = if missing {
+                    random_id()
+                } else {
+                    self.tenant(target).customer.clone()
+                };
+                Prepared::GetCustomer(
+                    v1::GetCustomerRequest {
+                        customer_id: id.clone(),
+                        identity: None,
+                    },
+                    id,
+                )
+            }
+            Rpc::GetCustomerByIdentity => {
+                let tenant = self.tenant(target);
+                let email = if missing {
+                    "nobody@nowhere.example".to_string()
+                } else {
+                    tenant.email.clone()
+                };
+                Prepared::GetCustomer(
+                    v1::GetCustomerRequest {
+                        customer_id: String::new(),
+                        identity: Some(v1::CustomerIdentity {
+                            email,
+                            ..Default::default()
+                        }),
+                    },
+                    tenant.customer.clone(),
+                )
+            }
+            Rpc::LinkCustomers => {
+                let (customer_id, other_customer_id) = self.pair(target).await;
+                Prepared::Link(v1::LinkCustomersRequest {
+                    customer_id,
+                    other_customer_id,
+                })
+            }
+            Rpc::UnlinkCustomers => {
+                let (customer_id, other_customer_id) = self.linked_pair(target).await;
+                Prepared::Unlink(v1::UnlinkCustomersRequest {
+                    customer_id,
+                    other_customer_id,
+                })
+            }
+            Rpc::Reply => Prepared::Reply(v1::ReplyRequest {
+                ticket_id: main_ticket,
+                body: "We are on it.".into(),
+                awaiting_customer: false,
+                expected_version: None,
+                idempotency_key: String::new(),
+            }),
+            Rpc::AddNote => Prepared::AddNote(note(&main_ticket)),
+            Rpc::Solve => {
+                let ticket = if missing {
+                    main_ticket
+                } else {
+                    self.fresh_customer(target).await.1
+                };
+                Prepared::Solve(solve(&ticket))
+            }
+            Rpc::Reopen => {
+                let ticket = if missing {
+                    main_ticket
+                } else {
+                    self.fresh_solved_ticket(target).await
+                };
+                Prepared::Reopen(v1::ReopenRequest {
+                    ticket_id: ticket,
+                    reason: "the customer wrote again".into(),
+                    expected_version: None,
+                })
+            }
+            Rpc::GetTicket => Prepared::GetTicket(v1::GetTicketRequest {
+                ticket_id: main_ticket,
+                as_of_version: None,
+            }),
+            Rpc::GetTicketHistory => Prepared::History(v1::GetTicketHistoryRequest {
+                ticket_id: main_ticket,
+            }),
+        }
+    }
+}
+
+/// A row's request, with what a success must show where that is worth checking.
+#[derive(Debug)]
+enum Prepared {
+    /// The request and the ticket id it must answer with.
+    Submit(v1::SubmitTicketRequest, String),
+    /// The request and the customer id it must answer with.
+    GetCustomer(v1::GetCustomerRequest, String),
+    Link(v1::LinkCustomersRequest),
+    Unlink(v1::UnlinkCustomersRequest),
+    Reply(v1::ReplyRequest),
+    AddNote(v1::AddNoteRequest),
+    Solve(v1::SolveRequest),
+    Reopen(v1::ReopenRequest),
+    GetTicket(v1::GetTicketRequest),
+    History(v1::GetTicketHistoryRequest),
+}
+
+/// Runs a prepared call as `caller`. `Ok(Some(problem))`: it succeeded but its
+/// answer is wrong.
+async fn execute(
+    cluster: &Cluster,
+    caller: &Caller,
+    x_tenant: Option<&str>,
+    prepared: Prepared,
+) -> Result<Option<String>, Status> {
+    let check = |ok: bool, problem: String| (!ok).then_some(problem);
+    let status_of = |s: i32| v1::TicketStatus::try_from(s).ok();
+    match prepared {
+        Prepared::Submit(request, ticket) => {
+            let opening = request.continue_ticket_id.is_empty();
+            let r = cluster
+                .intake_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .submit_ticket(request)
+                .await?
+                .into_inner();
+            Ok(check(
+                r.ticket_id == ticket && r.created == opening,
+                format!(
+                    "answered ticket {} (created: {}), expected {ticket} (created: {opening})",
+                    r.ticket_id, r.created
+                ),
+            ))
+        }
+        Prepared::GetCustomer(request, customer) => {
+            let c = cluster
+                .intake_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .get_customer(request)
+                .await?
+                .into_inner()
+                .customer
+                .unwrap_or_default();
+            Ok(check(
+                c.customer_id == customer,
+                format!("answered customer {}, expected {customer}", c.customer_id),
+            ))
+        }
+        Prepared::Link(request) => {
+            let other = request.other_customer_id.clone();
+            let c = cluster
+                .intake_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .link_customers(request)
+                .await?
+                .into_inner()
+                .customer
+                .unwrap_or_default();
+            Ok(check(
+                c.linked_customer_ids.contains(&other),
+                format!("{other} not linked: {:?}", c.linked_customer_ids),
+            ))
+        }
+        Prepared::Unlink(request) => {
+            let other = request.other_customer_id.clone();
+            let c = cluster
+                .intake_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .unlink_customers(request)
+                .await?
+                .into_inner()
+                .customer
+                .unwrap_or_default();
+            Ok(check(
+                !c.linked_customer_ids.contains(&other),
+                format!("{other} still linked: {:?}", c.linked_customer_ids),
+            ))
+        }
+        Prepared::Reply(request) => {
+            let change = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .reply(request)
+                .await?
+                .into_inner()
+                .change
+                .unwrap_or_default();
+            Ok(check(change.recorded, "reply not recorded".into()))
+        }
+        Prepared::AddNote(request) => {
+            let change = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .add_note(request)
+                .await?
+                .into_inner()
+                .change
+                .unwrap_or_default();
+            Ok(check(change.recorded, "note not recorded".into()))
+        }
+        Prepared::Solve(request) => {
+            let change = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .solve(request)
+                .await?
+                .into_inner()
+                .change
+                .unwrap_or_default();
+            Ok(check(
+                status_of(change.status) == Some(v1::TicketStatus::Solved),
+                format!("status after solve: {:?}", status_of(change.status)),
+            ))
+        }
+        Prepared::Reopen(request) => {
+            let change = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .reopen(request)
+                .await?
+                .into_inner()
+                .change
+                .unwrap_or_default();
+            Ok(check(
+                status_of(change.status) == Some(v1::TicketStatus::Open),
+                format!("status after reopen: {:?}", status_of(change.status)),
+            ))
+        }
+        Prepared::GetTicket(request) => {
+            let ticket = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .get_ticket(request)
+                .await?
+                .into_inner()
+                .ticket
+                .unwrap_or_default();
+            let notes = ticket
+                .messages
+                .iter()
+                .filter(|m| m.kind == i32::from(v1::MessageKind::InternalNote))
+                .count();
+            let staff = caller.actor.role.is_staff();
+            Ok(check(
+                if staff { notes > 0 } else { notes == 0 },
+                format!("{notes} internal notes shown to a {}", caller.actor.role),
+            ))
+        }
+        Prepared::History(request) => {
+            let events = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .get_ticket_history(request)
+                .await?
+                .into_inner()
+                .events;
+            Ok(check(!events.is_empty(), "empty history".into()))
+        }
+    }
+}
+
+fn random_id() -> String {
+    Uuid::new_v4().to_string()
+}
+
+fn note(ticket_id: &str) -> v1::AddNoteRequest {
+    v1::AddNoteRequest {
+        ticket_id: ticket_id.to_string(),
+        body: "internal: check the firmware".into(),
+        expected_version: None,
+        idempotency_key: String::new(),
+    }
+}
+
+fn solve(ticket_id: &str) -> v1::SolveRequest {
+    v1::SolveRequest {
+        ticket_id: ticket_id.to_string(),
+        resolution: "firmware rolled back".into(),
+        expected_version: None,
+    }
+}
+
+/// `message` with every UUID in it replaced by `<id>`.
+fn without_ids(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while !rest.is_empty() {
+        if rest.len() >= 36 && rest.is_char_boundary(36) && Uuid::parse_str(&rest[..36]).is_ok() {
+            out.push_str("<id>");
+            rest = &rest[36..];
+        } else {
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+fn describe_caller(row: &Row) -> String {
+    let (_, role, tenants) = CALLERS
+        .iter()
+        .find(|(id, _, _)| *id == row.who)
+        .unwrap_or_else(|| panic!("no caller {}", row.who));
+    let header = row
+        .x_tenant
+        .map(|t| format!(", x-tenant: {t}"))
+        .unwrap_or_default();
+    format!("{} ({role}, {}{header})", row.who, tenants.join("+"))
+}
+
+/// Every caller against every call on acme's and globex's data: the codes are those
+/// the rules give, refused calls store nothing, and another tenant's id is NOT_FOUND
+/// exactly as a nonexistent one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn access_table_across_tenants_and_roles() {
+    let started = std::time::Instant::now();
+    let cluster = Cluster::start().await.unwrap();
+    let mut fixtures = Fixtures::set_up(&cluster).await;
+    let rows = rows();
+
+    let mut mismatches = Vec::new();
+    let mut table = String::from(
+        "| # | caller | call | target | expected | actual |\n|---|---|---|---|---|---|\n",
+    );
+    // NOT_FOUND messages, ids blanked, per call: (row, message).
+    let mut not_found: BTreeMap<Rpc, Vec<(usize, String)>> = BTreeMap::new();
+    let mut refused = 0;
+    for (index, row) in rows.iter().enumerate() {
+        let prepared = fixtures.prepare(index, row).await;
+        let caller = table_caller(row.who);
+        let before = cluster.log.last_sequence().await.unwrap();
+        let result = execute(&cluster, &caller, row.x_tenant, prepared).await;
+        let after = cluster.log.last_sequence().await.unwrap();
+        let what = format!(
+            "#{index} {} {} on {}",
+            describe_caller(row),
+            row.rpc.name(),
+            row.target.describe(row.rpc)
+        );
+        let actual = match &result {
+            Ok(_) => Code::Ok,
+            Err(status) => status.code(),
+        };
+        if actual != row.expected {
+            mismatches.push(format!(
+                "{what}: expected {:?}, got {:?} ({})",
+                row.expected,
+                actual,
+                result.as_ref().err().map(Status::message).unwrap_or("ok")
+            ));
+        }
+        match &result {
+            Ok(Some(problem)) => mismatches.push(format!("{what}: {problem}")),
+            Ok(None) => {}
+            Err(status) => {
+                refused += 1;
+                if after != before {
+                    mismatches.push(format!(
+                        "{what}: refused with {:?} but the stream moved {before} -> {after}",
+                        status.code()
+                    ));
+                }
+                if status.code() == Code::InvalidArgument
+                    && violated_field(status).as_deref() != Some("x-tenant")
+                {
+                    mismatches.push(format!(
+                        "{what}: INVALID_ARGUMENT not naming x-tenant: {status:?}"
+                    ));
+                }
+                if status.code() == Code::NotFound {
+                    not_found
+                        .entry(row.rpc)
+                        .or_default()
+                        .push((index, without_ids(status.message())));
+                }
+            }
+        }
+        let mark = if actual == row.expected {
+            ""
+        } else {
+            " **MISMATCH**"
+        };
+        writeln!(
+            table,
+            "| {index} | {} | {} | {} | {:?} | {actual:?}{mark} |",
+            describe_caller(row),
+            row.rpc.name(),
+            row.target.describe(row.rpc),
+            row.expected,
+        )
+        .unwrap();
+    }
+
+    // Another tenant's id reads exactly as one that does not exist.
+    for (rpc, messages) in &not_found {
+        let Some(missing) = rows
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.rpc == *rpc && r.target == Target::Missing)
+            .and_then(|(i, _)| messages.iter().find(|(m, _)| *m == i))
+        else {
+            continue;
+        };
+        for (index, message) in messages {
+            if *message != missing.1 {
+                mismatches.push(format!(
+                    "#{index} {}: NOT_FOUND message {message:?} differs from a nonexistent id's {:?}",
+                    rpc.name(),
+                    missing.1
+                ));
+            }
+        }
+    }
+
+    println!("\n{table}");
+    println!(
+        "{} rows, {refused} refused (each stored nothing), {} mismatches, {:.1?}",
+        rows.len(),
+        mismatches.len(),
+        started.elapsed()
+    );
+    cluster.shutdown().await;
+    assert!(
+        mismatches.is_empty(),
+        "{} rows differ from the rules:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
+
+fn with_external_id(key: &str, external_id: &str, email: &str) -> v1::SubmitTicketRequest {
+    let mut request = submit_request(key, email);
+    request.customer = Some(v1::CustomerIdentity {
+        email: email.into(),
+        external_id: external_id.into(),
+        ..Default::default()
+    });
+    request
+}
+
+fn by_external_id(external_id: &str, system: &str) -> v1::GetCustomerRequest {
+    v1::GetCustomerRequest {
+        customer_id: String::new(),
+        identity: Some(v1::CustomerIdentity {
+            external_id: external_id.into(),
+            system: system.into(),
+            ..Default::default()
+        }),
+    }
+}
+
+fn by_id(customer_id: &str) -> v1::GetCustomerRequest {
+    v1::GetCustomerRequest {
+        customer_id: customer_id.into(),
+        identity: None,
+    }
+}
+
+/// The external ids a customer view shows: (system, external id).
+fn external_ids(customer: &v1::Customer) -> Vec<(String, String)> {
+    let mut ids: Vec<(String, String)> = customer
+        .identities
+        .iter()
+        .filter(|i| !i.external_id.is_empty())
+        .map(|i| (i.system.clone(), i.external_id.clone()))
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn pair(system: &str, id: &str) -> (String, String) {
+    (system.to_string(), id.to_string())
+}
+
+/// The bodies of a ticket's messages, oldest first.
+async fn bodies(
+    client: &mut ConversationServiceClient<frontline_e2e::Authed>,
+    ticket_id: &str,
+) -> Vec<String> {
+    client
+        .get_ticket(v1::GetTicketRequest {
+            ticket_id: ticket_id.to_string(),
+            as_of_version: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap_or_default()
+        .messages
+        .into_iter()
+        .map(|m| m.body)
+        .collect()
+}
+
+/// Two customer systems of one tenant share its customers, but each has its own
+/// idempotency keys and its own external ids, and sees only its own external ids;
+/// staff see all and may name the system an external id belongs to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_external_ids_are_each_systems_own() {
+    let cluster = Cluster::start().await.unwrap();
+    let shop_a = caller("shop-a", Role::CustomerSystem, &["acme"]);
+    let shop_b = caller("shop-b", Role::CustomerSystem, &["acme"]);
+    let agent = caller("agent-acme", Role::Agent, &["acme"]);
+    let mut intake_a = cluster.intake_as(&shop_a, None).await.unwrap();
+    let mut intake_b = cluster.intake_as(&shop_b, None).await.unwrap();
+    let mut staff = cluster.intake_as(&agent, None).await.unwrap();
+    let mut conversation_b = cluster.conversation_as(&shop_b, None).await.unwrap();
+
+    // The same key from two systems, for the same customer: two tickets.
+    let mut from_a = submit_request("order-1001", "carol@example.com");
+    from_a.body = "Shop A: my router reboots.".into();
+    let mut from_b = submit_request("order-1001", "carol@example.com");
+    from_b.body = "Shop B: my modem is dead.".into();
+    let a = intake_a
+        .submit_ticket(from_a.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let b = intake_b
+        .submit_ticket(from_b.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(a.created && b.created, "both opened a ticket: {a:?} {b:?}");
+    assert_ne!(a.ticket_id, b.ticket_id);
+    assert_eq!(a.ticket_id, ticket_id("shop-a", "order-1001").to_string());
+    assert_eq!(b.ticket_id, ticket_id("shop-b", "order-1001").to_string());
+    // One customer: the tenant's, found by email whichever system asks.
+    assert_eq!(
+        a.customer_id,
+        customer_id_of("carol@example.com").to_string()
+    );
+    assert_eq!(b.customer_id, a.customer_id);
+
+    // Shop B's message is stored on its own ticket, and shop A's ticket is untouched;
+    // shop B reads both (they are its tenant's customer's).
+    for (ticket, body) in [(&a.ticket_id, &from_a.body), (&b.ticket_id, &from_b.body)] {
+        assert_eq!(
+            bodies(&mut conversation_b, ticket).await,
+            vec![body.clone()],
+            "ticket {ticket}"
+        );
+    }
+    let carol = intake_b
+        .get_customer(v1::GetCustomerRequest {
+            customer_id: String::new(),
+            identity: Some(v1::CustomerIdentity {
+                email: "carol@example.com".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .customer
+        .unwrap();
+    assert_eq!(carol.customer_id, a.customer_id);
+    for ticket in [&a.ticket_id, &b.ticket_id] {
+        assert!(carol.ticket_ids.contains(ticket), "{carol:?}");
+    }
+
+    // Repeats answer each system with its own ticket; nothing new is stored.
+    let before = cluster.log.last_sequence().await.unwrap();
+    let again_a = intake_a
+        .submit_ticket(from_a.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let again_b = intake_b
+        .submit_ticket(from_b.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (again_a.ticket_id.as_str(), again_a.created),
+        (a.ticket_id.as_str(), false)
+    );
+    assert_eq!(
+        (again_b.ticket_id.as_str(), again_b.created),
+        (b.ticket_id.as_str(), false)
+    );
+    // The same system's key for another customer is refused (and stores nothing).
+    let status = intake_a
+        .submit_ticket(submit_request("order-1001", "dave@example.com"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+    assert_eq!(cluster.log.last_sequence().await.unwrap(), before);
+
+    // Both systems continue shop A's ticket with one key: both messages are stored,
+    // and only a system's own repeat is recognised as one.
+    let mut follow_a = submit_request("follow-up-1", "carol@example.com");
+    follow_a.continue_ticket_id = a.ticket_id.clone();
+    follow_a.body = "Shop A: it rebooted again.".into();
+    let mut follow_b = follow_a.clone();
+    follow_b.body = "Shop B: the modem too.".into();
+    let mut versions = Vec::new();
+    for (mut intake, request) in [
+        (intake_a.clone(), &follow_a),
+        (intake_b.clone(), &follow_b),
+        (intake_a.clone(), &follow_a),
+        (intake_b.clone(), &follow_b),
+    ] {
+        let r = intake
+            .submit_ticket(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (r.ticket_id.as_str(), r.created),
+            (a.ticket_id.as_str(), false)
+        );
+        versions.push(r.ticket_version);
+    }
+    assert_eq!(versions, [2, 3, 3, 3], "two messages, two repeats");
+    assert_eq!(
+        bodies(&mut conversation_b, &a.ticket_id).await,
+        [&from_a.body, &follow_a.body, &follow_b.body].map(String::clone)
+    );
+
+    // A system of the same name in another tenant is another system: its key and its
+    // external id are its own there, and Carol there is another customer.
+    let shop_a_of_globex = caller("shop-a", Role::CustomerSystem, &["globex"]);
+    let mut intake_ag = cluster.intake_as(&shop_a_of_globex, None).await.unwrap();
+    let there = intake_ag
+        .submit_ticket(submit_request("order-1001", "carol@example.com"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(there.created, "{there:?}");
+    assert_ne!(there.ticket_id, a.ticket_id);
+    assert_ne!(there.customer_id, a.customer_id);
+
+    // The same external id from two systems: two customers.
+    let frank = intake_a
+        .submit_ticket(with_external_id("crm-a-1", "42", "frank@example.com"))
+        .await
+        .unwrap()
+        .into_inner()
+        .customer_id;
+    let gina = intake_b
+        .submit_ticket(with_external_id("crm-b-1", "42", "gina@example.com"))
+        .await
+        .unwrap()
+        .into_inner()
+        .customer_id;
+    assert_ne!(
+        frank, gina,
+        "shop A's 42 and shop B's 42 are different people"
+    );
+
+    // Each system's "42" is its own.
+    let found = |r: Result<tonic::Response<v1::GetCustomerResponse>, Status>| {
+        r.map(|r| r.into_inner().customer.unwrap_or_default())
+    };
+    let by_a = found(intake_a.get_customer(by_external_id("42", "")).await).unwrap();
+    let by_b = found(intake_b.get_customer(by_external_id("42", "")).await).unwrap();
+    assert_eq!(
+        (by_a.customer_id.as_str(), by_b.customer_id.as_str()),
+        (frank.as_str(), gina.as_str())
+    );
+    // Naming itself is the same as naming nobody; naming another system is refused.
+    let own = found(intake_a.get_customer(by_external_id("42", "shop-a")).await).unwrap();
+    assert_eq!(own.customer_id, frank);
+    let before = cluster.log.last_sequence().await.unwrap();
+    let status = found(intake_a.get_customer(by_external_id("42", "shop-b")).await).unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let status = found(intake_b.get_customer(by_external_id("42", "shop-a")).await).unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(cluster.log.last_sequence().await.unwrap(), before);
+    // Staff name the system; without one, the external id would be the agent's own.
+    let of_a = found(staff.get_customer(by_external_id("42", "shop-a")).await).unwrap();
+    let of_b = found(staff.get_customer(by_external_id("42", "shop-b")).await).unwrap();
+    assert_eq!(
+        (of_a.customer_id.as_str(), of_b.customer_id.as_str()),
+        (frank.as_str(), gina.as_str())
+    );
+    let status = found(staff.get_customer(by_external_id("42", "")).await).unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+
+    // Shop B learns Frank (by email) under its own external id 77: Frank now has an
+    // external id from each system, and each system sees only its own.
+    let frank_via_b = intake_b
+        .submit_ticket(with_external_id("crm-b-2", "77", "frank@example.com"))
+        .await
+        .unwrap()
+        .into_inner()
+        .customer_id;
+    assert_eq!(frank_via_b, frank, "found by email across systems");
+    let seen_by_a = found(intake_a.get_customer(by_id(&frank)).await).unwrap();
+    let seen_by_b = found(intake_b.get_customer(by_id(&frank)).await).unwrap();
+    let seen_by_staff = found(staff.get_customer(by_id(&frank)).await).unwrap();
+    assert_eq!(external_ids(&seen_by_a), vec![pair("shop-a", "42")]);
+    assert_eq!(external_ids(&seen_by_b), vec![pair("shop-b", "77")]);
+    assert_eq!(
+        external_ids(&seen_by_staff),
+        vec![pair("shop-a", "42"), pair("shop-b", "77")]
+    );
+    for (who, view) in [("shop-a", &seen_by_a), ("shop-b", &seen_by_b)] {
+        let first = view.identity.clone().unwrap_or_default();
+        assert!(
+            first.external_id.is_empty() || first.system == who,
+            "{who} sees another system's external id as the first: {first:?}"
+        );
+        assert!(
+            view.identities
+                .iter()
+                .any(|i| i.email == "frank@example.com"),
+            "{who} sees the shared email: {view:?}"
+        );
+    }
+    // Shop B finds Frank by its 77; shop A has no customer 77; shop B's 42 is Gina.
+    let b77 = found(intake_b.get_customer(by_external_id("77", "")).await).unwrap();
+    assert_eq!(b77.customer_id, frank);
+    let status = found(intake_a.get_customer(by_external_id("77", "")).await).unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    let gina_seen_by_a = found(intake_a.get_customer(by_id(&gina)).await).unwrap();
+    assert!(
+        external_ids(&gina_seen_by_a).is_empty(),
+        "shop A sees shop B's external id: {gina_seen_by_a:?}"
+    );
+
+    // globex's shop-a has no customer 42 until it sends one, and then it is its own.
+    let status = found(intake_ag.get_customer(by_external_id("42", "")).await).unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    let globex_42 = intake_ag
+        .submit_ticket(with_external_id("crm-a-1", "42", "frank@example.com"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(globex_42.created, "{globex_42:?}");
+    assert_ne!(globex_42.customer_id, frank);
+    let seen = found(intake_ag.get_customer(by_external_id("42", "")).await).unwrap();
+    assert_eq!(
+        (seen.customer_id.as_str(), seen.tenant.as_str()),
+        (globex_42.customer_id.as_str(), "globex")
+    );
+    assert_eq!(
+        found(intake_a.get_customer(by_external_id("42", "")).await)
+            .unwrap()
+            .customer_id,
+        frank,
+        "acme's shop-a still finds its own 42"
+    );
+
+    cluster.shutdown().await;
+}
