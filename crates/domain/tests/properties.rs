@@ -628,3 +628,62 @@ proptest! {
         prop_assert_eq!(IdentityKey::of(&plain, "shop"), IdentityKey::of(&varied, "shop"));
     }
 }
+
+// --- identity index ------------------------------------------------------------
+
+fn identity_key() -> impl Strategy<Value = IdentityKey> {
+    prop_oneof![
+        (select(&["shop-a", "shop-b"][..]), 0..3u8).prop_map(|(system, n)| {
+            IdentityKey::External {
+                system: system.into(),
+                id: format!("crm-{n}"),
+            }
+        }),
+        (0..3u8).prop_map(|n| IdentityKey::Email(format!("c{n}@example.com"))),
+        (0..3u8).prop_map(|n| IdentityKey::Phone(format!("+4930123450{n}"))),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Whatever the claims say: the strongest claimed identity decides the
+    /// customer; only unclaimed identities are claimed; every other customer
+    /// pointed to is a possible duplicate, once; a contact with no claim is new and
+    /// its id derives from its strongest identity.
+    #[test]
+    fn resolution_follows_the_strongest_claim(
+        found in proptest::collection::btree_map(
+            identity_key(),
+            proptest::option::of((0..3u128).prop_map(Uuid::from_u128)),
+            1..6,
+        )
+    ) {
+        let found: Vec<(IdentityKey, Option<Uuid>)> = found.into_iter().collect();
+        let r = frontline_domain::identity_claim::resolve(&tenant(), &found);
+        // `found` is ordered strongest first (BTreeMap of IdentityKey).
+        match found.iter().find_map(|(_, owner)| *owner) {
+            Some(owner) => prop_assert_eq!((r.customer_id, r.is_new), (owner, false)),
+            None => prop_assert_eq!(
+                (r.customer_id, r.is_new),
+                (frontline_domain::ids::customer_id(&tenant(), &found[0].0), true)
+            ),
+        }
+        let unclaimed: Vec<IdentityKey> = found
+            .iter()
+            .filter(|(_, o)| o.is_none())
+            .map(|(k, _)| k.clone())
+            .collect();
+        prop_assert_eq!(&r.to_claim, &unclaimed);
+        let mut others: Vec<Uuid> = found
+            .iter()
+            .filter_map(|(_, o)| *o)
+            .filter(|o| *o != r.customer_id)
+            .collect();
+        others.sort();
+        others.dedup();
+        let mut dups = r.possible_duplicates.clone();
+        dups.sort();
+        prop_assert_eq!(dups, others);
+    }
+}
