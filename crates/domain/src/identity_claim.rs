@@ -133,6 +133,8 @@ impl Aggregate for IdentityClaim {
     type Event = IdentityClaimEvent;
     const KIND: &'static str = "identity";
     const SNAPSHOT_SCHEMA: u32 = 1;
+    /// One event, ever: the last event is the whole state.
+    const SNAPSHOTS: bool = false;
 
     fn version(&self) -> u64 {
         self.version

@@ -121,6 +121,8 @@ pub trait Aggregate:
     const KIND: &'static str;
     /// Bump when the state's serialised shape changes: older snapshots are then ignored.
     const SNAPSHOT_SCHEMA: u32;
+    /// Whether snapshots are worth a read: not for aggregates of one or two events.
+    const SNAPSHOTS: bool = true;
     /// How many events have been applied (0 for an aggregate that does not exist yet).
     fn version(&self) -> u64;
     /// Applies one event. Must be total: every event `decide` can produce applies.

@@ -104,7 +104,7 @@ impl Batch {
 /// The stream sequences a committed batch was stored at, in staging order.
 #[derive(Clone, Debug)]
 pub struct Committed {
-    sequences: Vec<u64>,
+    pub(crate) sequences: Vec<u64>,
 }
 
 impl Committed {
@@ -157,6 +157,16 @@ impl EventLog {
                 )));
             }
         }
+        if messages.len() > 1
+            && let Some(group) = &self.group
+        {
+            return group.commit(messages).await;
+        }
+        self.commit_now(messages).await
+    }
+
+    /// Commits `messages` (validated) on its own, not grouped with others.
+    pub(crate) async fn commit_now(&self, messages: Vec<Outgoing>) -> Result<Committed, LogError> {
         if let [one] = &messages[..] {
             let sequence = self
                 .publish(

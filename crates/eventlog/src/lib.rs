@@ -23,6 +23,7 @@ mod command;
 mod config;
 mod consumer;
 mod error;
+mod group_commit;
 mod snapshot;
 mod store;
 

@@ -112,6 +112,7 @@ fn apply_logged<A: Aggregate>(state: &mut A, event: LoggedEvent<A::Event>) {
 }
 
 /// One event ready to publish: its subject, headers and encoded envelope.
+#[derive(Clone)]
 pub(crate) struct Outgoing {
     /// The aggregate kind, for metrics.
     pub(crate) kind: &'static str,
@@ -204,6 +205,9 @@ pub struct EventLog {
     pub(crate) config: LogConfig,
     snapshots: Snapshots,
     locks: Arc<CommandLocks>,
+    /// Where multi-event batches go to be committed together with others'
+    /// (`None` inside the group committer itself).
+    pub(crate) group: Option<crate::group_commit::GroupCommit>,
 }
 
 impl EventLog {
@@ -261,14 +265,17 @@ impl EventLog {
             }
         };
         let snapshots = Snapshots::open(&js, &config).await?;
-        Ok(EventLog {
+        let mut log = EventLog {
             client,
             js,
             stream,
             config,
             snapshots,
             locks: Arc::default(),
-        })
+            group: None,
+        };
+        log.group = Some(crate::group_commit::GroupCommit::start(log.clone()));
+        Ok(log)
     }
 
     /// The NATS client underneath.
@@ -451,8 +458,14 @@ impl EventLog {
         let subject = subject::<A>(id);
         // Both reads at once: the snapshot is only useful if the subject has events,
         // but waiting for that answer first would double the latency.
-        let (last, snapshot) =
-            tokio::join!(self.last_message(&subject), self.snapshots.load::<A>(id));
+        let snapshot = async {
+            if A::SNAPSHOTS {
+                self.snapshots.load::<A>(id).await
+            } else {
+                None
+            }
+        };
+        let (last, snapshot) = tokio::join!(self.last_message(&subject), snapshot);
         let Some(last) = last? else {
             return Ok(Loaded::default());
         };

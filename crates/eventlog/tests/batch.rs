@@ -93,3 +93,53 @@ async fn of_two_racing_batches_on_one_aggregate_exactly_one_lands() {
         1
     );
 }
+
+/// Concurrent batches are committed together (one disk sync for the group), yet
+/// each caller gets its own outcome: the one stale batch among 40 is refused and
+/// stores nothing, the other 39 land whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_batches_keep_their_own_outcomes() {
+    let env = start().await;
+    let stale = Uuid::new_v4();
+    ticket_with_notes(&env.log, &stale, 0).await;
+    let before = env.log.last_sequence().await.unwrap();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let log = env.log.clone();
+            tokio::spawn(async move {
+                let ids = [Uuid::new_v4(), if i == 17 { stale } else { Uuid::new_v4() }];
+                let mut batch = Batch::new();
+                for id in &ids {
+                    // Staged on the empty state: stale for the ticket that exists.
+                    batch.stage::<Ticket>(
+                        id,
+                        &Default::default(),
+                        opened(Uuid::new_v4()),
+                        &meta(),
+                        T0,
+                    );
+                }
+                (i, ids, log.commit(batch).await)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (i, ids, result) = task.await.unwrap();
+        let stored = env.log.read::<Ticket>(&ids[0], None).await.unwrap().len();
+        if i == 17 {
+            assert!(
+                matches!(result, Err(LogError::Conflict { .. })),
+                "{result:?}"
+            );
+            assert_eq!(stored, 0, "nothing of the refused batch");
+        } else {
+            let committed = result.unwrap();
+            assert_eq!(stored, 1);
+            for (id, sequence) in ids.iter().zip(committed.sequences()) {
+                let loaded = env.log.load::<Ticket>(id).await.unwrap();
+                assert_eq!(loaded.sequence, *sequence, "its own sequences");
+            }
+        }
+    }
+    assert_eq!(env.log.last_sequence().await.unwrap(), before + 39 * 2);
+}

@@ -1,18 +1,24 @@
 //! The submit flow: a contact opens or continues a ticket, and the customer's record
-//! learns what is new — all stored in one atomic batch.
+//! learns what is new.
 //!
 //! 1. Resolve the customer: the contact's identities' claims say who it is (the
 //!    strongest claimed identity wins; a new customer's id derives from its
 //!    strongest identity).
 //! 2. Decide the ticket event and the customer event on the states just loaded.
-//! 3. Commit claims for the identities nobody holds yet, the ticket event and the
-//!    customer event in one batch, each expecting the state it was decided on. If
-//!    any of them moved (another contact claimed an identity first, another
-//!    message landed on the ticket), nothing is stored and the flow starts again
-//!    from 1 — so of 50 concurrent first contacts sharing an identity, one creates
-//!    the customer and the others join it.
+//! 3. Write, each event expecting the state it was decided on:
+//!    - a contact that brings identities nobody holds yet (every first contact)
+//!      commits their claims, the ticket event and the customer event in one
+//!      atomic batch — so of 50 concurrent first contacts sharing an identity, one
+//!      creates the customer and the others, finding the claim, join it;
+//!    - a contact whose identities are all settled appends the ticket event, then
+//!      the customer event (an atomic batch costs the server a disk sync). If the
+//!      second loses a race, the next attempt finds the ticket as a repeat and
+//!      records it; a crash between the two is repaired by the retry, and open
+//!      tickets come from the ticket events' projection anyway.
 //!
-//! Once the batch is sent, the submit finishes server-side whatever the client does:
+//!    Whatever lost a race starts again from 1.
+//!
+//! Once the write starts, the submit finishes server-side whatever the client does:
 //! it runs as its own task.
 
 use frontline_domain::{
@@ -226,12 +232,13 @@ async fn write(
     meta: EventMeta,
 ) -> Result<Written, ApiError> {
     let attempts = options.max_attempts.max(1);
+    let mut ticket_appended = false;
     for attempt in 0..attempts {
         if attempt > 0 {
             let cap = 2u64 << attempt.min(6);
             tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(1..=cap))).await;
         }
-        match attempt_write(&log, &contact, &meta, attempt).await? {
+        match attempt_write(&log, &contact, &meta, attempt, &mut ticket_appended).await? {
             Some(written) => return Ok(written),
             None => {
                 metrics::counter!("frontline_command_conflicts_total", "aggregate" => "contact")
@@ -245,12 +252,14 @@ async fn write(
     )))
 }
 
-/// One attempt: `Ok(None)` when the batch lost a race.
+/// One attempt: `Ok(None)` when it lost a race. `ticket_appended` says whether
+/// this submit's ticket event was stored (by this or an earlier attempt).
 async fn attempt_write(
     log: &EventLog,
     contact: &Contact,
     meta: &EventMeta,
     attempt: u32,
+    ticket_appended: &mut bool,
 ) -> Result<Option<Written>, ApiError> {
     let tenant = &contact.tenant;
     let actor = &contact.caller.actor;
@@ -261,18 +270,14 @@ async fn attempt_write(
     let resolution = identity_claim::resolve(tenant, &pairs);
     let customer_id = resolution.customer_id;
     // One customer's contacts queue up in this process, so they do not race each
-    // other through the log; across replicas the batch decides. Whoever waited
-    // reads the record again: the one before it has just changed it.
+    // other through the log; across replicas the log's sequence checks decide. The
+    // record is read again under the lock: the contact before may just have changed
+    // it, and its rules (the fact cap) must see that before anything is written.
     let lock = log.local_lock(&format!("contact.{customer_id}"));
-    let (_turn, waited) = match lock.clone().try_lock_owned() {
-        Ok(turn) => (turn, false),
-        Err(_) => (lock.lock_owned().await, true),
-    };
-    if waited {
-        records.remove(&customer_id);
-    }
+    let _turn = lock.lock().await;
+    records.remove(&customer_id);
     // A new customer's record is empty — unless a retry finds it written after all.
-    if !resolution.is_new || attempt > 0 || waited {
+    if !resolution.is_new || attempt > 0 {
         customers::load_missing(log, &[customer_id], &mut records).await?;
     }
     let customer = records.remove(&customer_id).unwrap_or_default();
@@ -322,29 +327,67 @@ async fn attempt_write(
     );
     let customer_event = customer.state.decide(&record, actor, now)?;
 
-    let mut batch = Batch::new();
+    let mut claims = Vec::new();
     for found in found
         .iter()
         .filter(|f| resolution.to_claim.contains(&f.key))
     {
         if let Some(claimed) = found.claim.state.claim(tenant, &found.key, customer_id)? {
-            batch.stage(&found.claim_id, &found.claim, claimed, meta, now);
+            claims.push((found, claimed));
         }
+    }
+    if claims.is_empty() {
+        // Every identity is settled: the ticket, then the record, as two appends
+        // (an atomic batch costs the server a disk sync; see `docs/architecture.md`).
+        // If the record's append loses a race, the next attempt finds the ticket
+        // as a repeat and records it.
+        let ticket = match ticket_event {
+            Some(event) => match log.append(&ticket_id, &ticket, event, meta, now).await {
+                Ok(appended) => {
+                    *ticket_appended = true;
+                    appended
+                }
+                Err(LogError::Conflict { .. }) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            },
+            None => ticket,
+        };
+        let customer = match customer_event {
+            Some(event) => match log.append(&customer_id, &customer, event, meta, now).await {
+                Ok(appended) => appended,
+                Err(LogError::Conflict { .. }) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            },
+            None => customer,
+        };
+        return Ok(Some(Written {
+            ticket_id,
+            ticket,
+            customer_id,
+            customer,
+            appended: *ticket_appended,
+        }));
+    }
+    // New identities: their claims, the ticket and the record in one atomic batch,
+    // so of two contacts claiming the same identity exactly one lands.
+    let mut batch = Batch::new();
+    for (found, claimed) in claims {
+        batch.stage(&found.claim_id, &found.claim, claimed, meta, now);
     }
     let staged_ticket = ticket_event.map(|e| batch.stage(&ticket_id, &ticket, e, meta, now));
     let staged_customer =
         customer_event.map(|e| batch.stage(&customer_id, &customer, e, meta, now));
-    let appended = staged_ticket.is_some();
     let committed = match log.commit(batch).await {
         Ok(committed) => committed,
         Err(LogError::Conflict { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
+    *ticket_appended |= staged_ticket.is_some();
     Ok(Some(Written {
         ticket_id,
         ticket: staged_ticket.map_or(ticket, |s| committed.loaded(log, s)),
         customer_id,
         customer: staged_customer.map_or(customer, |s| committed.loaded(log, s)),
-        appended,
+        appended: *ticket_appended,
     }))
 }
