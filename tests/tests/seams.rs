@@ -1137,7 +1137,7 @@ async fn an_unknown_event_type_is_skipped_but_counted() {
 /// Two contacts of one customer at once, each within the fact cap alone but not
 /// together: one must be refused as a whole, without a ticket.
 ///
-/// Both once passed `check_contact` on the same customer state, both opened their
+/// Both once passed a dry run of the customer's rules on the same customer state, both opened their
 /// ticket, and the second customer append failed the cap: the caller heard
 /// INVALID_ARGUMENT `facts` while its ticket existed. A customer's contacts now
 /// queue up (within a process) from the check to the last append.

@@ -53,17 +53,6 @@ impl Identity {
     pub fn is_empty(&self) -> bool {
         self.email.is_none() && self.phone.is_none() && self.external_id.is_none()
     }
-
-    /// The identity the customer's id is derived from: external id, else email, else phone.
-    pub fn primary_key(&self) -> Option<String> {
-        if let Some(x) = &self.external_id {
-            Some(format!("external:{x}"))
-        } else if let Some(e) = &self.email {
-            Some(format!("email:{e}"))
-        } else {
-            self.phone.as_ref().map(|p| format!("phone:{p}"))
-        }
-    }
 }
 
 fn non_empty(s: &str) -> Option<&str> {
@@ -222,7 +211,6 @@ mod tests {
     fn email_is_trimmed_and_lower_cased() {
         let id = Identity::normalise("customer", "  Ana.Silva@Example.COM ", "", "").unwrap();
         assert_eq!(id.email.as_deref(), Some("ana.silva@example.com"));
-        assert_eq!(id.primary_key().unwrap(), "email:ana.silva@example.com");
     }
 
     #[test]
@@ -259,11 +247,15 @@ mod tests {
     }
 
     #[test]
-    fn external_id_wins_as_primary() {
+    fn external_id_is_strongest_then_email_then_phone() {
         let id = Identity::normalise("c", "a@b.de", "+4930123456", " crm-1 ").unwrap();
-        assert_eq!(id.primary_key().unwrap(), "external:crm-1");
-        let id = Identity::normalise("c", "", "+4930123456", "").unwrap();
-        assert_eq!(id.primary_key().unwrap(), "phone:+4930123456");
+        let keys = crate::IdentityKey::of(&id, "shop");
+        assert_eq!(
+            keys.iter()
+                .map(crate::IdentityKey::as_key)
+                .collect::<Vec<_>>(),
+            ["external:shop:crm-1", "email:a@b.de", "phone:+4930123456"]
+        );
     }
 
     #[test]
