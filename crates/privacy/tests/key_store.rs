@@ -1,0 +1,141 @@
+//! The key store on a real nats-server: keys are created once and shared, stored
+//! only wrapped, destroyed for good, and a wrong key-encryption key is refused at
+//! open.
+#![allow(clippy::unwrap_used)]
+
+use async_nats::jetstream;
+use frontline_privacy::{Kek, KeyError, KeyStore, NatsKeyStore, open, seal};
+use frontline_testkit::NatsServer;
+use futures::TryStreamExt as _;
+use uuid::Uuid;
+
+async fn server() -> (NatsServer, jetstream::Context) {
+    let server = tokio::task::spawn_blocking(NatsServer::start)
+        .await
+        .unwrap()
+        .unwrap();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    (server, jetstream::new(client))
+}
+
+/// Every stored byte of the bucket's stream, raw.
+async fn raw_bytes(js: &jetstream::Context, bucket: &str) -> Vec<u8> {
+    let stream = js.get_stream(format!("KV_{bucket}")).await.unwrap();
+    let last = stream.clone().info().await.unwrap().state.last_sequence;
+    let mut all = Vec::new();
+    for seq in 1..=last {
+        if let Ok(m) = stream.get_raw_message(seq).await {
+            all.extend_from_slice(&m.payload);
+            all.extend_from_slice(m.subject.as_bytes());
+        }
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_made_once_kept_wrapped_and_destroyed_for_good() {
+    let (_server, js) = server().await;
+    let kek = Kek::from_base64(&Kek::generate_base64()).unwrap();
+    let store = NatsKeyStore::open(&js, "T_KEYS", 1, kek.clone())
+        .await
+        .unwrap();
+    let customer = Uuid::new_v4();
+
+    // Concurrent first uses share one key.
+    let keys = futures::future::try_join_all((0..8).map(|_| store.key_for(&customer)))
+        .await
+        .unwrap();
+    let sealed = seal(keys[0].as_ref().unwrap(), b"ana@example.com", b"evt/email");
+    for key in &keys {
+        assert_eq!(
+            open(key.as_ref().unwrap(), &sealed, b"evt/email").unwrap(),
+            b"ana@example.com"
+        );
+    }
+    // Reopened with the same KEK, the key is the same.
+    let again = NatsKeyStore::open(&js, "T_KEYS", 1, kek).await.unwrap();
+    let key = again.existing(&customer).await.unwrap().unwrap();
+    assert_eq!(
+        open(&key, &sealed, b"evt/email").unwrap(),
+        b"ana@example.com"
+    );
+    assert!(again.existing(&Uuid::new_v4()).await.unwrap().is_none());
+
+    // Destroyed: gone, not recreated, and the wrapped key is in no stored byte.
+    let wrapped = js
+        .get_key_value("T_KEYS")
+        .await
+        .unwrap()
+        .get(format!("customer.{customer}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        raw_bytes(&js, "T_KEYS")
+            .await
+            .windows(wrapped.len())
+            .any(|w| w == &wrapped[..])
+    );
+    store.destroy(&customer).await.unwrap();
+    store.destroy(&customer).await.unwrap();
+    assert!(store.existing(&customer).await.unwrap().is_none());
+    assert!(store.key_for(&customer).await.unwrap().is_none());
+    let history: Vec<_> = store_history(&js, &customer).await;
+    assert!(
+        history.iter().all(|v| v == b"forgotten"),
+        "no wrapped copy is left: {history:?}"
+    );
+    let raw = raw_bytes(&js, "T_KEYS").await;
+    assert!(!raw.windows(wrapped.len()).any(|w| w == &wrapped[..]));
+}
+
+async fn store_history(js: &jetstream::Context, customer: &Uuid) -> Vec<Vec<u8>> {
+    let kv = js.get_key_value("T_KEYS").await.unwrap();
+    kv.history(format!("customer.{customer}"))
+        .await
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.value.to_vec())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_kek_is_refused_when_the_store_opens() {
+    let (_server, js) = server().await;
+    let kek = Kek::from_base64(&Kek::generate_base64()).unwrap();
+    let store = NatsKeyStore::open(&js, "T_KEYS", 1, kek).await.unwrap();
+    store.key_for(&Uuid::new_v4()).await.unwrap();
+    let other = Kek::from_base64(&Kek::generate_base64()).unwrap();
+    let err = NatsKeyStore::open(&js, "T_KEYS", 1, other)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KeyError::WrongKek(_)), "{err}");
+    assert!(err.to_string().contains("FRONTLINE_KEK"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bucket_holds_no_data_key_in_the_clear() {
+    let (_server, js) = server().await;
+    let kek = Kek::from_base64(&Kek::generate_base64()).unwrap();
+    let store = NatsKeyStore::open(&js, "T_KEYS", 1, kek).await.unwrap();
+    let customer = Uuid::new_v4();
+    let key = store.key_for(&customer).await.unwrap().unwrap();
+    // A field sealed with the key opens with the key read back, and the raw
+    // bucket bytes do not contain the plaintext of anything sealed with it.
+    let sealed = seal(&key, b"secret-marker-123", b"a");
+    assert_eq!(
+        open(
+            &store.existing(&customer).await.unwrap().unwrap(),
+            &sealed,
+            b"a"
+        )
+        .unwrap(),
+        b"secret-marker-123"
+    );
+    let raw = raw_bytes(&js, "T_KEYS").await;
+    assert!(!raw.windows(17).any(|w| w == b"secret-marker-123"));
+    assert!(!raw.is_empty());
+}
