@@ -211,6 +211,28 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
         "GetCustomer with a bad customer_id",
     );
 
+    // Link/UnlinkCustomers: both ids must be UUIDs, named in the violation.
+    let mut staff = cluster.intake("ana", Role::Agent).await.unwrap();
+    for (customer_id, other_customer_id, field) in [
+        ("nope".to_string(), random_id(), "customer_id"),
+        (random_id(), "nope".to_string(), "other_customer_id"),
+    ] {
+        let link = v1::LinkCustomersRequest {
+            customer_id: customer_id.clone(),
+            other_customer_id: other_customer_id.clone(),
+        };
+        expect_invalid(staff.link_customers(link).await, field, "LinkCustomers");
+        let unlink = v1::UnlinkCustomersRequest {
+            customer_id,
+            other_customer_id,
+        };
+        expect_invalid(
+            staff.unlink_customers(unlink).await,
+            field,
+            "UnlinkCustomers",
+        );
+    }
+
     // Conversation: ticket ids must be UUIDs.
     expect_invalid(agent.reply(reply("nope", "hi")).await, "ticket_id", "Reply");
     expect_invalid(agent.add_note(note("nope")).await, "ticket_id", "AddNote");
@@ -738,6 +760,33 @@ async fn expect_all_unauthenticated(
         intake.get_customer(request(customer, a)).await,
         code,
         &format!("GetCustomer with {what}"),
+    );
+    let pair = (random_id(), random_id());
+    expect_code(
+        intake
+            .link_customers(request(
+                v1::LinkCustomersRequest {
+                    customer_id: pair.0.clone(),
+                    other_customer_id: pair.1.clone(),
+                },
+                a,
+            ))
+            .await,
+        code,
+        &format!("LinkCustomers with {what}"),
+    );
+    expect_code(
+        intake
+            .unlink_customers(request(
+                v1::UnlinkCustomersRequest {
+                    customer_id: pair.0,
+                    other_customer_id: pair.1,
+                },
+                a,
+            ))
+            .await,
+        code,
+        &format!("UnlinkCustomers with {what}"),
     );
     expect_code(
         conversation.reply(request(reply(&id, "hi"), a)).await,
