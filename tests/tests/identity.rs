@@ -40,6 +40,11 @@ fn phone(number: &str) -> v1::CustomerIdentity {
     }
 }
 
+/// The customer of a GetCustomer answer.
+fn customer(answer: tonic::Response<v1::GetCustomerResponse>) -> v1::Customer {
+    answer.into_inner().customer.unwrap()
+}
+
 fn facts_of(customer: &v1::Customer) -> Vec<(String, String)> {
     let mut facts: Vec<_> = customer
         .facts
@@ -73,9 +78,7 @@ async fn the_phone_caller_is_the_email_writer() {
     let found = phones
         .get_customer(by_identity(phone("+49 309347052")))
         .await
-        .unwrap()
-        .into_inner()
-        .customer
+        .map(customer)
         .unwrap();
     assert_eq!(found.customer_id, first.customer_id);
 
@@ -107,9 +110,7 @@ async fn the_phone_caller_is_the_email_writer() {
             ..Default::default()
         }))
         .await
-        .unwrap()
-        .into_inner()
-        .customer
+        .map(customer)
         .unwrap();
     assert_eq!(by_email.customer_id, first.customer_id);
     assert_eq!(by_email.identities.len(), 2, "{:?}", by_email.identities);
@@ -142,9 +143,7 @@ async fn an_external_id_added_later_keeps_the_customer() {
             ..Default::default()
         }))
         .await
-        .unwrap()
-        .into_inner()
-        .customer
+        .map(customer)
         .unwrap();
     assert_eq!(found.customer_id, first.customer_id);
     let mut third = submit_request("shop-3", "");
@@ -339,15 +338,7 @@ async fn link_and_unlink_round_trip() {
     let reader = agent.clone();
     let view = |id: String| {
         let mut agent = reader.clone();
-        async move {
-            agent
-                .get_customer(by_id(&id))
-                .await
-                .unwrap()
-                .into_inner()
-                .customer
-                .unwrap()
-        }
+        async move { agent.get_customer(by_id(&id)).await.map(customer).unwrap() }
     };
     let (mail_before, phone_before) = (
         view(by_mail.customer_id.clone()).await,
@@ -491,9 +482,7 @@ async fn a_contact_bridging_two_customers_is_a_possible_duplicate() {
         .unwrap()
         .get_customer(by_id(&by_mail.customer_id))
         .await
-        .unwrap()
-        .into_inner()
-        .customer
+        .map(customer)
         .unwrap();
     assert_eq!(
         staff.possible_duplicates,
@@ -506,18 +495,14 @@ async fn a_contact_bridging_two_customers_is_a_possible_duplicate() {
     let system = shop
         .get_customer(by_id(&by_mail.customer_id))
         .await
-        .unwrap()
-        .into_inner()
-        .customer
+        .map(customer)
         .unwrap();
     assert!(system.possible_duplicates.is_empty());
     // The phone still finds its own record.
     let found = shop
         .get_customer(by_identity(phone("+4930999888")))
         .await
-        .unwrap()
-        .into_inner()
-        .customer
+        .map(customer)
         .unwrap();
     assert_eq!(found.customer_id, by_phone.customer_id);
     cluster.shutdown().await;

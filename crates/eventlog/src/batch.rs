@@ -13,10 +13,7 @@
 
 use std::time::Duration;
 
-use async_nats::{
-    connection::State,
-    jetstream::{self, context::PublishErrorKind},
-};
+use async_nats::{connection::State, jetstream::context::PublishErrorKind};
 use frontline_domain::{Aggregate, Recorded, UnixMillis};
 use frontline_proto::events::EventCodec;
 use uuid::Uuid;
@@ -144,14 +141,14 @@ impl EventLog {
             });
         }
         if messages.len() > MAX_BATCH_EVENTS {
-            return Err(LogError::Unavailable(format!(
+            return Err(LogError::InvalidBatch(format!(
                 "a batch holds at most {MAX_BATCH_EVENTS} events, not {}",
                 messages.len()
             )));
         }
         for (i, m) in messages.iter().enumerate() {
             if messages[..i].iter().any(|o| o.subject == m.subject) {
-                return Err(LogError::Unavailable(format!(
+                return Err(LogError::InvalidBatch(format!(
                     "a batch holds one event per aggregate; {} is staged twice",
                     m.subject
                 )));
@@ -296,9 +293,4 @@ enum BatchFailure {
     WrongLastSequence,
     Retry(String),
     Fatal(String),
-}
-
-/// The stream setting atomic batches need.
-pub(crate) fn allows_atomic(config: &jetstream::stream::Config) -> bool {
-    config.allow_atomic_publish
 }

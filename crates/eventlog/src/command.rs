@@ -60,6 +60,13 @@ pub enum CommandError {
     },
 }
 
+/// The pause before retry `attempt` (1, 2, …) after a lost race: random, up to
+/// 4, 8, … 128 ms, so racing writers spread out instead of colliding again.
+pub async fn retry_pause(attempt: u32) {
+    let cap = 2u64 << attempt.min(6);
+    tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap))).await;
+}
+
 /// Runs `decide` against the latest state of aggregate `id` and appends its event,
 /// recorded at the time `decide` was given.
 ///
@@ -109,8 +116,7 @@ where
     for attempt in 0..attempts {
         // No backoff after a missed `assume_new` guess: that was no race.
         if attempt > 1 || (attempt == 1 && !options.assume_new) {
-            let cap = 2u64 << attempt.min(6);
-            tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=cap))).await;
+            retry_pause(attempt).await;
         }
         let _turn = lock.lock().await;
         let loaded = match loaded.take() {

@@ -10,6 +10,10 @@ pub enum LogError {
         /// The last sequence the append expected.
         expected: u64,
     },
+    /// A batch that can never be committed (too many events, or two for one
+    /// aggregate): a fault of the caller's code, not of the log.
+    #[error("invalid batch: {0}")]
+    InvalidBatch(String),
     /// NATS or the stream could not be reached in time. Safe to retry.
     #[error("event log unavailable: {0}")]
     Unavailable(String),

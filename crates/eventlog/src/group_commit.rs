@@ -96,11 +96,11 @@ fn take_group(waiting: &mut VecDeque<Waiting>) -> Vec<Waiting> {
     group
 }
 
-async fn commit_group(log: &EventLog, group: Vec<Waiting>) {
-    if let [_] = &group[..] {
-        for one in group {
-            let _ = one.reply.send(log.commit_now(one.messages).await);
-        }
+async fn commit_group(log: &EventLog, mut group: Vec<Waiting>) {
+    if group.len() == 1
+        && let Some(one) = group.pop()
+    {
+        let _ = one.reply.send(log.commit_now(one.messages).await);
         return;
     }
     let merged: Vec<Outgoing> = group

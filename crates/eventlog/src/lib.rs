@@ -28,7 +28,7 @@ mod snapshot;
 mod store;
 
 pub use batch::{Batch, Committed, MAX_BATCH_EVENTS, Staged};
-pub use command::{CommandError, CommandOptions, Outcome, execute, execute_from};
+pub use command::{CommandError, CommandOptions, Outcome, execute, execute_from, retry_pause};
 pub use config::{EVENT_SUBJECTS, LogConfig, PARKED_PREFIX};
 pub use consumer::{ConsumerConfig, Delivery, Subscription};
 pub use error::LogError;

@@ -240,7 +240,7 @@ impl EventLog {
                 let owns_subjects = actual.subjects.iter().any(|s| s == EVENT_SUBJECTS);
                 let format = LOG_FORMAT.to_string();
                 let marked = actual.metadata.get(FORMAT_KEY) == Some(&format);
-                if !owns_subjects || !crate::batch::allows_atomic(&actual) || !marked {
+                if !owns_subjects || !actual.allow_atomic_publish || !marked {
                     let mut upgraded = actual.clone();
                     upgraded.subjects.retain(|s| !s.starts_with("frontline."));
                     upgraded.subjects.insert(0, EVENT_SUBJECTS.to_string());

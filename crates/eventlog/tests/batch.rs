@@ -143,3 +143,52 @@ async fn grouped_batches_keep_their_own_outcomes() {
     }
     assert_eq!(env.log.last_sequence().await.unwrap(), before + 39 * 2);
 }
+
+/// A batch that can never commit is refused before anything is sent, as a fault of
+/// the caller's code (not "unavailable", which would invite a retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impossible_batch_is_refused_and_stores_nothing() {
+    let env = start().await;
+    let before = env.log.last_sequence().await.unwrap();
+    let twice = Uuid::new_v4();
+    let mut batch = Batch::new();
+    for _ in 0..2 {
+        batch.stage::<Ticket>(
+            &twice,
+            &Default::default(),
+            opened(Uuid::new_v4()),
+            &meta(),
+            T0,
+        );
+    }
+    let err = env.log.commit(batch).await.unwrap_err();
+    assert!(
+        matches!(&err, LogError::InvalidBatch(why) if why.contains("staged twice")),
+        "{err}"
+    );
+    let mut batch = Batch::new();
+    for _ in 0..=frontline_eventlog::MAX_BATCH_EVENTS {
+        batch.stage::<Ticket>(
+            &Uuid::new_v4(),
+            &Default::default(),
+            opened(Uuid::new_v4()),
+            &meta(),
+            T0,
+        );
+    }
+    let err = env.log.commit(batch).await.unwrap_err();
+    assert!(
+        matches!(&err, LogError::InvalidBatch(why) if why.contains("at most")),
+        "{err}"
+    );
+    assert_eq!(env.log.last_sequence().await.unwrap(), before);
+    // An empty batch commits nothing and says so.
+    assert!(
+        env.log
+            .commit(Batch::new())
+            .await
+            .unwrap()
+            .sequences()
+            .is_empty()
+    );
+}

@@ -795,21 +795,6 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_token_is_accepted() {
-        let token = hs(&json!({
-            "sub": "web-shop",
-            "role": "customer_system",
-            "tenant": "acme",
-            "exp": now_secs() + 3600,
-        }));
-        let caller = check(&Authenticator::hs256(SECRET), &token).unwrap();
-        assert_eq!(
-            caller,
-            Caller::in_tenant(Actor::new("web-shop", Role::CustomerSystem), tenant("acme"))
-        );
-    }
-
-    #[test]
     fn times_are_checked() {
         let auth = Authenticator::hs256(SECRET);
         let now = now_secs();

@@ -135,9 +135,10 @@ impl From<LogError> for ApiError {
             LogError::Unavailable(_) => ApiError::Unavailable(format!(
                 "{e}; retry with the same idempotency key, nothing is doubled"
             )),
-            LogError::Corrupt { .. } | LogError::Setup(_) | LogError::Refused(_) => {
-                ApiError::Internal(e.to_string())
-            }
+            LogError::Corrupt { .. }
+            | LogError::Setup(_)
+            | LogError::Refused(_)
+            | LogError::InvalidBatch(_) => ApiError::Internal(e.to_string()),
         }
     }
 }

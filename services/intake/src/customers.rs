@@ -278,8 +278,7 @@ pub async fn relink(
 ) -> Result<(Loaded<Customer>, Loaded<Customer>), ApiError> {
     for attempt in 0..max_attempts.max(1) {
         if attempt > 0 {
-            let cap = 2u64 << attempt.min(6);
-            tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(1..=cap))).await;
+            frontline_eventlog::retry_pause(attempt).await;
         }
         let (into, other) = tokio::try_join!(
             load_visible(log, caller, into_id),

@@ -22,8 +22,8 @@
 //! it runs as its own task.
 
 use frontline_domain::{
-    Caller, Channel, CustomerCommand, DomainError, Identity, IdentityKey, Opening, Priority,
-    TenantId, Ticket, TicketCommand, identity_claim, ids,
+    Caller, Channel, Customer, CustomerCommand, DomainError, Identity, IdentityKey, Opening,
+    Priority, TenantId, Ticket, TicketCommand, identity_claim, ids,
 };
 use frontline_eventlog::{Batch, CommandOptions, EventLog, EventMeta, Loaded, LogError};
 use frontline_proto::{
@@ -220,7 +220,7 @@ struct Written {
     ticket_id: Uuid,
     ticket: Loaded<Ticket>,
     customer_id: Uuid,
-    customer: Loaded<frontline_domain::Customer>,
+    customer: Loaded<Customer>,
     appended: bool,
 }
 
@@ -235,8 +235,7 @@ async fn write(
     let mut ticket_appended = false;
     for attempt in 0..attempts {
         if attempt > 0 {
-            let cap = 2u64 << attempt.min(6);
-            tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(1..=cap))).await;
+            frontline_eventlog::retry_pause(attempt).await;
         }
         match attempt_write(&log, &contact, &meta, attempt, &mut ticket_appended).await? {
             Some(written) => return Ok(written),
@@ -275,12 +274,12 @@ async fn attempt_write(
     // it, and its rules (the fact cap) must see that before anything is written.
     let lock = log.local_lock(&format!("contact.{customer_id}"));
     let _turn = lock.lock().await;
-    records.remove(&customer_id);
     // A new customer's record is empty — unless a retry finds it written after all.
-    if !resolution.is_new || attempt > 0 {
-        customers::load_missing(log, &[customer_id], &mut records).await?;
-    }
-    let customer = records.remove(&customer_id).unwrap_or_default();
+    let customer = if resolution.is_new && attempt == 0 {
+        Loaded::default()
+    } else {
+        log.load::<Customer>(&customer_id).await?
+    };
 
     // The ticket: a new key derives a new id, so skip loading what almost surely is
     // not there (if it is, the batch conflicts and the next attempt loads it).
@@ -341,24 +340,16 @@ async fn attempt_write(
         // (an atomic batch costs the server a disk sync; see `docs/architecture.md`).
         // If the record's append loses a race, the next attempt finds the ticket
         // as a repeat and records it.
-        let ticket = match ticket_event {
-            Some(event) => match log.append(&ticket_id, &ticket, event, meta, now).await {
-                Ok(appended) => {
-                    *ticket_appended = true;
-                    appended
-                }
-                Err(LogError::Conflict { .. }) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            },
-            None => ticket,
+        let Some((ticket, appended)) =
+            append_unless_raced(log, &ticket_id, ticket, ticket_event, meta, now).await?
+        else {
+            return Ok(None);
         };
-        let customer = match customer_event {
-            Some(event) => match log.append(&customer_id, &customer, event, meta, now).await {
-                Ok(appended) => appended,
-                Err(LogError::Conflict { .. }) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            },
-            None => customer,
+        *ticket_appended |= appended;
+        let Some((customer, _)) =
+            append_unless_raced(log, &customer_id, customer, customer_event, meta, now).await?
+        else {
+            return Ok(None);
         };
         return Ok(Some(Written {
             ticket_id,
@@ -390,4 +381,28 @@ async fn attempt_write(
         customer: staged_customer.map_or(customer, |s| committed.loaded(log, s)),
         appended: *ticket_appended,
     }))
+}
+
+/// Appends `event`, if there is one, after `loaded`: the state after it and whether
+/// anything was stored, or `Ok(None)` when another writer got there first.
+async fn append_unless_raced<A>(
+    log: &EventLog,
+    id: &Uuid,
+    loaded: Loaded<A>,
+    event: Option<A::Event>,
+    meta: &EventMeta,
+    now: frontline_domain::UnixMillis,
+) -> Result<Option<(Loaded<A>, bool)>, ApiError>
+where
+    A: frontline_domain::Aggregate,
+    A::Event: frontline_eventlog::EventCodec,
+{
+    let Some(event) = event else {
+        return Ok(Some((loaded, false)));
+    };
+    match log.append(id, &loaded, event, meta, now).await {
+        Ok(appended) => Ok(Some((appended, true))),
+        Err(LogError::Conflict { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
