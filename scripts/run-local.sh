@@ -5,7 +5,9 @@
 #
 # Env: NATS_URL (use an existing server), NATS_PORT (default 4333),
 #      DATABASE_URL (use an existing PostgreSQL), POSTGRES_PORT (default: a free one),
-#      FRONTLINE_JWT_SECRET (default dev-secret-change-me).
+#      FRONTLINE_JWT_SECRET (default dev-secret-change-me),
+#      FRONTLINE_KEK (required with an external NATS_URL; otherwise a fresh one is
+#      generated, as the local NATS store is new on every run too).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +36,15 @@ trap 'exit 143' TERM
 for exe in frontline-intake frontline-conversation frontline; do
     [[ -x "$BIN/$exe" ]] || { echo "error: $BIN/$exe missing; run \`make build\` (or \`make run\`)" >&2; exit 1; }
 done
+
+if [[ -z "${FRONTLINE_KEK:-}${FRONTLINE_KEK_FILE:-}" ]]; then
+    if [[ -n "${NATS_URL:-}" ]]; then
+        echo "error: with an external NATS_URL, set FRONTLINE_KEK (or FRONTLINE_KEK_FILE) to the key its data was written with" >&2
+        exit 1
+    fi
+    FRONTLINE_KEK="$("$BIN/frontline" kek)"
+    export FRONTLINE_KEK
+fi
 
 if [[ -z "${NATS_URL:-}" ]]; then
     NATS="$ROOT/.tools/bin/nats-server"

@@ -122,6 +122,8 @@ impl Cluster {
             &self.nats.url(),
             "--jwt-secret",
             SECRET,
+            "--kek",
+            frontline_testkit::TEST_KEK,
             "--log-timeout-secs",
             "2",
             "--shutdown-grace-secs",
@@ -323,6 +325,9 @@ async fn open_log(url: &str) -> anyhow::Result<EventLog> {
         .await?;
     let config = LogConfig {
         timeout: Duration::from_secs(2),
+        kek: Some(frontline_privacy::Kek::from_base64(
+            frontline_testkit::TEST_KEK,
+        )?),
         ..LogConfig::default()
     };
     Ok(EventLog::open(client, config).await?)
@@ -336,14 +341,6 @@ pub fn tenant() -> TenantId {
 /// The id of the ticket `system` opens by email with `key` in [`TENANT`].
 pub fn ticket_id(system: &str, key: &str) -> uuid::Uuid {
     frontline_domain::ids::ticket_id(&tenant(), system, frontline_domain::Channel::Email, key)
-}
-
-/// The id a new customer first seen by `email` (alone) gets in [`TENANT`].
-pub fn customer_id_of(email: &str) -> uuid::Uuid {
-    let key = frontline_domain::identity::normalise_email("email", email)
-        .map(frontline_domain::IdentityKey::Email)
-        .unwrap_or(frontline_domain::IdentityKey::Email(email.to_string()));
-    frontline_domain::ids::customer_id(&tenant(), &key)
 }
 
 /// A valid submit request; tweak fields per test.

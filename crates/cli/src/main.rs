@@ -1,5 +1,6 @@
 //! `frontline`: a small command-line client. For now it mints bearer tokens for
-//! local use (`frontline token --role agent --subject ana --tenant acme`).
+//! local use (`frontline token --role agent --subject ana --tenant acme`) and
+//! generates key-encryption keys (`frontline kek`).
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -36,6 +37,10 @@ enum Command {
         #[arg(long, env = "FRONTLINE_JWT_SECRET", hide_env_values = true)]
         secret: String,
     },
+    /// Prints a new random key-encryption key (base64 of 32 bytes) for
+    /// FRONTLINE_KEK / FRONTLINE_KEK_FILE. Keep it safe: losing it loses every
+    /// customer's personal data.
+    Kek,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,6 +65,7 @@ fn main() -> anyhow::Result<()> {
             )?;
             println!("{token}");
         }
+        Command::Kek => println!("{}", frontline_privacy::Kek::generate_base64()),
     }
     Ok(())
 }

@@ -92,6 +92,9 @@ pub enum Action {
     ReadHistory,
     /// Link two customer records that are the same person, or undo that.
     LinkCustomers,
+    /// Forget a customer (erase their personal data), or export everything held
+    /// about them.
+    ManagePersonalData,
 }
 
 impl fmt::Display for Action {
@@ -106,6 +109,7 @@ impl fmt::Display for Action {
             Action::ReadTicket => "read tickets",
             Action::ReadHistory => "read ticket history",
             Action::LinkCustomers => "link customers",
+            Action::ManagePersonalData => "forget or export customers",
         };
         f.write_str(s)
     }
@@ -120,6 +124,7 @@ pub fn may(role: Role, action: Action) -> bool {
         ReadCustomer | ReadTicket => true,
         Reply | AddNote | Solve | Reopen => matches!(role, Agent | Manager),
         ReadHistory | LinkCustomers => role.is_staff(),
+        ManagePersonalData => role == Admin,
     }
 }
 

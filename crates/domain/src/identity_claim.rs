@@ -2,7 +2,7 @@
 //!
 //! Every identity of a tenant (an email, a phone number, or one customer system's
 //! external id) is a small aggregate of its own, `frontline.identity.<id>`, whose id is
-//! derived from the tenant and the identity ([`crate::ids::identity_id`]). Its first
+//! a keyed hash of the tenant's secret and the identity ([`crate::ids::identity_id`]). Its first
 //! event claims it for a customer, appended expecting the subject to be empty — so of
 //! two concurrent first contacts with the same identity exactly one claims it, and
 //! the other sees the claim and joins that customer. A contact writes its claims,
@@ -17,7 +17,7 @@ use std::fmt;
 
 use uuid::Uuid;
 
-use crate::{Aggregate, DomainError, Identity, Recorded, TenantId, ids};
+use crate::{Aggregate, DomainError, Identity, Recorded, TenantId};
 
 /// One identity of a customer, normalised. Ordered strongest first.
 #[derive(
@@ -103,6 +103,12 @@ pub enum IdentityClaimEvent {
         /// Whose it is.
         customer_id: Uuid,
     },
+    /// The identity's customer was forgotten: the identity is free again, and the
+    /// next contact with it is a new customer.
+    Released {
+        /// Whose it was.
+        customer_id: Uuid,
+    },
 }
 
 impl IdentityClaim {
@@ -127,13 +133,19 @@ impl IdentityClaim {
             })),
         }
     }
+
+    /// Releases the identity from forgotten customer `customer_id`: `None` when it
+    /// is not (or no longer) theirs.
+    pub fn release(&self, customer_id: Uuid) -> Option<IdentityClaimEvent> {
+        (self.customer == Some(customer_id)).then_some(IdentityClaimEvent::Released { customer_id })
+    }
 }
 
 impl Aggregate for IdentityClaim {
     type Event = IdentityClaimEvent;
     const KIND: &'static str = "identity";
     const SNAPSHOT_SCHEMA: u32 = 1;
-    /// One event, ever: the last event is the whole state.
+    /// A claim, perhaps a release and a later claim: never worth a snapshot.
     const SNAPSHOTS: bool = false;
 
     fn version(&self) -> u64 {
@@ -141,17 +153,34 @@ impl Aggregate for IdentityClaim {
     }
 
     fn apply(&mut self, recorded: &Recorded<IdentityClaimEvent>) {
-        let IdentityClaimEvent::Claimed {
-            tenant,
-            customer_id,
-            ..
-        } = &recorded.event;
-        // The first claim decides; the log never holds a second (expected sequence 0).
-        if self.customer.is_none() {
-            self.customer = Some(*customer_id);
-            self.tenant = tenant.clone();
+        match &recorded.event {
+            // A claim is appended expecting the claim's current sequence, so while
+            // the identity is someone's the log never holds a second one.
+            IdentityClaimEvent::Claimed {
+                tenant,
+                customer_id,
+                ..
+            } => {
+                if self.customer.is_none() {
+                    self.customer = Some(*customer_id);
+                    self.tenant = tenant.clone();
+                }
+            }
+            IdentityClaimEvent::Released { customer_id } => {
+                if self.customer == Some(*customer_id) {
+                    self.customer = None;
+                }
+            }
         }
         self.version += 1;
+    }
+
+    fn event_owner(&self, _id: &Uuid, event: &IdentityClaimEvent) -> Option<Uuid> {
+        match event {
+            // The identity itself is personal: sealed with its customer's key.
+            IdentityClaimEvent::Claimed { customer_id, .. } => Some(*customer_id),
+            IdentityClaimEvent::Released { .. } => None,
+        }
     }
 
     fn skip_unknown(&mut self) {
@@ -173,14 +202,16 @@ pub struct Resolution {
 }
 
 /// Resolves a contact from its identities and the customer each one's claim leads
-/// to (`None` when unclaimed; links already followed). `found` must not be empty.
-pub fn resolve(tenant: &TenantId, found: &[(IdentityKey, Option<Uuid>)]) -> Resolution {
+/// to (`None` when unclaimed; links already followed). A new customer gets
+/// `new_customer` (a fresh random id: ids derived from an identity would let anyone
+/// confirm it, and would bring a forgotten customer back). `found` must not be empty.
+pub fn resolve(found: &[(IdentityKey, Option<Uuid>)], new_customer: Uuid) -> Resolution {
     let mut by_strength: Vec<&(IdentityKey, Option<Uuid>)> = found.iter().collect();
     by_strength.sort_by(|a, b| a.0.cmp(&b.0));
     let claimed_by = by_strength.iter().find_map(|(_, owner)| *owner);
     let (customer_id, is_new) = match (claimed_by, by_strength.first()) {
         (Some(owner), _) => (owner, false),
-        (None, Some((strongest, _))) => (ids::customer_id(tenant, strongest), true),
+        (None, Some(_)) => (new_customer, true),
         (None, None) => (Uuid::nil(), true),
     };
     let mut possible_duplicates: Vec<Uuid> = Vec::new();
@@ -236,10 +267,11 @@ mod tests {
     }
 
     #[test]
-    fn a_new_contact_gets_the_id_of_its_strongest_identity() {
-        let r = resolve(&tenant(), &[(phone(), None), (email(), None)]);
+    fn a_new_contact_gets_the_fresh_id() {
+        let fresh = Uuid::from_u128(99);
+        let r = resolve(&[(phone(), None), (email(), None)], fresh);
         assert!(r.is_new);
-        assert_eq!(r.customer_id, ids::customer_id(&tenant(), &email()));
+        assert_eq!(r.customer_id, fresh);
         assert_eq!(r.to_claim, [email(), phone()]);
         assert!(r.possible_duplicates.is_empty());
     }
@@ -247,7 +279,7 @@ mod tests {
     #[test]
     fn a_known_identity_brings_the_contact_home_and_claims_the_new_ones() {
         let c = Uuid::from_u128(7);
-        let r = resolve(&tenant(), &[(email(), None), (phone(), Some(c))]);
+        let r = resolve(&[(email(), None), (phone(), Some(c))], Uuid::nil());
         assert_eq!((r.customer_id, r.is_new), (c, false));
         assert_eq!(r.to_claim, [email()]);
     }
@@ -256,8 +288,8 @@ mod tests {
     fn two_customers_go_to_the_strongest_and_the_other_is_a_possible_duplicate() {
         let (by_email, by_phone) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let r = resolve(
-            &tenant(),
             &[(phone(), Some(by_phone)), (email(), Some(by_email))],
+            Uuid::nil(),
         );
         assert_eq!(r.customer_id, by_email);
         assert_eq!(r.possible_duplicates, [by_phone]);
@@ -276,5 +308,15 @@ mod tests {
         });
         assert_eq!(claim.claim(&tenant(), &email(), a), Ok(None));
         assert!(claim.claim(&tenant(), &email(), b).is_err());
+        // Released (its customer forgotten), it is free for the next contact.
+        assert_eq!(claim.release(b), None, "not b's to release");
+        let released = claim.release(a).unwrap();
+        claim.apply(&Recorded {
+            event: released,
+            actor: crate::Actor::new("admin", crate::Role::Admin),
+            at: 2,
+        });
+        assert_eq!(claim.customer, None);
+        assert!(claim.claim(&tenant(), &email(), b).unwrap().is_some());
     }
 }

@@ -1,19 +1,30 @@
-//! Deterministic ids for things created from outside (UUIDv5), so a repeated
-//! request finds what the first one created — forever, not only inside the
-//! event log's duplicate window. Every id is derived inside its tenant, and a
-//! customer system's keys inside that system (its token's subject): two shops may
-//! both send `order-1001`.
+//! Deterministic ids for things created from outside, so a repeated request finds
+//! what the first one created — forever, not only inside the event log's duplicate
+//! window. Every id is derived inside its tenant, and a customer system's keys
+//! inside that system (its token's subject): two shops may both send `order-1001`.
+//!
+//! Ids derived from personal data (an identity) are keyed hashes with the tenant's
+//! secret, so an id never lets anyone without the secret confirm that a given email
+//! was a customer. New customers get random ids (see [`crate::identity_claim::resolve`]).
 
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::{Channel, IdentityKey, TenantId};
 
 /// Namespace for ticket ids.
 const TICKET_NAMESPACE: Uuid = Uuid::from_u128(0x5b1f_0c2e_6a3d_4e8f_9a71_3c4d_2e1f_0b01);
-/// Namespace for customer ids.
-const CUSTOMER_NAMESPACE: Uuid = Uuid::from_u128(0x5b1f_0c2e_6a3d_4e8f_9a71_3c4d_2e1f_0b02);
-/// Namespace for identity claims.
-const IDENTITY_NAMESPACE: Uuid = Uuid::from_u128(0x5b1f_0c2e_6a3d_4e8f_9a71_3c4d_2e1f_0b03);
+
+/// A tenant's secret for keyed hashes of identities (kept by the key store).
+#[derive(Clone)]
+pub struct TenantSecret(pub [u8; 32]);
+
+impl std::fmt::Debug for TenantSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TenantSecret(…)")
+    }
+}
 
 /// Joins the parts of a name. No part contains a newline: tenants, systems, keys and
 /// identities are refused with control characters.
@@ -29,22 +40,18 @@ pub fn ticket_id(tenant: &TenantId, system: &str, channel: Channel, idempotency_
     )
 }
 
-/// The id a new customer gets: derived from the strongest identity of their first
-/// contact, so a retried first contact finds the same customer.
-pub fn customer_id(tenant: &TenantId, strongest: &IdentityKey) -> Uuid {
-    Uuid::new_v5(
-        &CUSTOMER_NAMESPACE,
-        name(&[tenant.as_str(), &strongest.as_key()]).as_bytes(),
-    )
-}
-
 /// The id of the claim on an identity within a tenant (one small aggregate per
-/// identity: its first event decides whose it is).
-pub fn identity_id(tenant: &TenantId, key: &IdentityKey) -> Uuid {
-    Uuid::new_v5(
-        &IDENTITY_NAMESPACE,
-        name(&[tenant.as_str(), &key.as_key()]).as_bytes(),
-    )
+/// identity): HMAC-SHA-256 with the tenant's secret, as a version-8 UUID.
+pub fn identity_id(secret: &TenantSecret, tenant: &TenantId, key: &IdentityKey) -> Uuid {
+    // HMAC takes keys of any length: this cannot fail.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&secret.0) else {
+        unreachable!("HMAC accepts every key length")
+    };
+    mac.update(name(&["identity", tenant.as_str(), &key.as_key()]).as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::new_v8(bytes)
 }
 
 #[cfg(test)]
@@ -71,10 +78,13 @@ mod tests {
     }
 
     #[test]
-    fn identity_ids_are_per_tenant() {
+    fn identity_ids_are_keyed_per_tenant() {
         let email = IdentityKey::Email("ana@example.com".into());
-        assert_eq!(identity_id(&t("a"), &email), identity_id(&t("a"), &email));
-        assert_ne!(identity_id(&t("a"), &email), identity_id(&t("b"), &email));
-        assert_ne!(identity_id(&t("a"), &email), customer_id(&t("a"), &email));
+        let (s1, s2) = (TenantSecret([1; 32]), TenantSecret([2; 32]));
+        let id = identity_id(&s1, &t("a"), &email);
+        assert_eq!(id, identity_id(&s1, &t("a"), &email));
+        assert_ne!(id, identity_id(&s1, &t("b"), &email));
+        assert_ne!(id, identity_id(&s2, &t("a"), &email), "another secret");
+        assert_eq!(id.get_version_num(), 8);
     }
 }

@@ -130,4 +130,14 @@ pub trait Aggregate:
     /// An event this code does not know (written by a newer writer; "deploy readers before writers"):
     /// it counts in the version, nothing else changes.
     fn skip_unknown(&mut self);
+    /// The customer whose data key seals this aggregate's personal data (in its
+    /// snapshot), if any: forgetting that customer makes it unreadable.
+    fn data_owner(&self, _id: &uuid::Uuid) -> Option<uuid::Uuid> {
+        None
+    }
+    /// The customer whose data key seals the personal fields of `event`, the next
+    /// event of aggregate `id` in this state.
+    fn event_owner(&self, id: &uuid::Uuid, _event: &Self::Event) -> Option<uuid::Uuid> {
+        self.data_owner(id)
+    }
 }

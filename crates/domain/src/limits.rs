@@ -21,6 +21,8 @@ pub const MAX_FACT_KEY_CHARS: usize = 64;
 pub const MAX_FACT_VALUE_CHARS: usize = 512;
 /// How often one ticket may be reopened before a new contact must open a new ticket.
 pub const MAX_REOPENS: u32 = 10;
+/// Longest reason for forgetting a customer, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
 
 /// A required, trimmed-non-empty text of at most `max` characters, with no control
 /// characters other than newlines and tabs.

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::{
     EventLog, EventMeta, Loaded, LogError,
-    store::{Outgoing, count_appended, is_wrong_last_sequence},
+    store::{Outgoing, Sealing, count_appended, is_wrong_last_sequence, subject},
 };
 
 /// Most events in one batch (the server's limit is 1000).
@@ -33,7 +33,15 @@ const COMMIT_ATTEMPTS: u32 = 3;
 /// [`EventLog::commit`]. One event per aggregate.
 #[derive(Default)]
 pub struct Batch {
-    messages: Vec<Outgoing>,
+    messages: Vec<Unsealed>,
+}
+
+/// A staged event, encoded at commit time: its customer's data key is fetched
+/// then, so staging stays synchronous.
+struct Unsealed {
+    subject: String,
+    owner: Option<Uuid>,
+    seal: Box<dyn FnOnce(Sealing<'_>) -> Outgoing + Send>,
 }
 
 impl std::fmt::Debug for Batch {
@@ -82,8 +90,16 @@ impl Batch {
         A: Aggregate,
         A::Event: EventCodec,
     {
-        self.messages
-            .push(Outgoing::new::<A>(id, loaded, &event, meta, at));
+        let owner = loaded.state.event_owner(id, &event);
+        let (id_for, for_seal, event_for, meta_for) =
+            (*id, loaded.clone(), event.clone(), meta.clone());
+        self.messages.push(Unsealed {
+            subject: subject::<A>(id),
+            owner,
+            seal: Box::new(move |sealing| {
+                Outgoing::new::<A>(&id_for, &for_seal, &event_for, &meta_for, at, sealing)
+            }),
+        });
         let mut state = loaded.state.clone();
         state.apply(&Recorded {
             event,
@@ -154,12 +170,33 @@ impl EventLog {
                 )));
             }
         }
+        let messages = self.seal(messages).await?;
         if messages.len() > 1
             && let Some(group) = &self.group
         {
             return group.commit(messages).await;
         }
         self.commit_now(messages).await
+    }
+
+    /// Encodes staged events, each sealed with its customer's key (fetched once
+    /// per customer).
+    async fn seal(&self, staged: Vec<Unsealed>) -> Result<Vec<Outgoing>, LogError> {
+        let mut owners: Vec<Option<Uuid>> = staged.iter().map(|m| m.owner).collect();
+        owners.sort();
+        owners.dedup();
+        let keys = futures::future::try_join_all(
+            owners.iter().map(|owner| self.personal.for_writing(*owner)),
+        )
+        .await?;
+        Ok(staged
+            .into_iter()
+            .map(|m| {
+                let at = owners.binary_search(&m.owner).unwrap_or_default();
+                let (key, sealed_for) = &keys[at];
+                (m.seal)((key, *sealed_for))
+            })
+            .collect())
     }
 
     /// Commits `messages` (validated) on its own, not grouped with others.

@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use frontline_privacy::Kek;
+
 /// The subjects the event stream owns: every aggregate kind, present and future.
 pub const EVENT_SUBJECTS: &str = "frontline.>";
 /// Prefix of parked-event subjects (`frontline-parked.<consumer>`); outside the
@@ -21,6 +23,10 @@ pub struct LogConfig {
     /// Write an aggregate's snapshot every this many events (and after a load that
     /// had to replay at least as many). At least 1.
     pub snapshot_every: u64,
+    /// The key-encryption key wrapping customers' data keys. Services always have
+    /// one (they refuse to start without); `None` seals nothing, for tests of the
+    /// log itself.
+    pub kek: Option<Kek>,
 }
 
 impl Default for LogConfig {
@@ -30,6 +36,7 @@ impl Default for LogConfig {
             replicas: 1,
             timeout: Duration::from_secs(5),
             snapshot_every: 16,
+            kek: None,
         }
     }
 }
@@ -38,6 +45,11 @@ impl LogConfig {
     /// The KV bucket holding aggregate snapshots.
     pub fn snapshot_bucket(&self) -> String {
         format!("{}_SNAPSHOTS", self.stream)
+    }
+
+    /// The KV bucket holding customers' data keys, wrapped.
+    pub fn key_bucket(&self) -> String {
+        format!("{}_KEYS", self.stream)
     }
 
     /// The stream holding parked (undecodable or given-up) events.

@@ -23,7 +23,7 @@ use frontline_proto::{
 };
 use futures::{FutureExt, StreamExt};
 
-use crate::{EventLog, LogError, config::PARKED_PREFIX, store::count_unknown};
+use crate::{EventLog, LogError, config::PARKED_PREFIX};
 
 /// How a durable consumer reads the log.
 #[derive(Clone, Debug)]
@@ -247,30 +247,39 @@ impl<E: EventCodec> Subscription<E> {
             park(&self.log, &self.config.durable, &message, sequence, &reason).await?;
             return Ok(None);
         }
-        let decoded = decode_envelope(&message.payload).and_then(|envelope| {
-            let event = E::decode_payload(&envelope.event_type, &envelope.payload)?;
-            Ok((envelope, event))
-        });
-        match decoded {
-            Ok((envelope, event)) => {
-                if event.is_none() {
-                    count_unknown(&envelope.event_type);
-                }
-                Ok(Some(Delivery {
-                    event,
-                    envelope,
-                    sequence,
-                    subject,
-                    delivered,
-                    message,
-                    log: self.log.clone(),
-                    config: self.config.clone(),
-                }))
-            }
+        let envelope = match decode_envelope(&message.payload) {
+            Ok(envelope) => envelope,
             Err(reason) => {
+                park(&self.log, &self.config.durable, &message, sequence, &reason).await?;
+                return Ok(None);
+            }
+        };
+        // A key store that cannot be reached is a failure for now (the message is
+        // delivered again); an event that cannot be opened is parked.
+        let opened = self
+            .log
+            .open_envelope::<E>(envelope, &|reason| LogError::Corrupt {
+                subject: subject.clone(),
+                sequence,
+                reason,
+            })
+            .await;
+        match opened {
+            Ok((event, envelope)) => Ok(Some(Delivery {
+                event,
+                envelope,
+                sequence,
+                subject,
+                delivered,
+                message,
+                log: self.log.clone(),
+                config: self.config.clone(),
+            })),
+            Err(LogError::Corrupt { reason, .. }) => {
                 park(&self.log, &self.config.durable, &message, sequence, &reason).await?;
                 Ok(None)
             }
+            Err(e) => Err(e),
         }
     }
 }

@@ -24,6 +24,7 @@ mod config;
 mod consumer;
 mod error;
 mod group_commit;
+mod personal;
 mod snapshot;
 mod store;
 

@@ -17,6 +17,7 @@ use async_nats::{
 };
 use bytes::Bytes;
 use frontline_domain::{Actor, Aggregate, Recorded, UnixMillis};
+use frontline_privacy::{Fields, KeyStore as _, PersonalKey};
 use frontline_proto::{
     convert,
     events::{CONTENT_TYPE, EventCodec, HEADER_EVENT_TYPE, SCHEMA_VERSION, decode_envelope},
@@ -29,6 +30,7 @@ use uuid::Uuid;
 use crate::{
     LogConfig, LogError, Snapshots,
     config::{EVENT_SUBJECTS, LEGACY_PARKED_SUBJECTS, PARKED_PREFIX},
+    personal::PersonalData,
 };
 
 /// The format of the events on the log, kept in the stream's metadata
@@ -111,6 +113,10 @@ fn apply_logged<A: Aggregate>(state: &mut A, event: LoggedEvent<A::Event>) {
     }
 }
 
+/// The key an event's personal fields are sealed with, and the customer it is
+/// sealed for (named in the envelope).
+pub(crate) type Sealing<'a> = (&'a PersonalKey, Option<Uuid>);
+
 /// One event ready to publish: its subject, headers and encoded envelope.
 #[derive(Clone)]
 pub(crate) struct Outgoing {
@@ -125,18 +131,21 @@ pub(crate) struct Outgoing {
 
 impl Outgoing {
     /// Encodes `event` as the next event of aggregate `id` after `loaded`.
+    /// Personal fields are sealed with `key`, for customer `sealed_for`.
     pub(crate) fn new<A>(
         id: &Uuid,
         loaded: &Loaded<A>,
         event: &A::Event,
         meta: &EventMeta,
         at: UnixMillis,
+        (key, sealed_for): Sealing<'_>,
     ) -> Outgoing
     where
         A: Aggregate,
         A::Event: EventCodec,
     {
         let event_id = Uuid::now_v7().to_string();
+        let payload = event.encode_payload(&Fields::new(key, &event_id));
         let event_type = event.event_type();
         let envelope = v1::EventEnvelope {
             event_id: event_id.clone(),
@@ -152,7 +161,8 @@ impl Outgoing {
             correlation_id: meta.correlation_id.clone(),
             causation_id: meta.causation_id.clone(),
             schema_version: SCHEMA_VERSION,
-            payload: event.encode_payload(),
+            payload,
+            sealed_for: sealed_for.map(|o| o.to_string()).unwrap_or_default(),
         };
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", event_id.as_str());
@@ -204,6 +214,7 @@ pub struct EventLog {
     pub(crate) stream: jetstream::stream::Stream,
     pub(crate) config: LogConfig,
     snapshots: Snapshots,
+    pub(crate) personal: PersonalData,
     locks: Arc<CommandLocks>,
     /// Where multi-event batches go to be committed together with others'
     /// (`None` inside the group committer itself).
@@ -264,13 +275,15 @@ impl EventLog {
                 stream
             }
         };
-        let snapshots = Snapshots::open(&js, &config).await?;
+        let personal = PersonalData::open(&js, &config).await?;
+        let snapshots = Snapshots::open(&js, &config, personal.clone()).await?;
         let mut log = EventLog {
             client,
             js,
             stream,
             config,
             snapshots,
+            personal,
             locks: Arc::default(),
             group: None,
         };
@@ -345,7 +358,11 @@ impl EventLog {
         A::Event: EventCodec,
     {
         self.check_connected()?;
-        let message = Outgoing::new::<A>(id, loaded, &event, meta, at);
+        let sealing = self
+            .personal
+            .for_writing(loaded.state.event_owner(id, &event))
+            .await?;
+        let message = Outgoing::new::<A>(id, loaded, &event, meta, at, (&sealing.0, sealing.1));
         let version = loaded.state.version() + 1;
         let sequence = self
             .publish(
@@ -469,7 +486,7 @@ impl EventLog {
         let Some(last) = last? else {
             return Ok(Loaded::default());
         };
-        let last = decode_logged::<A::Event>(&last)?;
+        let last = self.decode::<A::Event>(&last).await?;
         // A snapshot ahead of the log, or one that disagrees with it, is ignored:
         // snapshots are a shortcut, the log is the truth.
         let base = snapshot
@@ -535,7 +552,7 @@ impl EventLog {
         let Some(last) = self.last_message(&subject).await? else {
             return Ok(Vec::new());
         };
-        let last = decode_logged::<A::Event>(&last)?;
+        let last = self.decode::<A::Event>(&last).await?;
         let until = until_version.map_or(last.version, |v| v.min(last.version));
         // Capacity from the envelope is a hint only: a corrupt version must not
         // allocate the machine away (the gap check below refuses it).
@@ -556,6 +573,15 @@ impl EventLog {
         Ok(events)
     }
 
+    /// The stream sequence of aggregate `id`'s last event (0 when it has none).
+    pub async fn last_sequence_of<A: Aggregate>(&self, id: &Uuid) -> Result<u64, LogError> {
+        self.check_connected()?;
+        Ok(self
+            .last_message(&subject::<A>(id))
+            .await?
+            .map_or(0, |m| m.sequence))
+    }
+
     async fn last_message(&self, subject: &str) -> Result<Option<StreamMessage>, LogError> {
         match self.stream.direct_get_last_for_subject(subject).await {
             Ok(m) => Ok(Some(m)),
@@ -574,7 +600,7 @@ impl EventLog {
             .direct_get_next_for_subject(subject, Some(from_sequence))
             .await
         {
-            Ok(m) => decode_logged(&m),
+            Ok(m) => self.decode(&m).await,
             Err(e) if e.kind() == DirectGetErrorKind::NotFound => Err(LogError::Corrupt {
                 subject: subject.to_string(),
                 sequence: from_sequence,
@@ -724,37 +750,80 @@ pub(crate) fn count_unknown(event_type: &str) {
     );
 }
 
-/// Decodes a stored message into a logged event. A known type that does not decode
-/// is corrupt; an unknown type is kept as `event: None` (and counted).
-pub(crate) fn decode_logged<E: EventCodec>(m: &StreamMessage) -> Result<LoggedEvent<E>, LogError> {
-    let corrupt = |reason: String| LogError::Corrupt {
-        subject: m.subject.to_string(),
-        sequence: m.sequence,
-        reason,
-    };
-    let envelope = decode_envelope(&m.payload).map_err(corrupt)?;
-    let event = E::decode_payload(&envelope.event_type, &envelope.payload).map_err(corrupt)?;
-    if event.is_none() {
-        count_unknown(&envelope.event_type);
+impl EventLog {
+    /// Decodes a stored message into a logged event, opening its personal fields
+    /// with its customer's key. A known type that does not decode is corrupt; an
+    /// unknown type is kept as `event: None` (and counted).
+    pub(crate) async fn decode<E: EventCodec>(
+        &self,
+        m: &StreamMessage,
+    ) -> Result<LoggedEvent<E>, LogError> {
+        let corrupt = |reason: String| LogError::Corrupt {
+            subject: m.subject.to_string(),
+            sequence: m.sequence,
+            reason,
+        };
+        let envelope = decode_envelope(&m.payload).map_err(corrupt)?;
+        let (event, envelope) = self.open_envelope(envelope, &corrupt).await?;
+        let actor = envelope.actor.clone().unwrap_or_default();
+        let role = convert::from_wire::<v1::Role, frontline_domain::Role>(actor.role)
+            .ok_or_else(|| corrupt(format!("unknown actor role {}", actor.role)))?;
+        Ok(LoggedEvent {
+            at: envelope
+                .occurred_at
+                .as_ref()
+                .map(convert::millis)
+                .unwrap_or_default(),
+            event_id: envelope.event_id,
+            event_type: envelope.event_type,
+            version: envelope.aggregate_version,
+            sequence: m.sequence,
+            actor: Actor::new(actor.id, role),
+            correlation_id: envelope.correlation_id,
+            causation_id: envelope.causation_id,
+            event,
+        })
     }
-    let actor = envelope.actor.clone().unwrap_or_default();
-    let role = convert::from_wire::<v1::Role, frontline_domain::Role>(actor.role)
-        .ok_or_else(|| corrupt(format!("unknown actor role {}", actor.role)))?;
-    Ok(LoggedEvent {
-        at: envelope
-            .occurred_at
-            .as_ref()
-            .map(convert::millis)
-            .unwrap_or_default(),
-        event_id: envelope.event_id,
-        event_type: envelope.event_type,
-        version: envelope.aggregate_version,
-        sequence: m.sequence,
-        actor: Actor::new(actor.id, role),
-        correlation_id: envelope.correlation_id,
-        causation_id: envelope.causation_id,
-        event,
-    })
+
+    /// The event in `envelope`, personal fields opened (or erased).
+    pub(crate) async fn open_envelope<E: EventCodec>(
+        &self,
+        envelope: v1::EventEnvelope,
+        corrupt: &impl Fn(String) -> LogError,
+    ) -> Result<(Option<E>, v1::EventEnvelope), LogError> {
+        let key = self
+            .personal
+            .for_reading(&envelope.sealed_for, corrupt)
+            .await?;
+        let fields = Fields::new(&key, &envelope.event_id);
+        let event =
+            E::decode_payload(&envelope.event_type, &envelope.payload, &fields).map_err(corrupt)?;
+        if event.is_none() {
+            count_unknown(&envelope.event_type);
+        }
+        Ok((event, envelope))
+    }
+
+    /// Destroys customer `id`'s data key: every personal field sealed for them
+    /// reads as erased from now on, in every process. Repeating it is fine.
+    pub async fn destroy_data_key(&self, id: &Uuid) -> Result<(), LogError> {
+        match self.personal.store() {
+            Some(store) => Ok(store.destroy(id).await?),
+            None => Err(LogError::Refused(
+                "the log was opened without a key-encryption key".into(),
+            )),
+        }
+    }
+
+    /// The secret of `tenant` for keyed hashes of identities.
+    pub async fn tenant_secret(&self, tenant: &str) -> Result<[u8; 32], LogError> {
+        match self.personal.store() {
+            Some(store) => Ok(store.tenant_secret(tenant).await?),
+            None => Err(LogError::Refused(
+                "the log was opened without a key-encryption key".into(),
+            )),
+        }
+    }
 }
 
 fn gap<E>(subject: &str, event: &LoggedEvent<E>, expected: u64) -> LogError {

@@ -184,7 +184,12 @@ async fn append_then_load_and_the_stored_message() {
     assert_eq!(envelope.causation_id, "req-1");
     assert_eq!(envelope.schema_version, 1);
     assert_eq!(
-        TicketEvent::decode_payload(&envelope.event_type, &envelope.payload).unwrap(),
+        TicketEvent::decode_payload(
+            &envelope.event_type,
+            &envelope.payload,
+            &frontline_privacy::Fields::clear()
+        )
+        .unwrap(),
         Some(note(1))
     );
 

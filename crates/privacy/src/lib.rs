@@ -10,10 +10,12 @@
 //!   trait, and [`NatsKeyStore`] on a NATS KV bucket (a cloud KMS can take its
 //!   place later).
 
+pub mod fields;
 pub mod kek;
 pub mod seal;
 pub mod store;
 
+pub use fields::{ERASED, Fields, PersonalKey};
 pub use kek::{Kek, KekError};
 pub use seal::{DataKey, SealError, is_sealed, open, seal};
-pub use store::{KeyError, KeyStore, NatsKeyStore};
+pub use store::{KeyError, KeyStore, Lookup, NatsKeyStore};

@@ -8,7 +8,17 @@
 
 use std::future::Future;
 
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
 use async_nats::jetstream::{self, kv};
+use bytes::Bytes;
+use futures::StreamExt as _;
 use uuid::Uuid;
 
 use crate::{Kek, seal::DataKey};
@@ -38,18 +48,77 @@ pub enum KeyError {
     Unavailable(String),
 }
 
-/// Customers' data keys: created once, read, destroyed for good.
+/// What the store holds for one customer.
+#[derive(Clone, Debug)]
+pub enum Lookup {
+    /// Their data key.
+    Live(DataKey),
+    /// The key was destroyed: the customer is forgotten.
+    Forgotten,
+    /// No key was ever made for this id.
+    Missing,
+}
+
+/// Customers' data keys (created once, read, destroyed for good) and each tenant's
+/// secret for keyed hashes of identities.
 pub trait KeyStore: Send + Sync {
     /// The key of `id`, creating it on first use. Two concurrent first uses get the
     /// same key. `Ok(None)` when the key was destroyed (the customer is forgotten).
     fn key_for(&self, id: &Uuid) -> impl Future<Output = Result<Option<DataKey>, KeyError>> + Send;
 
-    /// The key of `id` if it exists; `Ok(None)` if it never did or was destroyed.
-    fn existing(&self, id: &Uuid)
-    -> impl Future<Output = Result<Option<DataKey>, KeyError>> + Send;
+    /// What the store holds for `id`, without creating anything.
+    fn lookup(&self, id: &Uuid) -> impl Future<Output = Result<Lookup, KeyError>> + Send;
 
     /// Destroys the key of `id` for good; repeating it is fine.
     fn destroy(&self, id: &Uuid) -> impl Future<Output = Result<(), KeyError>> + Send;
+
+    /// The secret of `tenant` for keyed hashes (created on first use, never
+    /// destroyed): identity ids derived with it confirm nothing to someone who
+    /// does not hold it.
+    fn tenant_secret(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<[u8; 32], KeyError>> + Send;
+}
+
+/// Keys read recently, so a load does not ask the bucket for every event. Every
+/// change to an entry (seen by a watch on the bucket, in every process) drops it;
+/// `generation` keeps a read that raced a change from caching the old answer.
+#[derive(Debug, Default)]
+struct Cache {
+    keys: Mutex<HashMap<Uuid, Option<DataKey>>>,
+    tenants: Mutex<HashMap<String, [u8; 32]>>,
+    generation: AtomicU64,
+}
+
+/// Cached keys are few bytes each; past this many the cache starts over.
+const CACHE_LIMIT: usize = 100_000;
+
+impl Cache {
+    fn get(&self, id: &Uuid) -> Option<Option<DataKey>> {
+        lock(&self.keys).get(id).cloned()
+    }
+
+    fn put(&self, id: Uuid, key: Option<DataKey>, generation: u64) {
+        let mut keys = lock(&self.keys);
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        if keys.len() >= CACHE_LIMIT {
+            keys.clear();
+        }
+        keys.insert(id, key);
+    }
+
+    fn forget(&self, id: &Uuid) {
+        let mut keys = lock(&self.keys);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        keys.remove(id);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Wrapped data keys in a NATS KV bucket.
@@ -58,6 +127,7 @@ pub struct NatsKeyStore {
     bucket: kv::Store,
     name: String,
     kek: Kek,
+    cache: Arc<Cache>,
 }
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> KeyError {
@@ -93,9 +163,45 @@ impl NatsKeyStore {
             bucket,
             name: name.to_string(),
             kek,
+            cache: Arc::default(),
         };
         store.check_kek().await?;
+        store.watch().await?;
         Ok(store)
+    }
+
+    /// Drops a cached key whenever its entry changes, here or in another process
+    /// (a forget elsewhere must not leave this one reading the customer).
+    async fn watch(&self) -> Result<(), KeyError> {
+        let mut changes = self
+            .bucket
+            .watch("customer.>")
+            .await
+            .map_err(|e| unavailable("watch the key bucket", e))?;
+        let cache = Arc::downgrade(&self.cache);
+        tokio::spawn(async move {
+            while let Some(change) = changes.next().await {
+                let Some(cache) = cache.upgrade() else { return };
+                match change {
+                    Ok(entry) => {
+                        if let Some(id) = entry
+                            .key
+                            .strip_prefix("customer.")
+                            .and_then(|id| Uuid::parse_str(id).ok())
+                        {
+                            cache.forget(&id);
+                        }
+                    }
+                    // Unsure what changed: drop everything.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "key bucket watch interrupted; cache dropped");
+                        lock(&cache.keys).clear();
+                        cache.generation.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Writes the check entry on first open; opens it on every later one.
@@ -123,43 +229,66 @@ impl NatsKeyStore {
         format!("customer.{id}")
     }
 
-    fn unwrap(&self, id: &Uuid, wrapped: &[u8]) -> Result<DataKey, KeyError> {
+    fn unwrap(&self, entry: &str, wrapped: &[u8]) -> Result<DataKey, KeyError> {
         self.kek
-            .unwrap_key(&String::from_utf8_lossy(wrapped), &Self::entry(id))
-            .map_err(|_| KeyError::Corrupt(id.to_string()))
+            .unwrap_key(&String::from_utf8_lossy(wrapped), entry)
+            .map_err(|_| KeyError::Corrupt(entry.to_string()))
+    }
+
+    /// Creates entry `entry` holding a fresh key unless it exists; then reads it.
+    async fn create_or_read(&self, entry: &str) -> Result<Option<Bytes>, KeyError> {
+        let key = DataKey::generate();
+        let wrapped = Bytes::from(self.kek.wrap(&key, entry).into_bytes());
+        match self.bucket.create(entry, wrapped.clone()).await {
+            Ok(_) => return Ok(Some(wrapped)),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+            Err(e) => return Err(unavailable("store a key", e)),
+        }
+        self.bucket
+            .get(entry)
+            .await
+            .map_err(|e| unavailable("read a key", e))
     }
 }
 
 impl KeyStore for NatsKeyStore {
     async fn key_for(&self, id: &Uuid) -> Result<Option<DataKey>, KeyError> {
-        let entry = Self::entry(id);
-        let key = DataKey::generate();
-        let wrapped = self.kek.wrap(&key, &entry);
-        match self
-            .bucket
-            .create(&entry, wrapped.into_bytes().into())
-            .await
-        {
-            Ok(_) => return Ok(Some(key)),
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
-            Err(e) => return Err(unavailable("store a data key", e)),
+        if let Some(cached) = self.cache.get(id) {
+            return Ok(cached);
         }
-        // It exists — or it was destroyed (the marker: `existing` says so).
-        self.existing(id).await
+        let generation = self.cache.generation.load(Ordering::SeqCst);
+        let entry = Self::entry(id);
+        let key = match self.create_or_read(&entry).await? {
+            Some(wrapped) if !wrapped.is_empty() && wrapped != FORGOTTEN => {
+                Some(self.unwrap(&entry, &wrapped)?)
+            }
+            // Destroyed (the marker), or purged a moment ago.
+            _ => None,
+        };
+        self.cache.put(*id, key.clone(), generation);
+        Ok(key)
     }
 
-    async fn existing(&self, id: &Uuid) -> Result<Option<DataKey>, KeyError> {
-        match self
-            .bucket
-            .get(Self::entry(id))
-            .await
-            .map_err(|e| unavailable("read a data key", e))?
-        {
-            Some(wrapped) if !wrapped.is_empty() && wrapped != FORGOTTEN => {
-                self.unwrap(id, &wrapped).map(Some)
-            }
-            _ => Ok(None),
+    async fn lookup(&self, id: &Uuid) -> Result<Lookup, KeyError> {
+        let to_lookup = |key: Option<DataKey>| key.map_or(Lookup::Forgotten, Lookup::Live);
+        if let Some(cached) = self.cache.get(id) {
+            return Ok(to_lookup(cached));
         }
+        let generation = self.cache.generation.load(Ordering::SeqCst);
+        let entry = Self::entry(id);
+        let stored = self
+            .bucket
+            .entry(&entry)
+            .await
+            .map_err(|e| unavailable("read a data key", e))?;
+        let key = match stored {
+            None => return Ok(Lookup::Missing),
+            Some(e) if e.operation != kv::Operation::Put => None,
+            Some(e) if e.value.is_empty() || e.value == FORGOTTEN => None,
+            Some(e) => Some(self.unwrap(&entry, &e.value)?),
+        };
+        self.cache.put(*id, key.clone(), generation);
+        Ok(to_lookup(key))
     }
 
     async fn destroy(&self, id: &Uuid) -> Result<(), KeyError> {
@@ -174,6 +303,21 @@ impl KeyStore for NatsKeyStore {
             .put(&entry, FORGOTTEN.into())
             .await
             .map_err(|e| unavailable("mark a data key destroyed", e))?;
+        self.cache.forget(id);
         Ok(())
+    }
+
+    async fn tenant_secret(&self, tenant: &str) -> Result<[u8; 32], KeyError> {
+        if let Some(secret) = lock(&self.cache.tenants).get(tenant) {
+            return Ok(*secret);
+        }
+        let entry = format!("tenant.{tenant}");
+        let wrapped = self
+            .create_or_read(&entry)
+            .await?
+            .ok_or_else(|| KeyError::Corrupt(entry.clone()))?;
+        let secret = self.unwrap(&entry, &wrapped)?.0;
+        lock(&self.cache.tenants).insert(tenant.to_string(), secret);
+        Ok(secret)
     }
 }

@@ -4,7 +4,14 @@
 #![allow(clippy::unwrap_used)]
 
 use async_nats::jetstream;
-use frontline_privacy::{Kek, KeyError, KeyStore, NatsKeyStore, open, seal};
+use frontline_privacy::{Kek, KeyError, KeyStore, Lookup, NatsKeyStore, open, seal};
+
+fn live(lookup: Lookup) -> frontline_privacy::DataKey {
+    match lookup {
+        Lookup::Live(key) => key,
+        other => panic!("expected a live key, got {other:?}"),
+    }
+}
 use frontline_testkit::NatsServer;
 use futures::TryStreamExt as _;
 use uuid::Uuid;
@@ -54,12 +61,15 @@ async fn keys_are_made_once_kept_wrapped_and_destroyed_for_good() {
     }
     // Reopened with the same KEK, the key is the same.
     let again = NatsKeyStore::open(&js, "T_KEYS", 1, kek).await.unwrap();
-    let key = again.existing(&customer).await.unwrap().unwrap();
+    let key = live(again.lookup(&customer).await.unwrap());
     assert_eq!(
         open(&key, &sealed, b"evt/email").unwrap(),
         b"ana@example.com"
     );
-    assert!(again.existing(&Uuid::new_v4()).await.unwrap().is_none());
+    assert!(matches!(
+        again.lookup(&Uuid::new_v4()).await.unwrap(),
+        Lookup::Missing
+    ));
 
     // Destroyed: gone, not recreated, and the wrapped key is in no stored byte.
     let wrapped = js
@@ -78,7 +88,16 @@ async fn keys_are_made_once_kept_wrapped_and_destroyed_for_good() {
     );
     store.destroy(&customer).await.unwrap();
     store.destroy(&customer).await.unwrap();
-    assert!(store.existing(&customer).await.unwrap().is_none());
+    assert!(matches!(
+        store.lookup(&customer).await.unwrap(),
+        Lookup::Forgotten
+    ));
+    // Another process that had the key cached drops it.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(matches!(
+        again.lookup(&customer).await.unwrap(),
+        Lookup::Forgotten
+    ));
     assert!(store.key_for(&customer).await.unwrap().is_none());
     let history: Vec<_> = store_history(&js, &customer).await;
     assert!(
@@ -127,15 +146,24 @@ async fn the_bucket_holds_no_data_key_in_the_clear() {
     // bucket bytes do not contain the plaintext of anything sealed with it.
     let sealed = seal(&key, b"secret-marker-123", b"a");
     assert_eq!(
-        open(
-            &store.existing(&customer).await.unwrap().unwrap(),
-            &sealed,
-            b"a"
-        )
-        .unwrap(),
+        open(&live(store.lookup(&customer).await.unwrap()), &sealed, b"a").unwrap(),
         b"secret-marker-123"
     );
     let raw = raw_bytes(&js, "T_KEYS").await;
     assert!(!raw.windows(17).any(|w| w == b"secret-marker-123"));
     assert!(!raw.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_secrets_are_made_once_and_kept() {
+    let (_server, js) = server().await;
+    let kek = Kek::from_base64(&Kek::generate_base64()).unwrap();
+    let store = NatsKeyStore::open(&js, "T_KEYS", 1, kek.clone())
+        .await
+        .unwrap();
+    let acme = store.tenant_secret("acme").await.unwrap();
+    assert_eq!(acme, store.tenant_secret("acme").await.unwrap());
+    assert_ne!(acme, store.tenant_secret("globex").await.unwrap());
+    let again = NatsKeyStore::open(&js, "T_KEYS", 1, kek).await.unwrap();
+    assert_eq!(acme, again.tenant_secret("acme").await.unwrap());
 }

@@ -189,6 +189,7 @@ pub fn ticket(
             .collect(),
         customer_facts: facts(customer_facts),
         tenant: t.tenant.to_string(),
+        personal_data_erased: t.subject == frontline_privacy::ERASED,
     }
 }
 

@@ -11,6 +11,7 @@ use frontline_domain::{
     Channel, CustomerEvent, IdentityClaimEvent, IdentityKey, Opening, Priority, TenantId,
     TicketEvent,
 };
+use frontline_privacy::Fields;
 use prost::{Message, Name};
 use uuid::Uuid;
 
@@ -26,15 +27,29 @@ pub const CONTENT_TYPE: &str = "application/x-protobuf; proto=frontline.v1.Event
 /// Schema version of every payload written by this code.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// An aggregate's events as they travel on the log.
+/// An aggregate's events as they travel on the log. Personal fields go through
+/// `fields`, which seals them on the way out and opens them on the way in (see
+/// `events.proto`, "Personal data").
 pub trait EventCodec: Sized {
     /// Full protobuf name of the payload, e.g. `frontline.v1.TicketOpened`.
     fn event_type(&self) -> String;
-    /// The protobuf payload.
-    fn encode_payload(&self) -> Vec<u8>;
-    /// Decodes a payload of `event_type`: `Ok(None)` for a type this code does not
-    /// know (skip it), `Err` when a known type's payload is not valid.
-    fn decode_payload(event_type: &str, payload: &[u8]) -> Result<Option<Self>, String>;
+    /// The protobuf payload, personal fields sealed by `fields`.
+    fn encode_payload(&self, fields: &Fields<'_>) -> Vec<u8>;
+    /// Decodes a payload of `event_type`, opening personal fields with `fields`:
+    /// `Ok(None)` for a type this code does not know (skip it), `Err` when a known
+    /// type's payload is not valid or a sealed field does not open.
+    fn decode_payload(
+        event_type: &str,
+        payload: &[u8],
+        fields: &Fields<'_>,
+    ) -> Result<Option<Self>, String>;
+}
+
+/// Opens personal field `field`, naming it when it does not open.
+fn open(fields: &Fields<'_>, field: &str, stored: String) -> Result<String, String> {
+    fields
+        .open(field, stored)
+        .map_err(|e| format!("{field}: {e}"))
 }
 
 /// Decodes a message body as an envelope.
@@ -95,13 +110,13 @@ impl EventCodec for TicketEvent {
         }
     }
 
-    fn encode_payload(&self) -> Vec<u8> {
+    fn encode_payload(&self, fields: &Fields<'_>) -> Vec<u8> {
         match self.clone() {
             TicketEvent::Opened(o) => v1::TicketOpened {
                 channel: v1::Channel::from(o.channel).into(),
                 customer_id: o.customer_id.to_string(),
-                subject: o.subject,
-                body: o.body,
+                subject: fields.seal("subject", o.subject),
+                body: fields.seal("body", o.body),
                 product_area: o.product_area,
                 priority: v1::Priority::from(o.priority).into(),
                 idempotency_key: o.idempotency_key,
@@ -114,7 +129,7 @@ impl EventCodec for TicketEvent {
                 idempotency_key,
                 reopened,
             } => v1::CustomerMessageAdded {
-                body,
+                body: fields.seal("body", body),
                 channel: v1::Channel::from(channel).into(),
                 idempotency_key,
                 reopened,
@@ -125,7 +140,7 @@ impl EventCodec for TicketEvent {
                 awaiting_customer,
                 idempotency_key,
             } => v1::AgentReplied {
-                body,
+                body: fields.seal("body", body),
                 awaiting_customer,
                 idempotency_key: idempotency_key.unwrap_or_default(),
             }
@@ -134,24 +149,34 @@ impl EventCodec for TicketEvent {
                 body,
                 idempotency_key,
             } => v1::InternalNoteAdded {
-                body,
+                body: fields.seal("body", body),
                 idempotency_key: idempotency_key.unwrap_or_default(),
             }
             .encode_to_vec(),
-            TicketEvent::Solved { resolution } => v1::TicketSolved { resolution }.encode_to_vec(),
-            TicketEvent::Reopened { reason } => v1::TicketReopened { reason }.encode_to_vec(),
+            TicketEvent::Solved { resolution } => v1::TicketSolved {
+                resolution: fields.seal("resolution", resolution),
+            }
+            .encode_to_vec(),
+            TicketEvent::Reopened { reason } => v1::TicketReopened {
+                reason: fields.seal("reason", reason),
+            }
+            .encode_to_vec(),
         }
     }
 
-    fn decode_payload(event_type: &str, bytes: &[u8]) -> Result<Option<Self>, String> {
+    fn decode_payload(
+        event_type: &str,
+        bytes: &[u8],
+        fields: &Fields<'_>,
+    ) -> Result<Option<Self>, String> {
         if let Some(e) = payload::<v1::TicketOpened>(event_type, bytes) {
             let e = e?;
             return Ok(Some(TicketEvent::Opened(Opening {
                 tenant: tenant(&e.tenant)?,
                 channel: channel(e.channel)?,
                 customer_id: uuid(&e.customer_id, "customer_id")?,
-                subject: e.subject,
-                body: e.body,
+                subject: open(fields, "subject", e.subject)?,
+                body: open(fields, "body", e.body)?,
                 product_area: e.product_area,
                 priority: priority(e.priority),
                 idempotency_key: e.idempotency_key,
@@ -160,7 +185,7 @@ impl EventCodec for TicketEvent {
         if let Some(e) = payload::<v1::CustomerMessageAdded>(event_type, bytes) {
             let e = e?;
             return Ok(Some(TicketEvent::CustomerMessageAdded {
-                body: e.body,
+                body: open(fields, "body", e.body)?,
                 channel: channel(e.channel)?,
                 idempotency_key: e.idempotency_key,
                 reopened: e.reopened,
@@ -169,7 +194,7 @@ impl EventCodec for TicketEvent {
         if let Some(e) = payload::<v1::AgentReplied>(event_type, bytes) {
             let e = e?;
             return Ok(Some(TicketEvent::AgentReplied {
-                body: e.body,
+                body: open(fields, "body", e.body)?,
                 awaiting_customer: e.awaiting_customer,
                 idempotency_key: optional(e.idempotency_key),
             }));
@@ -177,17 +202,19 @@ impl EventCodec for TicketEvent {
         if let Some(e) = payload::<v1::InternalNoteAdded>(event_type, bytes) {
             let e = e?;
             return Ok(Some(TicketEvent::NoteAdded {
-                body: e.body,
+                body: open(fields, "body", e.body)?,
                 idempotency_key: optional(e.idempotency_key),
             }));
         }
         if let Some(e) = payload::<v1::TicketSolved>(event_type, bytes) {
             return Ok(Some(TicketEvent::Solved {
-                resolution: e?.resolution,
+                resolution: open(fields, "resolution", e?.resolution)?,
             }));
         }
         if let Some(e) = payload::<v1::TicketReopened>(event_type, bytes) {
-            return Ok(Some(TicketEvent::Reopened { reason: e?.reason }));
+            return Ok(Some(TicketEvent::Reopened {
+                reason: open(fields, "reason", e?.reason)?,
+            }));
         }
         Ok(None)
     }
@@ -200,10 +227,11 @@ impl EventCodec for CustomerEvent {
             CustomerEvent::LinkedInto { .. } => v1::CustomerLinkedInto::full_name(),
             CustomerEvent::Absorbed { .. } => v1::CustomerAbsorbed::full_name(),
             CustomerEvent::Unlinked { .. } => v1::CustomerUnlinked::full_name(),
+            CustomerEvent::Forgotten { .. } => v1::CustomerForgotten::full_name(),
         }
     }
 
-    fn encode_payload(&self) -> Vec<u8> {
+    fn encode_payload(&self, fields: &Fields<'_>) -> Vec<u8> {
         match self {
             CustomerEvent::Contacted {
                 channel,
@@ -214,8 +242,18 @@ impl EventCodec for CustomerEvent {
                 possible_duplicates,
             } => v1::CustomerContacted {
                 channel: v1::Channel::from(*channel).into(),
-                identities_added: identities_added.iter().map(convert::identity_key).collect(),
-                facts_recorded: convert::facts(facts_recorded.iter().map(|(k, v)| (k, v))),
+                identities_added: identities_added
+                    .iter()
+                    .enumerate()
+                    .map(|(i, key)| seal_identity(fields, &format!("identities_added.{i}"), key))
+                    .collect(),
+                facts_recorded: facts_recorded
+                    .iter()
+                    .map(|(key, value)| v1::Fact {
+                        key: key.clone(),
+                        value: fields.seal(&format!("facts.{key}"), value.clone()),
+                    })
+                    .collect(),
                 ticket_opened: ticket_opened.map(|t| t.to_string()).unwrap_or_default(),
                 tenant: tenant.to_string(),
                 possible_duplicates: possible_duplicates.iter().map(Uuid::to_string).collect(),
@@ -233,10 +271,22 @@ impl EventCodec for CustomerEvent {
                 customer_id: customer_id.to_string(),
             }
             .encode_to_vec(),
+            CustomerEvent::Forgotten {
+                reason,
+                released_claims,
+            } => v1::CustomerForgotten {
+                reason: reason.clone(),
+                released_claims: released_claims.iter().map(Uuid::to_string).collect(),
+            }
+            .encode_to_vec(),
         }
     }
 
-    fn decode_payload(event_type: &str, bytes: &[u8]) -> Result<Option<Self>, String> {
+    fn decode_payload(
+        event_type: &str,
+        bytes: &[u8],
+        fields: &Fields<'_>,
+    ) -> Result<Option<Self>, String> {
         if let Some(e) = payload::<v1::CustomerContacted>(event_type, bytes) {
             let e = e?;
             return Ok(Some(CustomerEvent::Contacted {
@@ -244,14 +294,18 @@ impl EventCodec for CustomerEvent {
                 tenant: tenant(&e.tenant)?,
                 identities_added: e
                     .identities_added
-                    .iter()
-                    .map(identity_key)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, wire)| open_identity(fields, &format!("identities_added.{i}"), wire))
                     .collect::<Result<_, _>>()?,
                 facts_recorded: e
                     .facts_recorded
                     .into_iter()
-                    .map(|f| (f.key, f.value))
-                    .collect(),
+                    .map(|f| {
+                        let value = open(fields, &format!("facts.{}", f.key), f.value)?;
+                        Ok::<_, String>((f.key, value))
+                    })
+                    .collect::<Result<_, _>>()?,
                 ticket_opened: optional(e.ticket_opened)
                     .map(|t| uuid(&t, "ticket_opened"))
                     .transpose()?,
@@ -270,55 +324,101 @@ impl EventCodec for CustomerEvent {
             let customer_id = uuid(&e?.customer_id, "customer_id")?;
             return Ok(Some(CustomerEvent::Unlinked { customer_id }));
         }
+        if let Some(e) = payload::<v1::CustomerForgotten>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(CustomerEvent::Forgotten {
+                reason: e.reason,
+                released_claims: uuids(&e.released_claims, "released_claims")?,
+            }));
+        }
         Ok(None)
     }
 }
 
 impl EventCodec for IdentityClaimEvent {
     fn event_type(&self) -> String {
-        v1::IdentityClaimed::full_name()
-    }
-
-    fn encode_payload(&self) -> Vec<u8> {
-        let IdentityClaimEvent::Claimed {
-            tenant,
-            identity,
-            customer_id,
-        } = self;
-        v1::IdentityClaimed {
-            tenant: tenant.to_string(),
-            identity: Some(convert::identity_key(identity)),
-            customer_id: customer_id.to_string(),
+        match self {
+            IdentityClaimEvent::Claimed { .. } => v1::IdentityClaimed::full_name(),
+            IdentityClaimEvent::Released { .. } => v1::IdentityReleased::full_name(),
         }
-        .encode_to_vec()
     }
 
-    fn decode_payload(event_type: &str, bytes: &[u8]) -> Result<Option<Self>, String> {
-        let Some(e) = payload::<v1::IdentityClaimed>(event_type, bytes) else {
-            return Ok(None);
-        };
-        let e = e?;
-        Ok(Some(IdentityClaimEvent::Claimed {
-            tenant: tenant(&e.tenant)?,
-            identity: identity_key(&e.identity.unwrap_or_default())?,
-            customer_id: uuid(&e.customer_id, "customer_id")?,
-        }))
+    fn encode_payload(&self, fields: &Fields<'_>) -> Vec<u8> {
+        match self {
+            IdentityClaimEvent::Claimed {
+                tenant,
+                identity,
+                customer_id,
+            } => v1::IdentityClaimed {
+                tenant: tenant.to_string(),
+                identity: Some(seal_identity(fields, "identity", identity)),
+                customer_id: customer_id.to_string(),
+            }
+            .encode_to_vec(),
+            IdentityClaimEvent::Released { customer_id } => v1::IdentityReleased {
+                customer_id: customer_id.to_string(),
+            }
+            .encode_to_vec(),
+        }
+    }
+
+    fn decode_payload(
+        event_type: &str,
+        bytes: &[u8],
+        fields: &Fields<'_>,
+    ) -> Result<Option<Self>, String> {
+        if let Some(e) = payload::<v1::IdentityClaimed>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(IdentityClaimEvent::Claimed {
+                tenant: tenant(&e.tenant)?,
+                identity: open_identity(fields, "identity", e.identity.unwrap_or_default())?,
+                customer_id: uuid(&e.customer_id, "customer_id")?,
+            }));
+        }
+        if let Some(e) = payload::<v1::IdentityReleased>(event_type, bytes) {
+            let customer_id = uuid(&e?.customer_id, "customer_id")?;
+            return Ok(Some(IdentityClaimEvent::Released { customer_id }));
+        }
+        Ok(None)
     }
 }
 
-/// One identity from a wire identity with exactly one field set (as events write it).
-fn identity_key(wire: &v1::CustomerIdentity) -> Result<IdentityKey, String> {
-    match (
-        wire.email.as_str(),
-        wire.phone.as_str(),
-        wire.external_id.as_str(),
-    ) {
-        (email, "", "") if !email.is_empty() => Ok(IdentityKey::Email(email.to_string())),
-        ("", phone, "") if !phone.is_empty() => Ok(IdentityKey::Phone(phone.to_string())),
-        ("", "", id) if !id.is_empty() => Ok(IdentityKey::External {
-            system: wire.system.clone(),
-            id: id.to_string(),
-        }),
+/// An identity as events write it: one field set, its value sealed.
+fn seal_identity(fields: &Fields<'_>, field: &str, key: &IdentityKey) -> v1::CustomerIdentity {
+    let mut wire = convert::identity_key(key);
+    for value in [&mut wire.email, &mut wire.phone, &mut wire.external_id] {
+        if !value.is_empty() {
+            *value = fields.seal(field, std::mem::take(value));
+        }
+    }
+    wire
+}
+
+/// One identity from a wire identity with exactly one field set (as events write
+/// it), its value opened.
+fn open_identity(
+    fields: &Fields<'_>,
+    field: &str,
+    mut wire: v1::CustomerIdentity,
+) -> Result<IdentityKey, String> {
+    for value in [&mut wire.email, &mut wire.phone, &mut wire.external_id] {
+        if !value.is_empty() {
+            *value = open(fields, field, std::mem::take(value))?;
+        }
+    }
+    match (wire.email, wire.phone, wire.external_id) {
+        (email, phone, id) if phone.is_empty() && id.is_empty() && !email.is_empty() => {
+            Ok(IdentityKey::Email(email))
+        }
+        (email, phone, id) if email.is_empty() && id.is_empty() && !phone.is_empty() => {
+            Ok(IdentityKey::Phone(phone))
+        }
+        (email, phone, id) if email.is_empty() && phone.is_empty() && !id.is_empty() => {
+            Ok(IdentityKey::External {
+                system: wire.system,
+                id,
+            })
+        }
         _ => Err("an identity in an event has exactly one of email, phone, external_id".into()),
     }
 }
@@ -328,9 +428,48 @@ fn identity_key(wire: &v1::CustomerIdentity) -> Result<IdentityKey, String> {
 mod tests {
     use super::*;
 
+    use frontline_privacy::{DataKey, ERASED, PersonalKey};
+
+    fn nobody() -> Fields<'static> {
+        Fields::clear()
+    }
+
+    /// Round trips sealed and unsealed; sealed, no personal text shows in the bytes.
     fn round_trip<E: EventCodec + PartialEq + std::fmt::Debug>(e: E) {
-        let back = E::decode_payload(&e.event_type(), &e.encode_payload()).unwrap();
+        let back = E::decode_payload(&e.event_type(), &e.encode_payload(&nobody()), &nobody());
+        assert_eq!(back.unwrap().as_ref(), Some(&e));
+        let key = PersonalKey::Live(DataKey::generate());
+        let fields = Fields::new(&key, "event-1");
+        let sealed = e.encode_payload(&fields);
+        for personal in ["a@b.de", "+4930123456", "SN-1", "hello"] {
+            assert!(
+                !sealed
+                    .windows(personal.len())
+                    .any(|w| w == personal.as_bytes()),
+                "{personal} in the clear in {e:?}"
+            );
+        }
+        let back = E::decode_payload(&e.event_type(), &sealed, &fields).unwrap();
         assert_eq!(back, Some(e));
+    }
+
+    #[test]
+    fn a_forgotten_customers_fields_read_as_erased() {
+        let key = PersonalKey::Live(DataKey::generate());
+        let e = TicketEvent::AgentReplied {
+            body: "hello".into(),
+            awaiting_customer: false,
+            idempotency_key: None,
+        };
+        let sealed = e.encode_payload(&Fields::new(&key, "e1"));
+        let gone = PersonalKey::Forgotten;
+        let back = TicketEvent::decode_payload(&e.event_type(), &sealed, &Fields::new(&gone, "e1"));
+        assert!(matches!(back, Ok(Some(TicketEvent::AgentReplied { body, .. })) if body == ERASED));
+        // A sealed value in another event does not open: an error, not garbage.
+        assert!(
+            TicketEvent::decode_payload(&e.event_type(), &sealed, &Fields::new(&key, "e2"))
+                .is_err()
+        );
     }
 
     #[test]
@@ -340,7 +479,7 @@ mod tests {
             channel: Channel::Chat,
             customer_id: Uuid::from_u128(7),
             subject: "s".into(),
-            body: "b".into(),
+            body: "hello".into(),
             product_area: "billing".into(),
             priority: Priority::Urgent,
             idempotency_key: "k".into(),
@@ -389,6 +528,11 @@ mod tests {
             identity: IdentityKey::Phone("+4930123456".into()),
             customer_id: other,
         });
+        round_trip(IdentityClaimEvent::Released { customer_id: other });
+        round_trip(CustomerEvent::Forgotten {
+            reason: "gdpr-17".into(),
+            released_claims: vec![other],
+        });
     }
 
     #[test]
@@ -405,13 +549,17 @@ mod tests {
     #[test]
     fn unknown_types_are_skipped_and_garbage_is_an_error() {
         assert_eq!(
-            TicketEvent::decode_payload("frontline.v2.TicketEscalated", b"\x08\x01").unwrap(),
+            TicketEvent::decode_payload("frontline.v2.TicketEscalated", b"\x08\x01", &nobody())
+                .unwrap(),
             None
         );
         assert_eq!(
-            CustomerEvent::decode_payload("frontline.v1.TicketOpened", b"").unwrap(),
+            CustomerEvent::decode_payload("frontline.v1.TicketOpened", b"", &nobody()).unwrap(),
             None
         );
-        assert!(TicketEvent::decode_payload("frontline.v1.TicketOpened", b"\xff\xff\xff").is_err());
+        assert!(
+            TicketEvent::decode_payload("frontline.v1.TicketOpened", b"\xff\xff\xff", &nobody())
+                .is_err()
+        );
     }
 }

@@ -4,6 +4,7 @@
 use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
 use frontline_eventlog::{CommandOptions, LogConfig};
+use frontline_privacy::Kek;
 
 /// Settings every service takes.
 #[derive(Clone, Debug, clap::Args)]
@@ -23,6 +24,10 @@ pub struct CommonConfig {
     /// Bearer-token keys and checks.
     #[command(flatten)]
     pub tokens: TokenConfig,
+
+    /// The key-encryption key for customers' personal data.
+    #[command(flatten)]
+    pub kek: KekConfig,
 
     /// Address for Prometheus metrics (`/metrics`); empty disables.
     #[arg(long, env = "FRONTLINE_METRICS_LISTEN", default_value = "")]
@@ -137,6 +142,59 @@ impl fmt::Debug for TokenConfig {
     }
 }
 
+/// Where the key-encryption key comes from: it wraps every customer's data key, so
+/// losing it loses every customer's personal data, and another one is refused.
+#[derive(Clone, Default, clap::Args)]
+pub struct KekConfig {
+    /// The key-encryption key: base64 of 32 random bytes (`frontline kek`, or
+    /// `openssl rand -base64 32`).
+    #[arg(long = "kek", env = "FRONTLINE_KEK", hide_env_values = true)]
+    pub kek: Option<String>,
+
+    /// A file holding the key-encryption key (base64), e.g. a mounted Kubernetes
+    /// secret. Used when `FRONTLINE_KEK` is unset.
+    #[arg(long = "kek-file", env = "FRONTLINE_KEK_FILE")]
+    pub kek_file: Option<PathBuf>,
+}
+
+impl KekConfig {
+    /// Settings with key `kek` (base64; tests and tools).
+    pub fn with_key(kek: impl Into<String>) -> Self {
+        KekConfig {
+            kek: Some(kek.into()),
+            kek_file: None,
+        }
+    }
+
+    /// The key, read and checked; a missing one is refused: personal data is never
+    /// written in the clear, and never read as erased for want of a key.
+    pub fn load(&self) -> Result<Kek, String> {
+        let loaded = match (self.kek.as_deref().map(str::trim), &self.kek_file) {
+            (Some(kek), _) if !kek.is_empty() => Kek::from_base64(kek),
+            (_, Some(path)) => Kek::from_file(path),
+            _ => {
+                return Err(
+                    "a key-encryption key is required: set FRONTLINE_KEK (base64 of 32 \
+                            random bytes, e.g. from `frontline kek`) or FRONTLINE_KEK_FILE. Keep \
+                            it safe: every customer's personal data depends on it"
+                        .into(),
+                );
+            }
+        };
+        loaded.map_err(|e| e.to_string())
+    }
+}
+
+impl fmt::Debug for KekConfig {
+    /// Never prints the key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KekConfig")
+            .field("kek", &self.kek.as_ref().map(|_| "[redacted]"))
+            .field("kek_file", &self.kek_file)
+            .finish()
+    }
+}
+
 /// Parses [`CommonConfig`] alone (tests and tools build one from arguments).
 #[derive(Debug, clap::Parser)]
 struct OnlyCommon {
@@ -158,14 +216,15 @@ impl CommonConfig {
         OnlyCommon::try_parse_from(args).map(|o| o.common)
     }
 
-    /// Event log settings.
-    pub fn log_config(&self) -> LogConfig {
-        LogConfig {
+    /// Event log settings; refused without a readable key-encryption key.
+    pub fn log_config(&self) -> Result<LogConfig, String> {
+        Ok(LogConfig {
             stream: self.stream.clone(),
             replicas: self.replicas,
             timeout: Duration::from_secs(self.log_timeout_secs),
             snapshot_every: self.snapshot_every,
-        }
+            kek: Some(self.kek.load()?),
+        })
     }
 
     /// Command settings (without an expected version).

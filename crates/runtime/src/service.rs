@@ -215,11 +215,12 @@ impl ServiceBuilder {
         )
         .set(1.0);
 
+        let log_config = config.log_config().map_err(StartError::Config)?;
         let client = config.connect_nats().await?;
         let opened = until_ready(
             "event log",
             &mut shutdown,
-            || EventLog::open(client.clone(), config.log_config()),
+            || EventLog::open(client.clone(), log_config.clone()),
             |e| matches!(e, frontline_eventlog::LogError::Refused(_)),
         )
         .await;
@@ -328,6 +329,7 @@ impl ServiceBuilder {
                 self.name
             )));
         }
+        config.kek.load().map_err(StartError::Config)?;
         Ok(())
     }
 }

@@ -30,6 +30,8 @@ async fn startup(
         &nats.url(),
         "--jwt-secret",
         "s",
+        "--kek",
+        frontline_testkit::TEST_KEK,
         "--shutdown-grace-secs",
         "2",
     ])

@@ -35,6 +35,10 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+/// The key-encryption key every test service runs with (base64 of 32 bytes; a
+/// test value, never a production one).
+pub const TEST_KEK: &str = "xSw+IMV3tsjZfmZx2mYLrhHPsv3MPBQTNde+RaSg12g=";
+
 /// Environment variable naming the `nats-server` binary to use; overrides the
 /// project-local `.tools/bin/nats-server`.
 pub const NATS_SERVER_BIN_ENV: &str = "NATS_SERVER_BIN";

@@ -34,6 +34,7 @@ pub fn service_env(
     let mut env = vec![
         ("NATS_URL", nats_url.to_string()),
         ("FRONTLINE_JWT_SECRET", secret.to_string()),
+        ("FRONTLINE_KEK", crate::TEST_KEK.to_string()),
         ("FRONTLINE_LISTEN", format!("127.0.0.1:{grpc_port}")),
         (
             "FRONTLINE_METRICS_LISTEN",

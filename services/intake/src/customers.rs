@@ -40,8 +40,9 @@ pub async fn find(
     keys: &[IdentityKey],
     records: &mut Records,
 ) -> Result<Vec<Found>, LogError> {
+    let secret = ids::TenantSecret(log.tenant_secret(tenant.as_str()).await?);
     let claims = try_join_all(keys.iter().map(|key| {
-        let claim_id = ids::identity_id(tenant, key);
+        let claim_id = ids::identity_id(&secret, tenant, key);
         async move {
             let claim = log.load::<IdentityClaim>(&claim_id).await?;
             Ok::<_, LogError>(Found {
@@ -262,6 +263,7 @@ impl Person {
             } else {
                 Vec::new()
             },
+            forgotten_at: state.forgotten_at.map(convert::timestamp),
         })
     }
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     customers::{self, Person},
-    submit,
+    personal_data, submit,
 };
 
 /// The intake gRPC service.
@@ -140,6 +140,36 @@ impl IntakeService for Intake {
                 customer: Some(customer),
                 other_customer: Some(other),
             })
+        })
+        .await
+    }
+
+    async fn forget_customer(
+        &self,
+        request: Request<v1::ForgetCustomerRequest>,
+    ) -> Result<Response<v1::ForgetCustomerResponse>, Status> {
+        handle(request, Action::ManagePersonalData, |call| async move {
+            let id = uuid("customer_id", &call.message.customer_id)?;
+            personal_data::forget(
+                &self.log,
+                &self.db,
+                (&call.caller, &call.meta),
+                id,
+                &call.message.reason,
+                self.options,
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn export_customer_data(
+        &self,
+        request: Request<v1::ExportCustomerDataRequest>,
+    ) -> Result<Response<v1::ExportCustomerDataResponse>, Status> {
+        handle(request, Action::ManagePersonalData, |call| async move {
+            let id = uuid("customer_id", &call.message.customer_id)?;
+            personal_data::export(&self.log, &self.db, &call.caller, id).await
         })
         .await
     }

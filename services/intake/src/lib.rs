@@ -9,6 +9,7 @@
 pub mod customers;
 pub mod grpc;
 pub mod open_tickets;
+pub mod personal_data;
 pub mod submit;
 
 use std::sync::Arc;

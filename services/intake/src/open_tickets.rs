@@ -24,6 +24,9 @@ pub const OPEN_TICKETS_LIMIT: usize = 50;
 const RECENT: usize = 8;
 /// The longest a submit waits for the projection to reach its own event.
 const CATCH_UP: Duration = Duration::from_millis(200);
+/// The longest a forget waits for the projection to pass the forget's key
+/// destruction before blanking the customer's rows.
+const ERASE_CATCH_UP: Duration = Duration::from_secs(10);
 /// The projection's durable consumer, also its checkpoint's name.
 const CONSUMER: &str = "intake-customer-tickets";
 
@@ -110,6 +113,49 @@ impl Projection for CustomerTickets {
         .await?;
         Ok(())
     }
+}
+
+/// Blanks the subjects of forgotten customers' tickets, as a rebuild would (their
+/// key is destroyed: their events' subjects read as erased). It first waits until
+/// the projection has applied the last event of each of their tickets (`tickets`,
+/// and those only the read model knows), so no event it read before the key was
+/// destroyed lands after the blanking with its subject in the clear.
+pub async fn erase(
+    log: &EventLog,
+    db: &PgPool,
+    customers: &[Uuid],
+    tickets: &[Uuid],
+) -> Result<(), ApiError> {
+    let mut all: Vec<Uuid> =
+        sqlx::query_scalar("SELECT ticket_id FROM customer_tickets WHERE customer_id = ANY($1)")
+            .bind(customers)
+            .fetch_all(db)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("read the read model: {e}")))?;
+    all.extend_from_slice(tickets);
+    all.sort();
+    all.dedup();
+    let last = futures::future::try_join_all(all.iter().map(|t| log.last_sequence_of::<Ticket>(t)))
+        .await?
+        .into_iter()
+        .max()
+        .unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + ERASE_CATCH_UP;
+    while frontline_projection::checkpoint(db, CONSUMER).await? < last {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::Unavailable(
+                "the customer_tickets read model lags behind the log; retry the forget".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sqlx::query("UPDATE customer_tickets SET subject = $2 WHERE customer_id = ANY($1)")
+        .bind(customers)
+        .bind(frontline_privacy::ERASED)
+        .execute(db)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("blank the read model: {e}")))?;
+    Ok(())
 }
 
 fn aggregate_id(delivery: &Delivery<TicketEvent>) -> Result<Uuid, sqlx::Error> {

@@ -266,7 +266,7 @@ async fn attempt_write(
     let found = customers::find(log, tenant, &contact.identities, &mut records).await?;
     let pairs: Vec<(IdentityKey, Option<Uuid>)> =
         found.iter().map(|f| (f.key.clone(), f.customer)).collect();
-    let resolution = identity_claim::resolve(tenant, &pairs);
+    let resolution = identity_claim::resolve(&pairs, Uuid::now_v7());
     let customer_id = resolution.customer_id;
     // One customer's contacts queue up in this process, so they do not race each
     // other through the log; across replicas the log's sequence checks decide. The

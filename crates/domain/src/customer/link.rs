@@ -66,6 +66,11 @@ pub fn link(
     if other.linked_into == Some(into_id) {
         return Ok(None);
     }
+    for (id, record) in [(into_id, into), (other_id, other)] {
+        if record.forgotten_at.is_some() {
+            return Err(refuse("link", format!("{id} was forgotten")));
+        }
+    }
     if let Some(elsewhere) = other.linked_into {
         return Err(refuse(
             "link",

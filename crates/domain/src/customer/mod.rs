@@ -11,6 +11,7 @@
 //! event enums, the checks every command shares (authorise → validate fields → the
 //! command's own rule) and `apply`.
 
+mod forget;
 mod link;
 mod record_contact;
 
@@ -23,6 +24,7 @@ use crate::{
     actor::authorize,
 };
 
+pub use forget::forget;
 pub use link::{link, unlink};
 
 /// A customer's state, rebuilt from their events. `Customer::default()` is a
@@ -50,6 +52,11 @@ pub struct Customer {
     pub linked: BTreeSet<Uuid>,
     /// Other records a contact's identities pointed to, for an agent to resolve.
     pub possible_duplicates: BTreeSet<Uuid>,
+    /// When the customer was forgotten: identities and facts are gone, and their
+    /// personal data in the log is unreadable (its key destroyed).
+    pub forgotten_at: Option<UnixMillis>,
+    /// The identity claims released when they were forgotten (keyed-hash ids).
+    pub released_claims: Vec<Uuid>,
 }
 
 /// What a caller asks of a customer.
@@ -105,6 +112,14 @@ pub enum CustomerEvent {
     Unlinked {
         /// The other record.
         customer_id: Uuid,
+    },
+    /// The customer asked to be forgotten: their data key is destroyed, so every
+    /// personal field of theirs in the log reads as erased.
+    Forgotten {
+        /// Why (e.g. the request's reference); never personal data.
+        reason: String,
+        /// The identity claims released (their ids are keyed hashes).
+        released_claims: Vec<Uuid>,
     },
 }
 
@@ -193,8 +208,8 @@ impl Customer {
 impl Aggregate for Customer {
     type Event = CustomerEvent;
     const KIND: &'static str = "customer";
-    /// 2: tenants, every identity, links.
-    const SNAPSHOT_SCHEMA: u32 = 2;
+    /// 3: forgotten customers.
+    const SNAPSHOT_SCHEMA: u32 = 3;
 
     fn version(&self) -> u64 {
         self.version
@@ -237,8 +252,22 @@ impl Aggregate for Customer {
                     self.linked_into = None;
                 }
             }
+            CustomerEvent::Forgotten {
+                released_claims, ..
+            } => {
+                self.identities.clear();
+                self.facts.clear();
+                if self.forgotten_at.is_none() {
+                    self.forgotten_at = Some(recorded.at);
+                    self.released_claims = released_claims.clone();
+                }
+            }
         }
         self.version += 1;
+    }
+
+    fn data_owner(&self, id: &Uuid) -> Option<Uuid> {
+        Some(*id)
     }
 
     fn skip_unknown(&mut self) {

@@ -54,6 +54,14 @@ pub(super) fn decide(
     customer: &Customer,
     contact: Contact<'_>,
 ) -> Result<Option<CustomerEvent>, DomainError> {
+    // Their identities were released: a contact that resolved to them just before
+    // the forget resolves again (to a new customer).
+    if customer.forgotten_at.is_some() {
+        return Err(DomainError::Precondition {
+            action: "record a contact",
+            reason: "the customer was forgotten".into(),
+        });
+    }
     let identities_added: Vec<IdentityKey> = contact
         .identities
         .iter()

@@ -219,6 +219,7 @@ pub fn envelope(
         causation_id: "req-raw".to_string(),
         schema_version: 1,
         payload,
+        sealed_for: String::new(),
     }
 }
 
@@ -234,7 +235,7 @@ pub fn known_envelope<E: EventCodec>(
         id,
         version,
         &event.event_type(),
-        event.encode_payload(),
+        event.encode_payload(&frontline_privacy::Fields::clear()),
     )
 }
 
