@@ -1,11 +1,15 @@
 //! `frontline`: a small command-line client. For now it mints bearer tokens for
-//! local use (`frontline token --role agent --subject ana --tenant acme`) and
-//! generates key-encryption keys (`frontline kek`).
+//! local use (`frontline token --role agent --subject ana --tenant acme`),
+//! generates key-encryption keys (`frontline kek`) and rotates the one in use
+//! (`frontline rotate-kek`).
 
 use std::{collections::BTreeSet, time::Duration};
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use frontline_domain::{Actor, Caller, Role, TenantId, TenantScope};
+use frontline_privacy::NatsKeyStore;
+use frontline_runtime::config::KekConfig;
 
 /// Frontline command-line client.
 #[derive(Debug, Parser)]
@@ -41,9 +45,25 @@ enum Command {
     /// FRONTLINE_KEK / FRONTLINE_KEK_FILE. Keep it safe: losing it loses every
     /// customer's personal data.
     Kek,
+    /// Wraps every customer's data key that is still wrapped with the previous
+    /// key-encryption key (FRONTLINE_KEK_PREVIOUS) with the new one (FRONTLINE_KEK).
+    /// Run it while the services run with both; repeating it is harmless. See the
+    /// README, "Personal data".
+    RotateKek {
+        /// NATS server URL(s), comma-separated.
+        #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// The event log's stream (its keys live in `<stream>_KEYS`).
+        #[arg(long, env = "FRONTLINE_STREAM", default_value = "FRONTLINE")]
+        stream: String,
+        /// The new key and the previous one.
+        #[command(flatten)]
+        kek: KekConfig,
+    },
 }
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Token {
             role,
@@ -66,7 +86,40 @@ fn main() -> anyhow::Result<()> {
             println!("{token}");
         }
         Command::Kek => println!("{}", frontline_privacy::Kek::generate_base64()),
+        Command::RotateKek {
+            nats_url,
+            stream,
+            kek,
+        } => rotate(&nats_url, &stream, &kek).await?,
     }
+    Ok(())
+}
+
+/// Wraps the stream's data keys with the new KEK.
+async fn rotate(nats_url: &str, stream: &str, keks: &KekConfig) -> anyhow::Result<()> {
+    let kek = keks.load().map_err(anyhow::Error::msg)?;
+    let previous = keks.load_previous().map_err(anyhow::Error::msg)?.context(
+        "set FRONTLINE_KEK_PREVIOUS (or FRONTLINE_KEK_PREVIOUS_FILE) to the key being replaced",
+    )?;
+    let bucket = frontline_eventlog::LogConfig {
+        stream: stream.to_string(),
+        ..Default::default()
+    }
+    .key_bucket();
+    let client = async_nats::connect(nats_url)
+        .await
+        .with_context(|| format!("connect to NATS at {nats_url}"))?;
+    let js = async_nats::jetstream::new(client);
+    js.get_key_value(&bucket)
+        .await
+        .with_context(|| format!("no key bucket {bucket}: is FRONTLINE_STREAM right?"))?;
+    let store = NatsKeyStore::open(&js, &bucket, 1, kek, Some(previous)).await?;
+    let done = store.rotate().await?;
+    println!(
+        "{bucket}: {} wrapped with the new key, {} already were, {} destroyed; \
+         FRONTLINE_KEK_PREVIOUS can go now",
+        done.rewrapped, done.current, done.destroyed
+    );
     Ok(())
 }
 

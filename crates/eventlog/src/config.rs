@@ -27,6 +27,9 @@ pub struct LogConfig {
     /// one (they refuse to start without); `None` seals nothing, for tests of the
     /// log itself.
     pub kek: Option<Kek>,
+    /// The key-encryption key being rotated away from (opens what it wrapped;
+    /// never wraps anything new).
+    pub previous_kek: Option<Kek>,
 }
 
 impl Default for LogConfig {
@@ -37,6 +40,7 @@ impl Default for LogConfig {
             timeout: Duration::from_secs(5),
             snapshot_every: 16,
             kek: None,
+            previous_kek: None,
         }
     }
 }

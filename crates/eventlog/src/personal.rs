@@ -33,8 +33,14 @@ impl PersonalData {
         let Some(kek) = &config.kek else {
             return Ok(PersonalData(None));
         };
-        let store =
-            NatsKeyStore::open(js, &config.key_bucket(), config.replicas, kek.clone()).await?;
+        let store = NatsKeyStore::open(
+            js,
+            &config.key_bucket(),
+            config.replicas,
+            kek.clone(),
+            config.previous_kek.clone(),
+        )
+        .await?;
         Ok(PersonalData(Some(store)))
     }
 

@@ -35,8 +35,9 @@ use crate::{
 
 /// The format of the events on the log, kept in the stream's metadata
 /// (`frontline_log_format`). 2: every aggregate belongs to a tenant and derived ids
-/// are derived inside it. A stream holding events of an older format is refused.
-pub const LOG_FORMAT: u32 = 2;
+/// are derived inside it. 3: personal fields are sealed per customer, identity ids
+/// are keyed hashes. A stream holding events of an older format is refused.
+pub const LOG_FORMAT: u32 = 3;
 const FORMAT_KEY: &str = "frontline_log_format";
 
 /// Publishes retried after a timeout (same `Nats-Msg-Id`, so stored at most once).
@@ -668,7 +669,8 @@ fn stream_config(config: &LogConfig) -> jetstream::stream::Config {
 }
 
 /// Refuses a stream holding events written before the current [`LOG_FORMAT`]: their
-/// ids were derived without tenants, so they cannot be read as this version's.
+/// ids were derived otherwise (without tenants; identities unkeyed) and their
+/// personal data is in the clear, so they cannot be read as this version's.
 fn check_format(actual: &jetstream::stream::Config, messages: u64) -> Result<(), LogError> {
     let format: u32 = actual
         .metadata
@@ -676,10 +678,16 @@ fn check_format(actual: &jetstream::stream::Config, messages: u64) -> Result<(),
         .and_then(|f| f.parse().ok())
         .unwrap_or(1);
     if format < LOG_FORMAT && messages > 0 {
+        let before = if format < 2 {
+            "before tenants"
+        } else {
+            "before personal data was sealed"
+        };
         return Err(LogError::Refused(format!(
-            "stream {} holds {messages} events of log format {format}, written before tenants; \
-             this version writes format {LOG_FORMAT} (ids are derived inside a tenant). Start on a \
-             new stream (FRONTLINE_STREAM) or remove this one; see the README, \"Upgrading\"",
+            "stream {} holds {messages} events of log format {format}, written {before}; \
+             this version writes format {LOG_FORMAT} (ids derived inside a tenant, identity ids \
+             keyed, personal data sealed per customer). Start on a new stream (FRONTLINE_STREAM) \
+             or remove this one; see the README, \"Upgrading\"",
             actual.name
         )));
     }

@@ -281,6 +281,29 @@ async fn a_stream_from_before_tenants_is_refused_unless_empty() {
         "left as it was"
     );
     assert_eq!(info.state.messages, 1);
+
+    // Format 2 (tenants, but personal data in the clear): refused the same way.
+    js.delete_stream("FRONTLINE").await.unwrap();
+    js.create_stream(StreamConfig {
+        metadata: [("frontline_log_format".to_string(), "2".to_string())].into(),
+        ..old_event_stream()
+    })
+    .await
+    .unwrap();
+    publish_raw(
+        &client,
+        &subject::<Ticket>(&id),
+        0,
+        &known_envelope("ticket", &id, 1, &opened(Uuid::new_v4())),
+    )
+    .await;
+    let err = within("open", EventLog::open(client.clone(), common::config()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, LogError::Refused(why) if why.contains("format 2") && why.contains("before personal data was sealed")),
+        "{err}"
+    );
 }
 
 /// The parking stream as an older version created it: on `frontline.parked.>`.

@@ -18,4 +18,4 @@ pub mod store;
 pub use fields::{ERASED, Fields, PersonalKey};
 pub use kek::{Kek, KekError};
 pub use seal::{DataKey, SealError, is_sealed, open, seal};
-pub use store::{KeyError, KeyStore, Lookup, NatsKeyStore};
+pub use store::{KeyError, KeyStore, Lookup, NatsKeyStore, Rotation};

@@ -18,7 +18,7 @@ use std::{
 
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use uuid::Uuid;
 
 use crate::{Kek, seal::DataKey};
@@ -127,7 +127,20 @@ pub struct NatsKeyStore {
     bucket: kv::Store,
     name: String,
     kek: Kek,
+    /// The KEK being rotated away from: still opens what it wrapped, never wraps.
+    previous: Option<Kek>,
     cache: Arc<Cache>,
+}
+
+/// What [`NatsKeyStore::rotate`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rotation {
+    /// Entries wrapped again with the current KEK.
+    pub rewrapped: usize,
+    /// Entries already wrapped with it.
+    pub current: usize,
+    /// Destroyed keys (nothing to wrap).
+    pub destroyed: usize,
 }
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> KeyError {
@@ -136,12 +149,14 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> KeyError {
 
 impl NatsKeyStore {
     /// Opens (or creates) bucket `name` with `kek`; refuses a KEK the bucket was not
-    /// created with.
+    /// created with — unless it is `previous`, the KEK being rotated away from (see
+    /// [`NatsKeyStore::rotate`]), which then still opens what it wrapped.
     pub async fn open(
         js: &jetstream::Context,
         name: &str,
         replicas: usize,
         kek: Kek,
+        previous: Option<Kek>,
     ) -> Result<NatsKeyStore, KeyError> {
         let bucket = match js.get_key_value(name).await {
             Ok(bucket) => bucket,
@@ -163,6 +178,7 @@ impl NatsKeyStore {
             bucket,
             name: name.to_string(),
             kek,
+            previous,
             cache: Arc::default(),
         };
         store.check_kek().await?;
@@ -219,10 +235,88 @@ impl NatsKeyStore {
             .map_err(|e| unavailable("read the key check", e))?
             .ok_or_else(|| KeyError::Unavailable("the key check entry is missing".into()))?;
         let stored = String::from_utf8_lossy(&stored);
-        match self.kek.open_check(&stored, CHECK_KEY) {
-            Ok(value) if value == CHECK_VALUE => Ok(()),
-            _ => Err(KeyError::WrongKek(self.name.clone())),
+        let opens = |kek: &Kek| {
+            kek.open_check(&stored, CHECK_KEY)
+                .is_ok_and(|value| value == CHECK_VALUE)
+        };
+        if opens(&self.kek) || self.previous.as_ref().is_some_and(opens) {
+            Ok(())
+        } else {
+            Err(KeyError::WrongKek(self.name.clone()))
         }
+    }
+
+    /// Wraps every stored key (and the check entry) with the current KEK that is
+    /// still wrapped with the previous one. Safe to run while services run (with
+    /// both KEKs configured) and to repeat; a key destroyed meanwhile stays
+    /// destroyed (every write expects the entry's revision it read).
+    pub async fn rotate(&self) -> Result<Rotation, KeyError> {
+        let names: Vec<String> = self
+            .bucket
+            .keys()
+            .await
+            .map_err(|e| unavailable("list the key bucket", e))?
+            .try_collect()
+            .await
+            .map_err(|e| unavailable("list the key bucket", e))?;
+        let mut done = Rotation::default();
+        for name in names {
+            loop {
+                let Some(entry) = self
+                    .bucket
+                    .entry(&name)
+                    .await
+                    .map_err(|e| unavailable("read a key", e))?
+                else {
+                    break;
+                };
+                if entry.operation != kv::Operation::Put
+                    || entry.value.is_empty()
+                    || entry.value == FORGOTTEN
+                {
+                    done.destroyed += 1;
+                    break;
+                }
+                let Some(rewrapped) = self.rewrap(&name, &entry.value)? else {
+                    done.current += 1;
+                    break;
+                };
+                match self
+                    .bucket
+                    .update(&name, rewrapped.into_bytes().into(), entry.revision)
+                    .await
+                {
+                    Ok(_) => {
+                        done.rewrapped += 1;
+                        break;
+                    }
+                    // Changed since it was read (destroyed, say): read it again.
+                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {}
+                    Err(e) => return Err(unavailable("write a rewrapped key", e)),
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Entry `name` wrapped with the current KEK; `None` when it already is.
+    fn rewrap(&self, name: &str, stored: &[u8]) -> Result<Option<String>, KeyError> {
+        let stored = String::from_utf8_lossy(stored);
+        if name == CHECK_KEY {
+            if self.kek.open_check(&stored, CHECK_KEY).is_ok() {
+                return Ok(None);
+            }
+            return Ok(Some(self.kek.seal_check(CHECK_VALUE, CHECK_KEY)));
+        }
+        if self.kek.unwrap_key(&stored, name).is_ok() {
+            return Ok(None);
+        }
+        let key = self
+            .previous
+            .as_ref()
+            .and_then(|previous| previous.unwrap_key(&stored, name).ok())
+            .ok_or_else(|| KeyError::Corrupt(name.to_string()))?;
+        Ok(Some(self.kek.wrap(&key, name)))
     }
 
     fn entry(id: &Uuid) -> String {
@@ -230,8 +324,13 @@ impl NatsKeyStore {
     }
 
     fn unwrap(&self, entry: &str, wrapped: &[u8]) -> Result<DataKey, KeyError> {
+        let wrapped = String::from_utf8_lossy(wrapped);
         self.kek
-            .unwrap_key(&String::from_utf8_lossy(wrapped), entry)
+            .unwrap_key(&wrapped, entry)
+            .or_else(|e| match &self.previous {
+                Some(previous) => previous.unwrap_key(&wrapped, entry),
+                None => Err(e),
+            })
             .map_err(|_| KeyError::Corrupt(entry.to_string()))
     }
 

@@ -43,7 +43,7 @@ async fn raw_bytes(js: &jetstream::Context, bucket: &str) -> Vec<u8> {
 async fn keys_are_made_once_kept_wrapped_and_destroyed_for_good() {
     let (_server, js) = server().await;
     let kek = Kek::from_base64(&Kek::generate_base64()).unwrap();
-    let store = NatsKeyStore::open(&js, "T_KEYS", 1, kek.clone())
+    let store = NatsKeyStore::open(&js, "T_KEYS", 1, kek.clone(), None)
         .await
         .unwrap();
     let customer = Uuid::new_v4();
@@ -60,7 +60,9 @@ async fn keys_are_made_once_kept_wrapped_and_destroyed_for_good() {
         );
     }
     // Reopened with the same KEK, the key is the same.
-    let again = NatsKeyStore::open(&js, "T_KEYS", 1, kek).await.unwrap();
+    let again = NatsKeyStore::open(&js, "T_KEYS", 1, kek, None)
+        .await
+        .unwrap();
     let key = live(again.lookup(&customer).await.unwrap());
     assert_eq!(
         open(&key, &sealed, b"evt/email").unwrap(),
@@ -125,10 +127,12 @@ async fn store_history(js: &jetstream::Context, customer: &Uuid) -> Vec<Vec<u8>>
 async fn another_kek_is_refused_when_the_store_opens() {
     let (_server, js) = server().await;
     let kek = Kek::from_base64(&Kek::generate_base64()).unwrap();
-    let store = NatsKeyStore::open(&js, "T_KEYS", 1, kek).await.unwrap();
+    let store = NatsKeyStore::open(&js, "T_KEYS", 1, kek, None)
+        .await
+        .unwrap();
     store.key_for(&Uuid::new_v4()).await.unwrap();
     let other = Kek::from_base64(&Kek::generate_base64()).unwrap();
-    let err = NatsKeyStore::open(&js, "T_KEYS", 1, other)
+    let err = NatsKeyStore::open(&js, "T_KEYS", 1, other, None)
         .await
         .unwrap_err();
     assert!(matches!(err, KeyError::WrongKek(_)), "{err}");
@@ -139,7 +143,9 @@ async fn another_kek_is_refused_when_the_store_opens() {
 async fn the_bucket_holds_no_data_key_in_the_clear() {
     let (_server, js) = server().await;
     let kek = Kek::from_base64(&Kek::generate_base64()).unwrap();
-    let store = NatsKeyStore::open(&js, "T_KEYS", 1, kek).await.unwrap();
+    let store = NatsKeyStore::open(&js, "T_KEYS", 1, kek, None)
+        .await
+        .unwrap();
     let customer = Uuid::new_v4();
     let key = store.key_for(&customer).await.unwrap().unwrap();
     // A field sealed with the key opens with the key read back, and the raw
@@ -158,12 +164,68 @@ async fn the_bucket_holds_no_data_key_in_the_clear() {
 async fn tenant_secrets_are_made_once_and_kept() {
     let (_server, js) = server().await;
     let kek = Kek::from_base64(&Kek::generate_base64()).unwrap();
-    let store = NatsKeyStore::open(&js, "T_KEYS", 1, kek.clone())
+    let store = NatsKeyStore::open(&js, "T_KEYS", 1, kek.clone(), None)
         .await
         .unwrap();
     let acme = store.tenant_secret("acme").await.unwrap();
     assert_eq!(acme, store.tenant_secret("acme").await.unwrap());
     assert_ne!(acme, store.tenant_secret("globex").await.unwrap());
-    let again = NatsKeyStore::open(&js, "T_KEYS", 1, kek).await.unwrap();
+    let again = NatsKeyStore::open(&js, "T_KEYS", 1, kek, None)
+        .await
+        .unwrap();
     assert_eq!(acme, again.tenant_secret("acme").await.unwrap());
+}
+
+/// Rotation: services run with the new KEK and the previous one, `rotate` wraps
+/// every key again, and from then on the new KEK alone opens the store — the same
+/// keys, so everything sealed before still opens — and the old one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_encryption_key_rotates_without_losing_a_key() {
+    let (_server, js) = server().await;
+    let old = Kek::from_base64(&Kek::generate_base64()).unwrap();
+    let new = Kek::from_base64(&Kek::generate_base64()).unwrap();
+    let before = NatsKeyStore::open(&js, "T_KEYS", 1, old.clone(), None)
+        .await
+        .unwrap();
+    let (kept, gone) = (Uuid::new_v4(), Uuid::new_v4());
+    let key = before.key_for(&kept).await.unwrap().unwrap();
+    before.key_for(&gone).await.unwrap();
+    before.destroy(&gone).await.unwrap();
+    let secret = before.tenant_secret("acme").await.unwrap();
+    let sealed = seal(&key, b"ana@example.com", b"e/email");
+
+    // The new KEK alone does not open the store yet.
+    let err = NatsKeyStore::open(&js, "T_KEYS", 1, new.clone(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KeyError::WrongKek(_)), "{err}");
+    // With the previous one beside it, it does, and a new key is wrapped with it.
+    let during = NatsKeyStore::open(&js, "T_KEYS", 1, new.clone(), Some(old.clone()))
+        .await
+        .unwrap();
+    let fresh = Uuid::new_v4();
+    during.key_for(&fresh).await.unwrap().unwrap();
+    let rotation = during.rotate().await.unwrap();
+    // The check entry, the kept key and the tenant secret; the fresh key already was.
+    assert_eq!(
+        (rotation.rewrapped, rotation.current, rotation.destroyed),
+        (3, 1, 1),
+        "{rotation:?}"
+    );
+    assert_eq!(during.rotate().await.unwrap().rewrapped, 0, "repeatable");
+
+    let after = NatsKeyStore::open(&js, "T_KEYS", 1, new, None)
+        .await
+        .unwrap();
+    let key = live(after.lookup(&kept).await.unwrap());
+    assert_eq!(open(&key, &sealed, b"e/email").unwrap(), b"ana@example.com");
+    assert!(matches!(
+        after.lookup(&gone).await.unwrap(),
+        Lookup::Forgotten
+    ));
+    assert_eq!(after.tenant_secret("acme").await.unwrap(), secret);
+    let err = NatsKeyStore::open(&js, "T_KEYS", 1, old, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KeyError::WrongKek(_)), "{err}");
 }

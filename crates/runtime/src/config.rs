@@ -155,6 +155,20 @@ pub struct KekConfig {
     /// secret. Used when `FRONTLINE_KEK` is unset.
     #[arg(long = "kek-file", env = "FRONTLINE_KEK_FILE")]
     pub kek_file: Option<PathBuf>,
+
+    /// While rotating: the key-encryption key being replaced. It still opens the
+    /// data keys it wrapped until `frontline rotate-kek` has wrapped them all
+    /// with `FRONTLINE_KEK`; it never wraps a new one.
+    #[arg(
+        long = "kek-previous",
+        env = "FRONTLINE_KEK_PREVIOUS",
+        hide_env_values = true
+    )]
+    pub kek_previous: Option<String>,
+
+    /// A file holding the previous key-encryption key (base64).
+    #[arg(long = "kek-previous-file", env = "FRONTLINE_KEK_PREVIOUS_FILE")]
+    pub kek_previous_file: Option<PathBuf>,
 }
 
 impl KekConfig {
@@ -162,26 +176,37 @@ impl KekConfig {
     pub fn with_key(kek: impl Into<String>) -> Self {
         KekConfig {
             kek: Some(kek.into()),
-            kek_file: None,
+            ..KekConfig::default()
         }
     }
 
     /// The key, read and checked; a missing one is refused: personal data is never
     /// written in the clear, and never read as erased for want of a key.
     pub fn load(&self) -> Result<Kek, String> {
-        let loaded = match (self.kek.as_deref().map(str::trim), &self.kek_file) {
+        Self::read(self.kek.as_deref(), self.kek_file.as_deref())?.ok_or_else(|| {
+            "a key-encryption key is required: set FRONTLINE_KEK (base64 of 32 random bytes, \
+             e.g. from `frontline kek`) or FRONTLINE_KEK_FILE. Keep it safe: every customer's \
+             personal data depends on it"
+                .to_string()
+        })
+    }
+
+    /// The previous key while rotating, if one is configured.
+    pub fn load_previous(&self) -> Result<Option<Kek>, String> {
+        Self::read(
+            self.kek_previous.as_deref(),
+            self.kek_previous_file.as_deref(),
+        )
+        .map_err(|e| format!("previous key: {e}"))
+    }
+
+    fn read(value: Option<&str>, file: Option<&std::path::Path>) -> Result<Option<Kek>, String> {
+        let loaded = match (value.map(str::trim), file) {
             (Some(kek), _) if !kek.is_empty() => Kek::from_base64(kek),
             (_, Some(path)) => Kek::from_file(path),
-            _ => {
-                return Err(
-                    "a key-encryption key is required: set FRONTLINE_KEK (base64 of 32 \
-                            random bytes, e.g. from `frontline kek`) or FRONTLINE_KEK_FILE. Keep \
-                            it safe: every customer's personal data depends on it"
-                        .into(),
-                );
-            }
+            _ => return Ok(None),
         };
-        loaded.map_err(|e| e.to_string())
+        loaded.map(Some).map_err(|e| e.to_string())
     }
 }
 
@@ -191,6 +216,11 @@ impl fmt::Debug for KekConfig {
         f.debug_struct("KekConfig")
             .field("kek", &self.kek.as_ref().map(|_| "[redacted]"))
             .field("kek_file", &self.kek_file)
+            .field(
+                "kek_previous",
+                &self.kek_previous.as_ref().map(|_| "[redacted]"),
+            )
+            .field("kek_previous_file", &self.kek_previous_file)
             .finish()
     }
 }
@@ -224,6 +254,7 @@ impl CommonConfig {
             timeout: Duration::from_secs(self.log_timeout_secs),
             snapshot_every: self.snapshot_every,
             kek: Some(self.kek.load()?),
+            previous_kek: self.kek.load_previous()?,
         })
     }
 

@@ -329,7 +329,7 @@ impl ServiceBuilder {
                 self.name
             )));
         }
-        config.kek.load().map_err(StartError::Config)?;
+        config.log_config().map_err(StartError::Config)?;
         Ok(())
     }
 }
