@@ -265,14 +265,23 @@ async fn a_forgotten_customer_is_gone_from_every_byte_and_their_tickets_live_on(
     // After: nothing personal anywhere, the read model included.
     clean(&scan(&cluster).await, &[]);
 
-    // Every read shows the marker; counts, times and statuses stay.
-    let after = agent
-        .get_ticket(get_ticket(&ticket))
-        .await
-        .unwrap()
-        .into_inner()
-        .ticket
-        .unwrap();
+    // Every read shows the marker; counts, times and statuses stay. Conversation
+    // (another process, as far as its key cache knows) had Zelda's key cached: it
+    // drops it when the key bucket reports the change, within moments.
+    let mut after = v1::Ticket::default();
+    for _ in 0..100 {
+        after = agent
+            .get_ticket(get_ticket(&ticket))
+            .await
+            .unwrap()
+            .into_inner()
+            .ticket
+            .unwrap();
+        if after.personal_data_erased {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert!(after.personal_data_erased);
     assert_eq!(after.subject, "[erased]");
     assert!(after.messages.iter().all(|m| m.body == "[erased]"));

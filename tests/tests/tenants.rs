@@ -73,6 +73,8 @@ enum Rpc {
     Reopen,
     GetTicket,
     GetTicketHistory,
+    ForgetCustomer,
+    ExportCustomerData,
 }
 
 impl Rpc {
@@ -90,6 +92,8 @@ impl Rpc {
             Rpc::Reopen => "Reopen",
             Rpc::GetTicket => "GetTicket",
             Rpc::GetTicketHistory => "GetTicketHistory",
+            Rpc::ForgetCustomer => "ForgetCustomer",
+            Rpc::ExportCustomerData => "ExportCustomerData",
         }
     }
 }
@@ -129,6 +133,8 @@ impl Target {
             Rpc::UnlinkCustomers => format!("two linked {tenant} customers"),
             Rpc::Solve => format!("new {tenant} ticket"),
             Rpc::Reopen => format!("solved {tenant} ticket"),
+            Rpc::ForgetCustomer => format!("new {tenant} customer"),
+            Rpc::ExportCustomerData => format!("{tenant} customer"),
             _ => format!("{tenant} ticket"),
         }
     }
@@ -328,6 +334,25 @@ fn rows() -> Vec<Row> {
             ("admin-all", Acme, DENIED),
             ("admin-all", Globex, DENIED),
             ("agent-acme", Missing, NOT_FOUND),
+        ] {
+            rows.push(row(who, None, rpc, target, expected));
+        }
+    }
+
+    // Forgetting and exporting a customer: admins only, of tenants they cover; the
+    // role is refused before anything is read.
+    for rpc in [Rpc::ForgetCustomer, Rpc::ExportCustomerData] {
+        for (who, target, expected) in [
+            ("shop-a", Acme, DENIED),
+            ("shop-g", Globex, DENIED),
+            ("agent-acme", Acme, DENIED),
+            ("manager-acme", Acme, DENIED),
+            ("agent-both", Globex, DENIED),
+            ("admin-acme", Acme, OK),
+            ("admin-acme", Globex, NOT_FOUND),
+            ("admin-acme", Missing, NOT_FOUND),
+            ("admin-all", Acme, OK),
+            ("admin-all", Globex, OK),
         ] {
             rows.push(row(who, None, rpc, target, expected));
         }
@@ -587,6 +612,25 @@ impl<'c> Fixtures<'c> {
             Rpc::GetTicketHistory => Prepared::History(v1::GetTicketHistoryRequest {
                 ticket_id: main_ticket,
             }),
+            Rpc::ForgetCustomer => {
+                let customer_id = if missing {
+                    random_id()
+                } else {
+                    self.fresh_customer(target).await.0
+                };
+                Prepared::Forget(v1::ForgetCustomerRequest {
+                    customer_id,
+                    reason: format!("row {index}"),
+                })
+            }
+            Rpc::ExportCustomerData => {
+                let customer_id = if missing {
+                    random_id()
+                } else {
+                    self.tenant(target).customer.clone()
+                };
+                Prepared::Export(v1::ExportCustomerDataRequest { customer_id })
+            }
         }
     }
 }
@@ -606,6 +650,8 @@ enum Prepared {
     Reopen(v1::ReopenRequest),
     GetTicket(v1::GetTicketRequest),
     History(v1::GetTicketHistoryRequest),
+    Forget(v1::ForgetCustomerRequest),
+    Export(v1::ExportCustomerDataRequest),
 }
 
 /// Runs a prepared call as `caller`. `Ok(Some(problem))`: it succeeded but its
@@ -768,6 +814,41 @@ async fn execute(
                 .into_inner()
                 .events;
             Ok(check(!events.is_empty(), "empty history".into()))
+        }
+        Prepared::Forget(request) => {
+            let id = request.customer_id.clone();
+            let r = cluster
+                .intake_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .forget_customer(request)
+                .await?
+                .into_inner();
+            Ok(check(
+                r.forgotten_customer_ids == [id.clone()] && r.forgotten_at.is_some(),
+                format!("forgot {:?}, expected {id}", r.forgotten_customer_ids),
+            ))
+        }
+        Prepared::Export(request) => {
+            let id = request.customer_id.clone();
+            let r = cluster
+                .intake_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .export_customer_data(request)
+                .await?
+                .into_inner();
+            let customer = r.customer.unwrap_or_default();
+            Ok(check(
+                customer.customer_id == id
+                    && !customer.identities.is_empty()
+                    && !r.tickets.is_empty(),
+                format!(
+                    "exported {} with {} tickets",
+                    customer.customer_id,
+                    r.tickets.len()
+                ),
+            ))
         }
     }
 }

@@ -280,6 +280,11 @@ async fn attempt_write(
     } else {
         log.load::<Customer>(&customer_id).await?
     };
+    // Forgotten a moment ago, before a forget released their identities: resolve
+    // again once it has (the contact then makes a new customer).
+    if customer.state.forgotten_at.is_some() {
+        return Ok(None);
+    }
 
     // The ticket: a new key derives a new id, so skip loading what almost surely is
     // not there (if it is, the batch conflicts and the next attempt loads it).

@@ -7,6 +7,9 @@
 //! 3. Ticket load latency (p50/p99) with target tickets' 20 events spread thinly
 //!    through a stream of 10 k and of 1 M events — with snapshots (the normal path)
 //!    and cold (snapshot deleted: full replay of the subject).
+//! 4. The cost of sealing personal data: opening tickets (a new customer, so a new
+//!    data key, each) and cold-loading 20-event tickets, on a sealing log and on a
+//!    clear one, side by side.
 //!
 //! It prints a table; it asserts nothing. Tests never assert wall-clock times.
 
@@ -21,6 +24,8 @@ use frontline_e2e::{Cluster, submit_request};
 use frontline_eventlog::{CommandOptions, EventLog, EventMeta, execute};
 use futures::StreamExt;
 use uuid::Uuid;
+
+mod sealing;
 
 #[derive(Debug, Parser)]
 #[command(about = "Frontline benchmark: intake throughput and ticket load latency")]
@@ -72,6 +77,32 @@ async fn main() -> anyhow::Result<()> {
         ),
         format!("{returning:.0}/s"),
         "open tickets listed on every answer".into(),
+    ));
+    let (sealed, clear) = sealing::measure(args.concurrency, args.ops / 2).await?;
+    rows.push(Row::new(
+        format!(
+            "ticket open, new customer each, sealed vs clear, {} concurrent",
+            args.concurrency
+        ),
+        format!(
+            "{:.0}/s vs {:.0}/s",
+            sealed.opens_per_sec, clear.opens_per_sec
+        ),
+        format!(
+            "sealing: {:.0}% of clear (a data key created per customer)",
+            100.0 * sealed.opens_per_sec / clear.opens_per_sec
+        ),
+    ));
+    rows.push(Row::new(
+        "ticket load cold (20 events), sealed vs clear".into(),
+        format!(
+            "p50 {} vs {}, p99 {} vs {}",
+            ms(sealed.load_p50),
+            ms(clear.load_p50),
+            ms(sealed.load_p99),
+            ms(clear.load_p99)
+        ),
+        "every event's fields opened; data key cached".into(),
     ));
 
     cluster.shutdown().await;

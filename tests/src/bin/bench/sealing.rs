@@ -1,0 +1,147 @@
+//! What sealing personal data costs: the same work on a log with a key-encryption
+//! key (every event's personal fields sealed with its customer's data key, each
+//! new customer's key created in the key bucket) and on one without (nothing
+//! sealed), side by side in one run, each on a fresh nats-server of its own (two
+//! event streams cannot share one server: each owns `frontline.>`).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use frontline_domain::{Actor, Channel, Opening, Priority, Role, Ticket, TicketCommand};
+use frontline_eventlog::{CommandOptions, EventLog, EventMeta, LogConfig, execute};
+use frontline_testkit::NatsServer;
+use futures::StreamExt as _;
+use uuid::Uuid;
+
+/// Events per ticket in the load measurement.
+const EVENTS_PER_TICKET: usize = 20;
+/// Tickets loaded per log.
+const LOADED: usize = 200;
+
+/// Opens per second and cold-load latency, for one log.
+pub struct Cost {
+    pub opens_per_sec: f64,
+    pub load_p50: Duration,
+    pub load_p99: Duration,
+}
+
+/// The cost on a sealing log and on a clear one.
+pub async fn measure(concurrency: usize, ops: usize) -> anyhow::Result<(Cost, Cost)> {
+    eprintln!("sealing cost: opening tickets (a new customer each) on a sealing and a clear log…");
+    let kek = frontline_privacy::Kek::from_base64(frontline_testkit::TEST_KEK)?;
+    let (sealed_server, sealed) = log(Some(kek)).await?;
+    let sealed_cost = cost(&sealed, concurrency, ops).await?;
+    drop((sealed, sealed_server));
+    let (clear_server, clear) = log(None).await?;
+    let clear_cost = cost(&clear, concurrency, ops).await?;
+    drop((clear, clear_server));
+    Ok((sealed_cost, clear_cost))
+}
+
+/// A fresh nats-server and a log on it, sealing with `kek` if given.
+async fn log(kek: Option<frontline_privacy::Kek>) -> anyhow::Result<(NatsServer, EventLog)> {
+    let server = tokio::task::spawn_blocking(NatsServer::start).await??;
+    let client = async_nats::connect(server.url()).await?;
+    let log = EventLog::open(
+        client,
+        LogConfig {
+            kek,
+            ..LogConfig::default()
+        },
+    )
+    .await?;
+    Ok((server, log))
+}
+
+fn meta(role: Role) -> EventMeta {
+    EventMeta {
+        actor: Actor::new("bench", role),
+        correlation_id: "bench".into(),
+        causation_id: "bench".into(),
+        traceparent: None,
+    }
+}
+
+async fn cost(log: &EventLog, concurrency: usize, ops: usize) -> anyhow::Result<Cost> {
+    let ids: Vec<Uuid> = (0..ops).map(|_| Uuid::new_v4()).collect();
+    let start = Instant::now();
+    run_all(log, &ids, concurrency, |_| open()).await?;
+    let opens_per_sec = ops as f64 / start.elapsed().as_secs_f64();
+    let loaded = &ids[..LOADED.min(ids.len())];
+    for n in 1..EVENTS_PER_TICKET {
+        run_all(log, loaded, concurrency, |_| TicketCommand::AddNote {
+            body: format!("note {n}: the customer says the router reboots hourly"),
+            idempotency_key: None,
+        })
+        .await?;
+    }
+    // Cold loads: every event read and opened (the data keys are cached, as in a
+    // running service).
+    let mut samples = Vec::new();
+    for _ in 0..3 {
+        for id in loaded {
+            log.snapshots().delete::<Ticket>(id).await?;
+            let start = Instant::now();
+            let t = log.load::<Ticket>(id).await?;
+            samples.push(start.elapsed());
+            anyhow::ensure!(t.state.version == EVENTS_PER_TICKET as u64, "{id} short");
+        }
+    }
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    Ok(Cost {
+        opens_per_sec,
+        load_p50: at(0.5),
+        load_p99: at(0.99),
+    })
+}
+
+fn open() -> TicketCommand {
+    TicketCommand::Open(Opening {
+        tenant: frontline_domain::TenantId::parse("tenant", "bench").unwrap_or_default(),
+        channel: Channel::Email,
+        customer_id: Uuid::new_v4(),
+        subject: "Router keeps rebooting".into(),
+        body: "Since the update my router restarts every hour.".into(),
+        product_area: "router-x200".into(),
+        priority: Priority::Normal,
+        idempotency_key: Uuid::new_v4().to_string(),
+    })
+}
+
+/// Runs `command(id)` on every ticket of `ids`, `concurrency` at a time.
+async fn run_all(
+    log: &EventLog,
+    ids: &[Uuid],
+    concurrency: usize,
+    command: impl Fn(&Uuid) -> TicketCommand,
+) -> anyhow::Result<()> {
+    let (agent, system) = (meta(Role::Agent), meta(Role::CustomerSystem));
+    futures::stream::iter(ids)
+        .map(|id| {
+            let command = command(id);
+            let meta = if matches!(command, TicketCommand::Open(_)) {
+                &system
+            } else {
+                &agent
+            };
+            async move {
+                execute(
+                    log,
+                    id,
+                    meta,
+                    CommandOptions::default(),
+                    frontline_runtime::now_millis,
+                    |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
+                )
+                .await
+                .with_context(|| format!("ticket {id}"))
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(())
+}
