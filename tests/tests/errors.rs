@@ -789,6 +789,31 @@ async fn expect_all_unauthenticated(
         &format!("UnlinkCustomers with {what}"),
     );
     expect_code(
+        intake
+            .forget_customer(request(
+                v1::ForgetCustomerRequest {
+                    customer_id: id.clone(),
+                    reason: "gdpr".into(),
+                },
+                a,
+            ))
+            .await,
+        code,
+        &format!("ForgetCustomer with {what}"),
+    );
+    expect_code(
+        intake
+            .export_customer_data(request(
+                v1::ExportCustomerDataRequest {
+                    customer_id: id.clone(),
+                },
+                a,
+            ))
+            .await,
+        code,
+        &format!("ExportCustomerData with {what}"),
+    );
+    expect_code(
         conversation.reply(request(reply(&id, "hi"), a)).await,
         code,
         &format!("Reply with {what}"),
@@ -1078,6 +1103,7 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         .await
         .unwrap();
     let mut agent = cluster.conversation("ana", Role::Agent).await.unwrap();
+    let mut admin = cluster.intake("root", Role::Admin).await.unwrap();
     let request = || submit_request("outage-1", "ana@example.com");
     let existing = intake
         .submit_ticket(submit_request("before-outage", "ana@example.com"))
@@ -1122,6 +1148,21 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         (
             "GetTicketHistory",
             within(agent.get_ticket_history(history(&existing.ticket_id))).await,
+        ),
+        (
+            "ForgetCustomer",
+            within(admin.forget_customer(v1::ForgetCustomerRequest {
+                customer_id: existing.customer_id.clone(),
+                reason: "gdpr".into(),
+            }))
+            .await,
+        ),
+        (
+            "ExportCustomerData",
+            within(admin.export_customer_data(v1::ExportCustomerDataRequest {
+                customer_id: existing.customer_id.clone(),
+            }))
+            .await,
         ),
     ];
     for (call, code) in unavailable {

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use frontline_domain::{Customer, Role};
+use frontline_domain::{Customer, Role, Ticket};
 use frontline_e2e::{Cluster, caller, submit_request};
 use frontline_proto::v1;
 use frontline_runtime::{ServiceBuilder, Startup, config::CommonConfig};
@@ -123,6 +123,65 @@ fn clean(scan: &[(&'static str, Vec<&'static str>)], except: &[&str]) {
             assert!(found.is_empty(), "{place} holds {found:?} in the clear");
         }
     }
+}
+
+/// Intake's read model, row by row.
+async fn read_model(url: &str) -> Vec<(Uuid, Uuid, String, String, i64)> {
+    let db = sqlx::PgPool::connect(url).await.unwrap();
+    sqlx::query_as(
+        "SELECT ticket_id, customer_id, subject, status, version FROM customer_tickets \
+         ORDER BY ticket_id",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap()
+}
+
+/// Waits until projection `name` in `db` has applied stream sequence `sequence`.
+async fn caught_up(db: &sqlx::PgPool, name: &str, sequence: u64) {
+    for _ in 0..500 {
+        if frontline_projection::checkpoint(db, name).await.unwrap() >= sequence {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("projection {name} did not reach {sequence}");
+}
+
+/// Intake's read model rebuilt from the log into a fresh database, once it and the
+/// live one have applied every event of `tickets`.
+async fn rebuild_read_model(
+    cluster: &Cluster,
+    tickets: &[&str],
+) -> Vec<(Uuid, Uuid, String, String, i64)> {
+    let mut last = 0;
+    for ticket in tickets {
+        let id: Uuid = ticket.parse().unwrap();
+        last = last.max(cluster.log.last_sequence_of::<Ticket>(&id).await.unwrap());
+    }
+    let live = sqlx::PgPool::connect(&cluster.database.url).await.unwrap();
+    caught_up(&live, "intake-customer-tickets", last).await;
+    let fresh = frontline_testkit::test_database().await.unwrap();
+    let db = sqlx::PgPool::connect(&fresh.url).await.unwrap();
+    frontline_runtime::service::migrate(
+        &db,
+        &[&frontline_projection::MIGRATOR, &frontline_intake::MIGRATOR],
+    )
+    .await
+    .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let rebuild = tokio::spawn(frontline_projection::run(
+        cluster.log.clone(),
+        db.clone(),
+        std::sync::Arc::new(frontline_intake::open_tickets::CustomerTickets::named(
+            "rebuild",
+        )),
+        stop.clone(),
+    ));
+    caught_up(&db, "rebuild", last).await;
+    stop.cancel();
+    rebuild.await.unwrap().unwrap();
+    read_model(&fresh.url).await
 }
 
 fn forget(id: &str, reason: &str) -> v1::ForgetCustomerRequest {
@@ -339,6 +398,13 @@ async fn a_forgotten_customer_is_gone_from_every_byte_and_their_tickets_live_on(
     assert_eq!(solved.status, v1::TicketStatus::Solved as i32);
     clean(&scan(&cluster).await, &[]);
 
+    // A rebuild of the read model from the log gives the same blanks.
+    let rebuilt = rebuild_read_model(&cluster, &[&ticket, &otto.ticket_id]).await;
+    let live = read_model(&cluster.database.url).await;
+    assert_eq!(live, rebuilt);
+    assert_eq!(live.len(), 2);
+    assert!(live.iter().any(|row| row.2 == "[erased]"));
+
     // Otto is untouched.
     let otto_ticket = agent
         .get_ticket(get_ticket(&otto.ticket_id))
@@ -494,4 +560,135 @@ async fn a_wrong_or_missing_key_encryption_key_is_refused_at_start() {
         .unwrap_err()
         .to_string();
     assert!(malformed.contains("32 bytes"), "{malformed}");
+}
+
+/// Forgetting one record of a person forgets every record linked with it; a forget
+/// cut off after its event (claims still held, key still there) is finished by the
+/// next call, which answers `already_forgotten`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_person_is_forgotten_and_an_interrupted_forget_is_finished() {
+    let cluster = Cluster::start().await.unwrap();
+    let mut shop = cluster
+        .intake("web-shop", Role::CustomerSystem)
+        .await
+        .unwrap();
+    let mut admin = cluster
+        .intake_as(&caller("root", Role::Admin, &["acme"]), None)
+        .await
+        .unwrap();
+    let first = shop
+        .submit_ticket(submit_request("p-1", "pat@example.org"))
+        .await
+        .unwrap()
+        .into_inner();
+    let second = shop
+        .submit_ticket(submit_request("p-2", "pat.work@example.org"))
+        .await
+        .unwrap()
+        .into_inner();
+    admin
+        .link_customers(v1::LinkCustomersRequest {
+            customer_id: first.customer_id.clone(),
+            other_customer_id: second.customer_id.clone(),
+        })
+        .await
+        .unwrap();
+    // Named by the linked record: both go.
+    let answer = admin
+        .forget_customer(forget(&second.customer_id, "gdpr-2"))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut forgotten = answer.forgotten_customer_ids.clone();
+    forgotten.sort();
+    let mut both = vec![first.customer_id.clone(), second.customer_id.clone()];
+    both.sort();
+    assert_eq!(forgotten, both);
+    for email in ["pat@example.org", "pat.work@example.org"] {
+        let again = shop
+            .submit_ticket(submit_request(&format!("again-{email}"), email))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            !both.contains(&again.customer_id),
+            "{email} is somebody new"
+        );
+    }
+
+    // Interrupted: only the event was written.
+    let kim = shop
+        .submit_ticket(submit_request("k-1", "kim.cut@example.org"))
+        .await
+        .unwrap()
+        .into_inner();
+    let kim_id: Uuid = kim.customer_id.parse().unwrap();
+    let secret = frontline_domain::ids::TenantSecret(
+        cluster
+            .log
+            .tenant_secret(frontline_e2e::TENANT)
+            .await
+            .unwrap(),
+    );
+    let meta = frontline_eventlog::EventMeta {
+        actor: frontline_domain::Actor::new("root", Role::Admin),
+        correlation_id: "cut".into(),
+        causation_id: "cut".into(),
+        traceparent: None,
+    };
+    frontline_eventlog::execute::<Customer, _>(
+        &cluster.log,
+        &kim_id,
+        &meta,
+        frontline_eventlog::CommandOptions::default(),
+        frontline_runtime::now_millis,
+        |c, _| {
+            let claims = c
+                .identities
+                .iter()
+                .map(|k| frontline_domain::ids::identity_id(&secret, &c.tenant, k))
+                .collect();
+            frontline_domain::customer::forget(c, kim_id, &meta.actor, "gdpr-3", claims)
+        },
+    )
+    .await
+    .unwrap();
+    // Until finished, the old key still opens her ticket.
+    let mut agent = cluster.conversation("ana", Role::Agent).await.unwrap();
+    let ticket = agent
+        .get_ticket(get_ticket(&kim.ticket_id))
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert!(!ticket.personal_data_erased);
+    let finished = admin
+        .forget_customer(forget(&kim.customer_id, "gdpr-3"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(finished.already_forgotten);
+    let mut erased = false;
+    for _ in 0..100 {
+        erased = agent
+            .get_ticket(get_ticket(&kim.ticket_id))
+            .await
+            .unwrap()
+            .into_inner()
+            .ticket
+            .unwrap()
+            .personal_data_erased;
+        if erased {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(erased, "the key was destroyed by the second call");
+    let again = shop
+        .submit_ticket(submit_request("k-2", "kim.cut@example.org"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(again.customer_id, kim.customer_id, "her email was released");
 }
