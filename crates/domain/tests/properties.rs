@@ -687,4 +687,79 @@ proptest! {
         dups.sort();
         prop_assert_eq!(dups, others);
     }
+
+    /// Whatever contacts came before, forgetting leaves no identity and no fact on
+    /// the record, refuses every later contact, and releases exactly the claims
+    /// that are the record's; a released claim goes to whoever claims it next.
+    #[test]
+    fn forgetting_leaves_nothing_personal(
+        contacts in proptest::collection::vec(
+            (proptest::collection::vec(identity_key(), 1..4), 0..4usize),
+            1..6,
+        ),
+        secret in any::<[u8; 32]>(),
+    ) {
+        let system = Actor::new("web-shop", Role::CustomerSystem);
+        let admin = Actor::new("root", Role::Admin);
+        let id = CUSTOMERS[0];
+        let mut customer = Customer::default();
+        for (at, (identities, facts)) in contacts.iter().enumerate() {
+            let command = CustomerCommand::RecordContact {
+                channel: Channel::Email,
+                tenant: tenant(),
+                identities: identities.clone(),
+                facts: (0..*facts).map(|f| (format!("k{f}"), format!("v{at}"))).collect(),
+                ticket_opened: None,
+                possible_duplicates: Vec::new(),
+            };
+            if let Some(event) = customer.decide(&command, &system, at as UnixMillis).unwrap() {
+                customer.apply(&Recorded { event, actor: system.clone(), at: at as UnixMillis });
+            }
+        }
+        let secret = frontline_domain::ids::TenantSecret(secret);
+        let claims: Vec<Uuid> = customer
+            .identities
+            .iter()
+            .map(|k| frontline_domain::ids::identity_id(&secret, &tenant(), k))
+            .collect();
+        let distinct: BTreeSet<Uuid> = claims.iter().copied().collect();
+        prop_assert_eq!(distinct.len(), claims.len(), "keyed ids never collide here");
+        let event = frontline_domain::customer::forget(&customer, id, &admin, "gdpr", claims.clone())
+            .unwrap()
+            .unwrap();
+        customer.apply(&Recorded { event, actor: admin.clone(), at: 100 });
+        prop_assert!(customer.identities.is_empty() && customer.facts.is_empty());
+        prop_assert_eq!(&customer.released_claims, &claims);
+        prop_assert_eq!(
+            frontline_domain::customer::forget(&customer, id, &admin, "gdpr", Vec::new()),
+            Ok(None)
+        );
+        let later = CustomerCommand::RecordContact {
+            channel: Channel::Email,
+            tenant: tenant(),
+            identities: contacts[0].0.clone(),
+            facts: Vec::new(),
+            ticket_opened: None,
+            possible_duplicates: Vec::new(),
+        };
+        let refused = matches!(
+            customer.decide(&later, &system, 101),
+            Err(DomainError::Precondition { .. })
+        );
+        prop_assert!(refused);
+
+        // Each claim: released from this customer only, then free for the next.
+        for key in contacts.iter().flat_map(|(ids, _)| ids) {
+            let mut claim = frontline_domain::IdentityClaim::default();
+            let claimed = claim.claim(&tenant(), key, id).unwrap().unwrap();
+            claim.apply(&Recorded { event: claimed, actor: system.clone(), at: 1 });
+            prop_assert!(claim.release(CUSTOMERS[1]).is_none());
+            let released = claim.release(id).unwrap();
+            claim.apply(&Recorded { event: released, actor: admin.clone(), at: 2 });
+            prop_assert_eq!(claim.customer, None);
+            let next = claim.claim(&tenant(), key, CUSTOMERS[1]).unwrap().unwrap();
+            claim.apply(&Recorded { event: next, actor: system.clone(), at: 3 });
+            prop_assert_eq!(claim.customer, Some(CUSTOMERS[1]));
+        }
+    }
 }
