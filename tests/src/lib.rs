@@ -303,6 +303,16 @@ impl Cluster {
         Ok(counts)
     }
 
+    /// The id of the claim on `key` in [`TENANT`] (a keyed hash with the tenant's
+    /// secret, read from the key store).
+    pub async fn claim_id(
+        &self,
+        key: &frontline_domain::IdentityKey,
+    ) -> anyhow::Result<uuid::Uuid> {
+        let secret = frontline_domain::ids::TenantSecret(self.log.tenant_secret(TENANT).await?);
+        Ok(frontline_domain::ids::identity_id(&secret, &tenant(), key))
+    }
+
     /// Stops the servers, waiting for them to drain.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);

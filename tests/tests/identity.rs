@@ -295,15 +295,8 @@ async fn concurrent_first_contacts_with_overlapping_identities_make_one_customer
     assert!(record.possible_duplicates.is_empty());
     // Every identity's claim names that customer, and no customer record was
     // written for anybody else.
-    let secret = frontline_domain::ids::TenantSecret(
-        cluster
-            .log
-            .tenant_secret(frontline_e2e::TENANT)
-            .await
-            .unwrap(),
-    );
     for key in &record.identities {
-        let claim_id = frontline_domain::ids::identity_id(&secret, &frontline_e2e::tenant(), key);
+        let claim_id = cluster.claim_id(key).await.unwrap();
         let claim = cluster.log.load::<IdentityClaim>(&claim_id).await.unwrap();
         assert_eq!((claim.state.customer, claim.state.version), (Some(id), 1));
     }

@@ -14,6 +14,10 @@ use frontline_runtime::{ServiceBuilder, Startup, config::CommonConfig};
 use tonic::Code;
 use uuid::Uuid;
 
+type Conversation = frontline_proto::v1::conversation_service_client::ConversationServiceClient<
+    frontline_e2e::Authed,
+>;
+
 const EMAIL: &str = "zelda.forgetme@example.org";
 const PHONE: &str = "+49 30 5550199";
 const PHONE_NORMALISED: &str = "+49305550199";
@@ -204,6 +208,30 @@ fn get(id: &str) -> v1::GetCustomerRequest {
     }
 }
 
+/// The ticket `id` as `client` reads it.
+async fn ticket_of(client: &mut Conversation, id: &str) -> v1::Ticket {
+    client
+        .get_ticket(get_ticket(id))
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap()
+}
+
+/// The ticket `id` once it reads as erased: another service drops its cached key
+/// when the key bucket reports the change, within moments.
+async fn erased_ticket(client: &mut Conversation, id: &str) -> v1::Ticket {
+    for _ in 0..100 {
+        let ticket = ticket_of(client, id).await;
+        if ticket.personal_data_erased {
+            return ticket;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("ticket {id} still shows personal data");
+}
+
 fn get_ticket(id: &str) -> v1::GetTicketRequest {
     v1::GetTicketRequest {
         ticket_id: id.into(),
@@ -291,13 +319,7 @@ async fn a_forgotten_customer_is_gone_from_every_byte_and_their_tickets_live_on(
     assert_eq!(bodies.len(), 3, "message, reply and note: {bodies:?}");
     assert!(bodies.iter().any(|b| b.contains(BODY_MARKER)));
     assert!(bodies.iter().any(|b| b.contains(REPLY_MARKER)));
-    let before = agent
-        .get_ticket(get_ticket(&ticket))
-        .await
-        .unwrap()
-        .into_inner()
-        .ticket
-        .unwrap();
+    let before = ticket_of(&mut agent, &ticket).await;
     assert!(before.subject.contains(SUBJECT_MARKER));
 
     // Forget her.
@@ -327,21 +349,7 @@ async fn a_forgotten_customer_is_gone_from_every_byte_and_their_tickets_live_on(
     // Every read shows the marker; counts, times and statuses stay. Conversation
     // (another process, as far as its key cache knows) had Zelda's key cached: it
     // drops it when the key bucket reports the change, within moments.
-    let mut after = v1::Ticket::default();
-    for _ in 0..100 {
-        after = agent
-            .get_ticket(get_ticket(&ticket))
-            .await
-            .unwrap()
-            .into_inner()
-            .ticket
-            .unwrap();
-        if after.personal_data_erased {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(after.personal_data_erased);
+    let after = erased_ticket(&mut agent, &ticket).await;
     assert_eq!(after.subject, "[erased]");
     assert!(after.messages.iter().all(|m| m.body == "[erased]"));
     assert_eq!(
@@ -388,13 +396,7 @@ async fn a_forgotten_customer_is_gone_from_every_byte_and_their_tickets_live_on(
         })
         .await
         .unwrap();
-    let solved = agent
-        .get_ticket(get_ticket(&ticket))
-        .await
-        .unwrap()
-        .into_inner()
-        .ticket
-        .unwrap();
+    let solved = ticket_of(&mut agent, &ticket).await;
     assert_eq!(solved.status, v1::TicketStatus::Solved as i32);
     clean(&scan(&cluster).await, &[]);
 
@@ -406,13 +408,7 @@ async fn a_forgotten_customer_is_gone_from_every_byte_and_their_tickets_live_on(
     assert!(live.iter().any(|row| row.2 == "[erased]"));
 
     // Otto is untouched.
-    let otto_ticket = agent
-        .get_ticket(get_ticket(&otto.ticket_id))
-        .await
-        .unwrap()
-        .into_inner()
-        .ticket
-        .unwrap();
+    let otto_ticket = ticket_of(&mut agent, &otto.ticket_id).await;
     assert!(!otto_ticket.personal_data_erased);
     assert_eq!(otto_ticket.messages[0].body, "Otto's own words");
 
@@ -623,13 +619,11 @@ async fn the_whole_person_is_forgotten_and_an_interrupted_forget_is_finished() {
         .unwrap()
         .into_inner();
     let kim_id: Uuid = kim.customer_id.parse().unwrap();
-    let secret = frontline_domain::ids::TenantSecret(
-        cluster
-            .log
-            .tenant_secret(frontline_e2e::TENANT)
-            .await
-            .unwrap(),
-    );
+    let record = cluster.log.load::<Customer>(&kim_id).await.unwrap();
+    let mut claims = Vec::new();
+    for key in &record.state.identities {
+        claims.push(cluster.claim_id(key).await.unwrap());
+    }
     let meta = frontline_eventlog::EventMeta {
         actor: frontline_domain::Actor::new("root", Role::Admin),
         correlation_id: "cut".into(),
@@ -642,49 +636,25 @@ async fn the_whole_person_is_forgotten_and_an_interrupted_forget_is_finished() {
         &meta,
         frontline_eventlog::CommandOptions::default(),
         frontline_runtime::now_millis,
-        |c, _| {
-            let claims = c
-                .identities
-                .iter()
-                .map(|k| frontline_domain::ids::identity_id(&secret, &c.tenant, k))
-                .collect();
-            frontline_domain::customer::forget(c, kim_id, &meta.actor, "gdpr-3", claims)
-        },
+        |c, _| frontline_domain::customer::forget(c, kim_id, &meta.actor, "gdpr-3", claims.clone()),
     )
     .await
     .unwrap();
     // Until finished, the old key still opens her ticket.
     let mut agent = cluster.conversation("ana", Role::Agent).await.unwrap();
-    let ticket = agent
-        .get_ticket(get_ticket(&kim.ticket_id))
-        .await
-        .unwrap()
-        .into_inner()
-        .ticket
-        .unwrap();
-    assert!(!ticket.personal_data_erased);
+    assert!(
+        !ticket_of(&mut agent, &kim.ticket_id)
+            .await
+            .personal_data_erased
+    );
     let finished = admin
         .forget_customer(forget(&kim.customer_id, "gdpr-3"))
         .await
         .unwrap()
         .into_inner();
     assert!(finished.already_forgotten);
-    let mut erased = false;
-    for _ in 0..100 {
-        erased = agent
-            .get_ticket(get_ticket(&kim.ticket_id))
-            .await
-            .unwrap()
-            .into_inner()
-            .ticket
-            .unwrap()
-            .personal_data_erased;
-        if erased {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert!(erased, "the key was destroyed by the second call");
+    // The key was destroyed by the second call.
+    erased_ticket(&mut agent, &kim.ticket_id).await;
     let again = shop
         .submit_ticket(submit_request("k-2", "kim.cut@example.org"))
         .await

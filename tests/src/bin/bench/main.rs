@@ -15,17 +15,17 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use async_nats::{HeaderMap, jetstream};
 use bytes::Bytes;
 use clap::Parser;
-use frontline_domain::{Actor, Channel, Opening, Priority, Role, Ticket, TicketCommand};
+use frontline_domain::{Role, Ticket, TicketCommand};
 use frontline_e2e::{Cluster, submit_request};
-use frontline_eventlog::{CommandOptions, EventLog, EventMeta, execute};
+use frontline_eventlog::EventLog;
 use futures::StreamExt;
 use uuid::Uuid;
 
 mod sealing;
+mod tickets;
 
 #[derive(Debug, Parser)]
 #[command(about = "Frontline benchmark: intake throughput and ticket load latency")]
@@ -329,62 +329,19 @@ async fn spread_targets(
     let targets: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
     let filler_total = to.saturating_sub(from + (n * per_ticket) as u64);
     let per_round = filler_total / per_ticket as u64;
-    let meta = EventMeta {
-        actor: Actor::new("bench", Role::Agent),
-        correlation_id: "bench".into(),
-        causation_id: "bench".into(),
-        traceparent: None,
-    };
-    let system = EventMeta {
-        actor: Actor::new("bench", Role::CustomerSystem),
-        ..meta.clone()
-    };
     for round in 0..per_ticket {
         fill(js, per_round).await?;
-        futures::stream::iter(targets.iter())
-            .map(|id| {
-                let (meta, system) = (&meta, &system);
-                async move {
-                    let (command, meta) = if round == 0 {
-                        (
-                            TicketCommand::Open(Opening {
-                                tenant: frontline_domain::TenantId::parse("tenant", "bench")?,
-                                channel: Channel::Email,
-                                customer_id: Uuid::new_v4(),
-                                subject: "Bench ticket".into(),
-                                body: "Spread thinly through a long stream".into(),
-                                product_area: "bench".into(),
-                                priority: Priority::Normal,
-                                idempotency_key: id.to_string(),
-                            }),
-                            system,
-                        )
-                    } else {
-                        (
-                            TicketCommand::AddNote {
-                                body: format!("note {round}"),
-                                idempotency_key: None,
-                            },
-                            meta,
-                        )
-                    };
-                    execute(
-                        log,
-                        id,
-                        meta,
-                        CommandOptions::default(),
-                        frontline_runtime::now_millis,
-                        |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
-                    )
-                    .await
-                    .with_context(|| format!("target {id}"))
+        tickets::run_all(log, &targets, 16, |id| {
+            if round == 0 {
+                tickets::open(id)
+            } else {
+                TicketCommand::AddNote {
+                    body: format!("note {round}"),
+                    idempotency_key: None,
                 }
-            })
-            .buffer_unordered(16)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()?;
+            }
+        })
+        .await?;
         eprint!("\r  round {}/{per_ticket}", round + 1);
     }
     eprintln!();

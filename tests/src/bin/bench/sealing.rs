@@ -6,12 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-use frontline_domain::{Actor, Channel, Opening, Priority, Role, Ticket, TicketCommand};
-use frontline_eventlog::{CommandOptions, EventLog, EventMeta, LogConfig, execute};
+use frontline_domain::{Ticket, TicketCommand};
+use frontline_eventlog::{EventLog, LogConfig};
 use frontline_testkit::NatsServer;
-use futures::StreamExt as _;
 use uuid::Uuid;
+
+use crate::tickets::{open, run_all};
 
 /// Events per ticket in the load measurement.
 const EVENTS_PER_TICKET: usize = 20;
@@ -53,19 +53,10 @@ async fn log(kek: Option<frontline_privacy::Kek>) -> anyhow::Result<(NatsServer,
     Ok((server, log))
 }
 
-fn meta(role: Role) -> EventMeta {
-    EventMeta {
-        actor: Actor::new("bench", role),
-        correlation_id: "bench".into(),
-        causation_id: "bench".into(),
-        traceparent: None,
-    }
-}
-
 async fn cost(log: &EventLog, concurrency: usize, ops: usize) -> anyhow::Result<Cost> {
     let ids: Vec<Uuid> = (0..ops).map(|_| Uuid::new_v4()).collect();
     let start = Instant::now();
-    run_all(log, &ids, concurrency, |_| open()).await?;
+    run_all(log, &ids, concurrency, |_| open(&Uuid::new_v4())).await?;
     let opens_per_sec = ops as f64 / start.elapsed().as_secs_f64();
     let loaded = &ids[..LOADED.min(ids.len())];
     for n in 1..EVENTS_PER_TICKET {
@@ -94,54 +85,4 @@ async fn cost(log: &EventLog, concurrency: usize, ops: usize) -> anyhow::Result<
         load_p50: at(0.5),
         load_p99: at(0.99),
     })
-}
-
-fn open() -> TicketCommand {
-    TicketCommand::Open(Opening {
-        tenant: frontline_domain::TenantId::parse("tenant", "bench").unwrap_or_default(),
-        channel: Channel::Email,
-        customer_id: Uuid::new_v4(),
-        subject: "Router keeps rebooting".into(),
-        body: "Since the update my router restarts every hour.".into(),
-        product_area: "router-x200".into(),
-        priority: Priority::Normal,
-        idempotency_key: Uuid::new_v4().to_string(),
-    })
-}
-
-/// Runs `command(id)` on every ticket of `ids`, `concurrency` at a time.
-async fn run_all(
-    log: &EventLog,
-    ids: &[Uuid],
-    concurrency: usize,
-    command: impl Fn(&Uuid) -> TicketCommand,
-) -> anyhow::Result<()> {
-    let (agent, system) = (meta(Role::Agent), meta(Role::CustomerSystem));
-    futures::stream::iter(ids)
-        .map(|id| {
-            let command = command(id);
-            let meta = if matches!(command, TicketCommand::Open(_)) {
-                &system
-            } else {
-                &agent
-            };
-            async move {
-                execute(
-                    log,
-                    id,
-                    meta,
-                    CommandOptions::default(),
-                    frontline_runtime::now_millis,
-                    |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
-                )
-                .await
-                .with_context(|| format!("ticket {id}"))
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(())
 }
