@@ -12,7 +12,7 @@ use std::{
     collections::HashMap,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
 };
 
@@ -83,12 +83,40 @@ pub trait KeyStore: Send + Sync {
 
 /// Keys read recently, so a load does not ask the bucket for every event. Every
 /// change to an entry (seen by a watch on the bucket, in every process) drops it;
-/// `generation` keeps a read that raced a change from caching the old answer.
+/// `generation` keeps a read that raced a change from caching the old answer. While
+/// the watch is down nothing is cached: a forget elsewhere would go unseen.
 #[derive(Debug, Default)]
 struct Cache {
     keys: Mutex<HashMap<Uuid, Option<DataKey>>>,
     tenants: Mutex<HashMap<String, [u8; 32]>>,
     generation: AtomicU64,
+    watching: AtomicBool,
+}
+
+/// The entries whose changes drop cached keys.
+const WATCHED: &str = "customer.>";
+
+/// Applies the changes a watch reports to the cache, until the watch ends or the
+/// store is gone.
+async fn follow(mut changes: kv::Watch, cache: &std::sync::Weak<Cache>) {
+    while let Some(change) = changes.next().await {
+        let Some(cache) = cache.upgrade() else { return };
+        match change {
+            Ok(entry) => {
+                if let Some(id) = entry
+                    .key
+                    .strip_prefix("customer.")
+                    .and_then(|id| Uuid::parse_str(id).ok())
+                {
+                    cache.forget(&id);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "key bucket watch interrupted; cached keys dropped");
+                cache.forget_all();
+            }
+        }
+    }
 }
 
 /// Cached keys are few bytes each; past this many the cache starts over.
@@ -96,12 +124,17 @@ const CACHE_LIMIT: usize = 100_000;
 
 impl Cache {
     fn get(&self, id: &Uuid) -> Option<Option<DataKey>> {
+        if !self.watching.load(Ordering::SeqCst) {
+            return None;
+        }
         lock(&self.keys).get(id).cloned()
     }
 
     fn put(&self, id: Uuid, key: Option<DataKey>, generation: u64) {
         let mut keys = lock(&self.keys);
-        if self.generation.load(Ordering::SeqCst) != generation {
+        if self.generation.load(Ordering::SeqCst) != generation
+            || !self.watching.load(Ordering::SeqCst)
+        {
             return;
         }
         if keys.len() >= CACHE_LIMIT {
@@ -114,6 +147,13 @@ impl Cache {
         let mut keys = lock(&self.keys);
         self.generation.fetch_add(1, Ordering::SeqCst);
         keys.remove(id);
+    }
+
+    /// Unsure what changed: drop everything.
+    fn forget_all(&self) {
+        let mut keys = lock(&self.keys);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        keys.clear();
     }
 }
 
@@ -187,32 +227,36 @@ impl NatsKeyStore {
     }
 
     /// Drops a cached key whenever its entry changes, here or in another process
-    /// (a forget elsewhere must not leave this one reading the customer).
+    /// (a forget elsewhere must not leave this one reading the customer). Should
+    /// the watch end, caching stops until it is back.
     async fn watch(&self) -> Result<(), KeyError> {
-        let mut changes = self
+        let changes = self
             .bucket
-            .watch("customer.>")
+            .watch(WATCHED)
             .await
             .map_err(|e| unavailable("watch the key bucket", e))?;
-        let cache = Arc::downgrade(&self.cache);
+        self.cache.watching.store(true, Ordering::SeqCst);
+        let (bucket, cache) = (self.bucket.clone(), Arc::downgrade(&self.cache));
         tokio::spawn(async move {
-            while let Some(change) = changes.next().await {
-                let Some(cache) = cache.upgrade() else { return };
-                match change {
-                    Ok(entry) => {
-                        if let Some(id) = entry
-                            .key
-                            .strip_prefix("customer.")
-                            .and_then(|id| Uuid::parse_str(id).ok())
-                        {
-                            cache.forget(&id);
-                        }
+            let mut changes = Some(changes);
+            loop {
+                if let Some(watch) = changes.take() {
+                    follow(watch, &cache).await;
+                }
+                let Some(live) = cache.upgrade() else { return };
+                live.watching.store(false, Ordering::SeqCst);
+                live.forget_all();
+                drop(live);
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                match bucket.watch(WATCHED).await {
+                    Ok(watch) => {
+                        let Some(live) = cache.upgrade() else { return };
+                        live.forget_all();
+                        live.watching.store(true, Ordering::SeqCst);
+                        changes = Some(watch);
                     }
-                    // Unsure what changed: drop everything.
                     Err(e) => {
-                        tracing::warn!(error = %e, "key bucket watch interrupted; cache dropped");
-                        lock(&cache.keys).clear();
-                        cache.generation.fetch_add(1, Ordering::SeqCst);
+                        tracing::warn!(error = %e, "key bucket watch not back yet; keys are not cached")
                     }
                 }
             }

@@ -229,3 +229,43 @@ async fn the_key_encryption_key_rotates_without_losing_a_key() {
         .unwrap_err();
     assert!(matches!(err, KeyError::WrongKek(_)), "{err}");
 }
+
+/// A process that had a key cached sees it destroyed by another process also after
+/// NATS restarted under both (the watch that drops cached keys comes back, and
+/// nothing is cached while it is away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destroyed_key_is_seen_after_nats_restarts() {
+    let (mut server, js) = server().await;
+    let kek = Kek::from_base64(&Kek::generate_base64()).unwrap();
+    let reader = NatsKeyStore::open(&js, "T_KEYS", 1, kek.clone(), None)
+        .await
+        .unwrap();
+    let customer = Uuid::new_v4();
+    reader.key_for(&customer).await.unwrap().unwrap();
+    live(reader.lookup(&customer).await.unwrap());
+
+    let restarted = tokio::task::spawn_blocking(move || {
+        server.kill().unwrap();
+        server.restart().unwrap();
+        server
+    })
+    .await
+    .unwrap();
+    let other = jetstream::new(async_nats::connect(restarted.url()).await.unwrap());
+    let forgetter = NatsKeyStore::open(&other, "T_KEYS", 1, kek, None)
+        .await
+        .unwrap();
+    forgetter.destroy(&customer).await.unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match reader.lookup(&customer).await {
+            Ok(Lookup::Forgotten) => break,
+            // Still reconnecting, or not yet told.
+            Ok(_) | Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => panic!("the reader still sees the key: {other:?}"),
+        }
+    }
+}
