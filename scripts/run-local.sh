@@ -83,6 +83,7 @@ PIDS+=($!)
 TENANT="${FRONTLINE_DEV_TENANT:-dev}"
 AGENT_TOKEN="$("$BIN/frontline" token --role agent --subject dev-agent --tenant "$TENANT")"
 SHOP_TOKEN="$("$BIN/frontline" token --role customer_system --subject dev-shop --tenant "$TENANT")"
+ADMIN_TOKEN="$("$BIN/frontline" token --role admin --subject dev-admin --tenant "$TENANT")"
 
 cat <<INFO
 
@@ -94,6 +95,9 @@ $SHOP_TOKEN
 
 agent token (dev-agent, tenant $TENANT):
 $AGENT_TOKEN
+
+admin token (dev-admin, tenant $TENANT; ForgetCustomer, ExportCustomerData):
+$ADMIN_TOKEN
 
 example:
 grpcurl -plaintext -import-path proto -proto frontline/v1/intake.proto \\

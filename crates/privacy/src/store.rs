@@ -81,8 +81,8 @@ pub trait KeyStore: Send + Sync {
     ) -> impl Future<Output = Result<[u8; 32], KeyError>> + Send;
 }
 
-/// Keys read recently, so a load does not ask the bucket for every event. Every
-/// change to an entry (seen by a watch on the bucket, in every process) drops it;
+/// Keys read recently, so a load does not ask the bucket for every event. A key
+/// destroyed (seen by a watch on the bucket, in every process) is dropped;
 /// `generation` keeps a read that raced a change from caching the old answer. While
 /// the watch is down nothing is cached: a forget elsewhere would go unseen.
 #[derive(Debug, Default)]
@@ -102,6 +102,9 @@ async fn follow(mut changes: kv::Watch, cache: &std::sync::Weak<Cache>) {
     while let Some(change) = changes.next().await {
         let Some(cache) = cache.upgrade() else { return };
         match change {
+            // A key is only ever created once, and rewrapping keeps it: only a
+            // destroyed key changes what a cached entry should say.
+            Ok(entry) if entry.operation == kv::Operation::Put && entry.value != FORGOTTEN => {}
             Ok(entry) => {
                 if let Some(id) = entry
                     .key
