@@ -52,7 +52,9 @@ pub fn seal(key: &DataKey, plaintext: &[u8], aad: &[u8]) -> String {
 }
 
 pub(crate) fn seal_with(cipher: &XChaCha20Poly1305, plaintext: &[u8], aad: &[u8]) -> String {
-    let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+    // The thread's CSPRNG (ChaCha, seeded from the OS): a system call per field
+    // would cost more than the encryption itself.
+    let nonce = XChaCha20Poly1305::generate_nonce(&mut rand::thread_rng());
     // Encryption with a valid key and nonce cannot fail for in-memory buffers.
     let sealed = cipher
         .encrypt(

@@ -86,3 +86,34 @@ async fn cost(log: &EventLog, concurrency: usize, ops: usize) -> anyhow::Result<
         load_p99: at(0.99),
     })
 }
+
+/// CPU time to encode and decode one ticket event (a 200-byte message), sealed and
+/// clear: (sealed, clear) per event.
+pub fn cpu_per_event() -> (Duration, Duration) {
+    use frontline_eventlog::EventCodec as _;
+    use frontline_privacy::{DataKey, Fields, PersonalKey};
+    const ROUNDS: u32 = 50_000;
+    let event = frontline_domain::TicketEvent::CustomerMessageAdded {
+        body: "My router restarts every hour since the update; serial SN-42. ".repeat(3),
+        channel: frontline_domain::Channel::Email,
+        idempotency_key: "mail-8812".into(),
+        reopened: false,
+    };
+    let time = |key: &PersonalKey| {
+        let start = Instant::now();
+        for _ in 0..ROUNDS {
+            let fields = Fields::new(key, "0190f5e2-7c1a-7b3e-9a4d-5e6f7a8b9c0d");
+            let bytes = event.encode_payload(&fields);
+            let back = frontline_domain::TicketEvent::decode_payload(
+                "frontline.v1.CustomerMessageAdded",
+                &bytes,
+                &fields,
+            );
+            std::hint::black_box(back.ok());
+        }
+        start.elapsed() / ROUNDS
+    };
+    let sealed = time(&PersonalKey::Live(DataKey::generate()));
+    let clear = time(&PersonalKey::Nobody);
+    (sealed, clear)
+}
