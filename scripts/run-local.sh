@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a local Frontline stack: nats-server (unless NATS_URL is set), PostgreSQL
-# (unless DATABASE_URL is set), intake and conversation from target/release.
+# (unless DATABASE_URL is set), intake, conversation and routing from target/release.
 # Ctrl-C stops everything. Use `make run`, which installs tools and builds first.
 #
 # Env: NATS_URL (use an existing server), NATS_PORT (default 4333),
@@ -33,7 +33,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for exe in frontline-intake frontline-conversation frontline; do
+for exe in frontline-intake frontline-conversation frontline-routing frontline; do
     [[ -x "$BIN/$exe" ]] || { echo "error: $BIN/$exe missing; run \`make build\` (or \`make run\`)" >&2; exit 1; }
 done
 
@@ -79,6 +79,8 @@ FRONTLINE_LISTEN=0.0.0.0:50051 FRONTLINE_METRICS_LISTEN=127.0.0.1:9101 "$BIN/fro
 PIDS+=($!)
 FRONTLINE_LISTEN=0.0.0.0:50052 FRONTLINE_METRICS_LISTEN=127.0.0.1:9102 "$BIN/frontline-conversation" &
 PIDS+=($!)
+FRONTLINE_LISTEN=0.0.0.0:50053 FRONTLINE_METRICS_LISTEN=127.0.0.1:9103 "$BIN/frontline-routing" &
+PIDS+=($!)
 
 TENANT="${FRONTLINE_DEV_TENANT:-dev}"
 AGENT_TOKEN="$("$BIN/frontline" token --role agent --subject dev-agent --tenant "$TENANT")"
@@ -89,6 +91,7 @@ cat <<INFO
 
 intake         grpc 127.0.0.1:50051  metrics http://127.0.0.1:9101/metrics
 conversation   grpc 127.0.0.1:50052  metrics http://127.0.0.1:9102/metrics
+routing        grpc 127.0.0.1:50053  metrics http://127.0.0.1:9103/metrics
 
 customer_system token (dev-shop, tenant $TENANT):
 $SHOP_TOKEN

@@ -14,6 +14,7 @@ const FILES: &[&str] = &[
     "frontline/v1/events.proto",
     "frontline/v1/intake.proto",
     "frontline/v1/conversation.proto",
+    "frontline/v1/routing.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

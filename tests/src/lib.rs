@@ -16,7 +16,7 @@ use frontline_domain::{Actor, Caller, Role, TenantId, TenantScope};
 use frontline_eventlog::{EventLog, LogConfig};
 use frontline_proto::v1::{
     self, conversation_service_client::ConversationServiceClient,
-    intake_service_client::IntakeServiceClient,
+    intake_service_client::IntakeServiceClient, routing_service_client::RoutingServiceClient,
 };
 use frontline_runtime::{ServiceBuilder, Startup, auth, config::CommonConfig};
 use frontline_testkit::{NatsServer, TestDatabase};
@@ -88,6 +88,8 @@ pub struct Cluster {
     pub intake_addr: SocketAddr,
     /// Conversation's address.
     pub conversation_addr: SocketAddr,
+    /// Routing's address.
+    pub routing_addr: SocketAddr,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
 }
@@ -105,6 +107,7 @@ impl Cluster {
             log,
             intake_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             conversation_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            routing_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stop,
             servers: Vec::new(),
         };
@@ -112,6 +115,8 @@ impl Cluster {
         cluster.conversation_addr = cluster.add_conversation_replica().await?;
         cluster.wait_serving(cluster.intake_addr).await?;
         cluster.wait_serving(cluster.conversation_addr).await?;
+        cluster.routing_addr = cluster.serve(frontline_routing::service()).await?;
+        cluster.wait_serving(cluster.routing_addr).await?;
         Ok(cluster)
     }
 
@@ -250,6 +255,19 @@ impl Cluster {
     ) -> anyhow::Result<ConversationServiceClient<Authed>> {
         let channel = Self::channel(self.conversation_addr).await?;
         Ok(ConversationServiceClient::with_interceptor(
+            channel,
+            Self::bearer(caller, x_tenant)?,
+        ))
+    }
+
+    /// A routing client calling as `caller`, naming `x_tenant` if given.
+    pub async fn routing_as(
+        &self,
+        caller: &Caller,
+        x_tenant: Option<&str>,
+    ) -> anyhow::Result<RoutingServiceClient<Authed>> {
+        let channel = Self::channel(self.routing_addr).await?;
+        Ok(RoutingServiceClient::with_interceptor(
             channel,
             Self::bearer(caller, x_tenant)?,
         ))

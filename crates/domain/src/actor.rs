@@ -95,6 +95,12 @@ pub enum Action {
     /// Forget a customer (erase their personal data), or export everything held
     /// about them.
     ManagePersonalData,
+    /// Register, update or deactivate agents.
+    ManageAgents,
+    /// Set an agent's availability (agents their own).
+    SetAvailability,
+    /// Read agents.
+    ReadAgents,
 }
 
 impl fmt::Display for Action {
@@ -110,6 +116,9 @@ impl fmt::Display for Action {
             Action::ReadHistory => "read ticket history",
             Action::LinkCustomers => "link customers",
             Action::ManagePersonalData => "forget or export customers",
+            Action::ManageAgents => "manage agents",
+            Action::SetAvailability => "set availability",
+            Action::ReadAgents => "read agents",
         };
         f.write_str(s)
     }
@@ -125,6 +134,8 @@ pub fn may(role: Role, action: Action) -> bool {
         Reply | AddNote | Solve | Reopen => matches!(role, Agent | Manager),
         ReadHistory | LinkCustomers => role.is_staff(),
         ManagePersonalData => role == Admin,
+        ManageAgents => matches!(role, Manager | Admin),
+        SetAvailability | ReadAgents => role.is_staff(),
     }
 }
 

@@ -40,6 +40,15 @@ pub fn ticket_id(tenant: &TenantId, system: &str, channel: Channel, idempotency_
     )
 }
 
+/// Namespace for agents.
+const AGENT_NAMESPACE: Uuid = Uuid::from_u128(0x5b1f_0c2e_6a3d_4e8f_9a71_3c4d_2e1f_0b04);
+
+/// The id of the agent whose token subject is `agent_id` (one person, whatever
+/// tenants they work for).
+pub fn agent_id(agent_id: &str) -> Uuid {
+    Uuid::new_v5(&AGENT_NAMESPACE, agent_id.as_bytes())
+}
+
 /// The id of the claim on an identity within a tenant (one small aggregate per
 /// identity): HMAC-SHA-256 with the tenant's secret, as a version-8 UUID.
 pub fn identity_id(secret: &TenantSecret, tenant: &TenantId, key: &IdentityKey) -> Uuid {

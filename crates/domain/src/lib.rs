@@ -13,6 +13,7 @@
 //! - [`ticket`]: the ticket lifecycle (open, customer messages, replies, notes, solve,
 //!   reopen) and [`TicketView`].
 //! - [`customer`]: who the customer is and what they told us.
+//! - [`agent`]: agents as routing sees them: tenants, skills, capacity, availability.
 //! - [`actor`]: roles and who may do what.
 //! - [`identity`]: normalising emails, phones and external ids.
 //! - [`identity_claim`]: the identity index: which customer an identity belongs to.
@@ -21,6 +22,7 @@
 //! - [`tenant`]: tenants, and which ones a caller may act in.
 
 pub mod actor;
+pub mod agent;
 pub mod customer;
 mod error;
 pub mod identity;
@@ -31,6 +33,7 @@ pub mod tenant;
 pub mod ticket;
 
 pub use actor::{Action, Actor, Role, authorize};
+pub use agent::{Agent, AgentCommand, AgentEvent, Availability};
 pub use customer::{Customer, CustomerCommand, CustomerEvent};
 pub use error::DomainError;
 pub use identity::Identity;

@@ -30,6 +30,12 @@ macro_rules! enum_map {
     };
 }
 
+enum_map!(v1::AgentStatus, domain::Availability, v1::AgentStatus::Unspecified, {
+    v1::AgentStatus::Available => domain::Availability::Available,
+    v1::AgentStatus::Away => domain::Availability::Away,
+    v1::AgentStatus::Offline => domain::Availability::Offline,
+});
+
 enum_map!(v1::Channel, domain::Channel, v1::Channel::Unspecified, {
     v1::Channel::Email => domain::Channel::Email,
     v1::Channel::Chat => domain::Channel::Chat,
@@ -190,6 +196,91 @@ pub fn ticket(
         customer_facts: facts(customer_facts),
         tenant: t.tenant.to_string(),
         personal_data_erased: t.subject == frontline_privacy::ERASED,
+    }
+}
+
+/// An agent profile on the wire.
+pub fn agent_profile(p: &domain::agent::Profile) -> v1::AgentProfile {
+    v1::AgentProfile {
+        display_name: p.display_name.clone(),
+        skills: p
+            .skills
+            .iter()
+            .map(|(area, level)| v1::Skill {
+                product_area: area.clone(),
+                level: u32::from(*level),
+            })
+            .collect(),
+        capacity: p.capacity,
+        team: p.team.clone(),
+        tenants: p.tenants.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// A wire profile as the domain's; every field error names the request field under
+/// `field` (e.g. `profile.skills[1].level`, by the request's own order).
+pub fn agent_profile_from_wire(
+    field: &str,
+    wire: &v1::AgentProfile,
+) -> Result<domain::agent::Profile, domain::DomainError> {
+    use domain::DomainError;
+    let mut skills = std::collections::BTreeMap::new();
+    for (i, skill) in wire.skills.iter().enumerate() {
+        domain::limits::product_area(
+            &format!("{field}.skills[{i}].product_area"),
+            &skill.product_area,
+        )?;
+        let level = u8::try_from(skill.level)
+            .ok()
+            .filter(|l| (1..=domain::agent::MAX_SKILL_LEVEL).contains(l))
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    format!("{field}.skills[{i}].level"),
+                    format!("must be 1 to {}", domain::agent::MAX_SKILL_LEVEL),
+                )
+            })?;
+        if skills.insert(skill.product_area.clone(), level).is_some() {
+            return Err(DomainError::invalid(
+                format!("{field}.skills[{i}].product_area"),
+                "each product area once",
+            ));
+        }
+    }
+    let mut tenants = std::collections::BTreeSet::new();
+    for (i, raw) in wire.tenants.iter().enumerate() {
+        tenants.insert(domain::TenantId::parse(
+            &format!("{field}.tenants[{i}]"),
+            raw,
+        )?);
+    }
+    let profile = domain::agent::Profile {
+        display_name: wire.display_name.clone(),
+        skills,
+        capacity: wire.capacity,
+        team: wire.team.clone(),
+        tenants,
+    };
+    // The rest of the checks are the domain's; name the field as the request does.
+    domain::AgentCommand::Update(profile.clone())
+        .validate()
+        .map_err(|e| match e {
+            DomainError::InvalidField { field: f, reason } => DomainError::InvalidField {
+                field: format!("{field}.{f}"),
+                reason,
+            },
+            other => other,
+        })?;
+    Ok(profile)
+}
+
+/// An agent on the wire.
+pub fn agent(a: &domain::Agent) -> v1::Agent {
+    v1::Agent {
+        agent_id: a.agent_id.clone(),
+        profile: a.profile.as_ref().map(agent_profile),
+        status: v1::AgentStatus::from(a.availability).into(),
+        active: a.active,
+        version: a.version,
     }
 }
 

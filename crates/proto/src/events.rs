@@ -8,8 +8,8 @@
 //! is an error.
 
 use frontline_domain::{
-    Channel, CustomerEvent, IdentityClaimEvent, IdentityKey, Opening, Priority, TenantId,
-    TicketEvent,
+    AgentEvent, Channel, CustomerEvent, IdentityClaimEvent, IdentityKey, Opening, Priority,
+    TenantId, TicketEvent,
 };
 use frontline_privacy::Fields;
 use prost::{Message, Name};
@@ -383,6 +383,69 @@ impl EventCodec for IdentityClaimEvent {
     }
 }
 
+impl EventCodec for AgentEvent {
+    fn event_type(&self) -> String {
+        match self {
+            AgentEvent::Registered { .. } => v1::AgentRegistered::full_name(),
+            AgentEvent::Updated(_) => v1::AgentUpdated::full_name(),
+            AgentEvent::AvailabilityChanged(_) => v1::AgentStatusChanged::full_name(),
+            AgentEvent::Deactivated => v1::AgentDeactivated::full_name(),
+        }
+    }
+
+    // Agents are staff: nothing of theirs is sealed.
+    fn encode_payload(&self, _fields: &Fields<'_>) -> Vec<u8> {
+        match self {
+            AgentEvent::Registered { agent_id, profile } => v1::AgentRegistered {
+                agent_id: agent_id.clone(),
+                profile: Some(convert::agent_profile(profile)),
+            }
+            .encode_to_vec(),
+            AgentEvent::Updated(profile) => v1::AgentUpdated {
+                profile: Some(convert::agent_profile(profile)),
+            }
+            .encode_to_vec(),
+            AgentEvent::AvailabilityChanged(a) => v1::AgentStatusChanged {
+                status: v1::AgentStatus::from(*a).into(),
+            }
+            .encode_to_vec(),
+            AgentEvent::Deactivated => v1::AgentDeactivated {}.encode_to_vec(),
+        }
+    }
+
+    fn decode_payload(
+        event_type: &str,
+        bytes: &[u8],
+        _fields: &Fields<'_>,
+    ) -> Result<Option<Self>, String> {
+        let profile = |p: Option<v1::AgentProfile>| {
+            convert::agent_profile_from_wire("profile", &p.unwrap_or_default())
+                .map_err(|e| e.to_string())
+        };
+        if let Some(e) = payload::<v1::AgentRegistered>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(AgentEvent::Registered {
+                agent_id: e.agent_id,
+                profile: profile(e.profile)?,
+            }));
+        }
+        if let Some(e) = payload::<v1::AgentUpdated>(event_type, bytes) {
+            return Ok(Some(AgentEvent::Updated(profile(e?.profile)?)));
+        }
+        if let Some(e) = payload::<v1::AgentStatusChanged>(event_type, bytes) {
+            let raw = e?.status;
+            let status = from_wire::<v1::AgentStatus, frontline_domain::Availability>(raw)
+                .ok_or_else(|| format!("unknown agent status {raw}"))?;
+            return Ok(Some(AgentEvent::AvailabilityChanged(status)));
+        }
+        if let Some(e) = payload::<v1::AgentDeactivated>(event_type, bytes) {
+            e?;
+            return Ok(Some(AgentEvent::Deactivated));
+        }
+        Ok(None)
+    }
+}
+
 /// An identity as events write it: one field set, its value sealed.
 fn seal_identity(fields: &Fields<'_>, field: &str, key: &IdentityKey) -> v1::CustomerIdentity {
     let mut wire = convert::identity_key(key);
@@ -529,6 +592,22 @@ mod tests {
             customer_id: other,
         });
         round_trip(IdentityClaimEvent::Released { customer_id: other });
+        let profile = frontline_domain::agent::Profile {
+            display_name: "Ana Lima".into(),
+            skills: [("billing".to_string(), 3), ("router-x200".to_string(), 5)].into(),
+            capacity: 10,
+            team: "first-line".into(),
+            tenants: [TenantId::parse("tenant", "acme").unwrap()].into(),
+        };
+        round_trip(AgentEvent::Registered {
+            agent_id: "ana".into(),
+            profile: profile.clone(),
+        });
+        round_trip(AgentEvent::Updated(profile));
+        round_trip(AgentEvent::AvailabilityChanged(
+            frontline_domain::Availability::Away,
+        ));
+        round_trip(AgentEvent::Deactivated);
         round_trip(CustomerEvent::Forgotten {
             reason: "gdpr-17".into(),
             released_claims: vec![other],

@@ -1,0 +1,184 @@
+//! `frontline.v1.RoutingService`: requests in, answers out. Every call goes through
+//! [`handle`] (authenticate, authorise, validate); the domain decides.
+
+use frontline_domain::{Action, Agent, AgentCommand, Availability, Caller, agent};
+use frontline_eventlog::{CommandOptions, EventLog, EventMeta, Outcome, execute};
+use frontline_proto::{
+    convert::{self, from_wire},
+    v1::{self, routing_service_server::RoutingService},
+};
+use frontline_runtime::{ApiError, handle, now_millis};
+use tonic::{Request, Response, Status};
+
+use crate::agents;
+
+/// The routing gRPC service.
+#[derive(Debug, Clone)]
+pub struct Routing {
+    log: EventLog,
+    options: CommandOptions,
+}
+
+impl Routing {
+    /// A routing service on `log`.
+    pub fn new(log: EventLog, options: CommandOptions) -> Self {
+        Routing { log, options }
+    }
+
+    /// Runs one agent command for the caller.
+    async fn command(
+        &self,
+        (caller, meta): (&Caller, &EventMeta),
+        agent_id: &str,
+        expected_version: Option<u64>,
+        command: AgentCommand,
+    ) -> Result<Outcome<Agent>, ApiError> {
+        // The fields before anything is read (decide checks them again).
+        frontline_domain::limits::idempotency_key("agent_id", agent_id)?;
+        command.validate()?;
+        let options = CommandOptions {
+            expected_version,
+            ..self.options
+        };
+        let outcome = execute(
+            &self.log,
+            &agent::aggregate_id(agent_id),
+            meta,
+            options,
+            now_millis,
+            |a: &Agent, _| a.decide(agent_id, &command, caller),
+        )
+        .await?;
+        if outcome.appended {
+            tracing::info!(%agent_id, version = outcome.loaded.state.version, "agent changed");
+        }
+        Ok(outcome)
+    }
+}
+
+fn profile(raw: Option<v1::AgentProfile>) -> Result<agent::Profile, ApiError> {
+    let raw = raw.ok_or_else(|| ApiError::invalid("profile", "required"))?;
+    Ok(convert::agent_profile_from_wire("profile", &raw)?)
+}
+
+fn status(raw: i32) -> Result<Availability, ApiError> {
+    from_wire::<v1::AgentStatus, Availability>(raw)
+        .ok_or_else(|| ApiError::invalid("status", "one of AVAILABLE, AWAY, OFFLINE"))
+}
+
+#[tonic::async_trait]
+impl RoutingService for Routing {
+    async fn register_agent(
+        &self,
+        request: Request<v1::RegisterAgentRequest>,
+    ) -> Result<Response<v1::RegisterAgentResponse>, Status> {
+        handle(request, Action::ManageAgents, |call| async move {
+            let profile = profile(call.message.profile)?;
+            let outcome = self
+                .command(
+                    (&call.caller, &call.meta),
+                    &call.message.agent_id,
+                    None,
+                    AgentCommand::Register(profile),
+                )
+                .await?;
+            Ok(v1::RegisterAgentResponse {
+                agent: Some(convert::agent(&outcome.loaded.state)),
+                created: outcome.appended,
+            })
+        })
+        .await
+    }
+
+    async fn update_agent(
+        &self,
+        request: Request<v1::UpdateAgentRequest>,
+    ) -> Result<Response<v1::UpdateAgentResponse>, Status> {
+        handle(request, Action::ManageAgents, |call| async move {
+            let profile = profile(call.message.profile)?;
+            let outcome = self
+                .command(
+                    (&call.caller, &call.meta),
+                    &call.message.agent_id,
+                    call.message.expected_version,
+                    AgentCommand::Update(profile),
+                )
+                .await?;
+            Ok(v1::UpdateAgentResponse {
+                agent: Some(convert::agent(&outcome.loaded.state)),
+            })
+        })
+        .await
+    }
+
+    async fn set_agent_status(
+        &self,
+        request: Request<v1::SetAgentStatusRequest>,
+    ) -> Result<Response<v1::SetAgentStatusResponse>, Status> {
+        handle(request, Action::SetAvailability, |call| async move {
+            let availability = status(call.message.status)?;
+            let outcome = self
+                .command(
+                    (&call.caller, &call.meta),
+                    &call.message.agent_id,
+                    None,
+                    AgentCommand::SetAvailability(availability),
+                )
+                .await?;
+            Ok(v1::SetAgentStatusResponse {
+                agent: Some(convert::agent(&outcome.loaded.state)),
+            })
+        })
+        .await
+    }
+
+    async fn deactivate_agent(
+        &self,
+        request: Request<v1::DeactivateAgentRequest>,
+    ) -> Result<Response<v1::DeactivateAgentResponse>, Status> {
+        handle(request, Action::ManageAgents, |call| async move {
+            let outcome = self
+                .command(
+                    (&call.caller, &call.meta),
+                    &call.message.agent_id,
+                    None,
+                    AgentCommand::Deactivate,
+                )
+                .await?;
+            Ok(v1::DeactivateAgentResponse {
+                agent: Some(convert::agent(&outcome.loaded.state)),
+            })
+        })
+        .await
+    }
+
+    async fn get_agent(
+        &self,
+        request: Request<v1::GetAgentRequest>,
+    ) -> Result<Response<v1::GetAgentResponse>, Status> {
+        handle(request, Action::ReadAgents, |call| async move {
+            frontline_domain::limits::idempotency_key("agent_id", &call.message.agent_id)?;
+            let agent =
+                agents::load_visible(&self.log, &call.caller, &call.message.agent_id).await?;
+            Ok(v1::GetAgentResponse {
+                agent: Some(convert::agent(&agent.state)),
+            })
+        })
+        .await
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<v1::ListAgentsRequest>,
+    ) -> Result<Response<v1::ListAgentsResponse>, Status> {
+        handle(request, Action::ReadAgents, |call| async move {
+            let tenant = call.acting_tenant()?;
+            let agents =
+                agents::of_tenant(&self.log, &tenant, call.message.include_inactive).await?;
+            Ok(v1::ListAgentsResponse {
+                agents: agents.iter().map(convert::agent).collect(),
+            })
+        })
+        .await
+    }
+}
