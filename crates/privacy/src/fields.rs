@@ -1,7 +1,7 @@
 //! One event's personal fields: sealed on the way to the log, opened on the way
 //! back, or shown as [`ERASED`] once their customer is forgotten.
 
-use crate::seal::{DataKey, SealError, open, seal};
+use crate::seal::{DataKey, SealError, is_sealed, open, seal};
 
 /// What a personal field reads as once its customer is forgotten: a clear marker,
 /// never ciphertext or garbage.
@@ -66,6 +66,9 @@ impl<'a> Fields<'a> {
             return Ok(stored);
         }
         match self.key {
+            // A sealed value in an event that names no customer: its envelope lost
+            // its `sealed_for`. An error, never ciphertext shown as text.
+            PersonalKey::Nobody if is_sealed(&stored) => Err(SealError::Unopenable),
             PersonalKey::Nobody => Ok(stored),
             PersonalKey::Forgotten => Ok(ERASED.to_string()),
             // Written after the customer was forgotten: the marker was stored.
@@ -82,6 +85,10 @@ impl<'a> Fields<'a> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn key_sealed(key: &PersonalKey) -> String {
+        Fields::new(key, "e1").seal("body", "hello".into())
+    }
 
     #[test]
     fn fields_seal_open_and_erase() {
@@ -110,5 +117,11 @@ mod tests {
         assert_eq!(Fields::new(&gone, "e1").seal("body", "x".into()), ERASED);
         let nobody = PersonalKey::Nobody;
         assert_eq!(Fields::new(&nobody, "e1").seal("b", "x".into()), "x");
+        assert!(
+            Fields::new(&nobody, "e1")
+                .open("body", key_sealed(&key))
+                .is_err(),
+            "a sealed value where nothing is sealed is an error"
+        );
     }
 }

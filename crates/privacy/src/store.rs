@@ -381,19 +381,26 @@ impl NatsKeyStore {
             .map_err(|_| KeyError::Corrupt(entry.to_string()))
     }
 
-    /// Creates entry `entry` holding a fresh key unless it exists; then reads it.
+    /// Creates entry `entry` holding a fresh key unless the entry ever existed
+    /// (expected revision 0: a deleted or purged entry is not absent, so a
+    /// destroyed key is never made again); then reads it. `None`: destroyed.
     async fn create_or_read(&self, entry: &str) -> Result<Option<Bytes>, KeyError> {
         let key = DataKey::generate();
         let wrapped = Bytes::from(self.kek.wrap(&key, entry).into_bytes());
-        match self.bucket.create(entry, wrapped.clone()).await {
+        match self.bucket.update(entry, wrapped.clone(), 0).await {
             Ok(_) => return Ok(Some(wrapped)),
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {}
             Err(e) => return Err(unavailable("store a key", e)),
         }
-        self.bucket
-            .get(entry)
+        let stored = self
+            .bucket
+            .entry(entry)
             .await
-            .map_err(|e| unavailable("read a key", e))
+            .map_err(|e| unavailable("read a key", e))?;
+        Ok(stored
+            .filter(|e| e.operation == kv::Operation::Put && !e.value.is_empty())
+            .filter(|e| e.value != FORGOTTEN)
+            .map(|e| e.value))
     }
 }
 
@@ -405,11 +412,8 @@ impl KeyStore for NatsKeyStore {
         let generation = self.cache.generation.load(Ordering::SeqCst);
         let entry = Self::entry(id);
         let key = match self.create_or_read(&entry).await? {
-            Some(wrapped) if !wrapped.is_empty() && wrapped != FORGOTTEN => {
-                Some(self.unwrap(&entry, &wrapped)?)
-            }
-            // Destroyed (the marker), or purged a moment ago.
-            _ => None,
+            Some(wrapped) => Some(self.unwrap(&entry, &wrapped)?),
+            None => None,
         };
         self.cache.put(*id, key.clone(), generation);
         Ok(key)
@@ -438,17 +442,13 @@ impl KeyStore for NatsKeyStore {
     }
 
     async fn destroy(&self, id: &Uuid) -> Result<(), KeyError> {
-        let entry = Self::entry(id);
-        // The purge removes every stored revision of the wrapped key; the marker
-        // after it keeps `key_for` from creating a new key under the same id.
+        // One write: the marker replaces the wrapped key, and the bucket keeps one
+        // revision per entry, so no wrapped copy is left (and `key_for` never makes
+        // the key again: the entry is not absent).
         self.bucket
-            .purge(&entry)
+            .put(Self::entry(id), FORGOTTEN.into())
             .await
             .map_err(|e| unavailable("destroy a data key", e))?;
-        self.bucket
-            .put(&entry, FORGOTTEN.into())
-            .await
-            .map_err(|e| unavailable("mark a data key destroyed", e))?;
         self.cache.forget(id);
         Ok(())
     }

@@ -108,6 +108,26 @@ async fn keys_are_made_once_kept_wrapped_and_destroyed_for_good() {
     );
     let raw = raw_bytes(&js, "T_KEYS").await;
     assert!(!raw.windows(wrapped.len()).any(|w| w == &wrapped[..]));
+
+    // An entry deleted or purged by other means is not absent: no new key is made.
+    let bucket = js.get_key_value("T_KEYS").await.unwrap();
+    let purged = Uuid::new_v4();
+    store.key_for(&purged).await.unwrap().unwrap();
+    bucket.purge(format!("customer.{purged}")).await.unwrap();
+    let fresh = NatsKeyStore::open(
+        &js,
+        "T_KEYS",
+        1,
+        Kek::from_base64(&Kek::generate_base64()).unwrap(),
+        None,
+    )
+    .await;
+    assert!(fresh.is_err(), "another KEK is still refused");
+    assert!(store.key_for(&purged).await.unwrap().is_none());
+    assert!(matches!(
+        store.lookup(&purged).await.unwrap(),
+        Lookup::Forgotten
+    ));
 }
 
 async fn store_history(js: &jetstream::Context, customer: &Uuid) -> Vec<Vec<u8>> {

@@ -116,32 +116,34 @@ impl Projection for CustomerTickets {
 }
 
 /// Blanks the subjects of forgotten customers' tickets, as a rebuild would (their
-/// key is destroyed: their events' subjects read as erased). It first waits until
-/// the projection has applied the last event of each of their tickets (`tickets`,
-/// and those only the read model knows), so no event it read before the key was
-/// destroyed lands after the blanking with its subject in the clear.
-pub async fn erase(
-    log: &EventLog,
-    db: &PgPool,
-    customers: &[Uuid],
-    tickets: &[Uuid],
-) -> Result<(), ApiError> {
-    let mut all: Vec<Uuid> =
-        sqlx::query_scalar("SELECT ticket_id FROM customer_tickets WHERE customer_id = ANY($1)")
-            .bind(customers)
-            .fetch_all(db)
-            .await
-            .map_err(|e| ApiError::Unavailable(format!("read the read model: {e}")))?;
-    all.extend_from_slice(tickets);
-    all.sort();
-    all.dedup();
-    let last = futures::future::try_join_all(all.iter().map(|t| log.last_sequence_of::<Ticket>(t)))
-        .await?
-        .into_iter()
-        .max()
-        .unwrap_or_default();
+/// key is destroyed: their events' subjects read as erased). Called after the key
+/// is destroyed, it first waits until the projection has applied every ticket event
+/// stored before that moment — it has nothing left pending, or its checkpoint has
+/// passed the stream's last sequence of then — so no event it read before the key
+/// went lands after the blanking with its subject in the clear.
+pub async fn erase(log: &EventLog, db: &PgPool, customers: &[Uuid]) -> Result<(), ApiError> {
+    let unavailable = |e: &dyn std::fmt::Display| {
+        ApiError::Unavailable(format!("the customer_tickets projection: {e}"))
+    };
+    let then = log.last_sequence().await?;
+    let js = async_nats::jetstream::new(log.client().clone());
+    let stream = js
+        .get_stream(log.stream_name())
+        .await
+        .map_err(|e| unavailable(&e))?;
     let deadline = tokio::time::Instant::now() + ERASE_CATCH_UP;
-    while frontline_projection::checkpoint(db, CONSUMER).await? < last {
+    loop {
+        if frontline_projection::checkpoint(db, CONSUMER).await? >= then {
+            break;
+        }
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+            .get_consumer(CONSUMER)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let info = consumer.info().await.map_err(|e| unavailable(&e))?;
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            break;
+        }
         if tokio::time::Instant::now() >= deadline {
             return Err(ApiError::Unavailable(
                 "the customer_tickets read model lags behind the log; retry the forget".into(),

@@ -36,10 +36,6 @@ pub async fn forget(
     let tenant = person.record.state.tenant.clone();
     let secret = TenantSecret(log.tenant_secret(tenant.as_str()).await?);
     let records: Vec<Uuid> = person.records().map(|(id, _)| id).collect();
-    let tickets: Vec<Uuid> = person
-        .records()
-        .flat_map(|(_, c)| c.ticket_ids.iter().copied())
-        .collect();
     let mut already_forgotten = true;
     let mut forgotten_at = None;
     for &record_id in &records {
@@ -69,7 +65,7 @@ pub async fn forget(
         log.destroy_data_key(&record_id).await?;
         log.snapshots().delete::<Customer>(&record_id).await?;
     }
-    open_tickets::erase(log, db, &records, &tickets).await?;
+    open_tickets::erase(log, db, &records).await?;
     tracing::info!(customer_id = %id, records = records.len(), already_forgotten, "customer forgotten");
     Ok(v1::ForgetCustomerResponse {
         forgotten_customer_ids: records.iter().map(Uuid::to_string).collect(),

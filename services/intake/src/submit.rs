@@ -295,6 +295,23 @@ async fn attempt_write(
     } else {
         log.load::<Ticket>(&ticket_id).await?
     };
+    // This key's ticket went to a customer who was forgotten while this contact was
+    // being written (its ticket stored, then the record forgotten): the contact is
+    // theirs and erased with them. Answer with it, rather than refusing the key
+    // (another customer's ticket) on every retry.
+    if opening && ticket.state.exists() && ticket.state.customer_id != customer_id {
+        let owner_id = ticket.state.customer_id;
+        let owner = log.load::<Customer>(&owner_id).await?;
+        if owner.state.forgotten_at.is_some() {
+            return Ok(Some(Written {
+                ticket_id,
+                ticket,
+                customer_id: owner_id,
+                customer: owner,
+                appended: *ticket_appended,
+            }));
+        }
+    }
     if let Some(id) = contact.continue_ticket {
         // Only a ticket of the tenant the contact acts in: another tenant's is one
         // that does not exist, also for a caller covering both.
