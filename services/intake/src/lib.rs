@@ -5,6 +5,8 @@
 //! - [`submit`]: the submit flow (resolve the customer, decide, one atomic batch).
 //! - [`customers`]: the identity index, linked records, and what a caller sees.
 //! - [`open_tickets`]: the `customer_tickets` read model and its projection.
+//! - [`personal_data`]: forgetting a customer (and finishing every forget from its
+//!   event) and exporting what is held about them.
 
 pub mod customers;
 pub mod grpc;
@@ -50,6 +52,21 @@ pub fn service() -> ServiceBuilder {
                         frontline_projection::run(log, db, projection, stop)
                             .await
                             .map_err(Into::into)
+                    }
+                },
+            ))
+        })
+        .task(|ctx| {
+            let (log, db, options) = (ctx.log.clone(), ctx.db()?.clone(), ctx.options);
+            Ok(Task::new(
+                "forget finisher",
+                TaskKind::PROJECTION,
+                move |stop| {
+                    let (log, db) = (log.clone(), db.clone());
+                    async move {
+                        personal_data::finish_forgets(log, db, options, stop)
+                            .await
+                            .map_err(|e| e.to_string().into())
                     }
                 },
             ))

@@ -7,10 +7,12 @@
 //! dropped snapshot, the blanked read-model rows.
 
 use frontline_domain::{
-    Caller, Customer, IdentityClaim, Ticket, TicketView, customer,
+    Caller, Customer, CustomerEvent, IdentityClaim, Ticket, TicketView, customer,
     ids::{self, TenantSecret},
 };
-use frontline_eventlog::{CommandOptions, EventLog, EventMeta, LoggedEvent, execute};
+use frontline_eventlog::{
+    CommandOptions, ConsumerConfig, EventLog, EventMeta, LoggedEvent, execute,
+};
 use frontline_proto::{convert, v1};
 use frontline_runtime::{ApiError, now_millis};
 use futures::future::try_join_all;
@@ -56,14 +58,7 @@ pub async fn forget(
             (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
             (a, b) => a.or(b),
         };
-        for claim in &state.released_claims {
-            execute::<IdentityClaim, _>(log, claim, meta, options, now_millis, |c, _| {
-                Ok(c.release(record_id))
-            })
-            .await?;
-        }
-        log.destroy_data_key(&record_id).await?;
-        log.snapshots().delete::<Customer>(&record_id).await?;
+        finish(log, meta, options, record_id, &state.released_claims).await?;
     }
     open_tickets::erase(log, db, &records).await?;
     tracing::info!(customer_id = %id, records = records.len(), already_forgotten, "customer forgotten");
@@ -73,6 +68,87 @@ pub async fn forget(
         forgotten_at: forgotten_at.map(convert::timestamp),
     })
 }
+
+/// The steps after a record's `CustomerForgotten` event, each safe to repeat:
+/// release its claims, destroy its key, drop its snapshot.
+async fn finish(
+    log: &EventLog,
+    meta: &EventMeta,
+    options: CommandOptions,
+    record_id: Uuid,
+    claims: &[Uuid],
+) -> Result<(), ApiError> {
+    for claim in claims {
+        execute::<IdentityClaim, _>(log, claim, meta, options, now_millis, |c, _| {
+            Ok(c.release(record_id))
+        })
+        .await?;
+    }
+    log.destroy_data_key(&record_id).await?;
+    log.snapshots().delete::<Customer>(&record_id).await?;
+    Ok(())
+}
+
+/// The durable consumer that finishes every forget from its event, whatever
+/// happened to the call that recorded it (cut off, timed out, the pod killed):
+/// each `CustomerForgotten` is followed by [`finish`] and the read model's
+/// blanking, until they succeed. Other customer events are acknowledged at once.
+pub async fn finish_forgets(
+    log: EventLog,
+    db: PgPool,
+    options: CommandOptions,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<(), ApiError> {
+    let config = ConsumerConfig::new(FINISHER, "frontline.customer.>");
+    let mut deliveries = log.subscribe::<CustomerEvent>(config).await?;
+    loop {
+        let delivery = tokio::select! {
+            next = deliveries.next() => next,
+            () = stop.cancelled() => return Ok(()),
+        };
+        let Some(delivery) = delivery else {
+            return Err(ApiError::Unavailable(
+                "the forget finisher's subscription ended".into(),
+            ));
+        };
+        let delivery = delivery?;
+        let Some(CustomerEvent::Forgotten {
+            released_claims, ..
+        }) = &delivery.event
+        else {
+            delivery.ack().await?;
+            continue;
+        };
+        let record_id = Uuid::parse_str(&delivery.envelope.aggregate_id)
+            .map_err(|e| ApiError::Internal(format!("customer id: {e}")))?;
+        let actor = delivery.envelope.actor.clone().unwrap_or_default();
+        let meta = EventMeta {
+            actor: frontline_domain::Actor::new(
+                actor.id,
+                convert::from_wire::<v1::Role, frontline_domain::Role>(actor.role)
+                    .unwrap_or(frontline_domain::Role::Admin),
+            ),
+            correlation_id: delivery.envelope.correlation_id.clone(),
+            causation_id: delivery.envelope.event_id.clone(),
+            traceparent: None,
+        };
+        let done = async {
+            finish(&log, &meta, options, record_id, released_claims).await?;
+            open_tickets::erase(&log, &db, &[record_id]).await
+        }
+        .await;
+        match done {
+            Ok(()) => delivery.ack().await?,
+            Err(e) => {
+                tracing::warn!(customer_id = %record_id, error = %e, "finishing a forget failed; retrying");
+                delivery.retry(&e.to_string()).await?;
+            }
+        }
+    }
+}
+
+/// The finisher's durable consumer.
+const FINISHER: &str = "intake-forget-finisher";
 
 /// Everything held about the person record `id` shows, decrypted.
 pub async fn export(
