@@ -14,6 +14,7 @@
 //!   reopen) and [`TicketView`].
 //! - [`customer`]: who the customer is and what they told us.
 //! - [`agent`]: agents as routing sees them: tenants, skills, capacity, availability.
+//! - [`assignment`]: choosing an agent for a ticket, with a reason for each agent.
 //! - [`actor`]: roles and who may do what.
 //! - [`identity`]: normalising emails, phones and external ids.
 //! - [`identity_claim`]: the identity index: which customer an identity belongs to.
@@ -23,6 +24,7 @@
 
 pub mod actor;
 pub mod agent;
+pub mod assignment;
 pub mod customer;
 mod error;
 pub mod identity;

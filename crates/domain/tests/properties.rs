@@ -762,4 +762,99 @@ proptest! {
             prop_assert_eq!(claim.customer, Some(CUSTOMERS[1]));
         }
     }
+
+    /// Whatever the agents and their loads: the chosen agent works for the tenant,
+    /// is active, available and under capacity, and has the skill unless they are
+    /// the customer's named agent; when anyone fits, someone is chosen; the least
+    /// loaded rule picks a minimal load; every agent has exactly one verdict.
+    #[test]
+    fn assignment_never_breaks_a_rule(
+        agents in proptest::collection::vec(
+            (
+                proptest::collection::btree_set(select(&["billing", "router-x200", "tv"][..]), 1..3),
+                1..4u32,
+                select(&[
+                    frontline_domain::Availability::Available,
+                    frontline_domain::Availability::Away,
+                    frontline_domain::Availability::Offline,
+                ][..]),
+                any::<bool>(),
+                any::<bool>(),
+                0..5u32,
+            ),
+            0..8,
+        ),
+        area in select(&["billing", "router-x200", "tv"][..]),
+        extended in any::<bool>(),
+        named in 0..8usize,
+    ) {
+        use frontline_domain::assignment::{self, Candidate, Routed, Rule, Tier, Verdict};
+        let manager = Actor::new("max", Role::Manager);
+        let globex = TenantId::parse("tenant", "globex").unwrap();
+        let built: Vec<frontline_domain::Agent> = agents
+            .iter()
+            .enumerate()
+            .map(|(i, (skills, capacity, availability, other_tenant, inactive, _))| {
+                let mut a = frontline_domain::Agent::default();
+                let mut events = vec![
+                    frontline_domain::AgentEvent::Registered {
+                        agent_id: format!("agent-{i}"),
+                        profile: frontline_domain::agent::Profile {
+                            display_name: format!("Agent {i}"),
+                            skills: skills.iter().map(|s| (s.to_string(), 2)).collect(),
+                            capacity: *capacity,
+                            team: String::new(),
+                            tenants: [if *other_tenant { globex.clone() } else { tenant() }].into(),
+                        },
+                    },
+                    frontline_domain::AgentEvent::AvailabilityChanged(*availability),
+                ];
+                if *inactive {
+                    events.push(frontline_domain::AgentEvent::Deactivated);
+                }
+                for event in events {
+                    a.apply(&Recorded { event, actor: manager.clone(), at: 0 });
+                }
+                a
+            })
+            .collect();
+        let candidates: Vec<Candidate<'_>> = built
+            .iter()
+            .zip(&agents)
+            .map(|(agent, (.., load))| Candidate { agent, load: *load, last_assigned_at: None })
+            .collect();
+        let ticket = Routed {
+            tenant: tenant(),
+            product_area: area.to_string(),
+            tier: if extended { Tier::Extended } else { Tier::Standard },
+            named_agent: Some(format!("agent-{named}")),
+            last_handler: None,
+        };
+        let d = assignment::assign(&ticket, &candidates, 0, 0);
+        prop_assert_eq!(d.candidates.len(), candidates.len());
+        let fits = |c: &Candidate<'_>, need_skill: bool| {
+            let p = c.agent.profile.as_ref().unwrap();
+            p.tenants.contains(&tenant())
+                && c.agent.active
+                && c.agent.availability == frontline_domain::Availability::Available
+                && c.load < p.capacity
+                && (!need_skill || p.skills.contains_key(area))
+        };
+        match &d.agent {
+            Some(id) => {
+                let chosen = candidates.iter().find(|c| &c.agent.agent_id == id).unwrap();
+                prop_assert!(fits(chosen, d.rule != Rule::NamedAgent));
+                if d.rule == Rule::LeastLoaded {
+                    let min = candidates.iter().filter(|c| fits(c, true)).map(|c| c.load).min();
+                    prop_assert_eq!(Some(chosen.load), min);
+                }
+                let chosen_verdicts = d.candidates.iter().filter(|(_, v)| *v == Verdict::Chosen).count();
+                prop_assert_eq!(chosen_verdicts, 1);
+            }
+            None => {
+                prop_assert_eq!(d.rule, Rule::Queued);
+                prop_assert!(candidates.iter().all(|c| !fits(c, true)));
+            }
+        }
+    }
 }
