@@ -2,7 +2,7 @@
 //!
 //! - [`access_table_across_tenants_and_roles`] sets up a customer and a ticket in
 //!   tenant `acme` and in tenant `globex`, then runs one table of rows (caller, call,
-//!   target, expected gRPC code) over every RPC of both services: customer systems of
+//!   target, expected gRPC code) over every RPC of the services: customer systems of
 //!   either tenant, agents and managers of one tenant, an agent of both, an admin of
 //!   one tenant and an admin of every tenant (`*`), with and without the `x-tenant`
 //!   header. It prints the whole table with the actual codes (run with
@@ -58,7 +58,7 @@ fn table_caller(name: &str) -> Caller {
     caller(id, *role, tenants)
 }
 
-/// Every RPC of both services.
+/// Every RPC of the services.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Rpc {
     SubmitNew,
@@ -75,6 +75,12 @@ enum Rpc {
     GetTicketHistory,
     ForgetCustomer,
     ExportCustomerData,
+    RegisterAgent,
+    UpdateAgent,
+    SetAgentStatus,
+    DeactivateAgent,
+    GetAgent,
+    ListAgents,
 }
 
 impl Rpc {
@@ -94,6 +100,12 @@ impl Rpc {
             Rpc::GetTicketHistory => "GetTicketHistory",
             Rpc::ForgetCustomer => "ForgetCustomer",
             Rpc::ExportCustomerData => "ExportCustomerData",
+            Rpc::RegisterAgent => "RegisterAgent",
+            Rpc::UpdateAgent => "UpdateAgent",
+            Rpc::SetAgentStatus => "SetAgentStatus",
+            Rpc::DeactivateAgent => "DeactivateAgent",
+            Rpc::GetAgent => "GetAgent",
+            Rpc::ListAgents => "ListAgents",
         }
     }
 }
@@ -135,6 +147,12 @@ impl Target {
             Rpc::Reopen => format!("solved {tenant} ticket"),
             Rpc::ForgetCustomer => format!("new {tenant} customer"),
             Rpc::ExportCustomerData => format!("{tenant} customer"),
+            Rpc::RegisterAgent => format!("new agent for {tenant}"),
+            Rpc::UpdateAgent | Rpc::SetAgentStatus | Rpc::DeactivateAgent => {
+                format!("new {tenant} agent")
+            }
+            Rpc::GetAgent => format!("{tenant} agent"),
+            Rpc::ListAgents => format!("{tenant}'s agents"),
             _ => format!("{tenant} ticket"),
         }
     }
@@ -341,6 +359,65 @@ fn rows() -> Vec<Row> {
 
     // Forgetting and exporting a customer: admins only, of tenants they cover; the
     // role is refused before anything is read.
+    // Routing's agents: managers and admins manage the agents of tenants they cover;
+    // staff read them (another tenant's agent is NOT_FOUND); customer systems have
+    // no routing calls. (An agent setting their own status: `routing_agents.rs`.)
+    for rpc in [
+        Rpc::RegisterAgent,
+        Rpc::UpdateAgent,
+        Rpc::SetAgentStatus,
+        Rpc::DeactivateAgent,
+    ] {
+        // Registering names the tenants: one not covered is refused as such.
+        let elsewhere = if rpc == Rpc::RegisterAgent {
+            DENIED
+        } else {
+            NOT_FOUND
+        };
+        // Agents set only their own status; the rest is for managers and admins.
+        for (who, target, expected) in [
+            ("shop-a", Acme, DENIED),
+            ("agent-acme", Acme, DENIED),
+            ("agent-both", Globex, DENIED),
+            ("manager-acme", Acme, OK),
+            ("manager-acme", Globex, elsewhere),
+            ("admin-acme", Acme, OK),
+            ("admin-acme", Globex, elsewhere),
+            ("admin-all", Globex, OK),
+        ] {
+            rows.push(row(who, None, rpc, target, expected));
+        }
+        if rpc != Rpc::RegisterAgent {
+            rows.push(row("manager-acme", None, rpc, Missing, NOT_FOUND));
+        }
+    }
+    for (who, role, tenants) in CALLERS {
+        for (target, tenant) in [(Acme, "acme"), (Globex, "globex")] {
+            let covers = tenants.contains(&"*") || tenants.contains(&tenant);
+            let expected = match (role.is_staff(), covers) {
+                (false, _) => DENIED,
+                (true, true) => OK,
+                (true, false) => NOT_FOUND,
+            };
+            rows.push(row(who, None, Rpc::GetAgent, target, expected));
+        }
+    }
+    rows.push(row("agent-both", None, Rpc::GetAgent, Missing, NOT_FOUND));
+    for (who, x_tenant, target, expected) in [
+        ("shop-a", None, Acme, DENIED),
+        ("agent-acme", None, Acme, OK),
+        ("agent-globex", None, Globex, OK),
+        ("agent-acme", Some("globex"), Globex, DENIED),
+        ("agent-both", None, Acme, INVALID),
+        ("agent-both", Some("acme"), Acme, OK),
+        ("agent-both", Some("globex"), Globex, OK),
+        ("manager-acme", None, Acme, OK),
+        ("admin-all", None, Acme, INVALID),
+        ("admin-all", Some("globex"), Globex, OK),
+    ] {
+        rows.push(row(who, x_tenant, Rpc::ListAgents, target, expected));
+    }
+
     for rpc in [Rpc::ForgetCustomer, Rpc::ExportCustomerData] {
         for (who, target, expected) in [
             ("shop-a", Acme, DENIED),
@@ -366,6 +443,11 @@ struct Tenant {
     name: &'static str,
     shop: Caller,
     agent: Caller,
+    /// A manager of this tenant (sets up agents).
+    manager: Caller,
+    /// An agent registered for this tenant (a UUID, as many identity providers'
+    /// subjects are).
+    routing_agent: String,
     email: String,
     customer: String,
     ticket: String,
@@ -404,10 +486,15 @@ impl<'c> Fixtures<'c> {
                 .add_note(note(&opened.ticket_id))
                 .await
                 .unwrap();
+            let manager = caller(&format!("setup-manager-{name}"), Role::Manager, &[name]);
+            let routing_agent = Uuid::new_v4().to_string();
+            register_agent(cluster, &manager, &routing_agent, name).await;
             tenants.push(Tenant {
                 name,
                 shop,
                 agent,
+                manager,
+                routing_agent,
                 email,
                 customer: opened.customer_id,
                 ticket: opened.ticket_id,
@@ -631,6 +718,49 @@ impl<'c> Fixtures<'c> {
                 };
                 Prepared::Export(v1::ExportCustomerDataRequest { customer_id })
             }
+            Rpc::RegisterAgent => {
+                Prepared::Routing(RoutingCall::Register(v1::RegisterAgentRequest {
+                    agent_id: random_id(),
+                    profile: Some(agent_profile(self.tenant(target).name)),
+                }))
+            }
+            Rpc::UpdateAgent | Rpc::SetAgentStatus | Rpc::DeactivateAgent => {
+                let agent_id = if missing {
+                    random_id()
+                } else {
+                    let tenant = self.tenant(target);
+                    let id = random_id();
+                    register_agent(self.cluster, &tenant.manager, &id, tenant.name).await;
+                    id
+                };
+                let tenant = self.tenant(target).name;
+                Prepared::Routing(match row.rpc {
+                    Rpc::UpdateAgent => RoutingCall::Update(v1::UpdateAgentRequest {
+                        agent_id,
+                        profile: Some(v1::AgentProfile {
+                            capacity: 20,
+                            ..agent_profile(tenant)
+                        }),
+                        expected_version: None,
+                    }),
+                    Rpc::SetAgentStatus => RoutingCall::Status(v1::SetAgentStatusRequest {
+                        agent_id,
+                        status: v1::AgentStatus::Available.into(),
+                    }),
+                    _ => RoutingCall::Deactivate(v1::DeactivateAgentRequest { agent_id }),
+                })
+            }
+            Rpc::GetAgent => {
+                let agent_id = if missing {
+                    random_id()
+                } else {
+                    self.tenant(target).routing_agent.clone()
+                };
+                Prepared::Routing(RoutingCall::Get(v1::GetAgentRequest { agent_id }))
+            }
+            Rpc::ListAgents => {
+                Prepared::Routing(RoutingCall::List(self.tenant(target).routing_agent.clone()))
+            }
         }
     }
 }
@@ -652,6 +782,77 @@ enum Prepared {
     History(v1::GetTicketHistoryRequest),
     Forget(v1::ForgetCustomerRequest),
     Export(v1::ExportCustomerDataRequest),
+    Routing(RoutingCall),
+}
+
+/// A routing call of the table.
+#[derive(Debug)]
+enum RoutingCall {
+    Register(v1::RegisterAgentRequest),
+    Update(v1::UpdateAgentRequest),
+    Status(v1::SetAgentStatusRequest),
+    Deactivate(v1::DeactivateAgentRequest),
+    Get(v1::GetAgentRequest),
+    /// List the acting tenant's agents; the answer must hold this one.
+    List(String),
+}
+
+/// A profile for a table agent of `tenant`.
+fn agent_profile(tenant: &str) -> v1::AgentProfile {
+    v1::AgentProfile {
+        display_name: "Table Agent".into(),
+        skills: vec![v1::Skill {
+            product_area: "router-x200".into(),
+            level: 3,
+        }],
+        capacity: 10,
+        team: String::new(),
+        tenants: vec![tenant.to_string()],
+    }
+}
+
+/// Registers agent `id` for `tenant`, as `manager`.
+async fn register_agent(cluster: &Cluster, manager: &Caller, id: &str, tenant: &str) {
+    cluster
+        .routing_as(manager, None)
+        .await
+        .unwrap()
+        .register_agent(v1::RegisterAgentRequest {
+            agent_id: id.to_string(),
+            profile: Some(agent_profile(tenant)),
+        })
+        .await
+        .unwrap();
+}
+
+/// Runs a routing call as `caller`; `Ok(Some(problem))` for a wrong answer.
+async fn execute_routing(
+    cluster: &Cluster,
+    caller: &Caller,
+    x_tenant: Option<&str>,
+    call: RoutingCall,
+) -> Result<Option<String>, Status> {
+    let mut routing = cluster.routing_as(caller, x_tenant).await.unwrap();
+    let check = |ok: bool, problem: String| (!ok).then_some(problem);
+    let agent = match call {
+        RoutingCall::Register(r) => routing.register_agent(r).await?.into_inner().agent,
+        RoutingCall::Update(r) => routing.update_agent(r).await?.into_inner().agent,
+        RoutingCall::Status(r) => routing.set_agent_status(r).await?.into_inner().agent,
+        RoutingCall::Deactivate(r) => routing.deactivate_agent(r).await?.into_inner().agent,
+        RoutingCall::Get(r) => routing.get_agent(r).await?.into_inner().agent,
+        RoutingCall::List(expected) => {
+            let agents = routing
+                .list_agents(v1::ListAgentsRequest::default())
+                .await?
+                .into_inner()
+                .agents;
+            return Ok(check(
+                agents.iter().any(|a| a.agent_id == expected),
+                format!("{expected} not listed"),
+            ));
+        }
+    };
+    Ok(check(agent.is_some(), "no agent in the answer".into()))
 }
 
 /// Runs a prepared call as `caller`. `Ok(Some(problem))`: it succeeded but its
@@ -815,6 +1016,7 @@ async fn execute(
                 .events;
             Ok(check(!events.is_empty(), "empty history".into()))
         }
+        Prepared::Routing(call) => execute_routing(cluster, caller, x_tenant, call).await,
         Prepared::Forget(request) => {
             let id = request.customer_id.clone();
             let r = cluster
