@@ -306,6 +306,11 @@ impl Cluster {
         Self::channel(self.conversation_addr).await
     }
 
+    /// A plain channel to routing (no token).
+    pub async fn routing_channel(&self) -> anyhow::Result<Channel> {
+        Self::channel(self.routing_addr).await
+    }
+
     /// How many events each ticket subject holds, read from the stream itself.
     pub async fn ticket_event_counts(
         &self,

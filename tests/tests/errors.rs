@@ -13,7 +13,7 @@ use frontline_domain::Role;
 use frontline_e2e::{Cluster, SECRET, submit_request, violated_field};
 use frontline_proto::v1::{
     self, conversation_service_client::ConversationServiceClient,
-    intake_service_client::IntakeServiceClient,
+    intake_service_client::IntakeServiceClient, routing_service_client::RoutingServiceClient,
 };
 use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
@@ -733,6 +733,7 @@ async fn who_may_do_what() {
 async fn expect_all_unauthenticated(
     intake: &mut IntakeServiceClient<tonic::transport::Channel>,
     conversation: &mut ConversationServiceClient<tonic::transport::Channel>,
+    routing: &mut RoutingServiceClient<tonic::transport::Channel>,
     authorization: Option<&str>,
     what: &str,
 ) {
@@ -813,6 +814,92 @@ async fn expect_all_unauthenticated(
         code,
         &format!("ExportCustomerData with {what}"),
     );
+    let agent = "ana".to_string();
+    let profile = v1::AgentProfile {
+        display_name: "Ana".into(),
+        skills: vec![v1::Skill {
+            product_area: "billing".into(),
+            level: 3,
+        }],
+        capacity: 5,
+        team: String::new(),
+        tenants: vec!["acme".into()],
+    };
+    let routing_calls = [
+        (
+            "RegisterAgent",
+            routing
+                .register_agent(request(
+                    v1::RegisterAgentRequest {
+                        agent_id: agent.clone(),
+                        profile: Some(profile.clone()),
+                    },
+                    a,
+                ))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "UpdateAgent",
+            routing
+                .update_agent(request(
+                    v1::UpdateAgentRequest {
+                        agent_id: agent.clone(),
+                        profile: Some(profile),
+                        expected_version: None,
+                    },
+                    a,
+                ))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "SetAgentStatus",
+            routing
+                .set_agent_status(request(
+                    v1::SetAgentStatusRequest {
+                        agent_id: agent.clone(),
+                        status: v1::AgentStatus::Away.into(),
+                    },
+                    a,
+                ))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "DeactivateAgent",
+            routing
+                .deactivate_agent(request(
+                    v1::DeactivateAgentRequest {
+                        agent_id: agent.clone(),
+                    },
+                    a,
+                ))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "GetAgent",
+            routing
+                .get_agent(request(v1::GetAgentRequest { agent_id: agent }, a))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "ListAgents",
+            routing
+                .list_agents(request(v1::ListAgentsRequest::default(), a))
+                .await
+                .map(|_| ()),
+        ),
+    ];
+    for (call, result) in routing_calls {
+        assert_eq!(
+            result.err().map(|s| s.code()),
+            Some(code),
+            "{call} with {what}"
+        );
+    }
     expect_code(
         conversation.reply(request(reply(&id, "hi"), a)).await,
         code,
@@ -879,6 +966,7 @@ async fn callers_without_a_valid_token_are_unauthenticated() {
     let mut intake = IntakeServiceClient::new(cluster.intake_channel().await.unwrap());
     let mut conversation =
         ConversationServiceClient::new(cluster.conversation_channel().await.unwrap());
+    let mut routing = RoutingServiceClient::new(cluster.routing_channel().await.unwrap());
 
     let foreign = frontline_runtime::auth::mint(
         "other",
@@ -950,7 +1038,14 @@ async fn callers_without_a_valid_token_are_unauthenticated() {
     };
     let valid = cluster.token("ana", Role::Agent);
 
-    expect_all_unauthenticated(&mut intake, &mut conversation, None, "no token").await;
+    expect_all_unauthenticated(
+        &mut intake,
+        &mut conversation,
+        &mut routing,
+        None,
+        "no token",
+    )
+    .await;
     let headers = [
         ("a garbage token", "Bearer garbage".to_string()),
         ("a token that is no bearer", format!("Basic {valid}")),
@@ -991,7 +1086,14 @@ async fn callers_without_a_valid_token_are_unauthenticated() {
         ),
     ];
     for (what, header) in &headers {
-        expect_all_unauthenticated(&mut intake, &mut conversation, Some(header), what).await;
+        expect_all_unauthenticated(
+            &mut intake,
+            &mut conversation,
+            &mut routing,
+            Some(header),
+            what,
+        )
+        .await;
     }
     // Also on a ticket that exists.
     expect_code(
@@ -1104,6 +1206,13 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         .unwrap();
     let mut agent = cluster.conversation("ana", Role::Agent).await.unwrap();
     let mut admin = cluster.intake("root", Role::Admin).await.unwrap();
+    let mut routing = cluster
+        .routing_as(
+            &frontline_e2e::caller("max", Role::Manager, &["acme"]),
+            None,
+        )
+        .await
+        .unwrap();
     let request = || submit_request("outage-1", "ana@example.com");
     let existing = intake
         .submit_ticket(submit_request("before-outage", "ana@example.com"))
@@ -1163,6 +1272,25 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
                 customer_id: existing.customer_id.clone(),
             }))
             .await,
+        ),
+        (
+            "GetAgent",
+            within(routing.get_agent(v1::GetAgentRequest {
+                agent_id: "ana".into(),
+            }))
+            .await,
+        ),
+        (
+            "SetAgentStatus",
+            within(routing.set_agent_status(v1::SetAgentStatusRequest {
+                agent_id: "ana".into(),
+                status: v1::AgentStatus::Away.into(),
+            }))
+            .await,
+        ),
+        (
+            "ListAgents",
+            within(routing.list_agents(v1::ListAgentsRequest::default())).await,
         ),
     ];
     for (call, code) in unavailable {
