@@ -20,6 +20,7 @@
 //! - [`identity_claim`]: the identity index: which customer an identity belongs to.
 //! - [`ids`]: deterministic ids, so a repeated request finds what the first one created.
 //! - [`limits`]: size limits on everything a caller sends.
+//! - [`sla`]: business hours and the due time of an SLA clock (paused while pending).
 //! - [`tenant`]: tenants, and which ones a caller may act in.
 
 pub mod actor;
@@ -31,6 +32,7 @@ pub mod identity;
 pub mod identity_claim;
 pub mod ids;
 pub mod limits;
+pub mod sla;
 pub mod tenant;
 pub mod ticket;
 

@@ -857,4 +857,56 @@ proptest! {
             }
         }
     }
+
+    /// An SLA clock counts exactly its target of open, unpaused time between its
+    /// start and its due time — never time while pending, never closed hours — and
+    /// has no due time while a pause is still open.
+    #[test]
+    fn clocks_never_count_time_while_pending(
+        office in any::<bool>(),
+        start_minute in 0..(14 * 24 * 60i64),
+        target_minutes in 1..(3 * 24 * 60i64),
+        gaps in proptest::collection::vec((1..(3 * 24 * 60i64), 1..(2 * 24 * 60i64)), 0..5),
+        still_paused in any::<bool>(),
+    ) {
+        use frontline_domain::sla::{BusinessHours, due};
+        const MINUTE: i64 = 60_000;
+        let hours = if office {
+            let day = Some((9 * 60, 17 * 60));
+            BusinessHours::new("Europe/Berlin", [day, day, day, day, day, None, None], []).unwrap()
+        } else {
+            BusinessHours::always()
+        };
+        // 2026-11-23T00:00Z, a Monday.
+        let start = 1_795_392_000_000 + start_minute * MINUTE;
+        let target = target_minutes * MINUTE;
+        let mut pauses: Vec<(UnixMillis, Option<UnixMillis>)> = Vec::new();
+        let mut t = start;
+        for (gap, length) in &gaps {
+            let from = t + gap * MINUTE;
+            let to = from + length * MINUTE;
+            pauses.push((from, Some(to)));
+            t = to;
+        }
+        if still_paused && let Some(last) = pauses.last_mut() {
+            last.1 = None;
+        }
+        match due(&hours, start, target, &pauses) {
+            Some(at) => {
+                let paused: i64 = pauses
+                    .iter()
+                    .map(|(from, to)| {
+                        let to = to.unwrap_or(i64::MAX).min(at);
+                        hours.open_between(*from.max(&start), to)
+                    })
+                    .sum();
+                prop_assert_eq!(hours.open_between(start, at) - paused, target);
+                prop_assert!(pauses.iter().all(|(from, to)| at <= *from || to.is_some_and(|to| at > to) || at == *from));
+            }
+            None => {
+                // Only an open pause stops the clock, and it began before the due time.
+                prop_assert!(still_paused && !pauses.is_empty());
+            }
+        }
+    }
 }
