@@ -257,6 +257,28 @@ async fn every_refusal_has_its_status() {
         .await
         .unwrap_err();
     assert_eq!(violated_field(&err).as_deref(), Some("status"));
+    let mut zero = profile("Ana", &[("billing", 3)], &["acme"]);
+    zero.capacity = 0;
+    let err = routing
+        .update_agent(v1::UpdateAgentRequest {
+            agent_id: "ana".into(),
+            profile: Some(zero),
+            expected_version: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_field(&err).as_deref(), Some("profile.capacity"));
+    for err in [
+        routing
+            .deactivate_agent(v1::DeactivateAgentRequest {
+                agent_id: String::new(),
+            })
+            .await
+            .unwrap_err(),
+        routing.get_agent(get("a b")).await.unwrap_err(),
+    ] {
+        assert_eq!(violated_field(&err).as_deref(), Some("agent_id"), "{err:?}");
+    }
 
     // Another profile under a registered id; unknown agents.
     let err = routing

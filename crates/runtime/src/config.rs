@@ -172,14 +172,6 @@ pub struct KekConfig {
 }
 
 impl KekConfig {
-    /// Settings with key `kek` (base64; tests and tools).
-    pub fn with_key(kek: impl Into<String>) -> Self {
-        KekConfig {
-            kek: Some(kek.into()),
-            ..KekConfig::default()
-        }
-    }
-
     /// The key, read and checked; a missing one is refused: personal data is never
     /// written in the clear, and never read as erased for want of a key.
     pub fn load(&self) -> Result<Kek, String> {

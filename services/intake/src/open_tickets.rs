@@ -131,15 +131,15 @@ pub async fn erase(log: &EventLog, db: &PgPool, customers: &[Uuid]) -> Result<()
         .get_stream(log.stream_name())
         .await
         .map_err(|e| unavailable(&e))?;
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .get_consumer(CONSUMER)
+        .await
+        .map_err(|e| unavailable(&e))?;
     let deadline = tokio::time::Instant::now() + ERASE_CATCH_UP;
     loop {
         if frontline_projection::checkpoint(db, CONSUMER).await? >= then {
             break;
         }
-        let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
-            .get_consumer(CONSUMER)
-            .await
-            .map_err(|e| unavailable(&e))?;
         let info = consumer.info().await.map_err(|e| unavailable(&e))?;
         if info.num_pending == 0 && info.num_ack_pending == 0 {
             break;

@@ -1,7 +1,7 @@
 //! Reading agents: one by id, or every agent of a tenant.
 
 use async_nats::jetstream;
-use frontline_domain::{Agent, Caller, DomainError, TenantId, agent};
+use frontline_domain::{Agent, Caller, DomainError, TenantId, ids};
 use frontline_eventlog::{EventLog, Loaded};
 use frontline_runtime::ApiError;
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -14,7 +14,7 @@ pub async fn load_visible(
     caller: &Caller,
     agent_id: &str,
 ) -> Result<Loaded<Agent>, ApiError> {
-    let loaded = log.load::<Agent>(&agent::aggregate_id(agent_id)).await?;
+    let loaded = log.load::<Agent>(&ids::agent_id(agent_id)).await?;
     if !loaded.state.seen_by(caller) {
         return Err(DomainError::NotFound {
             kind: "agent",

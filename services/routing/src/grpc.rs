@@ -1,8 +1,8 @@
 //! `frontline.v1.RoutingService`: requests in, answers out. Every call goes through
 //! [`handle`] (authenticate, authorise, validate); the domain decides.
 
-use frontline_domain::{Action, Agent, AgentCommand, Availability, Caller, agent};
-use frontline_eventlog::{CommandOptions, EventLog, EventMeta, Outcome, execute};
+use frontline_domain::{Action, Agent, AgentCommand, Availability, Caller, agent, ids};
+use frontline_eventlog::{CommandOptions, EventLog, EventMeta, execute};
 use frontline_proto::{
     convert::{self, from_wire},
     v1::{self, routing_service_server::RoutingService},
@@ -25,14 +25,15 @@ impl Routing {
         Routing { log, options }
     }
 
-    /// Runs one agent command for the caller.
+    /// Runs one agent command for the caller; answers with the agent after it, and
+    /// whether anything was recorded.
     async fn command(
         &self,
         (caller, meta): (&Caller, &EventMeta),
         agent_id: &str,
         expected_version: Option<u64>,
         command: AgentCommand,
-    ) -> Result<Outcome<Agent>, ApiError> {
+    ) -> Result<(Option<v1::Agent>, bool), ApiError> {
         // The fields before anything is read (decide checks them again).
         frontline_domain::limits::idempotency_key("agent_id", agent_id)?;
         command.validate()?;
@@ -42,7 +43,7 @@ impl Routing {
         };
         let outcome = execute(
             &self.log,
-            &agent::aggregate_id(agent_id),
+            &ids::agent_id(agent_id),
             meta,
             options,
             now_millis,
@@ -52,7 +53,10 @@ impl Routing {
         if outcome.appended {
             tracing::info!(%agent_id, version = outcome.loaded.state.version, "agent changed");
         }
-        Ok(outcome)
+        Ok((
+            Some(convert::agent(&outcome.loaded.state)),
+            outcome.appended,
+        ))
     }
 }
 
@@ -74,18 +78,12 @@ impl RoutingService for Routing {
     ) -> Result<Response<v1::RegisterAgentResponse>, Status> {
         handle(request, Action::ManageAgents, |call| async move {
             let profile = profile(call.message.profile)?;
-            let outcome = self
-                .command(
-                    (&call.caller, &call.meta),
-                    &call.message.agent_id,
-                    None,
-                    AgentCommand::Register(profile),
-                )
+            let who = (&call.caller, &call.meta);
+            let command = AgentCommand::Register(profile);
+            let (agent, created) = self
+                .command(who, &call.message.agent_id, None, command)
                 .await?;
-            Ok(v1::RegisterAgentResponse {
-                agent: Some(convert::agent(&outcome.loaded.state)),
-                created: outcome.appended,
-            })
+            Ok(v1::RegisterAgentResponse { agent, created })
         })
         .await
     }
@@ -96,17 +94,12 @@ impl RoutingService for Routing {
     ) -> Result<Response<v1::UpdateAgentResponse>, Status> {
         handle(request, Action::ManageAgents, |call| async move {
             let profile = profile(call.message.profile)?;
-            let outcome = self
-                .command(
-                    (&call.caller, &call.meta),
-                    &call.message.agent_id,
-                    call.message.expected_version,
-                    AgentCommand::Update(profile),
-                )
+            let (who, expected) = ((&call.caller, &call.meta), call.message.expected_version);
+            let command = AgentCommand::Update(profile);
+            let (agent, _) = self
+                .command(who, &call.message.agent_id, expected, command)
                 .await?;
-            Ok(v1::UpdateAgentResponse {
-                agent: Some(convert::agent(&outcome.loaded.state)),
-            })
+            Ok(v1::UpdateAgentResponse { agent })
         })
         .await
     }
@@ -117,17 +110,12 @@ impl RoutingService for Routing {
     ) -> Result<Response<v1::SetAgentStatusResponse>, Status> {
         handle(request, Action::SetAvailability, |call| async move {
             let availability = status(call.message.status)?;
-            let outcome = self
-                .command(
-                    (&call.caller, &call.meta),
-                    &call.message.agent_id,
-                    None,
-                    AgentCommand::SetAvailability(availability),
-                )
+            let who = (&call.caller, &call.meta);
+            let command = AgentCommand::SetAvailability(availability);
+            let (agent, _) = self
+                .command(who, &call.message.agent_id, None, command)
                 .await?;
-            Ok(v1::SetAgentStatusResponse {
-                agent: Some(convert::agent(&outcome.loaded.state)),
-            })
+            Ok(v1::SetAgentStatusResponse { agent })
         })
         .await
     }
@@ -137,17 +125,11 @@ impl RoutingService for Routing {
         request: Request<v1::DeactivateAgentRequest>,
     ) -> Result<Response<v1::DeactivateAgentResponse>, Status> {
         handle(request, Action::ManageAgents, |call| async move {
-            let outcome = self
-                .command(
-                    (&call.caller, &call.meta),
-                    &call.message.agent_id,
-                    None,
-                    AgentCommand::Deactivate,
-                )
+            let who = (&call.caller, &call.meta);
+            let (agent, _) = self
+                .command(who, &call.message.agent_id, None, AgentCommand::Deactivate)
                 .await?;
-            Ok(v1::DeactivateAgentResponse {
-                agent: Some(convert::agent(&outcome.loaded.state)),
-            })
+            Ok(v1::DeactivateAgentResponse { agent })
         })
         .await
     }

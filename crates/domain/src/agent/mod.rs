@@ -16,8 +16,6 @@ mod profile;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use uuid::Uuid;
-
 use crate::{Action, Aggregate, Caller, DomainError, Recorded, TenantId, actor::authorize};
 
 pub use profile::{MAX_CAPACITY, MAX_SKILL_LEVEL, MAX_SKILLS};
@@ -202,11 +200,6 @@ impl Aggregate for Agent {
     fn skip_unknown(&mut self) {
         self.version += 1;
     }
-}
-
-/// The id of agent `agent_id` (their token subject) on the log.
-pub fn aggregate_id(agent_id: &str) -> Uuid {
-    crate::ids::agent_id(agent_id)
 }
 
 #[cfg(test)]
