@@ -336,6 +336,39 @@ impl Cluster {
         Ok(frontline_domain::ids::identity_id(&secret, &tenant(), key))
     }
 
+    /// Waits (up to 30 s) until routing's consumers have handled every event so far,
+    /// so that what routing appends in answer to earlier calls does not land while
+    /// a test counts the stream around one call.
+    pub async fn routing_settled(&self) -> anyhow::Result<()> {
+        let js = async_nats::jetstream::new(self.log.client().clone());
+        let stream = js.get_stream(self.log.stream_name()).await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut settled = true;
+            for name in [
+                frontline_routing::consumers::TICKETS,
+                frontline_routing::consumers::AGENTS,
+            ] {
+                let info = match stream
+                    .get_consumer::<async_nats::jetstream::consumer::pull::Config>(name)
+                    .await
+                {
+                    Ok(mut consumer) => Some(consumer.info().await?.clone()),
+                    Err(_) => None,
+                };
+                settled &= info.is_some_and(|i| i.num_pending == 0 && i.num_ack_pending == 0);
+            }
+            if settled {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "routing did not settle within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops the servers, waiting for them to drain.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);

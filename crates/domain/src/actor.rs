@@ -101,6 +101,10 @@ pub enum Action {
     SetAvailability,
     /// Read agents.
     ReadAgents,
+    /// Assign or transfer tickets (routing's own assigner acts as an admin).
+    AssignTickets,
+    /// Read routing: a ticket's assignment decisions, the queue.
+    ReadRouting,
 }
 
 impl fmt::Display for Action {
@@ -119,6 +123,8 @@ impl fmt::Display for Action {
             Action::ManageAgents => "manage agents",
             Action::SetAvailability => "set availability",
             Action::ReadAgents => "read agents",
+            Action::AssignTickets => "assign tickets",
+            Action::ReadRouting => "read routing",
         };
         f.write_str(s)
     }
@@ -134,8 +140,8 @@ pub fn may(role: Role, action: Action) -> bool {
         Reply | AddNote | Solve | Reopen => matches!(role, Agent | Manager),
         ReadHistory | LinkCustomers => role.is_staff(),
         ManagePersonalData => role == Admin,
-        ManageAgents => matches!(role, Manager | Admin),
-        SetAvailability | ReadAgents => role.is_staff(),
+        ManageAgents | AssignTickets => matches!(role, Manager | Admin),
+        SetAvailability | ReadAgents | ReadRouting => role.is_staff(),
     }
 }
 

@@ -50,6 +50,17 @@ pub struct Candidate<'a> {
     pub last_assigned_at: Option<UnixMillis>,
 }
 
+impl<'a> Candidate<'a> {
+    /// `agent` with the load and last assignment their own events record.
+    pub fn of(agent: &'a Agent) -> Candidate<'a> {
+        Candidate {
+            agent,
+            load: agent.load(),
+            last_assigned_at: agent.last_assigned_at,
+        }
+    }
+}
+
 /// The rule that decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Rule {
@@ -61,6 +72,21 @@ pub enum Rule {
     LeastLoaded,
     /// Nobody fits: queued.
     Queued,
+    /// A manager assigned or transferred it by hand (with a reason).
+    Manual,
+}
+
+impl Rule {
+    /// A stable lower-case name, for logs and summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::NamedAgent => "named agent",
+            Rule::KnowsCustomer => "knows the customer",
+            Rule::LeastLoaded => "least loaded",
+            Rule::Queued => "queued",
+            Rule::Manual => "by hand",
+        }
+    }
 }
 
 /// Why an agent was or was not chosen.

@@ -43,7 +43,9 @@ pub use error::DomainError;
 pub use identity::Identity;
 pub use identity_claim::{IdentityClaim, IdentityClaimEvent, IdentityKey, Resolution};
 pub use tenant::{Caller, TenantId, TenantScope};
-pub use ticket::{Opening, Ticket, TicketCommand, TicketEvent, TicketStatus, TicketView};
+pub use ticket::{
+    Assignment, Opening, Ticket, TicketCommand, TicketEvent, TicketStatus, TicketView,
+};
 
 use serde::{Serialize, de::DeserializeOwned};
 

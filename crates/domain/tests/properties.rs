@@ -219,8 +219,6 @@ fn ticket_script() -> impl Strategy<Value = Vec<(TicketCommand, Actor)>> {
 
 // --- ticket invariants ---------------------------------------------------------
 
-/// The idempotency key a command carries, if any.
-/// The key as the ticket remembers it (scoped by channel or command kind).
 /// The key as the ticket remembers it: the caller's own, scoped by what it was for.
 fn key_of(command: &TicketCommand, actor: &Actor) -> Option<String> {
     let key = match command {
@@ -236,7 +234,10 @@ fn key_of(command: &TicketCommand, actor: &Actor) -> Option<String> {
         TicketCommand::AddNote {
             idempotency_key, ..
         } => idempotency_key.as_ref().map(|k| format!("note:{k}")),
-        TicketCommand::Solve { .. } | TicketCommand::Reopen { .. } => None,
+        TicketCommand::Solve { .. }
+        | TicketCommand::Reopen { .. }
+        | TicketCommand::Assign(_)
+        | TicketCommand::Queue { .. } => None,
     };
     key.map(|k| format!("{}/{k}", actor.id))
 }

@@ -60,6 +60,13 @@ pub struct Staged<A> {
     state: A,
 }
 
+impl<A> Staged<A> {
+    /// The aggregate's state after the event, should the batch commit.
+    pub fn state(&self) -> &A {
+        &self.state
+    }
+}
+
 impl Batch {
     /// An empty batch.
     pub fn new() -> Batch {

@@ -36,6 +36,30 @@ enum_map!(v1::AgentStatus, domain::Availability, v1::AgentStatus::Unspecified, {
     v1::AgentStatus::Offline => domain::Availability::Offline,
 });
 
+enum_map!(v1::RoutingRule, domain::assignment::Rule, v1::RoutingRule::Unspecified, {
+    v1::RoutingRule::NamedAgent => domain::assignment::Rule::NamedAgent,
+    v1::RoutingRule::KnowsCustomer => domain::assignment::Rule::KnowsCustomer,
+    v1::RoutingRule::LeastLoaded => domain::assignment::Rule::LeastLoaded,
+    v1::RoutingRule::Queued => domain::assignment::Rule::Queued,
+    v1::RoutingRule::Manual => domain::assignment::Rule::Manual,
+});
+
+enum_map!(v1::RoutingVerdict, domain::assignment::Verdict, v1::RoutingVerdict::Unspecified, {
+    v1::RoutingVerdict::Chosen => domain::assignment::Verdict::Chosen,
+    v1::RoutingVerdict::NotTheTenants => domain::assignment::Verdict::NotTheTenants,
+    v1::RoutingVerdict::Inactive => domain::assignment::Verdict::Inactive,
+    v1::RoutingVerdict::Unavailable => domain::assignment::Verdict::Unavailable,
+    v1::RoutingVerdict::NoSkill => domain::assignment::Verdict::NoSkill,
+    v1::RoutingVerdict::AtCapacity => domain::assignment::Verdict::AtCapacity,
+    v1::RoutingVerdict::Passed => domain::assignment::Verdict::Passed,
+});
+
+enum_map!(v1::Tier, domain::assignment::Tier, v1::Tier::Unspecified, {
+    v1::Tier::Basic => domain::assignment::Tier::Basic,
+    v1::Tier::Standard => domain::assignment::Tier::Standard,
+    v1::Tier::Extended => domain::assignment::Tier::Extended,
+});
+
 enum_map!(v1::Channel, domain::Channel, v1::Channel::Unspecified, {
     v1::Channel::Email => domain::Channel::Email,
     v1::Channel::Chat => domain::Channel::Chat,
@@ -196,7 +220,25 @@ pub fn ticket(
         customer_facts: facts(customer_facts),
         tenant: t.tenant.to_string(),
         personal_data_erased: t.subject == frontline_privacy::ERASED,
+        assignee: if staff {
+            t.assignee.clone().unwrap_or_default()
+        } else {
+            String::new()
+        },
     }
+}
+
+/// Routing's candidates on the wire.
+pub fn routing_candidates(
+    candidates: &[(String, domain::assignment::Verdict)],
+) -> Vec<v1::RoutingCandidate> {
+    candidates
+        .iter()
+        .map(|(agent_id, verdict)| v1::RoutingCandidate {
+            agent_id: agent_id.clone(),
+            verdict: v1::RoutingVerdict::from(*verdict).into(),
+        })
+        .collect()
 }
 
 /// An agent profile on the wire.
@@ -281,6 +323,8 @@ pub fn agent(a: &domain::Agent) -> v1::Agent {
         status: v1::AgentStatus::from(a.availability).into(),
         active: a.active,
         version: a.version,
+        load: a.load(),
+        last_assigned_at: a.last_assigned_at.map(timestamp),
     }
 }
 

@@ -8,8 +8,9 @@
 //! is an error.
 
 use frontline_domain::{
-    AgentEvent, Channel, CustomerEvent, IdentityClaimEvent, IdentityKey, Opening, Priority,
-    TenantId, TicketEvent,
+    AgentEvent, Assignment, Channel, CustomerEvent, IdentityClaimEvent, IdentityKey, Opening,
+    Priority, TenantId, TicketEvent,
+    assignment::{Rule, Verdict},
 };
 use frontline_privacy::Fields;
 use prost::{Message, Name};
@@ -94,6 +95,16 @@ fn uuids(raw: &[String], field: &str) -> Result<Vec<Uuid>, String> {
     raw.iter().map(|r| uuid(r, field)).collect()
 }
 
+fn candidates(raw: &[v1::RoutingCandidate]) -> Result<Vec<(String, Verdict)>, String> {
+    raw.iter()
+        .map(|c| {
+            from_wire::<v1::RoutingVerdict, Verdict>(c.verdict)
+                .map(|v| (c.agent_id.clone(), v))
+                .ok_or_else(|| format!("unknown routing verdict {}", c.verdict))
+        })
+        .collect()
+}
+
 fn optional(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
@@ -107,6 +118,8 @@ impl EventCodec for TicketEvent {
             TicketEvent::NoteAdded { .. } => v1::InternalNoteAdded::full_name(),
             TicketEvent::Solved { .. } => v1::TicketSolved::full_name(),
             TicketEvent::Reopened { .. } => v1::TicketReopened::full_name(),
+            TicketEvent::Assigned(_) => v1::TicketAssigned::full_name(),
+            TicketEvent::Queued { .. } => v1::TicketQueued::full_name(),
         }
     }
 
@@ -159,6 +172,17 @@ impl EventCodec for TicketEvent {
             .encode_to_vec(),
             TicketEvent::Reopened { reason } => v1::TicketReopened {
                 reason: fields.seal("reason", reason),
+            }
+            .encode_to_vec(),
+            TicketEvent::Assigned(a) => v1::TicketAssigned {
+                agent_id: a.agent,
+                rule: v1::RoutingRule::from(a.rule).into(),
+                candidates: convert::routing_candidates(&a.candidates),
+                reason: fields.seal("reason", a.reason),
+            }
+            .encode_to_vec(),
+            TicketEvent::Queued { candidates } => v1::TicketQueued {
+                candidates: convert::routing_candidates(&candidates),
             }
             .encode_to_vec(),
         }
@@ -214,6 +238,22 @@ impl EventCodec for TicketEvent {
         if let Some(e) = payload::<v1::TicketReopened>(event_type, bytes) {
             return Ok(Some(TicketEvent::Reopened {
                 reason: open(fields, "reason", e?.reason)?,
+            }));
+        }
+        if let Some(e) = payload::<v1::TicketAssigned>(event_type, bytes) {
+            let e = e?;
+            let rule = from_wire::<v1::RoutingRule, Rule>(e.rule)
+                .ok_or_else(|| format!("unknown routing rule {}", e.rule))?;
+            return Ok(Some(TicketEvent::Assigned(Assignment {
+                agent: e.agent_id,
+                rule,
+                candidates: candidates(&e.candidates)?,
+                reason: open(fields, "reason", e.reason)?,
+            })));
+        }
+        if let Some(e) = payload::<v1::TicketQueued>(event_type, bytes) {
+            return Ok(Some(TicketEvent::Queued {
+                candidates: candidates(&e?.candidates)?,
             }));
         }
         Ok(None)
@@ -390,6 +430,8 @@ impl EventCodec for AgentEvent {
             AgentEvent::Updated(_) => v1::AgentUpdated::full_name(),
             AgentEvent::AvailabilityChanged(_) => v1::AgentStatusChanged::full_name(),
             AgentEvent::Deactivated => v1::AgentDeactivated::full_name(),
+            AgentEvent::TicketTaken { .. } => v1::AgentTookTicket::full_name(),
+            AgentEvent::TicketReleased { .. } => v1::AgentReleasedTicket::full_name(),
         }
     }
 
@@ -410,6 +452,14 @@ impl EventCodec for AgentEvent {
             }
             .encode_to_vec(),
             AgentEvent::Deactivated => v1::AgentDeactivated {}.encode_to_vec(),
+            AgentEvent::TicketTaken { ticket } => v1::AgentTookTicket {
+                ticket_id: ticket.to_string(),
+            }
+            .encode_to_vec(),
+            AgentEvent::TicketReleased { ticket } => v1::AgentReleasedTicket {
+                ticket_id: ticket.to_string(),
+            }
+            .encode_to_vec(),
         }
     }
 
@@ -441,6 +491,16 @@ impl EventCodec for AgentEvent {
         if let Some(e) = payload::<v1::AgentDeactivated>(event_type, bytes) {
             e?;
             return Ok(Some(AgentEvent::Deactivated));
+        }
+        if let Some(e) = payload::<v1::AgentTookTicket>(event_type, bytes) {
+            return Ok(Some(AgentEvent::TicketTaken {
+                ticket: uuid(&e?.ticket_id, "ticket_id")?,
+            }));
+        }
+        if let Some(e) = payload::<v1::AgentReleasedTicket>(event_type, bytes) {
+            return Ok(Some(AgentEvent::TicketReleased {
+                ticket: uuid(&e?.ticket_id, "ticket_id")?,
+            }));
         }
         Ok(None)
     }
@@ -566,6 +626,31 @@ mod tests {
             resolution: "done".into(),
         });
         round_trip(TicketEvent::Reopened { reason: "".into() });
+        round_trip(TicketEvent::Assigned(Assignment {
+            agent: "ana".into(),
+            rule: Rule::Manual,
+            candidates: vec![],
+            reason: "hello".into(),
+        }));
+        round_trip(TicketEvent::Assigned(Assignment {
+            agent: "bo".into(),
+            rule: Rule::LeastLoaded,
+            candidates: vec![
+                ("ana".into(), Verdict::AtCapacity),
+                ("bo".into(), Verdict::Chosen),
+                ("cy".into(), Verdict::NoSkill),
+            ],
+            reason: String::new(),
+        }));
+        round_trip(TicketEvent::Queued {
+            candidates: vec![("ana".into(), Verdict::Unavailable)],
+        });
+        round_trip(AgentEvent::TicketTaken {
+            ticket: Uuid::from_u128(3),
+        });
+        round_trip(AgentEvent::TicketReleased {
+            ticket: Uuid::from_u128(3),
+        });
         let acme = TenantId::parse("tenant", "acme").unwrap();
         round_trip(CustomerEvent::Contacted {
             channel: Channel::Phone,

@@ -25,13 +25,14 @@ pub async fn load_visible(
     Ok(loaded)
 }
 
-/// Every agent working for `tenant`, ordered by agent id. Agents are few (people,
-/// not tickets): the stream's list of agent subjects is read, then each agent.
+/// Every agent working for `tenant`, ordered by agent id, each as loaded (with the
+/// sequence an assignment batch expects). Agents are few (people, not tickets): the
+/// stream's list of agent subjects is read, then each agent.
 pub async fn of_tenant(
     log: &EventLog,
     tenant: &TenantId,
     include_inactive: bool,
-) -> Result<Vec<Agent>, ApiError> {
+) -> Result<Vec<Loaded<Agent>>, ApiError> {
     let js = jetstream::new(log.client().clone());
     let unavailable =
         |e: &dyn std::fmt::Display| ApiError::Unavailable(format!("list agents: {e}"));
@@ -52,17 +53,18 @@ pub async fn of_tenant(
         .filter_map(|s| s.strip_prefix("frontline.agent."))
         .filter_map(|id| Uuid::parse_str(id).ok())
         .collect();
-    let mut agents: Vec<Agent> = futures::stream::iter(ids)
-        .map(|id| async move { log.load::<Agent>(&id).await.map(|l| l.state) })
+    let mut agents: Vec<Loaded<Agent>> = futures::stream::iter(ids)
+        .map(|id| async move { log.load::<Agent>(&id).await })
         .buffer_unordered(16)
         .try_collect()
         .await?;
     agents.retain(|a| {
-        a.profile
+        a.state
+            .profile
             .as_ref()
             .is_some_and(|p| p.tenants.contains(tenant))
-            && (include_inactive || a.active)
+            && (include_inactive || a.state.active)
     });
-    agents.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
+    agents.sort_by(|a, b| a.state.agent_id.cmp(&b.state.agent_id));
     Ok(agents)
 }

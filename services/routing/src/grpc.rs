@@ -8,21 +8,34 @@ use frontline_proto::{
     v1::{self, routing_service_server::RoutingService},
 };
 use frontline_runtime::{ApiError, handle, now_millis};
+use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-use crate::agents;
+use crate::{
+    agents,
+    assigner::Assigner,
+    queue,
+    tickets::{self, ByHand},
+};
 
 /// The routing gRPC service.
 #[derive(Debug, Clone)]
 pub struct Routing {
     log: EventLog,
+    db: PgPool,
+    assigner: Assigner,
     options: CommandOptions,
 }
 
 impl Routing {
-    /// A routing service on `log`.
-    pub fn new(log: EventLog, options: CommandOptions) -> Self {
-        Routing { log, options }
+    /// A routing service on `log`, with its indexes in `db`.
+    pub fn new(log: EventLog, db: PgPool, assigner: Assigner, options: CommandOptions) -> Self {
+        Routing {
+            log,
+            db,
+            assigner,
+            options,
+        }
     }
 
     /// Runs one agent command for the caller; answers with the agent after it, and
@@ -158,7 +171,96 @@ impl RoutingService for Routing {
             let agents =
                 agents::of_tenant(&self.log, &tenant, call.message.include_inactive).await?;
             Ok(v1::ListAgentsResponse {
-                agents: agents.iter().map(convert::agent).collect(),
+                agents: agents.iter().map(|a| convert::agent(&a.state)).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn assign_ticket(
+        &self,
+        request: Request<v1::AssignTicketRequest>,
+    ) -> Result<Response<v1::AssignTicketResponse>, Status> {
+        handle(request, Action::AssignTickets, |call| async move {
+            let m = &call.message;
+            let request = ByHand {
+                ticket_id: &m.ticket_id,
+                agent_id: &m.agent_id,
+                reason: &m.reason,
+                transfer: false,
+            };
+            let who = (&call.caller, &call.meta);
+            let routing = tickets::by_hand(&self.log, &self.assigner, who, request).await?;
+            Ok(v1::AssignTicketResponse {
+                routing: Some(routing),
+            })
+        })
+        .await
+    }
+
+    async fn transfer_ticket(
+        &self,
+        request: Request<v1::TransferTicketRequest>,
+    ) -> Result<Response<v1::TransferTicketResponse>, Status> {
+        handle(request, Action::AssignTickets, |call| async move {
+            let m = &call.message;
+            let request = ByHand {
+                ticket_id: &m.ticket_id,
+                agent_id: &m.agent_id,
+                reason: &m.reason,
+                transfer: true,
+            };
+            let who = (&call.caller, &call.meta);
+            let routing = tickets::by_hand(&self.log, &self.assigner, who, request).await?;
+            Ok(v1::TransferTicketResponse {
+                routing: Some(routing),
+            })
+        })
+        .await
+    }
+
+    async fn get_ticket_routing(
+        &self,
+        request: Request<v1::GetTicketRoutingRequest>,
+    ) -> Result<Response<v1::GetTicketRoutingResponse>, Status> {
+        handle(request, Action::ReadRouting, |call| async move {
+            let id = tickets::ticket_id(&call.message.ticket_id)?;
+            let routing = tickets::routing(&self.log, &call.caller, id).await?;
+            Ok(v1::GetTicketRoutingResponse {
+                routing: Some(routing),
+            })
+        })
+        .await
+    }
+
+    async fn list_queue(
+        &self,
+        request: Request<v1::ListQueueRequest>,
+    ) -> Result<Response<v1::ListQueueResponse>, Status> {
+        handle(request, Action::ReadRouting, |call| async move {
+            let tenant = call.acting_tenant()?;
+            let size = match call.message.page_size {
+                0 => 100,
+                n if n > queue::MAX_PAGE => {
+                    return Err(ApiError::invalid(
+                        "page_size",
+                        format!("at most {}", queue::MAX_PAGE),
+                    ));
+                }
+                n => n,
+            };
+            let waiting = queue::waiting(&self.db, &tenant, size).await?;
+            Ok(v1::ListQueueResponse {
+                tickets: waiting
+                    .iter()
+                    .map(|w| v1::QueuedTicket {
+                        ticket_id: w.ticket_id.to_string(),
+                        product_area: w.product_area.clone(),
+                        priority: v1::Priority::from(w.priority()).into(),
+                        tier: v1::Tier::from(w.tier()).into(),
+                        queued_at: Some(convert::timestamp(w.queued_at)),
+                    })
+                    .collect(),
             })
         })
         .await

@@ -12,12 +12,18 @@
 
 mod availability;
 mod deactivate;
+mod load;
 mod profile;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{Action, Aggregate, Caller, DomainError, Recorded, TenantId, actor::authorize};
+use uuid::Uuid;
 
+use crate::{
+    Action, Aggregate, Caller, DomainError, Recorded, TenantId, UnixMillis, actor::authorize,
+};
+
+pub use load::Take;
 pub use profile::{MAX_CAPACITY, MAX_SKILL_LEVEL, MAX_SKILLS};
 
 /// Whether an agent can take work now.
@@ -75,6 +81,10 @@ pub struct Agent {
     pub availability: Availability,
     /// False once deactivated (for good: they take no tickets and change nothing).
     pub active: bool,
+    /// The open tickets they hold: their load.
+    pub open_tickets: BTreeSet<Uuid>,
+    /// When they were last given a ticket.
+    pub last_assigned_at: Option<UnixMillis>,
 }
 
 /// What a caller asks of an agent.
@@ -88,6 +98,13 @@ pub enum AgentCommand {
     SetAvailability(Availability),
     /// Deactivates the agent for good.
     Deactivate,
+    /// Gives them a ticket (an assignment, or a transfer to them).
+    Take(Take),
+    /// Takes a ticket off them (solved, transferred or reassigned).
+    Release {
+        /// The ticket.
+        ticket: Uuid,
+    },
 }
 
 /// What happened to an agent.
@@ -106,12 +123,23 @@ pub enum AgentEvent {
     AvailabilityChanged(Availability),
     /// Deactivated for good.
     Deactivated,
+    /// A ticket counts in their load.
+    TicketTaken {
+        /// The ticket.
+        ticket: Uuid,
+    },
+    /// A ticket no longer counts in their load.
+    TicketReleased {
+        /// The ticket.
+        ticket: Uuid,
+    },
 }
 
 impl AgentCommand {
     fn action(&self) -> Action {
         match self {
             AgentCommand::SetAvailability(_) => Action::SetAvailability,
+            AgentCommand::Take(_) | AgentCommand::Release { .. } => Action::AssignTickets,
             _ => Action::ManageAgents,
         }
     }
@@ -120,7 +148,10 @@ impl AgentCommand {
     pub fn validate(&self) -> Result<(), DomainError> {
         match self {
             AgentCommand::Register(p) | AgentCommand::Update(p) => profile::validate(p),
-            AgentCommand::SetAvailability(_) | AgentCommand::Deactivate => Ok(()),
+            AgentCommand::SetAvailability(_)
+            | AgentCommand::Deactivate
+            | AgentCommand::Take(_)
+            | AgentCommand::Release { .. } => Ok(()),
         }
     }
 }
@@ -129,6 +160,11 @@ impl Agent {
     /// Whether the agent was registered.
     pub fn exists(&self) -> bool {
         self.profile.is_some()
+    }
+
+    /// How many open tickets they hold.
+    pub fn load(&self) -> u32 {
+        u32::try_from(self.open_tickets.len()).unwrap_or(u32::MAX)
     }
 
     /// Whether `caller` sees this agent: they cover one of its tenants.
@@ -167,6 +203,8 @@ impl Agent {
             AgentCommand::Update(p) => profile::update(self, agent_id, p),
             AgentCommand::SetAvailability(a) => availability::decide(self, agent_id, *a, caller),
             AgentCommand::Deactivate => deactivate::decide(self),
+            AgentCommand::Take(t) => load::take(self, agent_id, t).map(Some),
+            AgentCommand::Release { ticket } => Ok(load::release(self, *ticket)),
         }
     }
 }
@@ -174,7 +212,8 @@ impl Agent {
 impl Aggregate for Agent {
     type Event = AgentEvent;
     const KIND: &'static str = "agent";
-    const SNAPSHOT_SCHEMA: u32 = 1;
+    /// 2: the load (open tickets, last assignment).
+    const SNAPSHOT_SCHEMA: u32 = 2;
 
     fn version(&self) -> u64 {
         self.version
@@ -193,6 +232,13 @@ impl Aggregate for Agent {
                 self.active = false;
                 self.availability = Availability::Offline;
             }
+            AgentEvent::TicketTaken { ticket } => {
+                self.open_tickets.insert(*ticket);
+                self.last_assigned_at = Some(recorded.at);
+            }
+            AgentEvent::TicketReleased { ticket } => {
+                self.open_tickets.remove(ticket);
+            }
         }
         self.version += 1;
     }
@@ -204,7 +250,7 @@ impl Aggregate for Agent {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::{Actor, Role, TenantScope};
 

@@ -25,6 +25,7 @@
 //! with its `validate` and `decide`, one arm in each `match` here, and one in
 //! `view.rs` for what it shows.
 
+mod assign;
 mod customer_message;
 mod note;
 mod open;
@@ -39,9 +40,10 @@ use uuid::Uuid;
 
 use crate::{
     Action, Actor, Aggregate, Channel, DomainError, Priority, Recorded, TenantId, UnixMillis,
-    actor::authorize, limits,
+    actor::authorize, assignment::Verdict, limits,
 };
 
+pub use assign::Assignment;
 pub use view::{Message, MessageKind, TicketView};
 
 /// Where a ticket is in its lifecycle.
@@ -110,6 +112,16 @@ pub struct Ticket {
     pub customer_id: Uuid,
     /// How often it was reopened.
     pub reopen_count: u32,
+    /// Its product area (the skill it needs).
+    pub product_area: String,
+    /// Its priority.
+    pub priority: Priority,
+    /// The agent it was last assigned to (kept after solve: who handled it).
+    pub assignee: Option<String>,
+    /// Opened or reopened since its last assignment: routing owes it an agent.
+    pub awaiting_agent: bool,
+    /// Queued (nobody fitted) since it began waiting.
+    pub queued: bool,
     /// Idempotency keys already taken, scoped by the caller that sent them and
     /// what they were for (`web-shop/email:<key>`, `ana/reply:<key>`,
     /// `ana/note:<key>`); a repeat records nothing.
@@ -179,6 +191,13 @@ pub enum TicketCommand {
         /// Why.
         reason: String,
     },
+    /// Give the ticket to an agent (routing's rules, or a manager by hand).
+    Assign(Assignment),
+    /// Nobody fits: the ticket waits in its tenant's queue.
+    Queue {
+        /// Every agent considered, and why they could not take it.
+        candidates: Vec<(String, Verdict)>,
+    },
 }
 
 /// What happened to a ticket.
@@ -223,6 +242,13 @@ pub enum TicketEvent {
         /// Why.
         reason: String,
     },
+    /// Routing (or a manager) gave the ticket to an agent.
+    Assigned(Assignment),
+    /// Nobody fitted: the ticket waits in its tenant's queue.
+    Queued {
+        /// Every agent considered, and why they could not take it.
+        candidates: Vec<(String, Verdict)>,
+    },
 }
 
 impl TicketEvent {
@@ -254,6 +280,8 @@ impl TicketEvent {
             TicketEvent::NoteAdded { .. } => "added an internal note".to_string(),
             TicketEvent::Solved { .. } => "solved".to_string(),
             TicketEvent::Reopened { .. } => "reopened".to_string(),
+            TicketEvent::Assigned(a) => format!("assigned to {} ({})", a.agent, a.rule.as_str()),
+            TicketEvent::Queued { .. } => "queued: no agent fits now".to_string(),
         }
     }
 
@@ -276,7 +304,9 @@ impl TicketEvent {
             } else {
                 TicketStatus::Open
             }),
-            TicketEvent::NoteAdded { .. } => before,
+            TicketEvent::NoteAdded { .. }
+            | TicketEvent::Assigned(_)
+            | TicketEvent::Queued { .. } => before,
             TicketEvent::Solved { .. } => Some(TicketStatus::Solved),
         }
     }
@@ -362,8 +392,25 @@ impl Ticket {
             } => note::decide(self.status(id)?, body, idempotency_key)?,
             TicketCommand::Solve { resolution } => solve::decide(self.status(id)?, resolution)?,
             TicketCommand::Reopen { reason } => reopen::decide(self, self.status(id)?, reason)?,
+            TicketCommand::Assign(a) => return assign::decide(self, self.status(id)?, a),
+            TicketCommand::Queue { candidates } => {
+                return assign::queue(self, self.status(id)?, candidates);
+            }
         };
         Ok(Some(event))
+    }
+
+    /// Whether routing owes it an agent: active, and opened or reopened since its
+    /// last assignment.
+    pub fn needs_agent(&self) -> bool {
+        self.awaiting_agent && self.status.is_some_and(TicketStatus::is_active)
+    }
+
+    /// The agent whose load it counts in: its assignee while it is active.
+    pub fn holder(&self) -> Option<&str> {
+        self.assignee
+            .as_deref()
+            .filter(|_| !self.awaiting_agent && self.status.is_some_and(TicketStatus::is_active))
     }
 
     /// The status of an opened ticket, or `NotFound`.
@@ -398,6 +445,7 @@ impl TicketCommand {
             TicketCommand::AddNote { .. } => Action::AddNote,
             TicketCommand::Solve { .. } => Action::Solve,
             TicketCommand::Reopen { .. } => Action::Reopen,
+            TicketCommand::Assign(_) | TicketCommand::Queue { .. } => Action::AssignTickets,
         }
     }
 
@@ -418,7 +466,10 @@ impl TicketCommand {
             TicketCommand::AddNote {
                 idempotency_key, ..
             } => idempotency_key.as_deref().map(note_key),
-            TicketCommand::Solve { .. } | TicketCommand::Reopen { .. } => None,
+            TicketCommand::Solve { .. }
+            | TicketCommand::Reopen { .. }
+            | TicketCommand::Assign(_)
+            | TicketCommand::Queue { .. } => None,
         };
         key.map(|k| by_caller(actor, &k))
     }
@@ -437,7 +488,10 @@ impl TicketCommand {
             | TicketCommand::AddNote {
                 idempotency_key, ..
             } => idempotency_key.as_deref(),
-            TicketCommand::Solve { .. } | TicketCommand::Reopen { .. } => None,
+            TicketCommand::Solve { .. }
+            | TicketCommand::Reopen { .. }
+            | TicketCommand::Assign(_)
+            | TicketCommand::Queue { .. } => None,
         }
     }
 
@@ -454,6 +508,8 @@ impl TicketCommand {
             TicketCommand::AddNote { body, .. } => note::validate(body),
             TicketCommand::Solve { resolution } => solve::validate(resolution),
             TicketCommand::Reopen { reason } => reopen::validate(reason),
+            TicketCommand::Assign(a) => assign::validate(a),
+            TicketCommand::Queue { .. } => Ok(()),
         }
     }
 }
@@ -481,8 +537,8 @@ fn note_key(key: &str) -> String {
 impl Aggregate for Ticket {
     type Event = TicketEvent;
     const KIND: &'static str = "ticket";
-    /// 3: the tenant, and keys scoped by caller.
-    const SNAPSHOT_SCHEMA: u32 = 3;
+    /// 4: product area, priority and assignment.
+    const SNAPSHOT_SCHEMA: u32 = 4;
 
     fn version(&self) -> u64 {
         self.version
@@ -503,6 +559,8 @@ impl Aggregate for Ticket {
             TicketEvent::Opened(o) => {
                 self.customer_id = o.customer_id;
                 self.tenant = o.tenant.clone();
+                self.product_area = o.product_area.clone();
+                self.priority = o.priority;
                 Some(contact_key(o.channel, &o.idempotency_key))
             }
             TicketEvent::CustomerMessageAdded {
@@ -516,11 +574,26 @@ impl Aggregate for Ticket {
             TicketEvent::NoteAdded {
                 idempotency_key, ..
             } => idempotency_key.as_deref().map(note_key),
+            TicketEvent::Assigned(a) => {
+                self.assignee = Some(a.agent.clone());
+                self.awaiting_agent = false;
+                self.queued = false;
+                None
+            }
+            TicketEvent::Queued { .. } => {
+                self.awaiting_agent = true;
+                self.queued = true;
+                None
+            }
             TicketEvent::Solved { .. } | TicketEvent::Reopened { .. } => None,
         };
         self.idempotency_keys
             .extend(key.map(|k| by_caller(&recorded.actor, &k)));
         self.status = event.status_after(self.status);
+        if matches!(event, TicketEvent::Opened(_)) || event.reopens() {
+            self.awaiting_agent = true;
+            self.queued = false;
+        }
         if event.reopens() {
             self.reopen_count += 1;
         }

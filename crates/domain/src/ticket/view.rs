@@ -75,6 +75,8 @@ pub struct TicketView {
     pub solved_at: Option<UnixMillis>,
     /// How often it was reopened.
     pub reopen_count: u32,
+    /// The agent it was last assigned to.
+    pub assignee: Option<String>,
     /// The conversation, oldest first.
     pub messages: Vec<Message>,
 }
@@ -171,7 +173,8 @@ impl TicketView {
                 ));
             }
             TicketEvent::Solved { .. } => self.solved_at = Some(at),
-            TicketEvent::Reopened { .. } => {}
+            TicketEvent::Assigned(a) => self.assignee = Some(a.agent.clone()),
+            TicketEvent::Reopened { .. } | TicketEvent::Queued { .. } => {}
         }
         self.status = event.status_after(self.status);
         if event.reopens() {

@@ -1,0 +1,177 @@
+//! Routing's durable consumers, shared by every replica (each event goes to one):
+//! ticket events route and release tickets, agent events drain the queue or take
+//! tickets back. A handler that fails asks for the event again (with backoff); a
+//! lost race is decided again inside the handler.
+
+use frontline_domain::{AgentEvent, Availability, Role, TicketEvent, ids};
+use frontline_eventlog::{ConsumerConfig, Delivery, EventCodec, EventLog, EventMeta};
+use frontline_proto::{convert, v1};
+use frontline_runtime::ApiError;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::assigner::{Assigner, ROUTING_ACTOR};
+
+/// The ticket events' consumer.
+pub const TICKETS: &str = "routing-tickets";
+/// The agent events' consumer.
+pub const AGENTS: &str = "routing-agents";
+
+/// What routing records in answer to `delivery`: as routing, in the same
+/// correlation, caused by that event.
+fn meta<E>(delivery: &Delivery<E>) -> EventMeta {
+    EventMeta {
+        actor: frontline_domain::Actor::new(ROUTING_ACTOR, Role::Admin),
+        correlation_id: delivery.envelope.correlation_id.clone(),
+        causation_id: delivery.envelope.event_id.clone(),
+        traceparent: None,
+    }
+}
+
+fn aggregate_id<E>(delivery: &Delivery<E>) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(&delivery.envelope.aggregate_id)
+        .map_err(|e| ApiError::Internal(format!("aggregate id: {e}")))
+}
+
+/// Runs `handle` on every event of durable consumer `durable` (filter `filter`)
+/// until `stop`: acks what it handled, asks again for what failed.
+async fn consume<E, F, Fut>(
+    log: EventLog,
+    durable: &str,
+    filter: &str,
+    stop: CancellationToken,
+    handle: F,
+) -> Result<(), ApiError>
+where
+    E: EventCodec,
+    F: Fn(Delivery<E>) -> Fut,
+    Fut: std::future::Future<Output = (Delivery<E>, Result<(), ApiError>)>,
+{
+    let mut deliveries = log
+        .subscribe::<E>(ConsumerConfig::new(durable, filter))
+        .await?;
+    loop {
+        let next = tokio::select! {
+            next = deliveries.next() => next,
+            () = stop.cancelled() => return Ok(()),
+        };
+        let Some(delivery) = next else {
+            return Err(ApiError::Unavailable(format!("consumer {durable} ended")));
+        };
+        let (delivery, outcome) = handle(delivery?).await;
+        match outcome {
+            Ok(()) => delivery.ack().await?,
+            Err(e) => {
+                tracing::warn!(consumer = durable, subject = %delivery.subject, error = %e, "routing an event failed; it comes again");
+                delivery.retry(&e.to_string()).await?;
+            }
+        }
+    }
+}
+
+/// Ticket events: a new or reopened ticket is routed; a solved one lets its agent
+/// go; an assignment or a reply remembers who handled the customer.
+pub async fn tickets(
+    log: EventLog,
+    assigner: Assigner,
+    stop: CancellationToken,
+) -> Result<(), ApiError> {
+    let assigner = &assigner;
+    consume::<TicketEvent, _, _>(
+        log.clone(),
+        TICKETS,
+        "frontline.ticket.>",
+        stop,
+        |d| async move {
+            let outcome = on_ticket(assigner, &d).await;
+            (d, outcome)
+        },
+    )
+    .await
+}
+
+async fn on_ticket(assigner: &Assigner, d: &Delivery<TicketEvent>) -> Result<(), ApiError> {
+    let Some(event) = &d.event else {
+        return Ok(());
+    };
+    let ticket_id = aggregate_id(d)?;
+    let at = d
+        .envelope
+        .occurred_at
+        .as_ref()
+        .map(convert::millis)
+        .unwrap_or_default();
+    match event {
+        TicketEvent::Opened(_)
+        | TicketEvent::Reopened { .. }
+        | TicketEvent::CustomerMessageAdded { reopened: true, .. } => {
+            assigner.route(ticket_id, &meta(d)).await
+        }
+        TicketEvent::Solved { .. } => assigner.release(ticket_id, &meta(d)).await,
+        TicketEvent::Assigned(a) => assigner.assigned(ticket_id, &a.agent, at).await,
+        TicketEvent::AgentReplied { .. } => {
+            let actor = d.envelope.actor.clone().unwrap_or_default();
+            let staff = convert::from_wire::<v1::Role, Role>(actor.role)
+                .is_some_and(|r| matches!(r, Role::Agent | Role::Manager));
+            if staff {
+                assigner.assigned(ticket_id, &actor.id, at).await?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Agent events: freed capacity or a return drains the agent's tenants' queues;
+/// going offline or being deactivated hands their tickets on.
+pub async fn agents(
+    log: EventLog,
+    assigner: Assigner,
+    stop: CancellationToken,
+) -> Result<(), ApiError> {
+    let (assigner, log_ref) = (&assigner, &log);
+    consume::<AgentEvent, _, _>(
+        log.clone(),
+        AGENTS,
+        "frontline.agent.>",
+        stop,
+        |d| async move {
+            let outcome = on_agent(log_ref, assigner, &d).await;
+            (d, outcome)
+        },
+    )
+    .await
+}
+
+async fn on_agent(
+    log: &EventLog,
+    assigner: &Assigner,
+    d: &Delivery<AgentEvent>,
+) -> Result<(), ApiError> {
+    let Some(event) = &d.event else {
+        return Ok(());
+    };
+    let id = aggregate_id(d)?;
+    let agent = log.load::<frontline_domain::Agent>(&id).await?.state;
+    if agent.agent_id.is_empty() || ids::agent_id(&agent.agent_id) != id {
+        return Ok(());
+    }
+    match event {
+        AgentEvent::AvailabilityChanged(Availability::Offline) | AgentEvent::Deactivated => {
+            assigner.reassign_from(&agent.agent_id, &meta(d)).await
+        }
+        AgentEvent::Registered { .. }
+        | AgentEvent::Updated(_)
+        | AgentEvent::AvailabilityChanged(Availability::Available)
+        | AgentEvent::TicketReleased { .. } => {
+            let tenants = agent.profile.map(|p| p.tenants).unwrap_or_default();
+            for tenant in &tenants {
+                assigner.drain(tenant, &meta(d)).await?;
+            }
+            Ok(())
+        }
+        AgentEvent::AvailabilityChanged(Availability::Away) | AgentEvent::TicketTaken { .. } => {
+            Ok(())
+        }
+    }
+}
