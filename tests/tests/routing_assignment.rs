@@ -57,6 +57,11 @@ async fn set_status(cluster: &Cluster, id: &str, status: v1::AgentStatus) {
 
 /// Submits a new ticket for `email` in `area`; returns its id.
 async fn submit(cluster: &Cluster, key: &str, email: &str, area: &str) -> String {
+    submit_for(cluster, key, email, area).await.0
+}
+
+/// Submits a new ticket for `email` in `area`; returns its id and the customer's.
+async fn submit_for(cluster: &Cluster, key: &str, email: &str, area: &str) -> (String, String) {
     let mut intake = cluster
         .intake("web-shop", Role::CustomerSystem)
         .await
@@ -66,7 +71,15 @@ async fn submit(cluster: &Cluster, key: &str, email: &str, area: &str) -> String
     request.subject = format!("About {area}, {key}");
     let answer = intake.submit_ticket(request).await.unwrap().into_inner();
     assert!(answer.created, "{key} opened a new ticket");
-    answer.ticket_id
+    (answer.ticket_id, answer.customer_id)
+}
+
+fn set_tier(customer: &str, tier: v1::Tier, named: &str) -> v1::SetCustomerTierRequest {
+    v1::SetCustomerTierRequest {
+        customer_id: customer.into(),
+        tier: tier.into(),
+        named_agent_id: named.into(),
+    }
 }
 
 async fn routing_of(cluster: &Cluster, ticket_id: &str) -> v1::TicketRouting {
@@ -226,6 +239,39 @@ async fn tickets_go_by_skill_load_and_who_knows_the_customer_with_reasons() {
     set_status(&cluster, "mo", v1::AgentStatus::Available).await;
     assigned_to(&cluster, &t4, "mo").await;
 
+    // An extended-tier customer goes to their named agent first, skill or not.
+    let (t5, c4) = submit_for(&cluster, "t5", "c4@example.com", "billing").await;
+    until(&cluster, &t5, "assigned", |r| !r.waiting).await;
+    let mut routing = cluster.routing_as(&manager(), None).await.unwrap();
+    let tier = routing
+        .get_customer_tier(v1::GetCustomerTierRequest {
+            customer_id: c4.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tier
+        .unwrap();
+    assert_eq!((tier.tier(), tier.default), (v1::Tier::Standard, true));
+    let tier = routing
+        .set_customer_tier(set_tier(&c4, v1::Tier::Extended, "rob"))
+        .await
+        .unwrap()
+        .into_inner()
+        .tier
+        .unwrap();
+    assert_eq!(
+        (tier.tier(), tier.default, tier.named_agent_id.as_str()),
+        (v1::Tier::Extended, false, "rob")
+    );
+    let holder = routing_of(&cluster, &t5).await.assignee;
+    solve(&cluster, &holder, &t5).await;
+    let t6 = submit(&cluster, "t6", "c4@example.com", "billing").await;
+    let r6 = assigned_to(&cluster, &t6, "rob").await;
+    assert_eq!(last_decision(&r6).rule(), v1::RoutingRule::NamedAgent);
+    solve(&cluster, "rob", &t6).await;
+    until_load(&cluster, "rob", 0).await;
+
     // A manager transfers by hand, with a reason: loads move in one step.
     let moved = routing
         .transfer_ticket(v1::TransferTicketRequest {
@@ -370,6 +416,71 @@ async fn by_hand_refusals_have_their_exact_status() {
     let e = routing
         .get_ticket_routing(v1::GetTicketRoutingRequest {
             ticket_id: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+
+    // Tiers: bad input, unknown customer or agent, an agent of another tenant.
+    let customer = {
+        let mut conversation = cluster.conversation("ana", Role::Agent).await.unwrap();
+        conversation
+            .get_ticket(v1::GetTicketRequest {
+                ticket_id: t3.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .ticket
+            .unwrap()
+            .customer_id
+    };
+    for (request, field) in [
+        (set_tier("nope", v1::Tier::Basic, ""), "customer_id"),
+        (set_tier(&customer, v1::Tier::Unspecified, ""), "tier"),
+        (
+            set_tier(&customer, v1::Tier::Standard, "ana"),
+            "named_agent_id",
+        ),
+    ] {
+        let e = routing.set_customer_tier(request).await.unwrap_err();
+        assert_eq!(
+            (e.code(), violated_field(&e).as_deref()),
+            (Code::InvalidArgument, Some(field))
+        );
+    }
+    let stranger = uuid::Uuid::now_v7().to_string();
+    let e = routing
+        .set_customer_tier(set_tier(&stranger, v1::Tier::Basic, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let e = routing
+        .set_customer_tier(set_tier(&customer, v1::Tier::Extended, "zed"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let admin = caller("root", Role::Admin, &["*"]);
+    let mut as_admin = cluster.routing_as(&admin, Some(TENANT)).await.unwrap();
+    as_admin
+        .register_agent(v1::RegisterAgentRequest {
+            agent_id: "gil".into(),
+            profile: Some(v1::AgentProfile {
+                tenants: vec!["globex".into()],
+                ..profile(&["billing"], 5)
+            }),
+        })
+        .await
+        .unwrap();
+    let e = as_admin
+        .set_customer_tier(set_tier(&customer, v1::Tier::Extended, "gil"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let e = routing
+        .get_customer_tier(v1::GetCustomerTierRequest {
+            customer_id: "nope".into(),
         })
         .await
         .unwrap_err();

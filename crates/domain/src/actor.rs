@@ -103,8 +103,10 @@ pub enum Action {
     ReadAgents,
     /// Assign or transfer tickets (routing's own assigner acts as an admin).
     AssignTickets,
-    /// Read routing: a ticket's assignment decisions, the queue.
+    /// Read routing: a ticket's assignment decisions, the queue, a customer's tier.
     ReadRouting,
+    /// Set a customer's tier and named agent.
+    SetTier,
 }
 
 impl fmt::Display for Action {
@@ -125,6 +127,7 @@ impl fmt::Display for Action {
             Action::ReadAgents => "read agents",
             Action::AssignTickets => "assign tickets",
             Action::ReadRouting => "read routing",
+            Action::SetTier => "set customer tiers",
         };
         f.write_str(s)
     }
@@ -140,7 +143,7 @@ pub fn may(role: Role, action: Action) -> bool {
         Reply | AddNote | Solve | Reopen => matches!(role, Agent | Manager),
         ReadHistory | LinkCustomers => role.is_staff(),
         ManagePersonalData => role == Admin,
-        ManageAgents | AssignTickets => matches!(role, Manager | Admin),
+        ManageAgents | AssignTickets | SetTier => matches!(role, Manager | Admin),
         SetAvailability | ReadAgents | ReadRouting => role.is_staff(),
     }
 }

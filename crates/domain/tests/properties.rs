@@ -568,7 +568,10 @@ proptest! {
                 Ok(Some(event)) => {
                     c.apply(&Recorded { event, actor: actor.clone(), at: now });
                     applied += 1;
-                    let CustomerCommand::RecordContact { facts, ticket_opened, .. } = command;
+                    let CustomerCommand::RecordContact { facts, ticket_opened, .. } = command
+                    else {
+                        continue;
+                    };
                     for (k, v) in facts {
                         expected_facts.insert(k.clone(), v.clone());
                     }
@@ -795,7 +798,7 @@ proptest! {
         let built: Vec<frontline_domain::Agent> = agents
             .iter()
             .enumerate()
-            .map(|(i, (skills, capacity, availability, other_tenant, inactive, _))| {
+            .map(|(i, (skills, capacity, availability, other_tenant, inactive, load))| {
                 let mut a = frontline_domain::Agent::default();
                 let mut events = vec![
                     frontline_domain::AgentEvent::Registered {
@@ -813,17 +816,17 @@ proptest! {
                 if *inactive {
                     events.push(frontline_domain::AgentEvent::Deactivated);
                 }
+                // The load as the agent's own events record it.
+                events.extend((0..*load).map(|t| frontline_domain::AgentEvent::TicketTaken {
+                    ticket: Uuid::from_u128(u128::from(t) + 1000 * i as u128),
+                }));
                 for event in events {
                     a.apply(&Recorded { event, actor: manager.clone(), at: 0 });
                 }
                 a
             })
             .collect();
-        let candidates: Vec<Candidate<'_>> = built
-            .iter()
-            .zip(&agents)
-            .map(|(agent, (.., load))| Candidate { agent, load: *load, last_assigned_at: None })
-            .collect();
+        let candidates: Vec<Candidate<'_>> = built.iter().map(Candidate::of).collect();
         let ticket = Routed {
             tenant: tenant(),
             product_area: area.to_string(),
@@ -841,10 +844,32 @@ proptest! {
                 && c.load < p.capacity
                 && (!need_skill || p.skills.contains_key(area))
         };
+        // The agent's own rule agrees with the choice: routing's Take is accepted by
+        // the chosen agent, and refused by any agent without the skill unless the
+        // rule is the named agent (or a manager by hand).
+        let routing = frontline_domain::Caller {
+            actor: Actor::new("frontline-routing", Role::Admin),
+            tenants: frontline_domain::TenantScope::All,
+        };
+        let take = |rule| frontline_domain::AgentCommand::Take(frontline_domain::agent::Take {
+            ticket: Uuid::from_u128(u128::MAX),
+            tenant: tenant(),
+            product_area: area.to_string(),
+            rule,
+        });
+        for c in &candidates {
+            let skilled = c.agent.profile.as_ref().unwrap().skills.contains_key(area);
+            for rule in [Rule::LeastLoaded, Rule::KnowsCustomer] {
+                let taken = c.agent.decide(&c.agent.agent_id, &take(rule), &routing);
+                prop_assert!(skilled || taken.is_err(), "{} took {area} without the skill", c.agent.agent_id);
+            }
+        }
         match &d.agent {
             Some(id) => {
                 let chosen = candidates.iter().find(|c| &c.agent.agent_id == id).unwrap();
                 prop_assert!(fits(chosen, d.rule != Rule::NamedAgent));
+                let taken = chosen.agent.decide(id, &take(d.rule), &routing);
+                prop_assert!(matches!(taken, Ok(Some(_))), "{id} refused routing's choice: {taken:?}");
                 if d.rule == Rule::LeastLoaded {
                     let min = candidates.iter().filter(|c| fits(c, true)).map(|c| c.load).min();
                     prop_assert_eq!(Some(chosen.load), min);

@@ -10,7 +10,7 @@
 use frontline_domain::{
     AgentEvent, Assignment, Channel, CustomerEvent, IdentityClaimEvent, IdentityKey, Opening,
     Priority, TenantId, TicketEvent,
-    assignment::{Rule, Verdict},
+    assignment::{Rule, Tier, Verdict},
 };
 use frontline_privacy::Fields;
 use prost::{Message, Name};
@@ -268,6 +268,7 @@ impl EventCodec for CustomerEvent {
             CustomerEvent::Absorbed { .. } => v1::CustomerAbsorbed::full_name(),
             CustomerEvent::Unlinked { .. } => v1::CustomerUnlinked::full_name(),
             CustomerEvent::Forgotten { .. } => v1::CustomerForgotten::full_name(),
+            CustomerEvent::TierSet { .. } => v1::CustomerTierSet::full_name(),
         }
     }
 
@@ -317,6 +318,11 @@ impl EventCodec for CustomerEvent {
             } => v1::CustomerForgotten {
                 reason: reason.clone(),
                 released_claims: released_claims.iter().map(Uuid::to_string).collect(),
+            }
+            .encode_to_vec(),
+            CustomerEvent::TierSet { tier, named_agent } => v1::CustomerTierSet {
+                tier: v1::Tier::from(*tier).into(),
+                named_agent_id: named_agent.clone().unwrap_or_default(),
             }
             .encode_to_vec(),
         }
@@ -369,6 +375,15 @@ impl EventCodec for CustomerEvent {
             return Ok(Some(CustomerEvent::Forgotten {
                 reason: e.reason,
                 released_claims: uuids(&e.released_claims, "released_claims")?,
+            }));
+        }
+        if let Some(e) = payload::<v1::CustomerTierSet>(event_type, bytes) {
+            let e = e?;
+            let tier = from_wire::<v1::Tier, Tier>(e.tier)
+                .ok_or_else(|| format!("unknown tier {}", e.tier))?;
+            return Ok(Some(CustomerEvent::TierSet {
+                tier,
+                named_agent: optional(e.named_agent_id),
             }));
         }
         Ok(None)
@@ -696,6 +711,14 @@ mod tests {
         round_trip(CustomerEvent::Forgotten {
             reason: "gdpr-17".into(),
             released_claims: vec![other],
+        });
+        round_trip(CustomerEvent::TierSet {
+            tier: Tier::Extended,
+            named_agent: Some("ana".into()),
+        });
+        round_trip(CustomerEvent::TierSet {
+            tier: Tier::Basic,
+            named_agent: None,
         });
     }
 

@@ -21,7 +21,7 @@ use frontline_runtime::{ApiError, now_millis};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{agents, queue};
+use crate::{agents, customers, queue};
 
 /// The actor routing's own decisions are recorded as.
 pub const ROUTING_ACTOR: &str = "frontline-routing";
@@ -193,7 +193,8 @@ impl Assigner {
     ) -> Result<Loaded<Agent>, ApiError> {
         let now = now_millis();
         let agent_id = assignment.agent.clone();
-        let by_hand = assignment.rule == Rule::Manual;
+        let rule = assignment.rule;
+        let by_hand = rule == Rule::Manual;
         let id = ticket_id.to_string();
         let ticket_event =
             ticket
@@ -203,7 +204,7 @@ impl Assigner {
             ticket: ticket_id,
             tenant: ticket.state.tenant.clone(),
             product_area: ticket.state.product_area.clone(),
-            by_hand,
+            rule,
         });
         let Some(agent_event) = agent.state.decide(&agent_id, &take, caller)? else {
             return Ok(agent.clone());
@@ -450,11 +451,16 @@ impl Assigner {
 
     /// What the rules need to know about `ticket`.
     async fn routed(&self, ticket: &Ticket) -> Result<Routed, ApiError> {
+        let customer = self
+            .log
+            .load::<frontline_domain::Customer>(&ticket.customer_id)
+            .await?;
+        let tier = customers::tier_of(&self.log, &customer.state).await?;
         Ok(Routed {
             tenant: ticket.tenant.clone(),
             product_area: ticket.product_area.clone(),
-            tier: Tier::default(),
-            named_agent: None,
+            tier: tier.tier,
+            named_agent: tier.named_agent,
             last_handler: queue::last_handler(&self.db, ticket.customer_id).await?,
         })
     }

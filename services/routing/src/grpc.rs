@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     agents,
     assigner::Assigner,
-    queue,
+    customers, queue,
     tickets::{self, ByHand},
 };
 
@@ -261,6 +261,33 @@ impl RoutingService for Routing {
                         queued_at: Some(convert::timestamp(w.queued_at)),
                     })
                     .collect(),
+            })
+        })
+        .await
+    }
+
+    async fn set_customer_tier(
+        &self,
+        request: Request<v1::SetCustomerTierRequest>,
+    ) -> Result<Response<v1::SetCustomerTierResponse>, Status> {
+        handle(request, Action::SetTier, |call| async move {
+            let who = (&call.caller, &call.meta);
+            let tier = customers::set_tier(&self.log, who, self.options, &call.message).await?;
+            Ok(v1::SetCustomerTierResponse { tier: Some(tier) })
+        })
+        .await
+    }
+
+    async fn get_customer_tier(
+        &self,
+        request: Request<v1::GetCustomerTierRequest>,
+    ) -> Result<Response<v1::GetCustomerTierResponse>, Status> {
+        handle(request, Action::ReadRouting, |call| async move {
+            let id = customers::customer_id(&call.message.customer_id)?;
+            let customer = customers::load_visible(&self.log, &call.caller, id).await?;
+            let tier = customers::tier_of(&self.log, &customer).await?;
+            Ok(v1::GetCustomerTierResponse {
+                tier: Some(tier.to_wire(id)),
             })
         })
         .await

@@ -7,11 +7,13 @@
 //! - [`assigner`]: assignment by the rules, atomic with the agents' load; the queue.
 //! - [`consumers`]: the durable consumers that route on ticket and agent events.
 //! - [`tickets`]: by-hand assignment and transfer; a ticket's routing.
+//! - [`customers`]: customers' tiers and named agents.
 //! - [`queue`]: the PostgreSQL indexes (the queue, who last handled a customer).
 
 pub mod agents;
 pub mod assigner;
 pub mod consumers;
+pub mod customers;
 pub mod grpc;
 pub mod queue;
 pub mod tickets;

@@ -5,8 +5,9 @@
 //! - Nobody ever holds more tickets than their capacity, by hand or not.
 //! - A ticket of a tenant the agent does not work for is never theirs.
 //! - A deactivated agent takes nothing.
-//! - Routing's own assignments go only to available agents with the product area's
-//!   skill; a manager's (`by_hand`) may give it to an away or unskilled agent.
+//! - Routing's own assignments go only to available agents, and with the product
+//!   area's skill unless the agent is the extended-tier customer's named agent; a
+//!   manager's (by hand) may give it to an away or unskilled agent.
 //! - Taking a ticket already held records it again (the agent's version moves, so a
 //!   release decided on the older state conflicts instead of undoing this).
 //! - Releasing a ticket not held records nothing.
@@ -14,7 +15,7 @@
 use uuid::Uuid;
 
 use super::{Agent, AgentEvent, Availability};
-use crate::{DomainError, TenantId};
+use crate::{DomainError, TenantId, assignment::Rule};
 
 /// What an assignment needs from the ticket.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,8 +26,9 @@ pub struct Take {
     pub tenant: TenantId,
     /// Its product area.
     pub product_area: String,
-    /// A manager's choice: skill and availability are theirs to judge.
-    pub by_hand: bool,
+    /// The rule that chose the agent: [`Rule::Manual`] (a manager's choice) asks
+    /// neither skill nor availability, [`Rule::NamedAgent`] no skill.
+    pub rule: Rule,
 }
 
 fn refuse(reason: impl Into<String>) -> DomainError {
@@ -57,14 +59,14 @@ pub(super) fn take(agent: &Agent, agent_id: &str, t: &Take) -> Result<AgentEvent
             profile.capacity
         )));
     }
-    if !t.by_hand {
+    if t.rule != Rule::Manual {
         if agent.availability != Availability::Available {
             return Err(refuse(format!(
                 "{agent_id} is {}",
                 agent.availability.as_str()
             )));
         }
-        if !profile.skills.contains_key(&t.product_area) {
+        if t.rule != Rule::NamedAgent && !profile.skills.contains_key(&t.product_area) {
             return Err(refuse(format!(
                 "{agent_id} has no skill in {}",
                 t.product_area
@@ -89,11 +91,23 @@ mod tests {
     use crate::{AgentCommand, Role};
 
     fn ticket(n: u128, area: &str, by_hand: bool) -> AgentCommand {
+        by(
+            n,
+            area,
+            if by_hand {
+                Rule::Manual
+            } else {
+                Rule::LeastLoaded
+            },
+        )
+    }
+
+    fn by(n: u128, area: &str, rule: Rule) -> AgentCommand {
         AgentCommand::Take(Take {
             ticket: Uuid::from_u128(n),
             tenant: TenantId::parse("tenant", "acme").unwrap(),
             product_area: area.into(),
-            by_hand,
+            rule,
         })
     }
 
@@ -157,6 +171,12 @@ mod tests {
         assert!(refusal(&away, ticket(1, "billing", false)).contains("away"));
         let available = ana(5, Availability::Available);
         assert!(refusal(&available, ticket(1, "router-x200", false)).contains("no skill"));
+        // The named agent of an extended-tier customer needs no skill, but must be
+        // available.
+        let routing = caller("routing", Role::Manager, &["acme"]);
+        let named = by(1, "router-x200", Rule::NamedAgent);
+        assert!(available.decide("ana", &named, &routing).unwrap().is_some());
+        assert!(refusal(&away, by(1, "router-x200", Rule::NamedAgent)).contains("away"));
         let manager = caller("max", Role::Manager, &["acme"]);
         for agent in [away, available] {
             assert!(
@@ -176,7 +196,7 @@ mod tests {
             ticket: Uuid::from_u128(1),
             tenant: TenantId::parse("tenant", "globex").unwrap(),
             product_area: "billing".into(),
-            by_hand: true,
+            rule: Rule::Manual,
         });
         assert!(refusal(&a, globex).contains("does not work for tenant globex"));
         let mut gone = a.clone();

@@ -14,6 +14,7 @@
 mod forget;
 mod link;
 mod record_contact;
+mod tier;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,7 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     Action, Actor, Aggregate, Channel, DomainError, IdentityKey, Recorded, TenantId, UnixMillis,
-    actor::authorize,
+    actor::authorize, assignment::Tier,
 };
 
 pub use forget::forget;
@@ -57,6 +58,10 @@ pub struct Customer {
     pub forgotten_at: Option<UnixMillis>,
     /// The identity claims released when they were forgotten (keyed-hash ids).
     pub released_claims: Vec<Uuid>,
+    /// The tier a manager set; `None`: the tenant's default.
+    pub tier: Option<Tier>,
+    /// An extended-tier customer's named agent.
+    pub named_agent: Option<String>,
 }
 
 /// What a caller asks of a customer.
@@ -77,6 +82,15 @@ pub enum CustomerCommand {
         ticket_opened: Option<Uuid>,
         /// Other customers this contact's identities point to.
         possible_duplicates: Vec<Uuid>,
+    },
+    /// Put the customer in a tier of service (managers and admins).
+    SetTier {
+        /// The customer (for messages).
+        customer_id: Uuid,
+        /// The tier.
+        tier: Tier,
+        /// The named agent, extended tier only.
+        named_agent: Option<String>,
     },
 }
 
@@ -121,6 +135,13 @@ pub enum CustomerEvent {
         /// The identity claims released (their ids are keyed hashes).
         released_claims: Vec<Uuid>,
     },
+    /// A manager set the customer's tier (and named agent).
+    TierSet {
+        /// The tier.
+        tier: Tier,
+        /// The named agent, extended tier only.
+        named_agent: Option<String>,
+    },
 }
 
 impl CustomerCommand {
@@ -128,6 +149,7 @@ impl CustomerCommand {
     fn action(&self) -> Action {
         match self {
             CustomerCommand::RecordContact { .. } => Action::SubmitContact,
+            CustomerCommand::SetTier { .. } => Action::SetTier,
         }
     }
 
@@ -136,6 +158,9 @@ impl CustomerCommand {
     pub fn validate(&self) -> Result<(), DomainError> {
         match self {
             CustomerCommand::RecordContact { facts, .. } => record_contact::validate(facts),
+            CustomerCommand::SetTier {
+                tier, named_agent, ..
+            } => tier::validate(*tier, named_agent.as_deref()),
         }
     }
 }
@@ -201,6 +226,16 @@ impl Customer {
                     possible_duplicates,
                 },
             ),
+            CustomerCommand::SetTier {
+                customer_id,
+                tier,
+                named_agent,
+            } => tier::decide(
+                self,
+                &customer_id.to_string(),
+                *tier,
+                named_agent.as_deref(),
+            ),
         }
     }
 }
@@ -208,8 +243,8 @@ impl Customer {
 impl Aggregate for Customer {
     type Event = CustomerEvent;
     const KIND: &'static str = "customer";
-    /// 3: forgotten customers.
-    const SNAPSHOT_SCHEMA: u32 = 3;
+    /// 4: tier and named agent.
+    const SNAPSHOT_SCHEMA: u32 = 4;
 
     fn version(&self) -> u64 {
         self.version
@@ -261,6 +296,10 @@ impl Aggregate for Customer {
                     self.forgotten_at = Some(recorded.at);
                     self.released_claims = released_claims.clone();
                 }
+            }
+            CustomerEvent::TierSet { tier, named_agent } => {
+                self.tier = Some(*tier);
+                self.named_agent = named_agent.clone();
             }
         }
         self.version += 1;
