@@ -107,6 +107,8 @@ pub enum Action {
     ReadRouting,
     /// Set a customer's tier and named agent.
     SetTier,
+    /// Put a tenant's SLA policy.
+    ManagePolicies,
 }
 
 impl fmt::Display for Action {
@@ -128,6 +130,7 @@ impl fmt::Display for Action {
             Action::AssignTickets => "assign tickets",
             Action::ReadRouting => "read routing",
             Action::SetTier => "set customer tiers",
+            Action::ManagePolicies => "manage SLA policies",
         };
         f.write_str(s)
     }
@@ -143,7 +146,9 @@ pub fn may(role: Role, action: Action) -> bool {
         Reply | AddNote | Solve | Reopen => matches!(role, Agent | Manager),
         ReadHistory | LinkCustomers => role.is_staff(),
         ManagePersonalData => role == Admin,
-        ManageAgents | AssignTickets | SetTier => matches!(role, Manager | Admin),
+        ManageAgents | AssignTickets | SetTier | ManagePolicies => {
+            matches!(role, Manager | Admin)
+        }
         SetAvailability | ReadAgents | ReadRouting => role.is_staff(),
     }
 }

@@ -74,6 +74,8 @@ pub enum Rule {
     Queued,
     /// A manager assigned or transferred it by hand (with a reason).
     Manual,
+    /// An SLA warning handed it to another available skilled agent.
+    Escalated,
 }
 
 impl Rule {
@@ -85,6 +87,7 @@ impl Rule {
             Rule::LeastLoaded => "least loaded",
             Rule::Queued => "queued",
             Rule::Manual => "by hand",
+            Rule::Escalated => "escalated",
         }
     }
 }

@@ -41,6 +41,13 @@ pub fn ticket_id(tenant: &TenantId, system: &str, channel: Channel, idempotency_
 }
 
 /// Namespace for agents.
+const POLICY_NAMESPACE: Uuid = Uuid::from_u128(0x5b1f_0c2e_6a3d_4e8f_9a71_3c4d_2e1f_0b05);
+
+/// The id of `tenant`'s SLA policy aggregate (`frontline.policy.<id>`).
+pub fn sla_policy_id(tenant: &TenantId) -> Uuid {
+    Uuid::new_v5(&POLICY_NAMESPACE, format!("sla/{tenant}").as_bytes())
+}
+
 const AGENT_NAMESPACE: Uuid = Uuid::from_u128(0x5b1f_0c2e_6a3d_4e8f_9a71_3c4d_2e1f_0b04);
 
 /// The id of the agent whose token subject is `agent_id` (one person, whatever

@@ -2,6 +2,9 @@
 //! hours, holidays) and the due time of a clock that runs only in open hours and
 //! not while the ticket waits on the customer.
 //!
+//! - [`policy`]: a tenant's SLA policy (targets, hours, warning point, budgets).
+//! - [`clocks`]: a ticket's clocks, rebuilt from its events and the policy.
+//!
 //! Times are [`UnixMillis`]; the calendar is read in the tenant's time zone, so a
 //! due time moves over a closed weekend or a holiday, and daylight-saving changes
 //! shorten or lengthen a day as the wall clock says.
@@ -15,6 +18,9 @@ use jiff::{
 };
 
 use crate::{DomainError, UnixMillis};
+
+pub mod clocks;
+pub mod policy;
 
 /// Days looked ahead for open time before giving up (a calendar with open hours
 /// on some weekday always finds them well within this).

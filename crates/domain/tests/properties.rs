@@ -237,7 +237,11 @@ fn key_of(command: &TicketCommand, actor: &Actor) -> Option<String> {
         TicketCommand::Solve { .. }
         | TicketCommand::Reopen { .. }
         | TicketCommand::Assign(_)
-        | TicketCommand::Queue { .. } => None,
+        | TicketCommand::Queue { .. }
+        | TicketCommand::RecordAlarm { .. }
+        | TicketCommand::Escalate { .. }
+        | TicketCommand::LogTime { .. }
+        | TicketCommand::FlagBudget { .. } => None,
     };
     key.map(|k| format!("{}/{k}", actor.id))
 }

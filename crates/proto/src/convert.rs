@@ -42,6 +42,7 @@ enum_map!(v1::RoutingRule, domain::assignment::Rule, v1::RoutingRule::Unspecifie
     v1::RoutingRule::LeastLoaded => domain::assignment::Rule::LeastLoaded,
     v1::RoutingRule::Queued => domain::assignment::Rule::Queued,
     v1::RoutingRule::Manual => domain::assignment::Rule::Manual,
+    v1::RoutingRule::Escalated => domain::assignment::Rule::Escalated,
 });
 
 enum_map!(v1::RoutingVerdict, domain::assignment::Verdict, v1::RoutingVerdict::Unspecified, {
@@ -58,6 +59,24 @@ enum_map!(v1::Tier, domain::assignment::Tier, v1::Tier::Unspecified, {
     v1::Tier::Basic => domain::assignment::Tier::Basic,
     v1::Tier::Standard => domain::assignment::Tier::Standard,
     v1::Tier::Extended => domain::assignment::Tier::Extended,
+});
+
+enum_map!(v1::SlaClockKind, domain::sla::clocks::ClockKind, v1::SlaClockKind::Unspecified, {
+    v1::SlaClockKind::FirstResponse => domain::sla::clocks::ClockKind::FirstResponse,
+    v1::SlaClockKind::NextResponse => domain::sla::clocks::ClockKind::NextResponse,
+    v1::SlaClockKind::Resolution => domain::sla::clocks::ClockKind::Resolution,
+});
+
+enum_map!(v1::SlaClockState, domain::sla::clocks::ClockState, v1::SlaClockState::Unspecified, {
+    v1::SlaClockState::Running => domain::sla::clocks::ClockState::Running,
+    v1::SlaClockState::Paused => domain::sla::clocks::ClockState::Paused,
+    v1::SlaClockState::Met => domain::sla::clocks::ClockState::Met,
+    v1::SlaClockState::Breached => domain::sla::clocks::ClockState::Breached,
+});
+
+enum_map!(v1::Escalation, domain::sla::policy::Escalation, v1::Escalation::Unspecified, {
+    v1::Escalation::Reassign => domain::sla::policy::Escalation::Reassign,
+    v1::Escalation::Raise => domain::sla::policy::Escalation::Raise,
 });
 
 enum_map!(v1::Channel, domain::Channel, v1::Channel::Unspecified, {
@@ -306,13 +325,140 @@ pub fn agent_profile_from_wire(
     domain::AgentCommand::Update(profile.clone())
         .validate()
         .map_err(|e| match e {
-            DomainError::InvalidField { field: f, reason } => DomainError::InvalidField {
-                field: format!("{field}.{f}"),
-                reason,
-            },
+            domain::DomainError::InvalidField { field: f, reason } => {
+                domain::DomainError::InvalidField {
+                    field: format!("{field}.{f}"),
+                    reason,
+                }
+            }
             other => other,
         })?;
     Ok(profile)
+}
+
+/// An SLA policy on the wire.
+pub fn sla_policy(p: &domain::sla::policy::SlaPolicy) -> v1::SlaPolicy {
+    v1::SlaPolicy {
+        default_tier: v1::Tier::from(p.default_tier).into(),
+        targets: p
+            .targets
+            .iter()
+            .map(|r| v1::SlaTarget {
+                tier: v1::Tier::from(r.tier).into(),
+                priority: v1::Priority::from(r.priority).into(),
+                first_response_seconds: r.targets.first_response_secs,
+                next_response_seconds: r.targets.next_response_secs,
+                resolution_seconds: r.targets.resolution_secs,
+            })
+            .collect(),
+        calendar: p.calendar.as_ref().map(|c| v1::BusinessCalendar {
+            time_zone: c.time_zone.clone(),
+            weekly: c
+                .weekly
+                .iter()
+                .map(|day| {
+                    let (from, to) = day.unwrap_or((0, 0));
+                    v1::OpenHours {
+                        from_minute: u32::from(from),
+                        to_minute: u32::from(to),
+                    }
+                })
+                .collect(),
+            holidays: c.holidays.clone(),
+        }),
+        warning_percent: u32::from(p.warning_percent),
+        time_budget_minutes: p.time_budget_minutes.to_vec(),
+        escalation: v1::Escalation::from(p.escalation).into(),
+    }
+}
+
+/// An SLA policy from a request's `field`, checked; error fields name the
+/// request's (`policy.targets[0].tier`).
+pub fn sla_policy_from_wire(
+    field: &str,
+    wire: &v1::SlaPolicy,
+) -> Result<domain::sla::policy::SlaPolicy, domain::DomainError> {
+    use domain::sla::policy::{Calendar, SlaPolicy, TargetRow, Targets};
+    let invalid =
+        |f: String, reason: &str| domain::DomainError::invalid(format!("{field}.{f}"), reason);
+    let default_tier = match wire.default_tier {
+        0 => domain::assignment::Tier::default(),
+        raw => from_wire::<v1::Tier, domain::assignment::Tier>(raw)
+            .ok_or_else(|| invalid("default_tier".into(), "one of BASIC, STANDARD, EXTENDED"))?,
+    };
+    let mut targets = Vec::with_capacity(wire.targets.len());
+    for (i, t) in wire.targets.iter().enumerate() {
+        targets.push(TargetRow {
+            tier: from_wire::<v1::Tier, domain::assignment::Tier>(t.tier).ok_or_else(|| {
+                invalid(
+                    format!("targets[{i}].tier"),
+                    "one of BASIC, STANDARD, EXTENDED",
+                )
+            })?,
+            priority: from_wire::<v1::Priority, domain::Priority>(t.priority).ok_or_else(|| {
+                invalid(
+                    format!("targets[{i}].priority"),
+                    "one of LOW, NORMAL, HIGH, URGENT",
+                )
+            })?,
+            targets: Targets {
+                first_response_secs: t.first_response_seconds,
+                next_response_secs: t.next_response_seconds,
+                resolution_secs: t.resolution_seconds,
+            },
+        });
+    }
+    let calendar = match &wire.calendar {
+        None => None,
+        Some(c) => {
+            let days: [v1::OpenHours; 7] = c.weekly.clone().try_into().map_err(|_| {
+                invalid("calendar.weekly".into(), "exactly seven days, Monday first")
+            })?;
+            let mut weekly = [None; 7];
+            for (day, hours) in days.iter().enumerate() {
+                if hours.from_minute == 0 && hours.to_minute == 0 {
+                    continue;
+                }
+                let minute = |m: u32| u16::try_from(m).unwrap_or(u16::MAX);
+                weekly[day] = Some((minute(hours.from_minute), minute(hours.to_minute)));
+            }
+            Some(Calendar {
+                time_zone: c.time_zone.clone(),
+                weekly,
+                holidays: c.holidays.clone(),
+            })
+        }
+    };
+    let time_budget_minutes = match wire.time_budget_minutes[..] {
+        [] => [0; 3],
+        [basic, standard, extended] => [basic, standard, extended],
+        _ => {
+            return Err(invalid(
+                "time_budget_minutes".into(),
+                "basic, standard and extended, or none",
+            ));
+        }
+    };
+    let escalation = from_wire::<v1::Escalation, domain::sla::policy::Escalation>(wire.escalation)
+        .ok_or_else(|| invalid("escalation".into(), "one of REASSIGN, RAISE"))?;
+    let policy = SlaPolicy {
+        default_tier,
+        targets,
+        calendar,
+        warning_percent: u8::try_from(wire.warning_percent).unwrap_or(u8::MAX),
+        time_budget_minutes,
+        escalation,
+    };
+    policy.validate().map_err(|e| match e {
+        domain::DomainError::InvalidField { field: f, reason } => {
+            domain::DomainError::InvalidField {
+                field: format!("{field}.{f}"),
+                reason,
+            }
+        }
+        other => other,
+    })?;
+    Ok(policy)
 }
 
 /// An agent on the wire.

@@ -11,6 +11,10 @@ use frontline_domain::{
     AgentEvent, Assignment, Channel, CustomerEvent, IdentityClaimEvent, IdentityKey, Opening,
     Priority, TenantId, TicketEvent,
     assignment::{Rule, Tier, Verdict},
+    sla::{
+        clocks::{Alarm, ClockKind},
+        policy::PolicyEvent,
+    },
 };
 use frontline_privacy::Fields;
 use prost::{Message, Name};
@@ -105,6 +109,24 @@ fn candidates(raw: &[v1::RoutingCandidate]) -> Result<Vec<(String, Verdict)>, St
         .collect()
 }
 
+fn clock_kind(raw: i32) -> Result<ClockKind, String> {
+    from_wire::<v1::SlaClockKind, ClockKind>(raw).ok_or_else(|| format!("unknown SLA clock {raw}"))
+}
+
+fn alarm(
+    clock: i32,
+    cycle: u64,
+    alarm: Alarm,
+    due_at: Option<prost_types::Timestamp>,
+) -> Result<TicketEvent, String> {
+    Ok(TicketEvent::SlaAlarm {
+        clock: clock_kind(clock)?,
+        cycle,
+        alarm,
+        due_at: due_at.as_ref().map(convert::millis).unwrap_or_default(),
+    })
+}
+
 fn optional(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
@@ -120,6 +142,17 @@ impl EventCodec for TicketEvent {
             TicketEvent::Reopened { .. } => v1::TicketReopened::full_name(),
             TicketEvent::Assigned(_) => v1::TicketAssigned::full_name(),
             TicketEvent::Queued { .. } => v1::TicketQueued::full_name(),
+            TicketEvent::SlaAlarm {
+                alarm: Alarm::Warning,
+                ..
+            } => v1::SlaWarning::full_name(),
+            TicketEvent::SlaAlarm {
+                alarm: Alarm::Breach,
+                ..
+            } => v1::SlaBreached::full_name(),
+            TicketEvent::EscalationRaised { .. } => v1::EscalationRaised::full_name(),
+            TicketEvent::TimeLogged { .. } => v1::TimeLogged::full_name(),
+            TicketEvent::TimeBudgetExceeded { .. } => v1::TimeBudgetExceeded::full_name(),
         }
     }
 
@@ -185,6 +218,49 @@ impl EventCodec for TicketEvent {
                 candidates: convert::routing_candidates(&candidates),
             }
             .encode_to_vec(),
+            TicketEvent::SlaAlarm {
+                clock,
+                cycle,
+                alarm,
+                due_at,
+            } => {
+                let (clock, due_at) = (
+                    v1::SlaClockKind::from(clock).into(),
+                    Some(convert::timestamp(due_at)),
+                );
+                match alarm {
+                    Alarm::Warning => v1::SlaWarning {
+                        clock,
+                        cycle,
+                        due_at,
+                    }
+                    .encode_to_vec(),
+                    Alarm::Breach => v1::SlaBreached {
+                        clock,
+                        cycle,
+                        due_at,
+                    }
+                    .encode_to_vec(),
+                }
+            }
+            TicketEvent::EscalationRaised {
+                clock,
+                cycle,
+                reason,
+                team,
+                reassign_to,
+            } => v1::EscalationRaised {
+                clock: v1::SlaClockKind::from(clock).into(),
+                cycle,
+                reason,
+                team,
+                reassign_to,
+            }
+            .encode_to_vec(),
+            TicketEvent::TimeLogged { minutes } => v1::TimeLogged { minutes }.encode_to_vec(),
+            TicketEvent::TimeBudgetExceeded { minutes, budget } => {
+                v1::TimeBudgetExceeded { minutes, budget }.encode_to_vec()
+            }
         }
     }
 
@@ -254,6 +330,36 @@ impl EventCodec for TicketEvent {
         if let Some(e) = payload::<v1::TicketQueued>(event_type, bytes) {
             return Ok(Some(TicketEvent::Queued {
                 candidates: candidates(&e?.candidates)?,
+            }));
+        }
+        if let Some(e) = payload::<v1::SlaWarning>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(alarm(e.clock, e.cycle, Alarm::Warning, e.due_at)?));
+        }
+        if let Some(e) = payload::<v1::SlaBreached>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(alarm(e.clock, e.cycle, Alarm::Breach, e.due_at)?));
+        }
+        if let Some(e) = payload::<v1::EscalationRaised>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(TicketEvent::EscalationRaised {
+                clock: clock_kind(e.clock)?,
+                cycle: e.cycle,
+                reason: e.reason,
+                team: e.team,
+                reassign_to: e.reassign_to,
+            }));
+        }
+        if let Some(e) = payload::<v1::TimeLogged>(event_type, bytes) {
+            return Ok(Some(TicketEvent::TimeLogged {
+                minutes: e?.minutes,
+            }));
+        }
+        if let Some(e) = payload::<v1::TimeBudgetExceeded>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(TicketEvent::TimeBudgetExceeded {
+                minutes: e.minutes,
+                budget: e.budget,
             }));
         }
         Ok(None)
@@ -521,6 +627,42 @@ impl EventCodec for AgentEvent {
     }
 }
 
+impl EventCodec for PolicyEvent {
+    fn event_type(&self) -> String {
+        match self {
+            PolicyEvent::Set { .. } => v1::SlaPolicySet::full_name(),
+        }
+    }
+
+    // Policies are the tenant's rules: nothing personal.
+    fn encode_payload(&self, _fields: &Fields<'_>) -> Vec<u8> {
+        match self {
+            PolicyEvent::Set { tenant, policy } => v1::SlaPolicySet {
+                tenant: tenant.to_string(),
+                policy: Some(convert::sla_policy(policy)),
+            }
+            .encode_to_vec(),
+        }
+    }
+
+    fn decode_payload(
+        event_type: &str,
+        bytes: &[u8],
+        _fields: &Fields<'_>,
+    ) -> Result<Option<Self>, String> {
+        if let Some(e) = payload::<v1::SlaPolicySet>(event_type, bytes) {
+            let e = e?;
+            let policy = convert::sla_policy_from_wire("policy", &e.policy.unwrap_or_default())
+                .map_err(|e| e.to_string())?;
+            return Ok(Some(PolicyEvent::Set {
+                tenant: tenant(&e.tenant)?,
+                policy,
+            }));
+        }
+        Ok(None)
+    }
+}
+
 /// An identity as events write it: one field set, its value sealed.
 fn seal_identity(fields: &Fields<'_>, field: &str, key: &IdentityKey) -> v1::CustomerIdentity {
     let mut wire = convert::identity_key(key);
@@ -719,6 +861,67 @@ mod tests {
         round_trip(CustomerEvent::TierSet {
             tier: Tier::Basic,
             named_agent: None,
+        });
+        round_trip(TicketEvent::SlaAlarm {
+            clock: ClockKind::NextResponse,
+            cycle: 4,
+            alarm: Alarm::Warning,
+            due_at: 1_795_392_000_000,
+        });
+        round_trip(TicketEvent::SlaAlarm {
+            clock: ClockKind::Resolution,
+            cycle: 1,
+            alarm: Alarm::Breach,
+            due_at: 1_795_392_000_123,
+        });
+        round_trip(TicketEvent::EscalationRaised {
+            clock: ClockKind::FirstResponse,
+            cycle: 1,
+            reason: "first response due in 5 min; nobody free".into(),
+            team: "first-line".into(),
+            reassign_to: "bo".into(),
+        });
+        round_trip(TicketEvent::TimeLogged { minutes: 15 });
+        round_trip(TicketEvent::TimeBudgetExceeded {
+            minutes: 75,
+            budget: 60,
+        });
+        let mut policy = frontline_domain::sla::policy::SlaPolicy {
+            default_tier: Tier::Basic,
+            targets: vec![frontline_domain::sla::policy::TargetRow {
+                tier: Tier::Extended,
+                priority: Priority::Urgent,
+                targets: frontline_domain::sla::policy::Targets {
+                    first_response_secs: 60,
+                    next_response_secs: 0,
+                    resolution_secs: 3600,
+                },
+            }],
+            calendar: Some(frontline_domain::sla::policy::Calendar {
+                time_zone: "Europe/Berlin".into(),
+                weekly: [
+                    Some((540, 1020)),
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some((0, 1440)),
+                ],
+                holidays: vec!["2026-12-25".into()],
+            }),
+            warning_percent: 80,
+            time_budget_minutes: [0, 60, 120],
+            escalation: frontline_domain::sla::policy::Escalation::Raise,
+        };
+        round_trip(PolicyEvent::Set {
+            tenant: TenantId::parse("tenant", "acme").unwrap(),
+            policy: policy.clone(),
+        });
+        policy.calendar = None;
+        round_trip(PolicyEvent::Set {
+            tenant: TenantId::parse("tenant", "acme").unwrap(),
+            policy,
         });
     }
 

@@ -3,19 +3,29 @@
 //! tickets back. A handler that fails asks for the event again (with backoff); a
 //! lost race is decided again inside the handler.
 
-use frontline_domain::{AgentEvent, Availability, Role, TicketEvent, ids};
+use frontline_domain::{
+    AgentEvent, Availability, Role, TicketEvent, ids,
+    sla::{clocks::Alarm, policy::PolicyEvent},
+};
 use frontline_eventlog::{ConsumerConfig, Delivery, EventCodec, EventLog, EventMeta};
 use frontline_proto::{convert, v1};
 use frontline_runtime::ApiError;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::assigner::{Assigner, ROUTING_ACTOR};
+use crate::{
+    assigner::{Assigner, ROUTING_ACTOR},
+    sla::Sla,
+};
 
-/// The ticket events' consumer.
+/// The ticket events' consumer (assignment).
 pub const TICKETS: &str = "routing-tickets";
 /// The agent events' consumer.
 pub const AGENTS: &str = "routing-agents";
+/// The ticket events' consumer for SLA clocks, escalations and time budgets.
+pub const SLA: &str = "routing-sla";
+/// The policy events' consumer.
+pub const POLICIES: &str = "routing-policies";
 
 /// What routing records in answer to `delivery`: as routing, in the same
 /// correlation, caused by that event.
@@ -174,4 +184,52 @@ async fn on_agent(
             Ok(())
         }
     }
+}
+
+/// Ticket events for the SLA: every event may move a clock (timers follow); a
+/// warning escalates; an escalation that names an agent hands the ticket over;
+/// logged time is checked against the budget.
+pub async fn sla(log: EventLog, sla: Sla, stop: CancellationToken) -> Result<(), ApiError> {
+    let sla = &sla;
+    consume::<TicketEvent, _, _>(log, SLA, "frontline.ticket.>", stop, |d| async move {
+        let outcome = on_sla(sla, &d).await;
+        (d, outcome)
+    })
+    .await
+}
+
+async fn on_sla(sla: &Sla, d: &Delivery<TicketEvent>) -> Result<(), ApiError> {
+    let Some(event) = &d.event else {
+        return Ok(());
+    };
+    let ticket_id = aggregate_id(d)?;
+    match event {
+        TicketEvent::SlaAlarm {
+            clock,
+            cycle,
+            alarm: Alarm::Warning,
+            ..
+        } => sla.escalate(ticket_id, *clock, *cycle).await?,
+        TicketEvent::EscalationRaised {
+            reassign_to,
+            reason,
+            ..
+        } if !reassign_to.is_empty() => sla.hand_over(ticket_id, reassign_to, reason).await?,
+        TicketEvent::TimeLogged { .. } => sla.check_budget(ticket_id).await?,
+        _ => {}
+    }
+    sla.reschedule(ticket_id).await
+}
+
+/// Policy events: the tenant's open tickets get the new clocks.
+pub async fn policies(log: EventLog, sla: Sla, stop: CancellationToken) -> Result<(), ApiError> {
+    let sla = &sla;
+    consume::<PolicyEvent, _, _>(log, POLICIES, "frontline.policy.>", stop, |d| async move {
+        let outcome = match &d.event {
+            Some(PolicyEvent::Set { tenant, .. }) => sla.policy_changed(tenant).await,
+            None => Ok(()),
+        };
+        (d, outcome)
+    })
+    .await
 }

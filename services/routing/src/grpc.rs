@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     agents,
     assigner::Assigner,
-    customers, queue,
+    customers, policies, queue,
     tickets::{self, ByHand},
 };
 
@@ -289,6 +289,40 @@ impl RoutingService for Routing {
             Ok(v1::GetCustomerTierResponse {
                 tier: Some(tier.to_wire(id)),
             })
+        })
+        .await
+    }
+
+    async fn put_sla_policy(
+        &self,
+        request: Request<v1::PutSlaPolicyRequest>,
+    ) -> Result<Response<v1::PutSlaPolicyResponse>, Status> {
+        handle(request, Action::ManagePolicies, |call| async move {
+            let tenant = call.acting_tenant()?;
+            let who = (&call.caller, &call.meta);
+            policies::put(&self.log, who, tenant, self.options, &call.message).await
+        })
+        .await
+    }
+
+    async fn get_sla_policy(
+        &self,
+        request: Request<v1::GetSlaPolicyRequest>,
+    ) -> Result<Response<v1::GetSlaPolicyResponse>, Status> {
+        handle(request, Action::ReadRouting, |call| async move {
+            let tenant = call.acting_tenant()?;
+            policies::get(&self.log, &tenant).await
+        })
+        .await
+    }
+
+    async fn log_time(
+        &self,
+        request: Request<v1::LogTimeRequest>,
+    ) -> Result<Response<v1::LogTimeResponse>, Status> {
+        handle(request, Action::Reply, |call| async move {
+            let who = (&call.caller, &call.meta);
+            tickets::log_time(&self.log, who, self.options, &call.message).await
         })
         .await
     }

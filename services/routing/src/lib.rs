@@ -8,6 +8,9 @@
 //! - [`consumers`]: the durable consumers that route on ticket and agent events.
 //! - [`tickets`]: by-hand assignment and transfer; a ticket's routing.
 //! - [`customers`]: customers' tiers and named agents.
+//! - [`sla`]: SLA clocks at work (timers, alarms, escalation, time budgets).
+//! - [`timers`]: timers as NATS message schedules.
+//! - [`policies`]: tenants' SLA policies.
 //! - [`queue`]: the PostgreSQL indexes (the queue, who last handled a customer).
 
 pub mod agents;
@@ -15,8 +18,11 @@ pub mod assigner;
 pub mod consumers;
 pub mod customers;
 pub mod grpc;
+pub mod policies;
 pub mod queue;
+pub mod sla;
 pub mod tickets;
+pub mod timers;
 
 use frontline_proto::v1::routing_service_server::RoutingServiceServer;
 use frontline_runtime::{ServiceBuilder, Task, TaskKind};
@@ -36,7 +42,7 @@ pub fn service() -> ServiceBuilder {
     service_with(Settings::default())
 }
 
-/// The routing service: gRPC, and the consumers that assign.
+/// The routing service: gRPC, and the consumers that assign, time and escalate.
 pub fn service_with(settings: Settings) -> ServiceBuilder {
     ServiceBuilder::new("routing")
         .database(&[&MIGRATOR])
@@ -51,35 +57,116 @@ pub fn service_with(settings: Settings) -> ServiceBuilder {
             )))
         })
         .task(move |ctx| {
-            let assigner = assigner::Assigner::new(ctx.log.clone(), ctx.db()?.clone(), settings);
-            let log = ctx.log.clone();
-            Ok(Task::new(
-                "routing: ticket events",
-                TaskKind::PROJECTION,
-                move |stop| {
-                    let (log, assigner) = (log.clone(), assigner.clone());
-                    async move {
-                        consumers::tickets(log, assigner, stop)
-                            .await
-                            .map_err(|e| e.to_string().into())
-                    }
-                },
-            ))
+            consumer(
+                ctx,
+                settings,
+                "routing: assignment",
+                |log, assigner, stop| async move { consumers::tickets(log, assigner, stop).await },
+            )
         })
         .task(move |ctx| {
-            let assigner = assigner::Assigner::new(ctx.log.clone(), ctx.db()?.clone(), settings);
-            let log = ctx.log.clone();
-            Ok(Task::new(
+            consumer(
+                ctx,
+                settings,
                 "routing: agent events",
-                TaskKind::PROJECTION,
-                move |stop| {
-                    let (log, assigner) = (log.clone(), assigner.clone());
-                    async move {
-                        consumers::agents(log, assigner, stop)
-                            .await
-                            .map_err(|e| e.to_string().into())
-                    }
-                },
-            ))
+                |log, assigner, stop| async move { consumers::agents(log, assigner, stop).await },
+            )
         })
+        .task(move |ctx| {
+            sla_task(
+                ctx,
+                settings,
+                "routing: SLA clocks",
+                |log, sla, _, stop| async move { consumers::sla(log, sla, stop).await },
+            )
+        })
+        .task(move |ctx| {
+            sla_task(
+                ctx,
+                settings,
+                "routing: SLA policies",
+                |log, sla, _, stop| async move { consumers::policies(log, sla, stop).await },
+            )
+        })
+        .task(move |ctx| {
+            sla_task(
+                ctx,
+                settings,
+                "routing: fired timers",
+                |_, sla, timers, stop| async move {
+                    timers::consume(&timers, stop, |ticket, clock| {
+                        let sla = sla.clone();
+                        async move { sla.fired(ticket, clock).await }
+                    })
+                    .await
+                },
+            )
+        })
+}
+
+/// A consumer task with an assigner, restarted on error and drained on shutdown.
+fn consumer<F, Fut>(
+    ctx: &frontline_runtime::Context,
+    settings: Settings,
+    name: &'static str,
+    run: F,
+) -> Result<Task, frontline_runtime::StartError>
+where
+    F: Fn(
+            frontline_eventlog::EventLog,
+            assigner::Assigner,
+            tokio_util::sync::CancellationToken,
+        ) -> Fut
+        + Send
+        + Sync
+        + 'static,
+    Fut: std::future::Future<Output = Result<(), frontline_runtime::ApiError>> + Send + 'static,
+{
+    let assigner = assigner::Assigner::new(ctx.log.clone(), ctx.db()?.clone(), settings);
+    let log = ctx.log.clone();
+    let run = std::sync::Arc::new(run);
+    Ok(Task::new(name, TaskKind::PROJECTION, move |stop| {
+        let (log, assigner, run) = (log.clone(), assigner.clone(), run.clone());
+        async move {
+            run(log, assigner, stop)
+                .await
+                .map_err(|e| e.to_string().into())
+        }
+    }))
+}
+
+/// A consumer task with the SLA side (its timers stream opened first).
+fn sla_task<F, Fut>(
+    ctx: &frontline_runtime::Context,
+    settings: Settings,
+    name: &'static str,
+    run: F,
+) -> Result<Task, frontline_runtime::StartError>
+where
+    F: Fn(
+            frontline_eventlog::EventLog,
+            sla::Sla,
+            timers::Timers,
+            tokio_util::sync::CancellationToken,
+        ) -> Fut
+        + Send
+        + Sync
+        + 'static,
+    Fut: std::future::Future<Output = Result<(), frontline_runtime::ApiError>> + Send + 'static,
+{
+    let (log, db, options) = (ctx.log.clone(), ctx.db()?.clone(), ctx.options);
+    let run = std::sync::Arc::new(run);
+    Ok(Task::new(name, TaskKind::PROJECTION, move |stop| {
+        let (log, db, run) = (log.clone(), db.clone(), run.clone());
+        async move {
+            let timers = timers::Timers::open(&log)
+                .await
+                .map_err(|e| e.to_string())?;
+            let assigner = assigner::Assigner::new(log.clone(), db.clone(), settings);
+            let sla = sla::Sla::new(log.clone(), db, timers.clone(), assigner, options);
+            run(log, sla, timers, stop)
+                .await
+                .map_err(|e| e.to_string().into())
+        }
+    }))
 }

@@ -2,15 +2,15 @@
 //! its routing (agent, whether it waits, every decision with its reason).
 
 use frontline_domain::{
-    Caller, DomainError, Ticket, TicketEvent, TicketStatus, assignment::Rule, limits,
-    ticket::Assignment,
+    Caller, DomainError, Ticket, TicketCommand, TicketEvent, TicketStatus, assignment::Rule,
+    limits, ticket::Assignment,
 };
-use frontline_eventlog::{EventLog, EventMeta, Loaded};
+use frontline_eventlog::{CommandOptions, EventLog, EventMeta, Loaded, execute};
 use frontline_proto::{convert, v1};
-use frontline_runtime::ApiError;
+use frontline_runtime::{ApiError, now_millis};
 use uuid::Uuid;
 
-use crate::{agents, assigner::Assigner};
+use crate::{agents, assigner::Assigner, sla};
 
 /// Tries of a by-hand assignment that loses races before answering ABORTED.
 const ATTEMPTS: u32 = 3;
@@ -129,7 +129,9 @@ pub async fn routing(
             })
         })
         .collect();
-    let state = &ticket.state;
+    let tc = sla::clocks_of(log, id).await?;
+    let now = now_millis();
+    let state = &tc.ticket.state;
     Ok(v1::TicketRouting {
         ticket_id: id.to_string(),
         assignee: state.assignee.clone().unwrap_or_default(),
@@ -137,5 +139,58 @@ pub async fn routing(
         queued: state.needs_agent() && state.queued,
         decisions,
         version: state.version,
+        clocks: tc
+            .clocks
+            .iter()
+            .map(|c| v1::SlaClock {
+                kind: v1::SlaClockKind::from(c.kind).into(),
+                state: v1::SlaClockState::from(c.state(now)).into(),
+                started_at: Some(convert::timestamp(c.started_at)),
+                due_at: c
+                    .due_at
+                    .filter(|_| c.met_at.is_none())
+                    .map(convert::timestamp),
+                left_ms: c.left(now).unwrap_or_default(),
+                met_at: c.met_at.map(convert::timestamp),
+                breached: c.breached || c.met_at.zip(c.due_at).is_some_and(|(met, due)| met > due),
+                warned: c.warned,
+            })
+            .collect(),
+        tier: v1::Tier::from(tc.tier).into(),
+        minutes_logged: state.minutes_logged,
+        budget_exceeded: state.budget_exceeded,
+    })
+}
+
+/// Staff log minutes of work on a ticket.
+pub async fn log_time(
+    log: &EventLog,
+    (caller, meta): (&Caller, &EventMeta),
+    options: CommandOptions,
+    request: &v1::LogTimeRequest,
+) -> Result<v1::LogTimeResponse, ApiError> {
+    let id = ticket_id(&request.ticket_id)?;
+    let command = TicketCommand::LogTime {
+        minutes: request.minutes,
+    };
+    command.validate()?;
+    let outcome = execute(log, &id, meta, options, now_millis, |t: &Ticket, now| {
+        if t.status.is_none() {
+            return Err(DomainError::NotFound {
+                kind: "ticket",
+                id: id.to_string(),
+            });
+        }
+        caller.check_sees("ticket", &id, &t.tenant)?;
+        t.decide(&id.to_string(), &command, &meta.actor, now)
+    })
+    .await?;
+    let tc = sla::clocks_of(log, id).await?;
+    let budget = tc.policy.as_ref().map_or(0, |p| p.time_budget(tc.tier));
+    let minutes = outcome.loaded.state.minutes_logged;
+    Ok(v1::LogTimeResponse {
+        minutes_logged: minutes,
+        budget_minutes: budget,
+        budget_exceeded: outcome.loaded.state.budget_exceeded || (budget > 0 && minutes > budget),
     })
 }

@@ -5,8 +5,9 @@
 //! - Only a new, open or pending ticket is assigned or queued.
 //! - Routing assigns a ticket only while it waits for an agent (opened or reopened
 //!   since its last assignment): never twice.
-//! - A manager assigns or transfers by hand at any time, with a reason; giving it
-//!   to the agent who already has it records nothing.
+//! - A manager assigns or transfers by hand at any time, with a reason; so does an
+//!   SLA warning's escalation. Giving it to the agent who already has it records
+//!   nothing.
 //! - A ticket is queued once per wait: a later attempt that still finds nobody
 //!   records nothing. Queueing an assigned ticket takes it back from its agent
 //!   (they went offline and nobody else fits): it waits for an agent again.
@@ -41,7 +42,7 @@ pub(super) fn validate(a: &Assignment) -> Result<(), DomainError> {
             "an assignment names the rule that chose an agent",
         ));
     }
-    if a.rule == Rule::Manual {
+    if matches!(a.rule, Rule::Manual | Rule::Escalated) {
         limits::text("reason", &a.reason, limits::MAX_REASON_CHARS)?;
     }
     Ok(())
@@ -59,7 +60,7 @@ pub(super) fn decide(
             format!("the ticket is {}", status.as_str()),
         ));
     }
-    if a.rule == Rule::Manual {
+    if matches!(a.rule, Rule::Manual | Rule::Escalated) {
         if !ticket.awaiting_agent && ticket.assignee.as_deref() == Some(a.agent.as_str()) {
             return Ok(None);
         }

@@ -31,6 +31,7 @@ mod note;
 mod open;
 mod reopen;
 mod reply;
+mod sla;
 mod solve;
 mod view;
 
@@ -40,10 +41,14 @@ use uuid::Uuid;
 
 use crate::{
     Action, Actor, Aggregate, Channel, DomainError, Priority, Recorded, TenantId, UnixMillis,
-    actor::authorize, assignment::Verdict, limits,
+    actor::authorize,
+    assignment::Verdict,
+    limits,
+    sla::clocks::{Alarm, ClockKind},
 };
 
 pub use assign::Assignment;
+pub use sla::MAX_MINUTES;
 pub use view::{Message, MessageKind, TicketView};
 
 /// Where a ticket is in its lifecycle.
@@ -122,6 +127,14 @@ pub struct Ticket {
     pub awaiting_agent: bool,
     /// Queued (nobody fitted) since it began waiting.
     pub queued: bool,
+    /// SLA alarms recorded: (clock, cycle, alarm).
+    pub alarms: BTreeSet<(ClockKind, u64, Alarm)>,
+    /// Escalations recorded: (clock, cycle).
+    pub escalations: BTreeSet<(ClockKind, u64)>,
+    /// Minutes of work logged on it.
+    pub minutes_logged: u32,
+    /// Its time budget was exceeded (and flagged).
+    pub budget_exceeded: bool,
     /// Idempotency keys already taken, scoped by the caller that sent them and
     /// what they were for (`web-shop/email:<key>`, `ana/reply:<key>`,
     /// `ana/note:<key>`); a repeat records nothing.
@@ -198,6 +211,40 @@ pub enum TicketCommand {
         /// Every agent considered, and why they could not take it.
         candidates: Vec<(String, Verdict)>,
     },
+    /// An SLA clock reached its warning point or due time.
+    RecordAlarm {
+        /// The clock.
+        clock: ClockKind,
+        /// Its cycle (the version that started it).
+        cycle: u64,
+        /// Warning or breach.
+        alarm: Alarm,
+        /// The clock's due time.
+        due_at: UnixMillis,
+    },
+    /// A warning is raised to the team's manager (or handed to another agent).
+    Escalate {
+        /// The clock.
+        clock: ClockKind,
+        /// Its cycle.
+        cycle: u64,
+        /// What happened and what was done.
+        reason: String,
+        /// The team whose manager it goes to (empty for none).
+        team: String,
+        /// The agent it is handed to; empty: raised to the manager.
+        reassign_to: String,
+    },
+    /// Staff log minutes of work on the ticket.
+    LogTime {
+        /// Minutes, 1 to [`MAX_MINUTES`].
+        minutes: u32,
+    },
+    /// The logged work passed the tier's budget: flag it for the manager.
+    FlagBudget {
+        /// The budget, in minutes.
+        budget: u32,
+    },
 }
 
 /// What happened to a ticket.
@@ -249,6 +296,43 @@ pub enum TicketEvent {
         /// Every agent considered, and why they could not take it.
         candidates: Vec<(String, Verdict)>,
     },
+    /// An SLA clock reached its warning point or due time (`SlaWarning` /
+    /// `SlaBreached` on the log).
+    SlaAlarm {
+        /// The clock.
+        clock: ClockKind,
+        /// Its cycle (the version that started it).
+        cycle: u64,
+        /// Warning or breach.
+        alarm: Alarm,
+        /// The clock's due time.
+        due_at: UnixMillis,
+    },
+    /// A warning was escalated.
+    EscalationRaised {
+        /// The clock.
+        clock: ClockKind,
+        /// Its cycle.
+        cycle: u64,
+        /// What happened and what was done.
+        reason: String,
+        /// The team whose manager it goes to (empty for none).
+        team: String,
+        /// The agent it is handed to; empty: raised to the manager.
+        reassign_to: String,
+    },
+    /// Staff logged minutes of work.
+    TimeLogged {
+        /// Minutes.
+        minutes: u32,
+    },
+    /// The logged work passed the tier's budget (flagged once).
+    TimeBudgetExceeded {
+        /// Minutes logged then.
+        minutes: u32,
+        /// The budget.
+        budget: u32,
+    },
 }
 
 impl TicketEvent {
@@ -282,6 +366,15 @@ impl TicketEvent {
             TicketEvent::Reopened { .. } => "reopened".to_string(),
             TicketEvent::Assigned(a) => format!("assigned to {} ({})", a.agent, a.rule.as_str()),
             TicketEvent::Queued { .. } => "queued: no agent fits now".to_string(),
+            TicketEvent::SlaAlarm { clock, alarm, .. } => match alarm {
+                Alarm::Warning => format!("SLA warning: {}", clock.as_str()),
+                Alarm::Breach => format!("SLA breached: {}", clock.as_str()),
+            },
+            TicketEvent::EscalationRaised { reason, .. } => format!("escalated: {reason}"),
+            TicketEvent::TimeLogged { minutes } => format!("logged {minutes} minutes"),
+            TicketEvent::TimeBudgetExceeded { minutes, budget } => {
+                format!("time budget exceeded: {minutes} of {budget} minutes")
+            }
         }
     }
 
@@ -306,7 +399,11 @@ impl TicketEvent {
             }),
             TicketEvent::NoteAdded { .. }
             | TicketEvent::Assigned(_)
-            | TicketEvent::Queued { .. } => before,
+            | TicketEvent::Queued { .. }
+            | TicketEvent::SlaAlarm { .. }
+            | TicketEvent::EscalationRaised { .. }
+            | TicketEvent::TimeLogged { .. }
+            | TicketEvent::TimeBudgetExceeded { .. } => before,
             TicketEvent::Solved { .. } => Some(TicketStatus::Solved),
         }
     }
@@ -396,6 +493,29 @@ impl Ticket {
             TicketCommand::Queue { candidates } => {
                 return assign::queue(self, self.status(id)?, candidates);
             }
+            TicketCommand::RecordAlarm {
+                clock,
+                cycle,
+                alarm,
+                due_at,
+            } => return sla::alarm(self, self.status(id)?, *clock, *cycle, *alarm, *due_at),
+            TicketCommand::Escalate {
+                clock,
+                cycle,
+                reason,
+                team,
+                reassign_to,
+            } => {
+                return Ok(sla::escalate(
+                    self,
+                    (*clock, *cycle),
+                    reason,
+                    team,
+                    reassign_to,
+                ));
+            }
+            TicketCommand::LogTime { minutes } => sla::log_time(self.status(id)?, *minutes)?,
+            TicketCommand::FlagBudget { budget } => return sla::budget(self, *budget),
         };
         Ok(Some(event))
     }
@@ -445,7 +565,12 @@ impl TicketCommand {
             TicketCommand::AddNote { .. } => Action::AddNote,
             TicketCommand::Solve { .. } => Action::Solve,
             TicketCommand::Reopen { .. } => Action::Reopen,
-            TicketCommand::Assign(_) | TicketCommand::Queue { .. } => Action::AssignTickets,
+            TicketCommand::Assign(_)
+            | TicketCommand::Queue { .. }
+            | TicketCommand::RecordAlarm { .. }
+            | TicketCommand::Escalate { .. }
+            | TicketCommand::FlagBudget { .. } => Action::AssignTickets,
+            TicketCommand::LogTime { .. } => Action::Reply,
         }
     }
 
@@ -469,7 +594,11 @@ impl TicketCommand {
             TicketCommand::Solve { .. }
             | TicketCommand::Reopen { .. }
             | TicketCommand::Assign(_)
-            | TicketCommand::Queue { .. } => None,
+            | TicketCommand::Queue { .. }
+            | TicketCommand::RecordAlarm { .. }
+            | TicketCommand::Escalate { .. }
+            | TicketCommand::LogTime { .. }
+            | TicketCommand::FlagBudget { .. } => None,
         };
         key.map(|k| by_caller(actor, &k))
     }
@@ -491,7 +620,11 @@ impl TicketCommand {
             TicketCommand::Solve { .. }
             | TicketCommand::Reopen { .. }
             | TicketCommand::Assign(_)
-            | TicketCommand::Queue { .. } => None,
+            | TicketCommand::Queue { .. }
+            | TicketCommand::RecordAlarm { .. }
+            | TicketCommand::Escalate { .. }
+            | TicketCommand::LogTime { .. }
+            | TicketCommand::FlagBudget { .. } => None,
         }
     }
 
@@ -509,7 +642,11 @@ impl TicketCommand {
             TicketCommand::Solve { resolution } => solve::validate(resolution),
             TicketCommand::Reopen { reason } => reopen::validate(reason),
             TicketCommand::Assign(a) => assign::validate(a),
-            TicketCommand::Queue { .. } => Ok(()),
+            TicketCommand::Escalate { reason, .. } => sla::validate_reason(reason),
+            TicketCommand::LogTime { minutes } => sla::validate_minutes(*minutes),
+            TicketCommand::Queue { .. }
+            | TicketCommand::RecordAlarm { .. }
+            | TicketCommand::FlagBudget { .. } => Ok(()),
         }
     }
 }
@@ -537,8 +674,8 @@ fn note_key(key: &str) -> String {
 impl Aggregate for Ticket {
     type Event = TicketEvent;
     const KIND: &'static str = "ticket";
-    /// 4: product area, priority and assignment.
-    const SNAPSHOT_SCHEMA: u32 = 4;
+    /// 5: product area, priority, assignment, SLA alarms, logged time.
+    const SNAPSHOT_SCHEMA: u32 = 5;
 
     fn version(&self) -> u64 {
         self.version
@@ -583,6 +720,27 @@ impl Aggregate for Ticket {
             TicketEvent::Queued { .. } => {
                 self.awaiting_agent = true;
                 self.queued = true;
+                None
+            }
+            TicketEvent::SlaAlarm {
+                clock,
+                cycle,
+                alarm,
+                ..
+            } => {
+                self.alarms.insert((*clock, *cycle, *alarm));
+                None
+            }
+            TicketEvent::EscalationRaised { clock, cycle, .. } => {
+                self.escalations.insert((*clock, *cycle));
+                None
+            }
+            TicketEvent::TimeLogged { minutes } => {
+                self.minutes_logged = self.minutes_logged.saturating_add(*minutes);
+                None
+            }
+            TicketEvent::TimeBudgetExceeded { .. } => {
+                self.budget_exceeded = true;
                 None
             }
             TicketEvent::Solved { .. } | TicketEvent::Reopened { .. } => None,

@@ -174,7 +174,12 @@ impl TicketView {
             }
             TicketEvent::Solved { .. } => self.solved_at = Some(at),
             TicketEvent::Assigned(a) => self.assignee = Some(a.agent.clone()),
-            TicketEvent::Reopened { .. } | TicketEvent::Queued { .. } => {}
+            TicketEvent::Reopened { .. }
+            | TicketEvent::Queued { .. }
+            | TicketEvent::SlaAlarm { .. }
+            | TicketEvent::EscalationRaised { .. }
+            | TicketEvent::TimeLogged { .. }
+            | TicketEvent::TimeBudgetExceeded { .. } => {}
         }
         self.status = event.status_after(self.status);
         if event.reopens() {

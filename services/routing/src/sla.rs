@@ -1,0 +1,391 @@
+//! SLA clocks at work: from a ticket's events, its tier's targets and the tenant's
+//! policy in force, the due times (pure: `frontline_domain::sla::clocks`); timers
+//! moved whenever they change; warnings and breaches recorded when a timer fires
+//! and the ticket, read again, is still due; warnings escalated; the time budget.
+
+use frontline_domain::{
+    Actor, Agent, Caller, Recorded, Role, TenantId, TenantScope, Ticket, TicketCommand,
+    TicketEvent,
+    assignment::{self, Candidate, Routed, Rule, Tier},
+    ids,
+    sla::{
+        clocks::{self, Alarm, Clock, ClockKind},
+        policy::{Escalation, PolicyRecord, SlaPolicy},
+    },
+    ticket::Assignment,
+};
+use frontline_eventlog::{CommandOptions, EventLog, EventMeta, Loaded, execute};
+use frontline_runtime::{ApiError, now_millis};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{
+    agents,
+    assigner::{Assigner, ROUTING_ACTOR},
+    customers,
+    timers::Timers,
+};
+
+/// A ticket's clocks, with what they were computed from.
+#[derive(Clone, Debug)]
+pub struct TicketClocks {
+    /// The ticket.
+    pub ticket: Loaded<Ticket>,
+    /// Its customer's tier (the policy's default when none was set).
+    pub tier: Tier,
+    /// The policy in force; `None`: the tenant has none, and no clocks run.
+    pub policy: Option<SlaPolicy>,
+    /// The current cycle's clocks.
+    pub clocks: Vec<Clock>,
+}
+
+/// The SLA policy of `tenant`, as loaded.
+pub async fn policy_of(
+    log: &EventLog,
+    tenant: &TenantId,
+) -> Result<Loaded<PolicyRecord>, ApiError> {
+    Ok(log
+        .load::<PolicyRecord>(&ids::sla_policy_id(tenant))
+        .await?)
+}
+
+/// Ticket `id`'s clocks now, from its events.
+pub async fn clocks_of(log: &EventLog, id: Uuid) -> Result<TicketClocks, ApiError> {
+    let events = log.read::<Ticket>(&id, None).await?;
+    let mut ticket = Ticket::default();
+    let mut recorded: Vec<(u64, Recorded<TicketEvent>)> = Vec::with_capacity(events.len());
+    let mut sequence = 0;
+    for logged in events {
+        sequence = logged.sequence;
+        let version = logged.version;
+        match logged.into_recorded() {
+            Some(r) => {
+                frontline_domain::Aggregate::apply(&mut ticket, &r);
+                recorded.push((version, r));
+            }
+            None => frontline_domain::Aggregate::skip_unknown(&mut ticket),
+        }
+    }
+    let policy = policy_of(log, &ticket.tenant).await?.state.policy;
+    let customer = log
+        .load::<frontline_domain::Customer>(&ticket.customer_id)
+        .await?
+        .state;
+    let tier_of = customers::tier_of(log, &customer).await?;
+    let tier = match &policy {
+        Some(p) if tier_of.default => p.default_tier,
+        _ => tier_of.tier,
+    };
+    let clocks = match &policy {
+        Some(p) => clocks::clocks(
+            recorded.iter().map(|(v, r)| (*v, r)),
+            &p.targets(tier, ticket.priority),
+            &p.hours()?,
+            p.warning_percent,
+        ),
+        None => Vec::new(),
+    };
+    Ok(TicketClocks {
+        ticket: Loaded {
+            state: ticket,
+            sequence,
+            replayed: 0,
+        },
+        tier,
+        policy,
+        clocks,
+    })
+}
+
+/// Routing's own caller and record of who decided.
+fn routing() -> Caller {
+    Caller {
+        actor: Actor::new(ROUTING_ACTOR, Role::Admin),
+        tenants: TenantScope::All,
+    }
+}
+
+/// The SLA side of routing.
+#[derive(Clone, Debug)]
+pub struct Sla {
+    log: EventLog,
+    db: PgPool,
+    timers: Timers,
+    assigner: Assigner,
+    options: CommandOptions,
+}
+
+impl Sla {
+    /// SLA work on `log`, timers in `timers`.
+    pub fn new(
+        log: EventLog,
+        db: PgPool,
+        timers: Timers,
+        assigner: Assigner,
+        options: CommandOptions,
+    ) -> Sla {
+        Sla {
+            log,
+            db,
+            timers,
+            assigner,
+            options,
+        }
+    }
+
+    /// Keeps ticket `id`'s timers at its clocks' next moments (and the tenant's
+    /// list of open tickets current).
+    pub async fn reschedule(&self, id: Uuid) -> Result<(), ApiError> {
+        let tc = clocks_of(&self.log, id).await?;
+        let state = &tc.ticket.state;
+        if state
+            .status
+            .is_some_and(frontline_domain::TicketStatus::is_active)
+        {
+            sqlx::query(
+                "INSERT INTO routing_open_tickets (ticket_id, tenant) VALUES ($1, $2) \
+                 ON CONFLICT (ticket_id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(state.tenant.as_str())
+            .execute(&self.db)
+            .await?;
+        } else {
+            sqlx::query("DELETE FROM routing_open_tickets WHERE ticket_id = $1")
+                .bind(id)
+                .execute(&self.db)
+                .await?;
+        }
+        for clock in &tc.clocks {
+            match clock.next_alarm() {
+                Some((_, at)) => self.timers.schedule(id, clock.kind, at).await?,
+                None => self.timers.cancel(id, clock.kind).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// A timer of ticket `id`'s `kind` clock fired: records what is due now (read
+    /// again from the log: a clock that moved or was met records nothing), or
+    /// moves the timer to the clock's next moment.
+    pub async fn fired(&self, id: Uuid, kind: ClockKind) -> Result<(), ApiError> {
+        let tc = clocks_of(&self.log, id).await?;
+        let Some(clock) = tc.clocks.iter().find(|c| c.kind == kind) else {
+            return Ok(());
+        };
+        let now = now_millis();
+        let due = clock.due_alarms(now);
+        if due.is_empty() {
+            if let Some((_, at)) = clock.next_alarm() {
+                self.timers.schedule(id, kind, at).await?;
+            }
+            return Ok(());
+        }
+        let meta = self.meta(format!("timer-{id}-{}", kind.as_str()));
+        for alarm in due {
+            let command = TicketCommand::RecordAlarm {
+                clock: kind,
+                cycle: clock.cycle,
+                alarm,
+                due_at: clock.due_at.unwrap_or(now),
+            };
+            let outcome = execute(
+                &self.log,
+                &id,
+                &meta,
+                self.options,
+                now_millis,
+                |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
+            )
+            .await?;
+            if outcome.appended {
+                let moment = match alarm {
+                    Alarm::Warning => clock.warn_at,
+                    Alarm::Breach => clock.due_at,
+                };
+                let lateness = now - moment.unwrap_or(now);
+                metrics::histogram!("frontline_timer_lateness_seconds")
+                    .record(lateness.max(0) as f64 / 1000.0);
+                tracing::info!(ticket_id = %id, clock = kind.as_str(), ?alarm, "SLA alarm recorded");
+            }
+        }
+        Ok(())
+    }
+
+    /// An SLA warning on ticket `id`: per the policy, handed to another available
+    /// skilled agent with room, or raised to the team's manager. Recorded once
+    /// (`EscalationRaised`); the hand-over follows from that event.
+    pub async fn escalate(&self, id: Uuid, kind: ClockKind, cycle: u64) -> Result<(), ApiError> {
+        let tc = clocks_of(&self.log, id).await?;
+        let state = &tc.ticket.state;
+        let Some(policy) = &tc.policy else {
+            return Ok(());
+        };
+        if state.escalations.contains(&(kind, cycle))
+            || !state
+                .status
+                .is_some_and(frontline_domain::TicketStatus::is_active)
+        {
+            return Ok(());
+        }
+        let holder = state.holder().map(str::to_string);
+        let team = match &holder {
+            Some(agent) => self
+                .log
+                .load::<Agent>(&ids::agent_id(agent))
+                .await?
+                .state
+                .profile
+                .map(|p| p.team)
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        let mut to = None;
+        if policy.escalation == Escalation::Reassign {
+            let agents = agents::of_tenant(&self.log, &state.tenant, false).await?;
+            let others: Vec<Candidate<'_>> = agents
+                .iter()
+                .filter(|a| Some(&a.state.agent_id) != holder.as_ref())
+                .map(|a| Candidate::of(&a.state))
+                .collect();
+            let routed = Routed {
+                tenant: state.tenant.clone(),
+                product_area: state.product_area.clone(),
+                tier: tc.tier,
+                named_agent: None,
+                last_handler: None,
+            };
+            to = assignment::assign(&routed, &others, now_millis(), 0).agent;
+        }
+        let what = format!(
+            "{} at {} %",
+            kind.as_str().replace('_', " "),
+            policy.warning_percent
+        );
+        let reason = match (&to, &holder) {
+            (Some(to), Some(from)) => format!("SLA warning ({what}): handed from {from} to {to}"),
+            (Some(to), None) => format!("SLA warning ({what}): handed to {to}"),
+            (None, _) => format!(
+                "SLA warning ({what}): no other available agent with the skill and room; raised to the team's manager"
+            ),
+        };
+        let command = TicketCommand::Escalate {
+            clock: kind,
+            cycle,
+            reason,
+            team,
+            reassign_to: to.unwrap_or_default(),
+        };
+        let meta = self.meta(format!("escalation-{id}"));
+        execute(
+            &self.log,
+            &id,
+            &meta,
+            self.options,
+            now_millis,
+            |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Hands ticket `id` to `agent_id` as its escalation said, unless that is done
+    /// or can no longer be (the agent filled up or left: the escalation stays with
+    /// the manager).
+    pub async fn hand_over(&self, id: Uuid, agent_id: &str, reason: &str) -> Result<(), ApiError> {
+        for _ in 0..3 {
+            let ticket = self.log.load::<Ticket>(&id).await?;
+            if ticket.state.assignee.as_deref() == Some(agent_id)
+                || !ticket
+                    .state
+                    .status
+                    .is_some_and(frontline_domain::TicketStatus::is_active)
+            {
+                return Ok(());
+            }
+            let agent = self.log.load::<Agent>(&ids::agent_id(agent_id)).await?;
+            let assignment = Assignment {
+                agent: agent_id.to_string(),
+                rule: Rule::Escalated,
+                candidates: Vec::new(),
+                reason: reason.to_string(),
+            };
+            let meta = self.meta(format!("escalation-{id}"));
+            match self
+                .assigner
+                .commit(id, &ticket, &agent, assignment, &routing(), &meta)
+                .await
+            {
+                Err(ApiError::Aborted(_)) => continue,
+                Err(ApiError::FailedPrecondition(why)) => {
+                    tracing::warn!(ticket_id = %id, agent = agent_id, why, "escalation hand-over no longer possible");
+                    return Ok(());
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+        Ok(())
+    }
+
+    /// After minutes were logged on ticket `id`: past the tier's budget, flag it
+    /// once.
+    pub async fn check_budget(&self, id: Uuid) -> Result<(), ApiError> {
+        let tc = clocks_of(&self.log, id).await?;
+        let Some(policy) = &tc.policy else {
+            return Ok(());
+        };
+        let budget = policy.time_budget(tc.tier);
+        let state = &tc.ticket.state;
+        if budget == 0 || state.budget_exceeded || state.minutes_logged <= budget {
+            return Ok(());
+        }
+        let meta = self.meta(format!("budget-{id}"));
+        let command = TicketCommand::FlagBudget { budget };
+        execute(
+            &self.log,
+            &id,
+            &meta,
+            self.options,
+            now_millis,
+            |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The tenant's policy changed: every open ticket's timers move to the new
+    /// clocks.
+    pub async fn policy_changed(&self, tenant: &TenantId) -> Result<(), ApiError> {
+        let open: Vec<Uuid> =
+            sqlx::query_scalar("SELECT ticket_id FROM routing_open_tickets WHERE tenant = $1")
+                .bind(tenant.as_str())
+                .fetch_all(&self.db)
+                .await?;
+        for id in open {
+            self.reschedule(id).await?;
+        }
+        Ok(())
+    }
+
+    fn meta(&self, cause: String) -> EventMeta {
+        EventMeta {
+            actor: routing().actor,
+            correlation_id: cause.clone(),
+            causation_id: cause,
+            traceparent: None,
+        }
+    }
+}
+
+/// The alarm an event records, if it is one.
+pub fn alarm_of(event: &TicketEvent) -> Option<(ClockKind, u64, Alarm)> {
+    match event {
+        TicketEvent::SlaAlarm {
+            clock,
+            cycle,
+            alarm,
+            ..
+        } => Some((*clock, *cycle, *alarm)),
+        _ => None,
+    }
+}

@@ -1,0 +1,214 @@
+//! SLA timers on NATS message schedules: no timer wheel and no polling here.
+//!
+//! A stream of its own (`<STREAM>_TIMERS`, `allow_msg_schedules`, purge allowed)
+//! holds one schedule per ticket and clock on `frontline-timers.due.<ticket>.<clock>`
+//! (`Nats-Schedule: @at <time>`). Publishing there again moves the timer; purging
+//! the subject cancels it. At the moment, the server publishes the schedule's body
+//! to `frontline-timers.fired.<ticket>.<clock>` in the same stream, durably, on
+//! whichever node leads it; a durable consumer takes it from there.
+
+use std::time::Duration;
+
+use async_nats::{
+    HeaderMap,
+    jetstream::{self, consumer::pull, stream},
+};
+use frontline_domain::{UnixMillis, sla::clocks::ClockKind};
+use frontline_eventlog::EventLog;
+use frontline_runtime::ApiError;
+use futures::StreamExt as _;
+use uuid::Uuid;
+
+/// Subjects of the timers stream.
+pub const SUBJECTS: &str = "frontline-timers.>";
+const DUE: &str = "frontline-timers.due";
+const FIRED: &str = "frontline-timers.fired";
+/// The fired timers' durable consumer.
+pub const CONSUMER: &str = "routing-timers";
+
+fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::Unavailable(format!("timers: {what}: {e}"))
+}
+
+/// The timers stream.
+#[derive(Clone, Debug)]
+pub struct Timers {
+    js: jetstream::Context,
+    stream: String,
+}
+
+impl Timers {
+    /// Opens (creating or upgrading) the timers stream beside `log`'s.
+    pub async fn open(log: &EventLog) -> Result<Timers, ApiError> {
+        let js = jetstream::new(log.client().clone());
+        let name = format!("{}_TIMERS", log.stream_name());
+        let config = stream::Config {
+            name: name.clone(),
+            description: Some("Frontline SLA timers (message schedules)".into()),
+            subjects: vec![SUBJECTS.into()],
+            storage: stream::StorageType::File,
+            num_replicas: log.config().replicas,
+            allow_message_schedules: true,
+            allow_rollup: true,
+            deny_purge: false,
+            // A fired timer is handled within minutes or parked by its consumer.
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            ..Default::default()
+        };
+        match js.get_stream(&name).await {
+            Ok(mut existing) => {
+                let info = existing.info().await.map_err(|e| unavailable("info", e))?;
+                if !info.config.allow_message_schedules {
+                    js.update_stream(config)
+                        .await
+                        .map_err(|e| unavailable("upgrade", e))?;
+                }
+            }
+            Err(_) => {
+                js.get_or_create_stream(config)
+                    .await
+                    .map_err(|e| unavailable("create", e))?;
+            }
+        }
+        Ok(Timers { js, stream: name })
+    }
+
+    /// Sets the timer of `ticket`'s `clock` to fire at `at` (moving any earlier one).
+    pub async fn schedule(
+        &self,
+        ticket: Uuid,
+        clock: ClockKind,
+        at: UnixMillis,
+    ) -> Result<(), ApiError> {
+        let when = jiff::Timestamp::from_millisecond(at)
+            .map_err(|e| ApiError::Internal(format!("timer at {at}: {e}")))?;
+        // Whole seconds, rounded up: never before the moment.
+        let seconds = when.as_second() + i64::from(when.subsec_millisecond() > 0);
+        let when = jiff::Timestamp::from_second(seconds)
+            .map_err(|e| ApiError::Internal(format!("timer at {at}: {e}")))?;
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Schedule", format!("@at {when}").as_str());
+        headers.insert(
+            "Nats-Schedule-Target",
+            format!("{FIRED}.{ticket}.{}", clock.as_str()).as_str(),
+        );
+        self.js
+            .publish_with_headers(
+                format!("{DUE}.{ticket}.{}", clock.as_str()),
+                headers,
+                at.to_string().into(),
+            )
+            .await
+            .map_err(|e| unavailable("schedule", e))?
+            .await
+            .map_err(|e| unavailable("schedule ack", e))?;
+        Ok(())
+    }
+
+    /// Cancels the timer of `ticket`'s `clock`, if any.
+    pub async fn cancel(&self, ticket: Uuid, clock: ClockKind) -> Result<(), ApiError> {
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| unavailable("stream", e))?;
+        stream
+            .purge()
+            .filter(format!("{DUE}.{ticket}.{}", clock.as_str()))
+            .await
+            .map_err(|e| unavailable("cancel", e))?;
+        Ok(())
+    }
+
+    /// The fired timers, as a durable pull consumer shared by every replica.
+    pub async fn fired(&self) -> Result<pull::Stream, ApiError> {
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| unavailable("stream", e))?;
+        let consumer = stream
+            .get_or_create_consumer(
+                CONSUMER,
+                pull::Config {
+                    durable_name: Some(CONSUMER.into()),
+                    filter_subject: format!("{FIRED}.>"),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(30),
+                    max_deliver: 20,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| unavailable("consumer", e))?;
+        consumer
+            .messages()
+            .await
+            .map_err(|e| unavailable("messages", e))
+    }
+}
+
+/// The ticket and clock a fired timer's subject names.
+pub fn parse_fired(subject: &str) -> Option<(Uuid, ClockKind)> {
+    let rest = subject.strip_prefix(FIRED)?.strip_prefix('.')?;
+    let (ticket, clock) = rest.split_once('.')?;
+    Some((Uuid::parse_str(ticket).ok()?, ClockKind::parse(clock)?))
+}
+
+/// Consumes the fired timers with `handle` until `stop`: acked when handled, asked
+/// again (with a pause) when not.
+pub async fn consume<F, Fut>(
+    timers: &Timers,
+    stop: tokio_util::sync::CancellationToken,
+    handle: F,
+) -> Result<(), ApiError>
+where
+    F: Fn(Uuid, ClockKind) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ApiError>>,
+{
+    let mut messages = timers.fired().await?;
+    loop {
+        let next = tokio::select! {
+            next = messages.next() => next,
+            () = stop.cancelled() => return Ok(()),
+        };
+        let Some(message) = next else {
+            return Err(ApiError::Unavailable(
+                "the fired timers' consumer ended".into(),
+            ));
+        };
+        let message = message.map_err(|e| unavailable("delivery", e))?;
+        let Some((ticket, clock)) = parse_fired(&message.subject) else {
+            tracing::error!(subject = %message.subject, "a fired timer names no ticket and clock; dropped");
+            message
+                .ack_with(jetstream::AckKind::Term)
+                .await
+                .map_err(|e| unavailable("term", e))?;
+            continue;
+        };
+        match handle(ticket, clock).await {
+            Ok(()) => message.ack().await.map_err(|e| unavailable("ack", e))?,
+            Err(e) => {
+                tracing::warn!(%ticket, clock = clock.as_str(), error = %e, "a fired timer was not handled; it comes again");
+                message
+                    .ack_with(jetstream::AckKind::Nak(Some(Duration::from_secs(1))))
+                    .await
+                    .map_err(|e| unavailable("nak", e))?;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fired_subjects_name_ticket_and_clock() {
+        let t = Uuid::from_u128(7);
+        let subject = format!("{FIRED}.{t}.next_response");
+        assert_eq!(parse_fired(&subject), Some((t, ClockKind::NextResponse)));
+        assert_eq!(parse_fired("frontline-timers.fired.nope.resolution"), None);
+        assert_eq!(parse_fired(&format!("{FIRED}.{t}.lunch")), None);
+    }
+}
