@@ -940,3 +940,111 @@ proptest! {
         }
     }
 }
+
+// --- SLA clocks on ticket histories ------------------------------------------------
+
+/// One step of a ticket's life, for the clocks.
+#[derive(Clone, Debug)]
+enum LifeStep {
+    Reply { awaiting: bool },
+    CustomerWrites,
+    Note,
+    Solve,
+    Reopen,
+}
+
+fn life_step() -> impl Strategy<Value = LifeStep> {
+    prop_oneof![
+        any::<bool>().prop_map(|awaiting| LifeStep::Reply { awaiting }),
+        Just(LifeStep::CustomerWrites),
+        Just(LifeStep::Note),
+        Just(LifeStep::Solve),
+        Just(LifeStep::Reopen),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// For any history the rules allow: the resolution clock counts exactly its
+    /// target of time the ticket was not pending between its start and its due
+    /// time, has no due time while pending, and the first-response clock is met by
+    /// the first public reply only.
+    #[test]
+    fn clocks_never_count_time_while_the_ticket_is_pending(
+        steps in proptest::collection::vec((1..600i64, life_step()), 0..25),
+        target in 1..3600u32,
+    ) {
+        use frontline_domain::sla::{BusinessHours, clocks::{ClockKind, clocks}, policy::Targets};
+        let customer = Uuid::from_u128(1);
+        let system = Actor::new("shop", Role::CustomerSystem);
+        let agent = Actor::new("ana", Role::Agent);
+        let open = TicketCommand::Open(Opening {
+            tenant: tenant(),
+            channel: Channel::Email,
+            customer_id: customer,
+            subject: "s".into(),
+            body: "b".into(),
+            product_area: "billing".into(),
+            priority: Priority::Normal,
+            idempotency_key: "k".into(),
+        });
+        let mut ticket = Ticket::default();
+        let mut history: Vec<(u64, Recorded<TicketEvent>)> = Vec::new();
+        let mut now: UnixMillis = 1_000_000;
+        let mut record = |ticket: &mut Ticket, command: &TicketCommand, actor: &Actor, at| {
+            if let Ok(Some(event)) = ticket.decide("t", command, actor, at) {
+                let recorded = Recorded { event, actor: actor.clone(), at };
+                ticket.apply(&recorded);
+                history.push((ticket.version, recorded));
+            }
+        };
+        record(&mut ticket, &open, &system, now);
+        for (i, (gap, s)) in steps.iter().enumerate() {
+            now += gap * 1000;
+            let (command, actor) = match s {
+                LifeStep::Reply { awaiting } => (TicketCommand::Reply { body: "r".into(), awaiting_customer: *awaiting, idempotency_key: None }, &agent),
+                LifeStep::CustomerWrites => (TicketCommand::AddCustomerMessage { customer_id: customer, body: "m".into(), channel: Channel::Email, idempotency_key: format!("m{i}") }, &system),
+                LifeStep::Note => (TicketCommand::AddNote { body: "n".into(), idempotency_key: None }, &agent),
+                LifeStep::Solve => (TicketCommand::Solve { resolution: String::new() }, &agent),
+                LifeStep::Reopen => (TicketCommand::Reopen { reason: "again".into() }, &agent),
+            };
+            record(&mut ticket, &command, actor, now);
+        }
+        let targets = Targets { first_response_secs: target, next_response_secs: 0, resolution_secs: target };
+        let clocks = clocks(history.iter().map(|(v, r)| (*v, r)), &targets, &BusinessHours::always(), 75);
+        let resolution = clocks.iter().find(|c| c.kind == ClockKind::Resolution).unwrap();
+
+        // Pending intervals, from the statuses the ticket itself went through.
+        let mut pending: Vec<(UnixMillis, Option<UnixMillis>)> = Vec::new();
+        let mut status = None;
+        for (_, r) in &history {
+            let after = r.event.status_after(status);
+            match (status == Some(TicketStatus::Pending), after == Some(TicketStatus::Pending)) {
+                (false, true) => pending.push((r.at, None)),
+                (true, false) => if let Some(last) = pending.last_mut() { last.1 = Some(r.at) },
+                _ => {}
+            }
+            status = after;
+        }
+        let pending_between = |from: UnixMillis, to: UnixMillis| -> i64 {
+            pending.iter().map(|(a, b)| {
+                let (a, b) = ((*a).max(from), b.unwrap_or(i64::MAX).min(to));
+                (b - a).max(0)
+            }).sum()
+        };
+        if resolution.met_at.is_none() {
+            match resolution.due_at {
+                Some(due) => prop_assert_eq!(
+                    due - resolution.started_at - pending_between(resolution.started_at, due),
+                    i64::from(target) * 1000
+                ),
+                None => prop_assert_eq!(ticket.status, Some(TicketStatus::Pending)),
+            }
+        }
+        // The first response is met exactly by the first public reply (or a solve).
+        let first = clocks.iter().find(|c| c.kind == ClockKind::FirstResponse).unwrap();
+        let answered = history.iter().find(|(_, r)| matches!(r.event, TicketEvent::AgentReplied { .. } | TicketEvent::Solved { .. }));
+        prop_assert_eq!(first.met_at, answered.map(|(_, r)| r.at));
+    }
+}

@@ -6,13 +6,14 @@
 //! - Next response: starts when the customer writes after an agent's reply; met by
 //!   the next public agent reply.
 //! - Resolution: starts when the ticket opens or is reopened (a new cycle); paused
-//!   while the ticket is pending (waiting on the customer), resumed when the
-//!   customer writes; met by solve.
+//!   exactly while the ticket is pending (waiting on the customer), resumed when it
+//!   leaves pending (the customer writes, or an agent replies without waiting); met
+//!   by solve.
 //!
 //! A clock's cycle is the ticket version that started it: warnings and breaches are
 //! recorded once per clock and cycle.
 
-use crate::{Recorded, TicketEvent, UnixMillis};
+use crate::{Recorded, TicketEvent, TicketStatus, UnixMillis};
 
 use super::{BusinessHours, due, policy::Targets};
 
@@ -197,6 +198,7 @@ pub fn clocks<'a>(
     let mut first: Option<Clock> = None;
     let mut next: Option<Clock> = None;
     let mut resolution: Option<Clock> = None;
+    let mut status: Option<TicketStatus> = None;
     let start =
         |kind: ClockKind, v: u64, at: UnixMillis| Clock::start(kind, v, at, kind.target(targets));
     for (version, recorded) in events {
@@ -207,27 +209,16 @@ pub fn clocks<'a>(
                 first = start(ClockKind::FirstResponse, version, at);
                 resolution = start(ClockKind::Resolution, version, at);
             }
-            TicketEvent::AgentReplied {
-                awaiting_customer, ..
-            } => {
+            TicketEvent::AgentReplied { .. } => {
                 for clock in [&mut first, &mut next].into_iter().flatten() {
                     if clock.running() {
                         clock.met_at = Some(at);
                     }
                 }
-                if *awaiting_customer
-                    && let Some(r) = resolution.as_mut().filter(|r| r.running() && !r.paused())
-                {
-                    r.pauses.push((at, None));
-                }
             }
             TicketEvent::CustomerMessageAdded { reopened, .. } => {
                 if *reopened {
                     resolution = start(ClockKind::Resolution, version, at);
-                } else if let Some(r) = resolution.as_mut()
-                    && let Some(pause) = r.pauses.last_mut().filter(|p| p.1.is_none())
-                {
-                    pause.1 = Some(at);
                 }
                 let answered = first.as_ref().is_none_or(|f| !f.running());
                 let waiting = next.as_ref().is_some_and(Clock::running);
@@ -268,6 +259,17 @@ pub fn clocks<'a>(
             }
             _ => {}
         }
+        // The resolution clock stands still exactly while the ticket is pending,
+        // whatever moved it there or out of it.
+        let pending = event.status_after(status) == Some(TicketStatus::Pending);
+        if let Some(r) = resolution.as_mut().filter(|r| r.running()) {
+            if pending && !r.paused() {
+                r.pauses.push((at, None));
+            } else if !pending && let Some(pause) = r.pauses.last_mut().filter(|p| p.1.is_none()) {
+                pause.1 = Some(at);
+            }
+        }
+        status = event.status_after(status);
     }
     [first, next, resolution]
         .into_iter()
