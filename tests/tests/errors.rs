@@ -881,7 +881,12 @@ async fn expect_all_unauthenticated(
         (
             "GetAgent",
             routing
-                .get_agent(request(v1::GetAgentRequest { agent_id: agent }, a))
+                .get_agent(request(
+                    v1::GetAgentRequest {
+                        agent_id: agent.clone(),
+                    },
+                    a,
+                ))
                 .await
                 .map(|_| ()),
         ),
@@ -889,6 +894,106 @@ async fn expect_all_unauthenticated(
             "ListAgents",
             routing
                 .list_agents(request(v1::ListAgentsRequest::default(), a))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "AssignTicket",
+            routing
+                .assign_ticket(request(
+                    v1::AssignTicketRequest {
+                        ticket_id: id.clone(),
+                        agent_id: agent.clone(),
+                        reason: "knows the router".into(),
+                    },
+                    a,
+                ))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "TransferTicket",
+            routing
+                .transfer_ticket(request(
+                    v1::TransferTicketRequest {
+                        ticket_id: id.clone(),
+                        agent_id: agent,
+                        reason: "knows the router".into(),
+                    },
+                    a,
+                ))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "GetTicketRouting",
+            routing
+                .get_ticket_routing(request(
+                    v1::GetTicketRoutingRequest {
+                        ticket_id: id.clone(),
+                    },
+                    a,
+                ))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "ListQueue",
+            routing
+                .list_queue(request(v1::ListQueueRequest::default(), a))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "SetCustomerTier",
+            routing
+                .set_customer_tier(request(
+                    v1::SetCustomerTierRequest {
+                        customer_id: id.clone(),
+                        tier: v1::Tier::Standard.into(),
+                        named_agent_id: String::new(),
+                    },
+                    a,
+                ))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "GetCustomerTier",
+            routing
+                .get_customer_tier(request(
+                    v1::GetCustomerTierRequest {
+                        customer_id: id.clone(),
+                    },
+                    a,
+                ))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "PutSlaPolicy",
+            routing
+                .put_sla_policy(request(v1::PutSlaPolicyRequest::default(), a))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "GetSlaPolicy",
+            routing
+                .get_sla_policy(request(v1::GetSlaPolicyRequest::default(), a))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "LogTime",
+            routing
+                .log_time(request(
+                    v1::LogTimeRequest {
+                        ticket_id: id.clone(),
+                        minutes: 5,
+                    },
+                    a,
+                ))
                 .await
                 .map(|_| ()),
         ),
@@ -1292,10 +1397,81 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
             "ListAgents",
             within(routing.list_agents(v1::ListAgentsRequest::default())).await,
         ),
+        (
+            "AssignTicket",
+            within(routing.assign_ticket(v1::AssignTicketRequest {
+                ticket_id: existing.ticket_id.clone(),
+                agent_id: "ana".into(),
+                reason: "knows the router".into(),
+            }))
+            .await,
+        ),
+        (
+            "TransferTicket",
+            within(routing.transfer_ticket(v1::TransferTicketRequest {
+                ticket_id: existing.ticket_id.clone(),
+                agent_id: "ana".into(),
+                reason: "knows the router".into(),
+            }))
+            .await,
+        ),
+        (
+            "GetTicketRouting",
+            within(routing.get_ticket_routing(v1::GetTicketRoutingRequest {
+                ticket_id: existing.ticket_id.clone(),
+            }))
+            .await,
+        ),
+        (
+            "SetCustomerTier",
+            within(routing.set_customer_tier(v1::SetCustomerTierRequest {
+                customer_id: existing.customer_id.clone(),
+                tier: v1::Tier::Standard.into(),
+                named_agent_id: String::new(),
+            }))
+            .await,
+        ),
+        (
+            "GetCustomerTier",
+            within(routing.get_customer_tier(v1::GetCustomerTierRequest {
+                customer_id: existing.customer_id.clone(),
+            }))
+            .await,
+        ),
+        (
+            "PutSlaPolicy",
+            within(routing.put_sla_policy(v1::PutSlaPolicyRequest {
+                policy: Some(v1::SlaPolicy {
+                    warning_percent: 75,
+                    escalation: v1::Escalation::Raise.into(),
+                    ..Default::default()
+                }),
+            }))
+            .await,
+        ),
+        (
+            "GetSlaPolicy",
+            within(routing.get_sla_policy(v1::GetSlaPolicyRequest::default())).await,
+        ),
+        (
+            "LogTime",
+            within(routing.log_time(v1::LogTimeRequest {
+                ticket_id: existing.ticket_id.clone(),
+                minutes: 5,
+            }))
+            .await,
+        ),
     ];
     for (call, code) in unavailable {
         assert_eq!(code, Some(Code::Unavailable), "{call} with NATS down");
     }
+    // The queue is routing's PostgreSQL index: it still answers (what waited when
+    // the log went away) — the one read that needs no NATS.
+    assert_eq!(
+        within(routing.list_queue(v1::ListQueueRequest::default())).await,
+        None,
+        "ListQueue with NATS down reads PostgreSQL"
+    );
     // Bad fields are refused before anything is read, reachable log or not.
     let mut bad_submit = request();
     bad_submit.subject = String::new();

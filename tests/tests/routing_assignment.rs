@@ -291,7 +291,9 @@ async fn tickets_go_by_skill_load_and_who_knows_the_customer_with_reasons() {
     assert_eq!(by_hand.reason, "Rob knows this customer's contract");
     assert_eq!(load_of(&cluster, "bea").await, 0);
     assert_eq!(load_of(&cluster, "rob").await, 1);
-    // The same transfer again changes nothing.
+    // The same transfer again changes nothing: not the ticket, not the load.
+    cluster.routing_settled().await.unwrap();
+    let before = cluster.log.last_sequence().await.unwrap();
     let again = routing
         .transfer_ticket(v1::TransferTicketRequest {
             ticket_id: t3.clone(),
@@ -304,6 +306,7 @@ async fn tickets_go_by_skill_load_and_who_knows_the_customer_with_reasons() {
         .routing
         .unwrap();
     assert_eq!(again.version, moved.version);
+    assert_eq!(cluster.log.last_sequence().await.unwrap(), before);
 
     // The ticket shows its agent to staff.
     let mut conversation = cluster.conversation("ana", Role::Agent).await.unwrap();

@@ -21,7 +21,11 @@
 //!
 //! Rows are independent of their order: a row whose call changes state gets a fresh
 //! target of its own (a new ticket to solve, a solved ticket to reopen, two new
-//! customers to link, a linked pair to unlink, a new key to submit with).
+//! customers to link, a linked pair to unlink, a new key to submit with, a new
+//! agent to change, a queued ticket to assign, an assigned one to transfer, a new
+//! customer to put in a tier). The table's agents handle only billing, never the
+//! table's router tickets, so routing queues every table ticket and none has an
+//! agent until a row gives it one.
 #![allow(clippy::unwrap_used)]
 
 use std::{collections::BTreeMap, fmt::Write as _};
@@ -36,6 +40,7 @@ const OK: Code = Code::Ok;
 const NOT_FOUND: Code = Code::NotFound;
 const DENIED: Code = Code::PermissionDenied;
 const INVALID: Code = Code::InvalidArgument;
+const FAILED: Code = Code::FailedPrecondition;
 
 /// The callers of the table: name (token subject), role, tenants.
 const CALLERS: &[(&str, Role, &[&str])] = &[
@@ -81,6 +86,12 @@ enum Rpc {
     DeactivateAgent,
     GetAgent,
     ListAgents,
+    AssignTicket,
+    TransferTicket,
+    GetTicketRouting,
+    ListQueue,
+    SetCustomerTier,
+    GetCustomerTier,
 }
 
 impl Rpc {
@@ -106,27 +117,39 @@ impl Rpc {
             Rpc::DeactivateAgent => "DeactivateAgent",
             Rpc::GetAgent => "GetAgent",
             Rpc::ListAgents => "ListAgents",
+            Rpc::AssignTicket => "AssignTicket",
+            Rpc::TransferTicket => "TransferTicket",
+            Rpc::GetTicketRouting => "GetTicketRouting",
+            Rpc::ListQueue => "ListQueue",
+            Rpc::SetCustomerTier => "SetCustomerTier",
+            Rpc::GetCustomerTier => "GetCustomerTier",
         }
     }
 }
 
 /// What a row's call is aimed at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Target {
     Acme,
     Globex,
-    /// An acme customer and a globex customer (link / unlink only).
+    /// An acme customer and a globex customer (link / unlink), or an acme ticket
+    /// and a globex agent (assign / transfer).
     Cross,
     /// An id nothing has.
     Missing,
+    /// An acme ticket and an agent id nothing has (assign / transfer only).
+    MissingAgent,
 }
 
 impl Target {
     fn describe(self, rpc: Rpc) -> String {
+        let by_hand = matches!(rpc, Rpc::AssignTicket | Rpc::TransferTicket);
         let tenant = match self {
             Target::Acme => "acme",
             Target::Globex => "globex",
+            Target::Cross if by_hand => return "acme ticket + globex agent".into(),
             Target::Cross => return "acme customer + globex customer".into(),
+            Target::MissingAgent => return "acme ticket + nonexistent agent".into(),
             Target::Missing => {
                 return match rpc {
                     Rpc::GetCustomerByIdentity => "an email nobody has".into(),
@@ -153,7 +176,24 @@ impl Target {
             }
             Rpc::GetAgent => format!("{tenant} agent"),
             Rpc::ListAgents => format!("{tenant}'s agents"),
+            Rpc::AssignTicket => format!("queued {tenant} ticket + {tenant} agent"),
+            Rpc::TransferTicket => format!("assigned {tenant} ticket + another {tenant} agent"),
+            Rpc::ListQueue => format!("{tenant}'s queue"),
+            Rpc::SetCustomerTier => format!("new {tenant} customer"),
+            Rpc::GetCustomerTier => format!("{tenant} customer"),
             _ => format!("{tenant} ticket"),
+        }
+    }
+
+    /// The target whose NOT_FOUND message this one's must equal: another tenant's
+    /// agent reads as a nonexistent agent, anything else as the call's nonexistent
+    /// id.
+    fn reads_as(self, rpc: Rpc) -> Target {
+        match (rpc, self) {
+            (Rpc::AssignTicket | Rpc::TransferTicket, Target::Cross | Target::MissingAgent) => {
+                Target::MissingAgent
+            }
+            _ => Target::Missing,
         }
     }
 }
@@ -187,7 +227,7 @@ fn row(
 /// The table. Every expectation follows the rules in the module docs; the few that
 /// need a word say why.
 fn rows() -> Vec<Row> {
-    use Target::{Acme, Cross, Globex, Missing};
+    use Target::{Acme, Cross, Globex, Missing, MissingAgent};
     let mut rows = Vec::new();
 
     // SubmitTicket opening a ticket: customer systems and admins, in the acting tenant.
@@ -391,31 +431,79 @@ fn rows() -> Vec<Row> {
             rows.push(row("manager-acme", None, rpc, Missing, NOT_FOUND));
         }
     }
-    for (who, role, tenants) in CALLERS {
-        for (target, tenant) in [(Acme, "acme"), (Globex, "globex")] {
-            let covers = tenants.contains(&"*") || tenants.contains(&tenant);
-            let expected = match (role.is_staff(), covers) {
-                (false, _) => DENIED,
-                (true, true) => OK,
-                (true, false) => NOT_FOUND,
-            };
-            rows.push(row(who, None, Rpc::GetAgent, target, expected));
+    // Routing's reads by id (an agent, a ticket's routing, a customer's tier): staff,
+    // in the tenants they cover; elsewhere NOT_FOUND.
+    for rpc in [Rpc::GetAgent, Rpc::GetTicketRouting, Rpc::GetCustomerTier] {
+        for (who, role, tenants) in CALLERS {
+            for (target, tenant) in [(Acme, "acme"), (Globex, "globex")] {
+                let covers = tenants.contains(&"*") || tenants.contains(&tenant);
+                let expected = match (role.is_staff(), covers) {
+                    (false, _) => DENIED,
+                    (true, true) => OK,
+                    (true, false) => NOT_FOUND,
+                };
+                rows.push(row(who, None, rpc, target, expected));
+            }
+        }
+        rows.push(row("agent-both", None, rpc, Missing, NOT_FOUND));
+    }
+    // The header widens nothing here either.
+    rows.push(row(
+        "agent-acme",
+        Some("globex"),
+        Rpc::GetTicketRouting,
+        Globex,
+        NOT_FOUND,
+    ));
+    // Routing's lists (agents, queue) act in one tenant, as ListAgents always did.
+    for rpc in [Rpc::ListAgents, Rpc::ListQueue] {
+        for (who, x_tenant, target, expected) in [
+            ("shop-a", None, Acme, DENIED),
+            ("agent-acme", None, Acme, OK),
+            ("agent-globex", None, Globex, OK),
+            ("agent-acme", Some("globex"), Globex, DENIED),
+            ("agent-both", None, Acme, INVALID),
+            ("agent-both", Some("acme"), Acme, OK),
+            ("agent-both", Some("globex"), Globex, OK),
+            ("manager-acme", None, Acme, OK),
+            ("admin-all", None, Acme, INVALID),
+            ("admin-all", Some("globex"), Globex, OK),
+        ] {
+            rows.push(row(who, x_tenant, rpc, target, expected));
         }
     }
-    rows.push(row("agent-both", None, Rpc::GetAgent, Missing, NOT_FOUND));
-    for (who, x_tenant, target, expected) in [
-        ("shop-a", None, Acme, DENIED),
-        ("agent-acme", None, Acme, OK),
-        ("agent-globex", None, Globex, OK),
-        ("agent-acme", Some("globex"), Globex, DENIED),
-        ("agent-both", None, Acme, INVALID),
-        ("agent-both", Some("acme"), Acme, OK),
-        ("agent-both", Some("globex"), Globex, OK),
-        ("manager-acme", None, Acme, OK),
-        ("admin-all", None, Acme, INVALID),
-        ("admin-all", Some("globex"), Globex, OK),
-    ] {
-        rows.push(row(who, x_tenant, Rpc::ListAgents, target, expected));
+
+    // Tickets by hand and customers' tiers: managers and admins, on tickets and
+    // customers of tenants they cover; the role is refused before anything is read.
+    for rpc in [Rpc::AssignTicket, Rpc::TransferTicket, Rpc::SetCustomerTier] {
+        for (who, target, expected) in [
+            ("shop-a", Acme, DENIED),
+            ("shop-g", Globex, DENIED),
+            ("agent-acme", Acme, DENIED),
+            ("agent-globex", Globex, DENIED),
+            ("agent-both", Globex, DENIED),
+            ("manager-acme", Acme, OK),
+            ("manager-acme", Globex, NOT_FOUND),
+            ("admin-acme", Acme, OK),
+            ("admin-acme", Globex, NOT_FOUND),
+            ("admin-all", Acme, OK),
+            ("admin-all", Globex, OK),
+            ("manager-acme", Missing, NOT_FOUND),
+        ] {
+            rows.push(row(who, None, rpc, target, expected));
+        }
+    }
+    // The agent must be one the caller sees (another tenant's reads as nonexistent),
+    // and work for the ticket's tenant (a caller seeing both learns it is not so).
+    for rpc in [Rpc::AssignTicket, Rpc::TransferTicket] {
+        for (who, target, expected) in [
+            ("manager-acme", Cross, NOT_FOUND),
+            ("admin-acme", Cross, NOT_FOUND),
+            ("manager-acme", MissingAgent, NOT_FOUND),
+            ("admin-all", Cross, FAILED),
+        ] {
+            rows.push(row(who, None, rpc, target, expected));
+        }
     }
 
     for rpc in [Rpc::ForgetCustomer, Rpc::ExportCustomerData] {
@@ -566,7 +654,9 @@ impl<'c> Fixtures<'c> {
                 self.fresh_customer(Target::Acme).await.0,
                 self.fresh_customer(Target::Globex).await.0,
             ),
-            Target::Missing => (self.fresh_customer(Target::Acme).await.0, random_id()),
+            Target::Missing | Target::MissingAgent => {
+                (self.fresh_customer(Target::Acme).await.0, random_id())
+            }
         }
     }
 
@@ -761,7 +851,84 @@ impl<'c> Fixtures<'c> {
             Rpc::ListAgents => {
                 Prepared::Routing(RoutingCall::List(self.tenant(target).routing_agent.clone()))
             }
+            Rpc::AssignTicket | Rpc::TransferTicket => {
+                let transfer = row.rpc == Rpc::TransferTicket;
+                self.by_hand(index, target, transfer, main_ticket).await
+            }
+            Rpc::GetTicketRouting => {
+                Prepared::Routing(RoutingCall::TicketRouting(v1::GetTicketRoutingRequest {
+                    ticket_id: main_ticket,
+                }))
+            }
+            Rpc::ListQueue => {
+                Prepared::Routing(RoutingCall::Queue(self.tenant(target).ticket.clone()))
+            }
+            Rpc::SetCustomerTier => {
+                let customer_id = if missing {
+                    random_id()
+                } else {
+                    self.fresh_customer(target).await.0
+                };
+                Prepared::Routing(RoutingCall::SetTier(v1::SetCustomerTierRequest {
+                    customer_id,
+                    tier: v1::Tier::Standard.into(),
+                    named_agent_id: String::new(),
+                }))
+            }
+            Rpc::GetCustomerTier => {
+                let customer_id = if missing {
+                    random_id()
+                } else {
+                    self.tenant(target).customer.clone()
+                };
+                Prepared::Routing(RoutingCall::GetTier(v1::GetCustomerTierRequest {
+                    customer_id,
+                }))
+            }
         }
+    }
+
+    /// An AssignTicket (or TransferTicket) request of row `index`: a new ticket of
+    /// `target`'s tenant, queued (or given by hand to a new agent of its tenant
+    /// first, to transfer from), for the tenant's standing agent (another tenant's
+    /// for `Cross`, nobody's for `MissingAgent`); a nonexistent ticket for `Missing`.
+    async fn by_hand(
+        &mut self,
+        index: usize,
+        target: Target,
+        transfer: bool,
+        missing_ticket: String,
+    ) -> Prepared {
+        let ticket_id = if target == Target::Missing {
+            missing_ticket
+        } else {
+            self.fresh_customer(target).await.1
+        };
+        let tenant = self.tenant(target);
+        if transfer && target != Target::Missing {
+            let holder = random_id();
+            register_agent(self.cluster, &tenant.manager, &holder, tenant.name).await;
+            assign(self.cluster, &tenant.manager, &ticket_id, &holder).await;
+        }
+        let agent_id = match target {
+            Target::Cross => self.globex.routing_agent.clone(),
+            Target::MissingAgent => random_id(),
+            _ => tenant.routing_agent.clone(),
+        };
+        let reason = format!("row {index}");
+        Prepared::Routing(if transfer {
+            RoutingCall::Transfer(v1::TransferTicketRequest {
+                ticket_id,
+                agent_id,
+                reason,
+            })
+        } else {
+            RoutingCall::Assign(v1::AssignTicketRequest {
+                ticket_id,
+                agent_id,
+                reason,
+            })
+        })
     }
 }
 
@@ -795,20 +962,46 @@ enum RoutingCall {
     Get(v1::GetAgentRequest),
     /// List the acting tenant's agents; the answer must hold this one.
     List(String),
+    Assign(v1::AssignTicketRequest),
+    Transfer(v1::TransferTicketRequest),
+    TicketRouting(v1::GetTicketRoutingRequest),
+    /// List the acting tenant's queue; the answer must hold this ticket.
+    Queue(String),
+    SetTier(v1::SetCustomerTierRequest),
+    GetTier(v1::GetCustomerTierRequest),
 }
+
+/// The product area the table's agents handle: not the table tickets' (those of
+/// `submit_request`), so routing never gives one of them a table ticket by itself.
+const AGENT_AREA: &str = "billing";
 
 /// A profile for a table agent of `tenant`.
 fn agent_profile(tenant: &str) -> v1::AgentProfile {
     v1::AgentProfile {
         display_name: "Table Agent".into(),
         skills: vec![v1::Skill {
-            product_area: "router-x200".into(),
+            product_area: AGENT_AREA.into(),
             level: 3,
         }],
-        capacity: 10,
+        capacity: 1000,
         team: String::new(),
         tenants: vec![tenant.to_string()],
     }
+}
+
+/// Gives ticket `ticket_id` to agent `agent_id` by hand, as `manager`.
+async fn assign(cluster: &Cluster, manager: &Caller, ticket_id: &str, agent_id: &str) {
+    cluster
+        .routing_as(manager, None)
+        .await
+        .unwrap()
+        .assign_ticket(v1::AssignTicketRequest {
+            ticket_id: ticket_id.to_string(),
+            agent_id: agent_id.to_string(),
+            reason: "set up a transfer".into(),
+        })
+        .await
+        .unwrap();
 }
 
 /// Registers agent `id` for `tenant`, as `manager`.
@@ -823,6 +1016,13 @@ async fn register_agent(cluster: &Cluster, manager: &Caller, id: &str, tenant: &
         })
         .await
         .unwrap();
+}
+
+/// `Some(problem)` unless `routing` shows ticket `ticket` with agent `agent`.
+fn given(routing: Option<v1::TicketRouting>, ticket: &str, agent: &str) -> Option<String> {
+    let routing = routing.unwrap_or_default();
+    let ok = routing.ticket_id == ticket && routing.assignee == agent && !routing.waiting;
+    (!ok).then(|| format!("routing after giving {ticket} to {agent}: {routing:?}"))
 }
 
 /// Runs a routing call as `caller`; `Ok(Some(problem))` for a wrong answer.
@@ -849,6 +1049,69 @@ async fn execute_routing(
             return Ok(check(
                 agents.iter().any(|a| a.agent_id == expected),
                 format!("{expected} not listed"),
+            ));
+        }
+        RoutingCall::Assign(r) => {
+            let (ticket, agent) = (r.ticket_id.clone(), r.agent_id.clone());
+            let routing = routing.assign_ticket(r).await?.into_inner().routing;
+            return Ok(given(routing, &ticket, &agent));
+        }
+        RoutingCall::Transfer(r) => {
+            let (ticket, agent) = (r.ticket_id.clone(), r.agent_id.clone());
+            let routing = routing.transfer_ticket(r).await?.into_inner().routing;
+            return Ok(given(routing, &ticket, &agent));
+        }
+        RoutingCall::TicketRouting(r) => {
+            let ticket = r.ticket_id.clone();
+            let routing = routing
+                .get_ticket_routing(r)
+                .await?
+                .into_inner()
+                .routing
+                .unwrap_or_default();
+            return Ok(check(
+                routing.ticket_id == ticket,
+                format!("answered ticket {}, expected {ticket}", routing.ticket_id),
+            ));
+        }
+        RoutingCall::Queue(expected) => {
+            let tickets = routing
+                .list_queue(v1::ListQueueRequest::default())
+                .await?
+                .into_inner()
+                .tickets;
+            return Ok(check(
+                tickets.iter().any(|t| t.ticket_id == expected),
+                format!("{expected} not queued"),
+            ));
+        }
+        RoutingCall::SetTier(r) => {
+            let customer = r.customer_id.clone();
+            let tier = routing
+                .set_customer_tier(r)
+                .await?
+                .into_inner()
+                .tier
+                .unwrap_or_default();
+            return Ok(check(
+                tier.customer_id == customer && tier.tier() == v1::Tier::Standard && !tier.default,
+                format!("tier after setting standard on {customer}: {tier:?}"),
+            ));
+        }
+        RoutingCall::GetTier(r) => {
+            let customer = r.customer_id.clone();
+            let tier = routing
+                .get_customer_tier(r)
+                .await?
+                .into_inner()
+                .tier
+                .unwrap_or_default();
+            return Ok(check(
+                tier.customer_id == customer,
+                format!(
+                    "answered customer {}, expected {customer}",
+                    tier.customer_id
+                ),
             ));
         }
     };
@@ -1119,8 +1382,9 @@ async fn access_table_across_tenants_and_roles() {
     let mut table = String::from(
         "| # | caller | call | target | expected | actual |\n|---|---|---|---|---|---|\n",
     );
-    // NOT_FOUND messages, ids blanked, per call: (row, message).
-    let mut not_found: BTreeMap<Rpc, Vec<(usize, String)>> = BTreeMap::new();
+    // NOT_FOUND messages, ids blanked, per call and the nonexistent target they must
+    // read as: (row, message).
+    let mut not_found: BTreeMap<(Rpc, Target), Vec<(usize, String)>> = BTreeMap::new();
     let mut refused = 0;
     for (index, row) in rows.iter().enumerate() {
         let prepared = fixtures.prepare(index, row).await;
@@ -1168,7 +1432,7 @@ async fn access_table_across_tenants_and_roles() {
                 }
                 if status.code() == Code::NotFound {
                     not_found
-                        .entry(row.rpc)
+                        .entry((row.rpc, row.target.reads_as(row.rpc)))
                         .or_default()
                         .push((index, without_ids(status.message())));
                 }
@@ -1191,11 +1455,11 @@ async fn access_table_across_tenants_and_roles() {
     }
 
     // Another tenant's id reads exactly as one that does not exist.
-    for (rpc, messages) in &not_found {
+    for ((rpc, nonexistent), messages) in &not_found {
         let Some(missing) = rows
             .iter()
             .enumerate()
-            .find(|(_, r)| r.rpc == *rpc && r.target == Target::Missing)
+            .find(|(_, r)| r.rpc == *rpc && r.target == *nonexistent)
             .and_then(|(i, _)| messages.iter().find(|(m, _)| *m == i))
         else {
             continue;

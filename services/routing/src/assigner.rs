@@ -104,7 +104,7 @@ impl Assigner {
             let ticket = self.log.load::<Ticket>(&ticket_id).await?;
             let now = now_millis();
             if !ticket.state.needs_agent() {
-                queue::record(&self.db, ticket_id, &ticket.state, Tier::default(), now).await?;
+                queue::record(&self.db, ticket_id, &ticket.state, None, now).await?;
                 return Ok(());
             }
             let agents = agents::of_tenant(&self.log, &ticket.state.tenant, false).await?;
@@ -115,7 +115,7 @@ impl Assigner {
                     Err(ApiError::Aborted(_)) => continue,
                     other => other?,
                 };
-                queue::record(&self.db, ticket_id, &queued.state, routed.tier, now).await?;
+                queue::record(&self.db, ticket_id, &queued.state, Some(routed.tier), now).await?;
                 tracing::info!(%ticket_id, "no agent fits; queued");
                 return self.drain(&ticket.state.tenant, meta).await;
             };
@@ -206,13 +206,15 @@ impl Assigner {
             product_area: ticket.state.product_area.clone(),
             rule,
         });
+        // Already so (a repeated transfer): nothing to record, not even the load.
+        let Some(ticket_event) = ticket_event else {
+            return Ok(agent.clone());
+        };
         let Some(agent_event) = agent.state.decide(&agent_id, &take, caller)? else {
             return Ok(agent.clone());
         };
         let mut batch = Batch::new();
-        if let Some(event) = ticket_event {
-            batch.stage(&ticket_id, ticket, event, meta, now);
-        }
+        batch.stage(&ticket_id, ticket, ticket_event, meta, now);
         let staged = batch.stage(&ids::agent_id(&agent_id), agent, agent_event, meta, now);
         // Whoever held it before lets go in the same batch.
         if let Some(previous) = ticket.state.assignee.as_deref().filter(|p| *p != agent_id) {
@@ -238,14 +240,7 @@ impl Assigner {
     pub async fn release(&self, ticket_id: Uuid, meta: &EventMeta) -> Result<(), ApiError> {
         for _ in 0..ATTEMPTS {
             let ticket = self.log.load::<Ticket>(&ticket_id).await?;
-            queue::record(
-                &self.db,
-                ticket_id,
-                &ticket.state,
-                Tier::default(),
-                now_millis(),
-            )
-            .await?;
+            queue::record(&self.db, ticket_id, &ticket.state, None, now_millis()).await?;
             let Some(agent_id) = ticket.state.assignee.clone() else {
                 return Ok(());
             };
@@ -370,7 +365,7 @@ impl Assigner {
             .await
             .map_err(|e| raced(e, ticket_id))?;
         after.version = after.version.max(ticket.state.version);
-        queue::record(&self.db, ticket_id, &after, tier, now).await?;
+        queue::record(&self.db, ticket_id, &after, Some(tier), now).await?;
         Ok(())
     }
 
@@ -392,7 +387,7 @@ impl Assigner {
                 let ticket = self.log.load::<Ticket>(&row.ticket_id).await?;
                 let now = now_millis();
                 if !ticket.state.needs_agent() {
-                    queue::record(&self.db, row.ticket_id, &ticket.state, row.tier(), now).await?;
+                    queue::record(&self.db, row.ticket_id, &ticket.state, None, now).await?;
                     break;
                 }
                 let routed = self.routed(&ticket.state).await?;
@@ -444,7 +439,7 @@ impl Assigner {
         at: UnixMillis,
     ) -> Result<(), ApiError> {
         let ticket = self.log.load::<Ticket>(&ticket_id).await?;
-        queue::record(&self.db, ticket_id, &ticket.state, Tier::default(), at).await?;
+        queue::record(&self.db, ticket_id, &ticket.state, None, at).await?;
         queue::handled(&self.db, ticket.state.customer_id, agent_id, at).await?;
         Ok(())
     }

@@ -65,14 +65,15 @@ fn tier_rank(t: Tier) -> i16 {
 }
 
 /// Records where `ticket` (at its version) stands: waiting in the queue since
-/// `since`, or out of it. A row written from a newer version is never overwritten
+/// `since` with its customer's `tier` (`None`: as recorded before, standard for a
+/// new row), or out of it. A row written from a newer version is never overwritten
 /// by an older one; a stale row that slips through is corrected when the queue is
 /// next drained (every row is checked against its ticket first).
 pub async fn record(
     db: &PgPool,
     ticket_id: Uuid,
     ticket: &Ticket,
-    tier: Tier,
+    tier: Option<Tier>,
     since: UnixMillis,
 ) -> Result<(), sqlx::Error> {
     let version = i64::try_from(ticket.version).unwrap_or(i64::MAX);
@@ -87,16 +88,17 @@ pub async fn record(
     sqlx::query(
         "INSERT INTO routing_queue \
            (ticket_id, tenant, product_area, priority, tier, queued_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         VALUES ($1, $2, $3, $4, COALESCE($5, 1), $6, $7) \
          ON CONFLICT (ticket_id) DO UPDATE SET \
-           tier = EXCLUDED.tier, priority = EXCLUDED.priority, version = EXCLUDED.version \
+           tier = COALESCE($5, routing_queue.tier), priority = EXCLUDED.priority, \
+           version = EXCLUDED.version \
          WHERE routing_queue.version <= EXCLUDED.version",
     )
     .bind(ticket_id)
     .bind(ticket.tenant.as_str())
     .bind(&ticket.product_area)
     .bind(priority_rank(ticket.priority))
-    .bind(tier_rank(tier))
+    .bind(tier.map(tier_rank))
     .bind(since)
     .bind(version)
     .execute(db)

@@ -37,6 +37,8 @@ pub struct TicketClocks {
     pub policy: Option<SlaPolicy>,
     /// The current cycle's clocks.
     pub clocks: Vec<Clock>,
+    /// The ticket's events the above were computed from, with their versions.
+    pub events: Vec<(u64, Recorded<TicketEvent>)>,
 }
 
 /// The SLA policy of `tenant`, as loaded.
@@ -94,6 +96,7 @@ pub async fn clocks_of(log: &EventLog, id: Uuid) -> Result<TicketClocks, ApiErro
         tier,
         policy,
         clocks,
+        events: recorded,
     })
 }
 

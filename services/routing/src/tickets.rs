@@ -98,18 +98,27 @@ pub async fn by_hand(
     routing(log, caller, id).await
 }
 
-/// Ticket `id`'s routing, rebuilt from its events.
+/// Ticket `id`'s routing, rebuilt from one read of its events.
 pub async fn routing(
     log: &EventLog,
     caller: &Caller,
     id: Uuid,
 ) -> Result<v1::TicketRouting, ApiError> {
-    let ticket = load_visible(log, caller, id).await?;
-    let events = log.read::<Ticket>(&id, Some(ticket.state.version)).await?;
-    let decisions = events
+    let tc = sla::clocks_of(log, id).await?;
+    let state = &tc.ticket.state;
+    if state.status.is_none() {
+        return Err(DomainError::NotFound {
+            kind: "ticket",
+            id: id.to_string(),
+        }
+        .into());
+    }
+    caller.check_sees("ticket", &id, &state.tenant)?;
+    let decisions = tc
+        .events
         .iter()
-        .filter_map(|logged| {
-            let (rule, agent_id, candidates, reason) = match logged.event.as_ref()? {
+        .filter_map(|(version, recorded)| {
+            let (rule, agent_id, candidates, reason) = match &recorded.event {
                 TicketEvent::Assigned(a) => {
                     (a.rule, a.agent.clone(), &a.candidates, a.reason.clone())
                 }
@@ -119,19 +128,17 @@ pub async fn routing(
                 _ => return None,
             };
             Some(v1::RoutingDecision {
-                version: logged.version,
+                version: *version,
                 rule: v1::RoutingRule::from(rule).into(),
                 agent_id,
                 candidates: convert::routing_candidates(candidates),
                 reason,
-                decided_by: logged.actor.id.clone(),
-                decided_at: Some(convert::timestamp(logged.at)),
+                decided_by: recorded.actor.id.clone(),
+                decided_at: Some(convert::timestamp(recorded.at)),
             })
         })
         .collect();
-    let tc = sla::clocks_of(log, id).await?;
     let now = now_millis();
-    let state = &tc.ticket.state;
     Ok(v1::TicketRouting {
         ticket_id: id.to_string(),
         assignee: state.assignee.clone().unwrap_or_default(),
