@@ -348,6 +348,8 @@ impl Cluster {
             for name in [
                 frontline_routing::consumers::TICKETS,
                 frontline_routing::consumers::AGENTS,
+                frontline_routing::consumers::SLA,
+                frontline_routing::consumers::POLICIES,
             ] {
                 let info = match stream
                     .get_consumer::<async_nats::jetstream::consumer::pull::Config>(name)

@@ -92,6 +92,9 @@ enum Rpc {
     ListQueue,
     SetCustomerTier,
     GetCustomerTier,
+    PutSlaPolicy,
+    GetSlaPolicy,
+    LogTime,
 }
 
 impl Rpc {
@@ -123,6 +126,9 @@ impl Rpc {
             Rpc::ListQueue => "ListQueue",
             Rpc::SetCustomerTier => "SetCustomerTier",
             Rpc::GetCustomerTier => "GetCustomerTier",
+            Rpc::PutSlaPolicy => "PutSlaPolicy",
+            Rpc::GetSlaPolicy => "GetSlaPolicy",
+            Rpc::LogTime => "LogTime",
         }
     }
 }
@@ -181,6 +187,7 @@ impl Target {
             Rpc::ListQueue => format!("{tenant}'s queue"),
             Rpc::SetCustomerTier => format!("new {tenant} customer"),
             Rpc::GetCustomerTier => format!("{tenant} customer"),
+            Rpc::PutSlaPolicy | Rpc::GetSlaPolicy => format!("{tenant}'s SLA policy"),
             _ => format!("{tenant} ticket"),
         }
     }
@@ -374,7 +381,14 @@ fn rows() -> Vec<Row> {
     }
 
     // Ticket commands: agents and managers only, on tickets of tenants they cover.
-    for rpc in [Rpc::Reply, Rpc::AddNote, Rpc::Solve, Rpc::Reopen] {
+    // Logging time on a ticket is routing's, but the permission is Reply's.
+    for rpc in [
+        Rpc::Reply,
+        Rpc::AddNote,
+        Rpc::Solve,
+        Rpc::Reopen,
+        Rpc::LogTime,
+    ] {
         for (who, target, expected) in [
             ("shop-a", Acme, DENIED),
             ("shop-a", Globex, DENIED),
@@ -455,8 +469,9 @@ fn rows() -> Vec<Row> {
         Globex,
         NOT_FOUND,
     ));
-    // Routing's lists (agents, queue) act in one tenant, as ListAgents always did.
-    for rpc in [Rpc::ListAgents, Rpc::ListQueue] {
+    // Routing's lists (agents, queue) and the SLA policy act in one tenant, as
+    // ListAgents always did.
+    for rpc in [Rpc::ListAgents, Rpc::ListQueue, Rpc::GetSlaPolicy] {
         for (who, x_tenant, target, expected) in [
             ("shop-a", None, Acme, DENIED),
             ("agent-acme", None, Acme, OK),
@@ -471,6 +486,27 @@ fn rows() -> Vec<Row> {
         ] {
             rows.push(row(who, x_tenant, rpc, target, expected));
         }
+    }
+    // Putting the SLA policy: managers and admins, in the one tenant the call acts
+    // in; the role is refused before the missing x-tenant is noticed.
+    for (who, x_tenant, target, expected) in [
+        ("shop-a", None, Acme, DENIED),
+        ("shop-g", None, Globex, DENIED),
+        ("agent-acme", None, Acme, DENIED),
+        ("agent-globex", None, Globex, DENIED),
+        ("agent-both", None, Acme, DENIED),
+        ("agent-both", Some("acme"), Acme, DENIED),
+        ("manager-acme", None, Acme, OK),
+        ("manager-acme", Some("acme"), Acme, OK),
+        ("manager-acme", Some("globex"), Globex, DENIED),
+        ("admin-acme", None, Acme, OK),
+        ("admin-acme", Some("globex"), Globex, DENIED),
+        ("admin-all", None, Acme, INVALID),
+        ("admin-all", Some("ACME"), Acme, INVALID),
+        ("admin-all", Some("acme"), Acme, OK),
+        ("admin-all", Some("globex"), Globex, OK),
+    ] {
+        rows.push(row(who, x_tenant, Rpc::PutSlaPolicy, target, expected));
     }
 
     // Tickets by hand and customers' tiers: managers and admins, on tickets and
@@ -885,6 +921,19 @@ impl<'c> Fixtures<'c> {
                     customer_id,
                 }))
             }
+            // The policy is the acting tenant's (token or x-tenant), whatever the
+            // target; without targets it runs no clocks, so no later row meets a
+            // timer.
+            Rpc::PutSlaPolicy => {
+                Prepared::Routing(RoutingCall::PutPolicy(v1::PutSlaPolicyRequest {
+                    policy: Some(table_policy()),
+                }))
+            }
+            Rpc::GetSlaPolicy => Prepared::Routing(RoutingCall::GetPolicy),
+            Rpc::LogTime => Prepared::Routing(RoutingCall::LogTime(v1::LogTimeRequest {
+                ticket_id: main_ticket,
+                minutes: LOGGED_MINUTES,
+            })),
         }
     }
 
@@ -969,6 +1018,23 @@ enum RoutingCall {
     Queue(String),
     SetTier(v1::SetCustomerTierRequest),
     GetTier(v1::GetCustomerTierRequest),
+    PutPolicy(v1::PutSlaPolicyRequest),
+    /// Read the acting tenant's SLA policy.
+    GetPolicy,
+    LogTime(v1::LogTimeRequest),
+}
+
+/// The minutes a LogTime row logs.
+const LOGGED_MINUTES: u32 = 5;
+
+/// The SLA policy the table puts: valid, but without targets (no clocks run) and
+/// without time budgets (nothing is flagged).
+fn table_policy() -> v1::SlaPolicy {
+    v1::SlaPolicy {
+        warning_percent: 75,
+        escalation: v1::Escalation::Raise.into(),
+        ..Default::default()
+    }
 }
 
 /// The product area the table's agents handle: not the table tickets' (those of
@@ -1111,6 +1177,35 @@ async fn execute_routing(
                 format!(
                     "answered customer {}, expected {customer}",
                     tier.customer_id
+                ),
+            ));
+        }
+        RoutingCall::PutPolicy(r) => {
+            let r = routing.put_sla_policy(r).await?.into_inner();
+            return Ok(check(
+                r.policy.is_some() && r.version >= 1,
+                format!("answer after putting the policy: {r:?}"),
+            ));
+        }
+        RoutingCall::GetPolicy => {
+            // Set or not depends on the rows before; a policy has a version, none
+            // has 0.
+            let r = routing
+                .get_sla_policy(v1::GetSlaPolicyRequest {})
+                .await?
+                .into_inner();
+            return Ok(check(
+                r.policy.is_some() == (r.version >= 1),
+                format!("policy and version disagree: {r:?}"),
+            ));
+        }
+        RoutingCall::LogTime(r) => {
+            let r = routing.log_time(r).await?.into_inner();
+            return Ok(check(
+                r.minutes_logged >= LOGGED_MINUTES,
+                format!(
+                    "{} minutes logged after logging {LOGGED_MINUTES}",
+                    r.minutes_logged
                 ),
             ));
         }
