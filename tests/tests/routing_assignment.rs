@@ -209,7 +209,7 @@ async fn tickets_go_by_skill_load_and_who_knows_the_customer_with_reasons() {
 
     // Nobody has the skill: the ticket waits, with why, and goes to the first
     // skilled agent who comes online.
-    let t4 = submit(&cluster, "t4", "c3@example.com", "modem").await;
+    let (t4, c3) = submit_for(&cluster, "t4", "c3@example.com", "modem").await;
     let r4 = until(&cluster, &t4, "queued", |r| r.queued).await;
     let d4 = last_decision(&r4);
     assert_eq!(d4.rule(), v1::RoutingRule::Queued);
@@ -227,8 +227,14 @@ async fn tickets_go_by_skill_load_and_who_knows_the_customer_with_reasons() {
     assert_eq!(queue.tickets.len(), 1);
     assert_eq!(queue.tickets[0].ticket_id, t4);
     assert_eq!(queue.tickets[0].product_area, "modem");
+    // A basic-tier customer: still a human one step away.
+    routing
+        .set_customer_tier(set_tier(&c3, v1::Tier::Basic, ""))
+        .await
+        .unwrap();
     agent_online(&cluster, "mo", &["modem"], 2).await;
     let r4 = assigned_to(&cluster, &t4, "mo").await;
+    assert_eq!(r4.tier(), v1::Tier::Basic);
     assert_eq!(last_decision(&r4).rule(), v1::RoutingRule::LeastLoaded);
 
     // Mo goes offline: nobody else can take the modem ticket, so it waits again;

@@ -53,6 +53,7 @@ pub struct Assigner {
     log: EventLog,
     db: PgPool,
     settings: Settings,
+    desks: agents::Desks,
 }
 
 /// Routing's own caller: an operator's rights over every tenant.
@@ -93,7 +94,12 @@ fn raced(e: LogError, ticket_id: Uuid) -> ApiError {
 impl Assigner {
     /// An assigner on `log`, with its indexes in `db`.
     pub fn new(log: EventLog, db: PgPool, settings: Settings) -> Self {
-        Assigner { log, db, settings }
+        Assigner {
+            log,
+            db,
+            settings,
+            desks: agents::Desks::default(),
+        }
     }
 
     /// Routes ticket `ticket_id` if it waits for an agent: assigns it by the rules,
@@ -107,10 +113,16 @@ impl Assigner {
                 queue::record(&self.db, ticket_id, &ticket.state, None, now).await?;
                 return Ok(());
             }
-            let agents = agents::of_tenant(&self.log, &ticket.state.tenant, false).await?;
             let routed = self.routed(&ticket.state).await?;
+            let tenant = &ticket.state.tenant;
+            let mut desk = self.desks.lock(tenant).await;
+            let agents = self
+                .desks
+                .agents(&mut desk, &self.log, tenant, false)
+                .await?;
             let decision = decide(&routed, &agents, now, self.settings.affinity_window);
             let Some(agent_id) = decision.agent.clone() else {
+                drop(desk);
                 let queued = match self.queue(ticket_id, &ticket, &decision, meta, now).await {
                     Err(ApiError::Aborted(_)) => continue,
                     other => other?,
@@ -135,10 +147,14 @@ impl Assigner {
                 .commit(ticket_id, &ticket, chosen, assignment, &system(), meta)
                 .await
             {
-                Err(ApiError::Aborted(_)) => continue,
-                other => {
-                    other?;
+                Ok(after) => {
+                    desk.update(after);
                     return Ok(());
+                }
+                Err(ApiError::Aborted(_)) => desk.forget(),
+                Err(e) => {
+                    desk.forget();
+                    return Err(e);
                 }
             }
         }
@@ -372,7 +388,11 @@ impl Assigner {
     /// Assigns waiting tickets of `tenant`, first in queue order first, while any
     /// of its agents can take one.
     pub async fn drain(&self, tenant: &TenantId, meta: &EventMeta) -> Result<(), ApiError> {
-        let mut agents = agents::of_tenant(&self.log, tenant, false).await?;
+        let mut desk = self.desks.lock(tenant).await;
+        let mut agents = self
+            .desks
+            .agents(&mut desk, &self.log, tenant, true)
+            .await?;
         if !agents.iter().any(|a| free(&a.state)) {
             return Ok(());
         }
@@ -416,11 +436,15 @@ impl Assigner {
                     .await
                 {
                     Ok(after) => {
+                        desk.update(after.clone());
                         agents[index] = after;
                         break;
                     }
                     Err(ApiError::Aborted(_)) if attempts < 3 => {
-                        agents = agents::of_tenant(&self.log, tenant, false).await?;
+                        agents = self
+                            .desks
+                            .agents(&mut desk, &self.log, tenant, true)
+                            .await?;
                     }
                     Err(ApiError::Aborted(_)) => break,
                     Err(e) => return Err(e),
@@ -428,6 +452,11 @@ impl Assigner {
             }
         }
         Ok(())
+    }
+
+    /// An agent was registered: list the agents again on the next decision.
+    pub fn agents_changed(&self) {
+        self.desks.forget();
     }
 
     /// Ticket `ticket_id` was given to `agent_id` (or they replied on it) at `at`:

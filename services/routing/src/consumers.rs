@@ -10,6 +10,7 @@ use frontline_domain::{
 use frontline_eventlog::{ConsumerConfig, Delivery, EventCodec, EventLog, EventMeta};
 use frontline_proto::{convert, v1};
 use frontline_runtime::ApiError;
+use futures::{StreamExt as _, stream::FuturesUnordered};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -27,6 +28,10 @@ pub const SLA: &str = "routing-sla";
 /// The policy events' consumer.
 pub const POLICIES: &str = "routing-policies";
 
+/// Ticket events handled at once per replica. (Agent and policy events go one at a
+/// time: each drains or re-times a whole tenant.)
+const PARALLEL: usize = 16;
+
 /// What routing records in answer to `delivery`: as routing, in the same
 /// correlation, caused by that event.
 fn meta<E>(delivery: &Delivery<E>) -> EventMeta {
@@ -43,40 +48,79 @@ fn aggregate_id<E>(delivery: &Delivery<E>) -> Result<Uuid, ApiError> {
         .map_err(|e| ApiError::Internal(format!("aggregate id: {e}")))
 }
 
-/// Runs `handle` on every event of durable consumer `durable` (filter `filter`)
-/// until `stop`: acks what it handled, asks again for what failed.
+/// Runs `handle` on every event of durable consumer `durable` (filter `filter`),
+/// up to `parallel` at once, until `stop` (finishing what is in hand): acks what it
+/// handled, asks again for what failed. Handlers read their state afresh and lose
+/// races safely, so events of different tickets need no order between them.
 async fn consume<E, F, Fut>(
     log: EventLog,
-    durable: &str,
-    filter: &str,
+    (durable, filter, parallel): (&str, &str, usize),
     stop: CancellationToken,
     handle: F,
 ) -> Result<(), ApiError>
 where
-    E: EventCodec,
+    E: EventCodec + Send + 'static,
     F: Fn(Delivery<E>) -> Fut,
     Fut: std::future::Future<Output = (Delivery<E>, Result<(), ApiError>)>,
 {
-    let mut deliveries = log
-        .subscribe::<E>(ConsumerConfig::new(durable, filter))
-        .await?;
+    let mut config = ConsumerConfig::new(durable, filter);
+    // Enough in hand to keep `parallel` busy, few enough to redeliver quickly.
+    config.max_ack_pending = i64::try_from(parallel * 4).unwrap_or(64);
+    let mut deliveries = log.subscribe::<E>(config).await?;
+    // A reader of its own: `Subscription::next` is not cancel-safe (a message taken
+    // and then dropped would wait for its ack timeout), and a channel's `recv` is.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(parallel);
+    let reader = tokio::spawn(async move {
+        while let Some(delivery) = deliveries.next().await {
+            if tx.send(delivery).await.is_err() {
+                break;
+            }
+        }
+    });
+    let _reader = AbortOnDrop(reader);
+    let mut in_hand = FuturesUnordered::new();
     loop {
-        let next = tokio::select! {
-            next = deliveries.next() => next,
-            () = stop.cancelled() => return Ok(()),
-        };
-        let Some(delivery) = next else {
-            return Err(ApiError::Unavailable(format!("consumer {durable} ended")));
-        };
-        let (delivery, outcome) = handle(delivery?).await;
-        match outcome {
-            Ok(()) => delivery.ack().await?,
-            Err(e) => {
-                tracing::warn!(consumer = durable, subject = %delivery.subject, error = %e, "routing an event failed; it comes again");
-                delivery.retry(&e.to_string()).await?;
+        tokio::select! {
+            next = rx.recv(), if in_hand.len() < parallel && !stop.is_cancelled() => {
+                let Some(delivery) = next else {
+                    return Err(ApiError::Unavailable(format!("consumer {durable} ended")));
+                };
+                in_hand.push(handle(delivery?));
+            }
+            Some((delivery, outcome)) = in_hand.next(), if !in_hand.is_empty() => {
+                settle(durable, delivery, outcome).await?;
+            }
+            () = stop.cancelled(), if !stop.is_cancelled() || in_hand.is_empty() => {
+                if in_hand.is_empty() {
+                    return Ok(());
+                }
             }
         }
     }
+}
+
+/// Aborts its task when dropped (the consumer's reader ends with the consumer).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn settle<E>(
+    durable: &str,
+    delivery: Delivery<E>,
+    outcome: Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    match outcome {
+        Ok(()) => delivery.ack().await?,
+        Err(e) => {
+            tracing::warn!(consumer = durable, subject = %delivery.subject, error = %e, "routing an event failed; it comes again");
+            delivery.retry(&e.to_string()).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Ticket events: a new or reopened ticket is routed; a solved one lets its agent
@@ -89,8 +133,7 @@ pub async fn tickets(
     let assigner = &assigner;
     consume::<TicketEvent, _, _>(
         log.clone(),
-        TICKETS,
-        "frontline.ticket.>",
+        (TICKETS, "frontline.ticket.>", PARALLEL),
         stop,
         |d| async move {
             let outcome = on_ticket(assigner, &d).await;
@@ -142,8 +185,7 @@ pub async fn agents(
     let (assigner, log_ref) = (&assigner, &log);
     consume::<AgentEvent, _, _>(
         log.clone(),
-        AGENTS,
-        "frontline.agent.>",
+        (AGENTS, "frontline.agent.>", 1),
         stop,
         |d| async move {
             let outcome = on_agent(log_ref, assigner, &d).await;
@@ -174,6 +216,9 @@ async fn on_agent(
         | AgentEvent::Updated(_)
         | AgentEvent::AvailabilityChanged(Availability::Available)
         | AgentEvent::TicketReleased { .. } => {
+            if matches!(event, AgentEvent::Registered { .. }) {
+                assigner.agents_changed();
+            }
             let tenants = agent.profile.map(|p| p.tenants).unwrap_or_default();
             for tenant in &tenants {
                 assigner.drain(tenant, &meta(d)).await?;
@@ -191,10 +236,15 @@ async fn on_agent(
 /// logged time is checked against the budget.
 pub async fn sla(log: EventLog, sla: Sla, stop: CancellationToken) -> Result<(), ApiError> {
     let sla = &sla;
-    consume::<TicketEvent, _, _>(log, SLA, "frontline.ticket.>", stop, |d| async move {
-        let outcome = on_sla(sla, &d).await;
-        (d, outcome)
-    })
+    consume::<TicketEvent, _, _>(
+        log,
+        (SLA, "frontline.ticket.>", PARALLEL),
+        stop,
+        |d| async move {
+            let outcome = on_sla(sla, &d).await;
+            (d, outcome)
+        },
+    )
     .await
 }
 
@@ -224,12 +274,17 @@ async fn on_sla(sla: &Sla, d: &Delivery<TicketEvent>) -> Result<(), ApiError> {
 /// Policy events: the tenant's open tickets get the new clocks.
 pub async fn policies(log: EventLog, sla: Sla, stop: CancellationToken) -> Result<(), ApiError> {
     let sla = &sla;
-    consume::<PolicyEvent, _, _>(log, POLICIES, "frontline.policy.>", stop, |d| async move {
-        let outcome = match &d.event {
-            Some(PolicyEvent::Set { tenant, .. }) => sla.policy_changed(tenant).await,
-            None => Ok(()),
-        };
-        (d, outcome)
-    })
+    consume::<PolicyEvent, _, _>(
+        log,
+        (POLICIES, "frontline.policy.>", 1),
+        stop,
+        |d| async move {
+            let outcome = match &d.event {
+                Some(PolicyEvent::Set { tenant, .. }) => sla.policy_changed(tenant).await,
+                None => Ok(()),
+            };
+            (d, outcome)
+        },
+    )
     .await
 }

@@ -139,8 +139,8 @@ impl Sla {
     /// Keeps ticket `id`'s timers at its clocks' next moments (and the tenant's
     /// list of open tickets current).
     pub async fn reschedule(&self, id: Uuid) -> Result<(), ApiError> {
-        let tc = clocks_of(&self.log, id).await?;
-        let state = &tc.ticket.state;
+        let ticket = self.log.load::<Ticket>(&id).await?;
+        let state = &ticket.state;
         if state
             .status
             .is_some_and(frontline_domain::TicketStatus::is_active)
@@ -159,6 +159,16 @@ impl Sla {
                 .execute(&self.db)
                 .await?;
         }
+        // No policy, no clocks: the cheap path for tenants without SLAs.
+        if policy_of(&self.log, &state.tenant)
+            .await?
+            .state
+            .policy
+            .is_none()
+        {
+            return Ok(());
+        }
+        let tc = clocks_of(&self.log, id).await?;
         for clock in &tc.clocks {
             match clock.next_alarm() {
                 Some((_, at)) => self.timers.schedule(id, clock.kind, at).await?,

@@ -10,6 +10,8 @@
 //! 4. The cost of sealing personal data: opening tickets (a new customer, so a new
 //!    data key, each) and cold-loading 20-event tickets, on a sealing log and on a
 //!    clear one, side by side.
+//! 5. Routing: submit → `TicketAssigned` latency at half intake's measured rate, and
+//!    SLA timer lateness for many timers due within a minute.
 //!
 //! It prints a table; it asserts nothing. Tests never assert wall-clock times.
 
@@ -24,6 +26,7 @@ use frontline_eventlog::EventLog;
 use futures::StreamExt;
 use uuid::Uuid;
 
+mod routing;
 mod sealing;
 mod tickets;
 
@@ -48,14 +51,36 @@ struct Args {
     /// Events per target ticket.
     #[arg(long, env = "BENCH_EVENTS_PER_TICKET", default_value_t = 20)]
     events_per_ticket: usize,
+    /// SLA timers scheduled for the lateness row.
+    #[arg(long, env = "BENCH_TIMERS", default_value_t = 10_000)]
+    timers: usize,
+    /// Seconds the timers are spread over.
+    #[arg(long, env = "BENCH_TIMER_WINDOW_SECS", default_value_t = 60)]
+    timer_window_secs: u64,
+    /// Tickets submitted for the submit → assigned row.
+    #[arg(long, env = "BENCH_ASSIGN_OPS", default_value_t = 2000)]
+    assign_ops: usize,
+    /// Only routing's rows (with the intake rate they are measured at).
+    #[arg(long, env = "BENCH_ONLY_ROUTING")]
+    only_routing: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if std::env::var_os("BENCH_LOG").is_some() {
+        frontline_runtime::telemetry::init_logging(frontline_runtime::telemetry::LogFormat::Text);
+    }
     eprintln!("starting a pinned nats-server and the services…");
     let cluster = Cluster::start().await?;
     let mut rows = Vec::new();
+    if args.only_routing {
+        let intake = intake_rate(&cluster, args.concurrency, args.ops).await?;
+        cluster.shutdown().await;
+        routing_rows(&args, intake, &mut rows).await?;
+        print_table(&rows);
+        return Ok(());
+    }
 
     let raw = raw_append_rate(&cluster, args.concurrency, args.ops).await?;
     let intake = intake_rate(&cluster, args.concurrency, args.ops).await?;
@@ -117,6 +142,8 @@ async fn main() -> anyhow::Result<()> {
 
     cluster.shutdown().await;
 
+    routing_rows(&args, intake, &mut rows).await?;
+
     // Load latency on its own fresh server, so the stream sizes are exact.
     let cluster = Cluster::start().await?;
     let js = jetstream::new(cluster.log.client().clone());
@@ -162,6 +189,50 @@ async fn main() -> anyhow::Result<()> {
     }
     print_table(&rows);
     cluster.shutdown().await;
+    Ok(())
+}
+
+/// Routing on a fresh cluster: assignment latency at half intake's rate, then
+/// timers.
+async fn routing_rows(args: &Args, intake: f64, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let cluster = Cluster::start().await?;
+    let half = intake / 2.0;
+    eprintln!(
+        "submitting {} tickets at {half:.0}/s against 5 agents…",
+        args.assign_ops
+    );
+    let assigned = routing::assigned_latency(&cluster, half, args.assign_ops, 5).await?;
+    rows.push(Row::new(
+        format!("submit → TicketAssigned at {half:.0}/s (half of intake), 5 agents"),
+        format!(
+            "p50 {} p99 {} max {}",
+            ms(assigned.p50),
+            ms(assigned.p99),
+            ms(assigned.max)
+        ),
+        format!("{} tickets; target p99 ≤ 50 ms", assigned.count),
+    ));
+    let lateness = routing::timer_lateness(
+        &cluster,
+        args.timers,
+        Duration::from_secs(args.timer_window_secs),
+    )
+    .await?;
+    rows.push(Row::new(
+        format!(
+            "SLA timer lateness, {} timers due within {} s",
+            args.timers, args.timer_window_secs
+        ),
+        format!(
+            "p50 {} p99 {} max {}",
+            ms(lateness.p50),
+            ms(lateness.p99),
+            ms(lateness.max)
+        ),
+        "NATS message schedules; target p99 ≤ 1 s".into(),
+    ));
+    cluster.shutdown().await;
+
     Ok(())
 }
 
@@ -229,8 +300,9 @@ async fn raw_append_rate(cluster: &Cluster, concurrency: usize, ops: usize) -> a
                     let mut headers = HeaderMap::new();
                     headers.insert("Nats-Msg-Id", Uuid::now_v7().to_string().as_str());
                     headers.insert("Nats-Expected-Last-Subject-Sequence", "0");
+                    // A subject no consumer reads: the raw append alone.
                     js.publish_with_headers(
-                        format!("frontline.ticket.{}", Uuid::new_v4()),
+                        format!("frontline.bench.{}", Uuid::new_v4()),
                         headers,
                         payload.clone(),
                     )
