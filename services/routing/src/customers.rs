@@ -14,7 +14,7 @@ use crate::agents;
 pub struct TierOf {
     /// The tier in force.
     pub tier: Tier,
-    /// No manager set one: the default applies.
+    /// No manager set one: the tenant's default applies.
     pub default: bool,
     /// The named agent (extended tier only).
     pub named_agent: Option<String>,
@@ -35,13 +35,22 @@ impl TierOf {
     }
 }
 
-/// The tier of `record`'s person (the record it is linked into, if any).
+/// The tier of `record`'s person (the record it is linked into, if any); when no
+/// manager set one, the tenant's policy's default tier (standard without a policy).
 pub async fn tier_of(log: &EventLog, record: &Customer) -> Result<TierOf, ApiError> {
     let (person, state) = match record.linked_into {
         Some(primary) => (Some(primary), log.load::<Customer>(&primary).await?.state),
         None => (None, record.clone()),
     };
-    let tier = state.tier.unwrap_or_default();
+    let tier = match state.tier {
+        Some(tier) => tier,
+        None => crate::sla::policy_of(log, &record.tenant)
+            .await?
+            .state
+            .policy
+            .map(|p| p.default_tier)
+            .unwrap_or_default(),
+    };
     Ok(TierOf {
         tier,
         default: state.tier.is_none(),

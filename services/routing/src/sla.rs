@@ -73,11 +73,7 @@ pub async fn clocks_of(log: &EventLog, id: Uuid) -> Result<TicketClocks, ApiErro
         .load::<frontline_domain::Customer>(&ticket.customer_id)
         .await?
         .state;
-    let tier_of = customers::tier_of(log, &customer).await?;
-    let tier = match &policy {
-        Some(p) if tier_of.default => p.default_tier,
-        _ => tier_of.tier,
-    };
+    let tier = customers::tier_of(log, &customer).await?.tier;
     let clocks = match &policy {
         Some(p) => clocks::clocks(
             recorded.iter().map(|(v, r)| (*v, r)),
