@@ -30,7 +30,7 @@ pub const POLICIES: &str = "routing-policies";
 
 /// Ticket events handled at once per replica. (Agent and policy events go one at a
 /// time: each drains or re-times a whole tenant.)
-const PARALLEL: usize = 4;
+const PARALLEL: usize = 16;
 
 /// What routing records in answer to `delivery`: as routing, in the same
 /// correlation, caused by that event.
