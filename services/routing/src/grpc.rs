@@ -7,7 +7,7 @@ use frontline_proto::{
     convert::{self, from_wire},
     v1::{self, routing_service_server::RoutingService},
 };
-use frontline_runtime::{ApiError, handle, now_millis};
+use frontline_runtime::{ApiError, Call, handle, now_millis};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
@@ -70,6 +70,25 @@ impl Routing {
             Some(convert::agent(&outcome.loaded.state)),
             outcome.appended,
         ))
+    }
+}
+
+impl Routing {
+    /// A manager gives a ticket to an agent (`transfer`: from the agent it has).
+    async fn by_hand(
+        &self,
+        call: Call<v1::AssignTicketRequest>,
+        transfer: bool,
+    ) -> Result<v1::TicketRouting, ApiError> {
+        let m = &call.message;
+        let request = ByHand {
+            ticket_id: &m.ticket_id,
+            agent_id: &m.agent_id,
+            reason: &m.reason,
+            transfer,
+        };
+        let who = (&call.caller, &call.meta);
+        tickets::by_hand(&self.log, &self.assigner, who, request).await
     }
 }
 
@@ -182,15 +201,7 @@ impl RoutingService for Routing {
         request: Request<v1::AssignTicketRequest>,
     ) -> Result<Response<v1::AssignTicketResponse>, Status> {
         handle(request, Action::AssignTickets, |call| async move {
-            let m = &call.message;
-            let request = ByHand {
-                ticket_id: &m.ticket_id,
-                agent_id: &m.agent_id,
-                reason: &m.reason,
-                transfer: false,
-            };
-            let who = (&call.caller, &call.meta);
-            let routing = tickets::by_hand(&self.log, &self.assigner, who, request).await?;
+            let routing = self.by_hand(call, false).await?;
             Ok(v1::AssignTicketResponse {
                 routing: Some(routing),
             })
@@ -203,15 +214,13 @@ impl RoutingService for Routing {
         request: Request<v1::TransferTicketRequest>,
     ) -> Result<Response<v1::TransferTicketResponse>, Status> {
         handle(request, Action::AssignTickets, |call| async move {
-            let m = &call.message;
-            let request = ByHand {
-                ticket_id: &m.ticket_id,
-                agent_id: &m.agent_id,
-                reason: &m.reason,
-                transfer: true,
-            };
-            let who = (&call.caller, &call.meta);
-            let routing = tickets::by_hand(&self.log, &self.assigner, who, request).await?;
+            // The same three fields; only the ticket's starting point differs.
+            let call = call.map(|m| v1::AssignTicketRequest {
+                ticket_id: m.ticket_id,
+                agent_id: m.agent_id,
+                reason: m.reason,
+            });
+            let routing = self.by_hand(call, true).await?;
             Ok(v1::TransferTicketResponse {
                 routing: Some(routing),
             })
