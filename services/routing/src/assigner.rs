@@ -264,6 +264,13 @@ impl Assigner {
                 return Ok(());
             }
             let agent = self.log.load::<Agent>(&ids::agent_id(&agent_id)).await?;
+            // The ticket again, after the agent: had it been reopened and given back
+            // to them in between, the agent read above already holds that take, and
+            // releasing would drop a ticket they hold. Any take after the agent read
+            // moves the agent's sequence, so the batch below conflicts instead.
+            if self.log.load::<Ticket>(&ticket_id).await?.sequence != ticket.sequence {
+                continue;
+            }
             let release = AgentCommand::Release { ticket: ticket_id };
             let Some(event) = agent.state.decide(&agent_id, &release, &system())? else {
                 return Ok(());
@@ -330,8 +337,14 @@ impl Assigner {
                         .map(|_| ())
                 }
                 None => {
-                    self.requeue(ticket_id, &ticket, from, &decision, routed.tier, meta)
+                    match self
+                        .requeue(ticket_id, &ticket, from, &decision, routed.tier, meta)
                         .await
+                    {
+                        // Capacity freed elsewhere meanwhile must see this row.
+                        Ok(()) => self.drain(&ticket.state.tenant, meta).await,
+                        Err(e) => Err(e),
+                    }
                 }
             };
             match outcome {
@@ -396,7 +409,13 @@ impl Assigner {
         if !agents.iter().any(|a| free(&a.state)) {
             return Ok(());
         }
-        let waiting = queue::waiting(&self.db, tenant, queue::MAX_PAGE).await?;
+        let areas: Vec<String> = agents
+            .iter()
+            .filter(|a| free(&a.state))
+            .filter_map(|a| a.state.profile.as_ref())
+            .flat_map(|p| p.skills.keys().cloned())
+            .collect();
+        let waiting = queue::waiting_for(&self.db, tenant, &areas, queue::MAX_PAGE).await?;
         for row in waiting {
             let mut attempts = 0;
             loop {

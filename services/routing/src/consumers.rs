@@ -66,6 +66,10 @@ where
     let mut config = ConsumerConfig::new(durable, filter);
     // Enough in hand to keep `parallel` busy, few enough to redeliver quickly.
     config.max_ack_pending = i64::try_from(parallel * 4).unwrap_or(64);
+    // Never parked: every handler is idempotent and its failures are outages
+    // (PostgreSQL, NATS), after which the event must still be handled — a parked
+    // Opened would leave a ticket without an agent, a parked Solved a load for good.
+    config.max_deliver = 0;
     let mut deliveries = log.subscribe::<E>(config).await?;
     // A reader of its own: `Subscription::next` is not cancel-safe (a message taken
     // and then dropped would wait for its ack timeout), and a channel's `recv` is.

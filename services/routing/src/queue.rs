@@ -124,6 +124,27 @@ pub async fn waiting(
     .await
 }
 
+/// The waiting tickets of `tenant` that agents skilled in `areas` could take (and
+/// every extended-tier one: a named agent needs no skill), in assignment order.
+/// Draining reads these, so tickets nobody free can take never hide the rest.
+pub async fn waiting_for(
+    db: &PgPool,
+    tenant: &TenantId,
+    areas: &[String],
+    limit: u32,
+) -> Result<Vec<Waiting>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT ticket_id, product_area, priority, tier, queued_at FROM routing_queue \
+         WHERE tenant = $1 AND (product_area = ANY($2) OR tier = 2) \
+         ORDER BY tier DESC, priority DESC, queued_at, ticket_id LIMIT $3",
+    )
+    .bind(tenant.as_str())
+    .bind(areas)
+    .bind(i64::from(limit.min(MAX_PAGE)))
+    .fetch_all(db)
+    .await
+}
+
 /// Remembers that `agent_id` handled `customer_id` at `at` (a later record wins).
 pub async fn handled(
     db: &PgPool,

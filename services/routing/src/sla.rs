@@ -4,8 +4,8 @@
 //! and the ticket, read again, is still due; warnings escalated; the time budget.
 
 use frontline_domain::{
-    Actor, Agent, Caller, Recorded, Role, TenantId, TenantScope, Ticket, TicketCommand,
-    TicketEvent,
+    Actor, Agent, Caller, DomainError, Recorded, Role, TenantId, TenantScope, Ticket,
+    TicketCommand, TicketEvent,
     assignment::{self, Candidate, Routed, Rule, Tier},
     ids,
     sla::{
@@ -165,10 +165,11 @@ impl Sla {
             return Ok(());
         }
         let tc = clocks_of(&self.log, id).await?;
+        // A clock with nothing left to fire keeps its old timer: it will find
+        // nothing due (never purged, see `timers`).
         for clock in &tc.clocks {
-            match clock.next_alarm() {
-                Some((_, at)) => self.timers.schedule(id, clock.kind, at).await?,
-                None => self.timers.cancel(id, clock.kind).await?,
+            if let Some((_, at)) = clock.next_alarm() {
+                self.timers.schedule(id, clock.kind, at).await?;
             }
         }
         Ok(())
@@ -191,32 +192,45 @@ impl Sla {
             return Ok(());
         }
         let meta = self.meta(format!("timer-{id}-{}", kind.as_str()));
-        for alarm in due {
-            let command = TicketCommand::RecordAlarm {
-                clock: kind,
-                cycle: clock.cycle,
-                alarm,
-                due_at: clock.due_at.unwrap_or(now),
+        // One alarm per firing (the warning first): recording it moves the ticket,
+        // and the timer is set again for what is left (a late breach fires at once).
+        let alarm = due[0];
+        let command = TicketCommand::RecordAlarm {
+            clock: kind,
+            cycle: clock.cycle,
+            alarm,
+            due_at: clock.due_at.unwrap_or(now),
+        };
+        let seen = tc.ticket.state.version;
+        let outcome = execute(
+            &self.log,
+            &id,
+            &meta,
+            self.options,
+            now_millis,
+            |t: &Ticket, now| {
+                // Decided on the clocks of version `seen`: a reply that met the clock
+                // since then must not be followed by a breach. Asked again, the
+                // timer is read afresh.
+                if t.version != seen {
+                    return Err(DomainError::Precondition {
+                        action: "record an SLA alarm",
+                        reason: format!("ticket {id} moved on since its clocks were read"),
+                    });
+                }
+                t.decide(&id.to_string(), &command, &meta.actor, now)
+            },
+        )
+        .await?;
+        if outcome.appended {
+            let moment = match alarm {
+                Alarm::Warning => clock.warn_at,
+                Alarm::Breach => clock.due_at,
             };
-            let outcome = execute(
-                &self.log,
-                &id,
-                &meta,
-                self.options,
-                now_millis,
-                |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
-            )
-            .await?;
-            if outcome.appended {
-                let moment = match alarm {
-                    Alarm::Warning => clock.warn_at,
-                    Alarm::Breach => clock.due_at,
-                };
-                let lateness = now - moment.unwrap_or(now);
-                metrics::histogram!("frontline_timer_lateness_seconds")
-                    .record(lateness.max(0) as f64 / 1000.0);
-                tracing::info!(ticket_id = %id, clock = kind.as_str(), ?alarm, "SLA alarm recorded");
-            }
+            let lateness = now - moment.unwrap_or(now);
+            metrics::histogram!("frontline_timer_lateness_seconds")
+                .record(lateness.max(0) as f64 / 1000.0);
+            tracing::info!(ticket_id = %id, clock = kind.as_str(), ?alarm, "SLA alarm recorded");
         }
         Ok(())
     }
@@ -230,11 +244,17 @@ impl Sla {
         let Some(policy) = &tc.policy else {
             return Ok(());
         };
+        let running = tc
+            .clocks
+            .iter()
+            .any(|c| c.kind == kind && c.cycle == cycle && c.met_at.is_none());
         if state.escalations.contains(&(kind, cycle))
+            || !running
             || !state
                 .status
                 .is_some_and(frontline_domain::TicketStatus::is_active)
         {
+            // Escalated already, or met (answered) since the warning: nothing to do.
             return Ok(());
         }
         let holder = state.holder().map(str::to_string);

@@ -2,8 +2,10 @@
 //!
 //! A stream of its own (`<STREAM>_TIMERS`, `allow_msg_schedules`, purge allowed)
 //! holds one schedule per ticket and clock on `frontline-timers.due.<ticket>.<clock>`
-//! (`Nats-Schedule: @at <time>`). Publishing there again moves the timer; purging
-//! the subject cancels it. At the moment, the server publishes the schedule's body
+//! (`Nats-Schedule: @at <time>`). Publishing there again moves the timer. A timer is
+//! never cancelled: one that fires for a clock that moved or was met finds nothing
+//! due (the log is read again) — purging could land after a newer schedule and
+//! cancel that instead. At the moment, the server publishes the schedule's body
 //! to `frontline-timers.fired.<ticket>.<clock>` in the same stream, durably, on
 //! whichever node leads it; a durable consumer takes it from there.
 
@@ -25,6 +27,8 @@ const DUE: &str = "frontline-timers.due";
 const FIRED: &str = "frontline-timers.fired";
 /// The fired timers' durable consumer.
 pub const CONSUMER: &str = "routing-timers";
+/// How far ahead a timer is set at most (the stream keeps messages 7 days).
+pub const HORIZON_MS: UnixMillis = 6 * 24 * 3_600_000;
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::Unavailable(format!("timers: {what}: {e}"))
@@ -74,12 +78,16 @@ impl Timers {
     }
 
     /// Sets the timer of `ticket`'s `clock` to fire at `at` (moving any earlier one).
+    /// A moment beyond [`HORIZON_MS`] is set at the horizon: the stream keeps messages
+    /// for a week, and a timer that fires early finds nothing due and is set again.
     pub async fn schedule(
         &self,
         ticket: Uuid,
         clock: ClockKind,
         at: UnixMillis,
     ) -> Result<(), ApiError> {
+        let horizon = frontline_runtime::now_millis() + HORIZON_MS;
+        let at = at.min(horizon);
         let when = jiff::Timestamp::from_millisecond(at)
             .map_err(|e| ApiError::Internal(format!("timer at {at}: {e}")))?;
         // Whole seconds, rounded up: never before the moment.
@@ -105,21 +113,6 @@ impl Timers {
         Ok(())
     }
 
-    /// Cancels the timer of `ticket`'s `clock`, if any.
-    pub async fn cancel(&self, ticket: Uuid, clock: ClockKind) -> Result<(), ApiError> {
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .map_err(|e| unavailable("stream", e))?;
-        stream
-            .purge()
-            .filter(format!("{DUE}.{ticket}.{}", clock.as_str()))
-            .await
-            .map_err(|e| unavailable("cancel", e))?;
-        Ok(())
-    }
-
     /// The fired timers, as a durable pull consumer shared by every replica.
     pub async fn fired(&self) -> Result<pull::Stream, ApiError> {
         let stream = self
@@ -135,7 +128,9 @@ impl Timers {
                     filter_subject: format!("{FIRED}.>"),
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     ack_wait: Duration::from_secs(30),
-                    max_deliver: 20,
+                    // Never dropped: a fired timer's schedule is gone, so a timer
+                    // given up on would be an SLA event never recorded.
+                    max_deliver: -1,
                     ..Default::default()
                 },
             )
@@ -190,8 +185,11 @@ where
             Ok(()) => message.ack().await.map_err(|e| unavailable("ack", e))?,
             Err(e) => {
                 tracing::warn!(%ticket, clock = clock.as_str(), error = %e, "a fired timer was not handled; it comes again");
+                // 1 s, 2 s, … up to a minute between attempts.
+                let delivered = message.info().map_or(1, |i| i.delivered).clamp(1, 60);
+                let pause = Duration::from_secs(u64::try_from(delivered).unwrap_or(60));
                 message
-                    .ack_with(jetstream::AckKind::Nak(Some(Duration::from_secs(1))))
+                    .ack_with(jetstream::AckKind::Nak(Some(pause)))
                     .await
                     .map_err(|e| unavailable("nak", e))?;
             }
