@@ -358,3 +358,49 @@ async fn a_warning_hands_the_ticket_to_another_available_agent() {
     }
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_tier_moves_the_timers_of_open_tickets() {
+    let cluster = Cluster::start().await.unwrap();
+    // Standard customers: 10 minutes to a first response; extended: 2 seconds.
+    let mut sla = policy(600, 3600, v1::Escalation::Raise);
+    sla.targets.push(v1::SlaTarget {
+        tier: v1::Tier::Extended.into(),
+        priority: v1::Priority::Normal.into(),
+        first_response_seconds: 2,
+        next_response_seconds: 0,
+        resolution_seconds: 3600,
+    });
+    put_policy(&cluster, sla).await;
+    let id = submit(&cluster, "upgraded").await;
+    let customer = cluster
+        .log
+        .load::<Ticket>(&id)
+        .await
+        .unwrap()
+        .state
+        .customer_id;
+    let mut routing = cluster.routing_as(&manager(), None).await.unwrap();
+    routing
+        .set_customer_tier(v1::SetCustomerTierRequest {
+            customer_id: customer.to_string(),
+            tier: v1::Tier::Extended.into(),
+            named_agent_id: String::new(),
+        })
+        .await
+        .unwrap();
+    // Nothing else happens on the ticket: only the moved timer can breach it.
+    let events = until(&cluster, id, "breached under the extended target", |e| {
+        alarms(e)
+            .iter()
+            .any(|(c, a, ..)| c == "first_response" && *a == Alarm::Breach)
+    })
+    .await;
+    let opened_at = events[0].at;
+    let breach = alarms(&events)
+        .into_iter()
+        .find(|(_, a, ..)| *a == Alarm::Breach)
+        .unwrap();
+    assert_eq!(breach.2, opened_at + 2_000, "due under the extended target");
+    cluster.shutdown().await;
+}

@@ -14,8 +14,9 @@ use tonic::{Request, Response, Status};
 use crate::{
     agents,
     assigner::Assigner,
-    customers, policies, queue,
+    customers, policies, queue, sla,
     tickets::{self, ByHand},
+    timers,
 };
 
 /// The routing gRPC service.
@@ -25,6 +26,8 @@ pub struct Routing {
     db: PgPool,
     assigner: Assigner,
     options: CommandOptions,
+    /// The timers stream, opened on first use (a tier change moves timers).
+    timers: std::sync::Arc<tokio::sync::OnceCell<timers::Timers>>,
 }
 
 impl Routing {
@@ -35,7 +38,23 @@ impl Routing {
             db,
             assigner,
             options,
+            timers: std::sync::Arc::default(),
         }
+    }
+
+    /// The SLA side, for calls that move timers.
+    async fn sla(&self) -> Result<sla::Sla, ApiError> {
+        let timers = self
+            .timers
+            .get_or_try_init(|| timers::Timers::open(&self.log))
+            .await?;
+        Ok(sla::Sla::new(
+            self.log.clone(),
+            self.db.clone(),
+            timers.clone(),
+            self.assigner.clone(),
+            self.options,
+        ))
     }
 
     /// Runs one agent command for the caller; answers with the agent after it, and
@@ -282,6 +301,11 @@ impl RoutingService for Routing {
         handle(request, Action::SetTier, |call| async move {
             let who = (&call.caller, &call.meta);
             let tier = customers::set_tier(&self.log, who, self.options, &call.message).await?;
+            // Their open tickets take the new tier's clocks and queue place now. (A
+            // failure here answers UNAVAILABLE; the repeat records nothing new and
+            // moves them then.)
+            let id = customers::customer_id(&call.message.customer_id)?;
+            self.sla().await?.tier_changed(id).await?;
             Ok(v1::SetCustomerTierResponse { tier: Some(tier) })
         })
         .await

@@ -142,11 +142,14 @@ impl Sla {
             .is_some_and(frontline_domain::TicketStatus::is_active)
         {
             sqlx::query(
-                "INSERT INTO routing_open_tickets (ticket_id, tenant) VALUES ($1, $2) \
-                 ON CONFLICT (ticket_id) DO NOTHING",
+                "INSERT INTO routing_open_tickets (ticket_id, tenant, customer_id) \
+                 VALUES ($1, $2, $3) \
+                 ON CONFLICT (ticket_id) DO UPDATE SET customer_id = EXCLUDED.customer_id \
+                 WHERE routing_open_tickets.customer_id IS NULL",
             )
             .bind(id)
             .bind(state.tenant.as_str())
+            .bind(state.customer_id)
             .execute(&self.db)
             .await?;
         } else {
@@ -391,6 +394,35 @@ impl Sla {
                 .fetch_all(&self.db)
                 .await?;
         for id in open {
+            self.reschedule(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Customer `customer_id`'s tier changed: the open tickets of the person (this
+    /// record and those linked into it) get the new tier's clocks, and those waiting
+    /// take their new place in the queue.
+    pub async fn tier_changed(&self, customer_id: Uuid) -> Result<(), ApiError> {
+        let customer = self
+            .log
+            .load::<frontline_domain::Customer>(&customer_id)
+            .await?
+            .state;
+        let tier = customers::tier_of(&self.log, &customer).await?.tier;
+        let records: Vec<Uuid> = std::iter::once(customer_id)
+            .chain(customer.linked.iter().copied())
+            .collect();
+        let open: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT ticket_id FROM routing_open_tickets WHERE customer_id = ANY($1)",
+        )
+        .bind(&records)
+        .fetch_all(&self.db)
+        .await?;
+        for id in open {
+            let ticket = self.log.load::<Ticket>(&id).await?;
+            if ticket.state.needs_agent() {
+                crate::queue::record(&self.db, id, &ticket.state, Some(tier), now_millis()).await?;
+            }
             self.reschedule(id).await?;
         }
         Ok(())
