@@ -404,3 +404,94 @@ async fn a_new_tier_moves_the_timers_of_open_tickets() {
     assert_eq!(breach.2, opened_at + 2_000, "due under the extended target");
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_policies_and_logged_time_are_refused_naming_the_field() {
+    let cluster = Cluster::start().await.unwrap();
+    let mut routing = cluster.routing_as(&manager(), None).await.unwrap();
+    let good = policy(60, 600, v1::Escalation::Raise);
+    let mut cases: Vec<(v1::SlaPolicy, &str)> = Vec::new();
+    let mut p = good.clone();
+    p.warning_percent = 100;
+    cases.push((p, "policy.warning_percent"));
+    let mut p = good.clone();
+    p.targets[0].tier = v1::Tier::Unspecified.into();
+    cases.push((p, "policy.targets[0].tier"));
+    let mut p = good.clone();
+    p.targets.push(p.targets[0]);
+    cases.push((p, "policy.targets[1]"));
+    let mut p = good.clone();
+    p.escalation = v1::Escalation::Unspecified.into();
+    cases.push((p, "policy.escalation"));
+    let mut p = good.clone();
+    p.time_budget_minutes = vec![1, 2];
+    cases.push((p, "policy.time_budget_minutes"));
+    let mut p = good.clone();
+    p.calendar = Some(v1::BusinessCalendar {
+        time_zone: "Europe/Berlin".into(),
+        weekly: vec![v1::OpenHours::default(); 6],
+        holidays: vec![],
+    });
+    cases.push((p, "policy.calendar.weekly"));
+    let mut p = good.clone();
+    p.calendar = Some(v1::BusinessCalendar {
+        time_zone: "Mars/Olympus".into(),
+        weekly: vec![
+            v1::OpenHours {
+                from_minute: 540,
+                to_minute: 1020,
+            };
+            7
+        ],
+        holidays: vec![],
+    });
+    cases.push((p, "policy.calendar.time_zone"));
+    for (policy, field) in cases {
+        let e = routing
+            .put_sla_policy(v1::PutSlaPolicyRequest {
+                policy: Some(policy),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.code(), frontline_e2e::violated_field(&e).as_deref()),
+            (tonic::Code::InvalidArgument, Some(field))
+        );
+    }
+    let e = routing
+        .put_sla_policy(v1::PutSlaPolicyRequest { policy: None })
+        .await
+        .unwrap_err();
+    assert_eq!(frontline_e2e::violated_field(&e).as_deref(), Some("policy"));
+    // Nothing was put.
+    let got = routing
+        .get_sla_policy(v1::GetSlaPolicyRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((got.policy, got.version), (None, 0));
+
+    // Logged time: a bad id, an unknown ticket.
+    let agent = caller("ana", Role::Agent, &[TENANT]);
+    let mut as_agent = cluster.routing_as(&agent, None).await.unwrap();
+    let e = as_agent
+        .log_time(v1::LogTimeRequest {
+            ticket_id: "nope".into(),
+            minutes: 5,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        frontline_e2e::violated_field(&e).as_deref(),
+        Some("ticket_id")
+    );
+    let e = as_agent
+        .log_time(v1::LogTimeRequest {
+            ticket_id: Uuid::now_v7().to_string(),
+            minutes: 5,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    cluster.shutdown().await;
+}

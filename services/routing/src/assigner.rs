@@ -57,7 +57,7 @@ pub struct Assigner {
 }
 
 /// Routing's own caller: an operator's rights over every tenant.
-fn system() -> Caller {
+pub(crate) fn system() -> Caller {
     Caller {
         actor: Actor::new(ROUTING_ACTOR, Role::Admin),
         tenants: TenantScope::All,
@@ -121,7 +121,7 @@ impl Assigner {
                 .agents(&mut desk, &self.log, tenant, false)
                 .await?;
             let decision = decide(&routed, &agents, now, self.settings.affinity_window);
-            let Some(agent_id) = decision.agent.clone() else {
+            let Some((index, assignment)) = chosen(&decision, &agents) else {
                 drop(desk);
                 let queued = match self.queue(ticket_id, &ticket, &decision, meta, now).await {
                     Err(ApiError::Aborted(_)) => continue,
@@ -131,20 +131,15 @@ impl Assigner {
                 tracing::info!(%ticket_id, "no agent fits; queued");
                 return self.drain(&ticket.state.tenant, meta).await;
             };
-            let chosen = agents.iter().find(|a| a.state.agent_id == agent_id);
-            let Some(chosen) = chosen else {
-                return Err(ApiError::Internal(format!(
-                    "{agent_id} chosen but not loaded"
-                )));
-            };
-            let assignment = Assignment {
-                agent: agent_id.clone(),
-                rule: decision.rule,
-                candidates: decision.candidates,
-                reason: String::new(),
-            };
             match self
-                .commit(ticket_id, &ticket, chosen, assignment, &system(), meta)
+                .commit(
+                    ticket_id,
+                    &ticket,
+                    &agents[index],
+                    assignment,
+                    &system(),
+                    meta,
+                )
                 .await
             {
                 Ok(after) => {
@@ -319,23 +314,18 @@ impl Assigner {
             let agents = agents::of_tenant(&self.log, &ticket.state.tenant, false).await?;
             let routed = self.routed(&ticket.state).await?;
             let decision = decide(&routed, &agents, now, self.settings.affinity_window);
-            let outcome = match decision.agent.clone() {
-                Some(agent_id) => {
-                    let Some(chosen) = agents.iter().find(|a| a.state.agent_id == agent_id) else {
-                        return Err(ApiError::Internal(format!(
-                            "{agent_id} chosen but not loaded"
-                        )));
-                    };
-                    let assignment = Assignment {
-                        agent: agent_id,
-                        rule: decision.rule,
-                        candidates: decision.candidates,
-                        reason: String::new(),
-                    };
-                    self.commit(ticket_id, &ticket, chosen, assignment, &system(), meta)
-                        .await
-                        .map(|_| ())
-                }
+            let outcome = match chosen(&decision, &agents) {
+                Some((index, assignment)) => self
+                    .commit(
+                        ticket_id,
+                        &ticket,
+                        &agents[index],
+                        assignment,
+                        &system(),
+                        meta,
+                    )
+                    .await
+                    .map(|_| ()),
                 None => {
                     match self
                         .requeue(ticket_id, &ticket, from, &decision, routed.tier, meta)
@@ -393,7 +383,6 @@ impl Assigner {
             .commit(batch)
             .await
             .map_err(|e| raced(e, ticket_id))?;
-        after.version = after.version.max(ticket.state.version);
         queue::record(&self.db, ticket_id, &after, Some(tier), now).await?;
         Ok(())
     }
@@ -431,17 +420,8 @@ impl Assigner {
                 }
                 let routed = self.routed(&ticket.state).await?;
                 let decision = decide(&routed, &agents, now, self.settings.affinity_window);
-                let Some(agent_id) = decision.agent.clone() else {
+                let Some((index, assignment)) = chosen(&decision, &agents) else {
                     break;
-                };
-                let Some(index) = agents.iter().position(|a| a.state.agent_id == agent_id) else {
-                    break;
-                };
-                let assignment = Assignment {
-                    agent: agent_id,
-                    rule: decision.rule,
-                    candidates: decision.candidates,
-                    reason: String::new(),
                 };
                 match self
                     .commit(
@@ -509,8 +489,24 @@ impl Assigner {
     }
 }
 
+/// The agent `decision` chose (its index in `agents`) and the assignment that
+/// records why; `None` when nobody fits.
+fn chosen(decision: &Decision, agents: &[Loaded<Agent>]) -> Option<(usize, Assignment)> {
+    let agent = decision.agent.as_ref()?;
+    let index = agents.iter().position(|a| &a.state.agent_id == agent)?;
+    Some((
+        index,
+        Assignment {
+            agent: agent.clone(),
+            rule: decision.rule,
+            candidates: decision.candidates.clone(),
+            reason: String::new(),
+        },
+    ))
+}
+
 /// The rules, on the agents as loaded.
-fn decide(
+pub(crate) fn decide(
     ticket: &Routed,
     agents: &[Loaded<Agent>],
     now: UnixMillis,

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
-    assigner::{Assigner, ROUTING_ACTOR},
+    assigner::{Assigner, system},
     sla::Sla,
 };
 
@@ -36,7 +36,7 @@ const PARALLEL: usize = 16;
 /// correlation, caused by that event.
 fn meta<E>(delivery: &Delivery<E>) -> EventMeta {
     EventMeta {
-        actor: frontline_domain::Actor::new(ROUTING_ACTOR, Role::Admin),
+        actor: system().actor,
         correlation_id: delivery.envelope.correlation_id.clone(),
         causation_id: delivery.envelope.event_id.clone(),
         traceparent: None,

@@ -1,7 +1,10 @@
 //! Customers' tiers of service: set by managers on the customer's record (the one
 //! linked records point to), read by the assigner for rule 1 and the queue order.
 
-use frontline_domain::{Caller, Customer, CustomerCommand, DomainError, assignment::Tier, limits};
+use frontline_domain::{
+    Caller, Customer, CustomerCommand, DomainError, assignment::Tier, limits,
+    sla::policy::SlaPolicy,
+};
 use frontline_eventlog::{CommandOptions, EventLog, EventMeta, execute};
 use frontline_proto::{convert, v1};
 use frontline_runtime::{ApiError, now_millis};
@@ -38,25 +41,45 @@ impl TierOf {
 /// The tier of `record`'s person (the record it is linked into, if any); when no
 /// manager set one, the tenant's policy's default tier (standard without a policy).
 pub async fn tier_of(log: &EventLog, record: &Customer) -> Result<TierOf, ApiError> {
-    let (person, state) = match record.linked_into {
-        Some(primary) => (Some(primary), log.load::<Customer>(&primary).await?.state),
-        None => (None, record.clone()),
-    };
-    let tier = match state.tier {
-        Some(tier) => tier,
+    let (person, state) = person(log, record).await?;
+    let default = match state.tier {
+        Some(_) => Tier::default(),
         None => crate::sla::policy_of(log, &record.tenant)
             .await?
             .state
             .policy
-            .map(|p| p.default_tier)
-            .unwrap_or_default(),
+            .map_or_else(Tier::default, |p| p.default_tier),
     };
-    Ok(TierOf {
+    Ok(tier_from(person, state, default))
+}
+
+/// [`tier_of`] when the tenant's policy is already at hand.
+pub async fn tier_under(
+    log: &EventLog,
+    record: &Customer,
+    policy: Option<&SlaPolicy>,
+) -> Result<TierOf, ApiError> {
+    let (person, state) = person(log, record).await?;
+    let default = policy.map_or_else(Tier::default, |p| p.default_tier);
+    Ok(tier_from(person, state, default))
+}
+
+/// The record that carries `record`'s tier: the one it is linked into, or itself.
+async fn person(log: &EventLog, record: &Customer) -> Result<(Option<Uuid>, Customer), ApiError> {
+    Ok(match record.linked_into {
+        Some(primary) => (Some(primary), log.load::<Customer>(&primary).await?.state),
+        None => (None, record.clone()),
+    })
+}
+
+fn tier_from(person: Option<Uuid>, state: Customer, default: Tier) -> TierOf {
+    let tier = state.tier.unwrap_or(default);
+    TierOf {
         tier,
         default: state.tier.is_none(),
         named_agent: state.named_agent.filter(|_| tier == Tier::Extended),
         person,
-    })
+    }
 }
 
 /// The customer id of a request.

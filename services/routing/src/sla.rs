@@ -4,9 +4,8 @@
 //! and the ticket, read again, is still due; warnings escalated; the time budget.
 
 use frontline_domain::{
-    Actor, Agent, Caller, DomainError, Recorded, Role, TenantId, TenantScope, Ticket,
-    TicketCommand, TicketEvent,
-    assignment::{self, Candidate, Routed, Rule, Tier},
+    Agent, DomainError, Recorded, TenantId, Ticket, TicketCommand, TicketEvent,
+    assignment::{Routed, Rule, Tier},
     ids,
     sla::{
         clocks::{self, Alarm, Clock, ClockKind},
@@ -21,7 +20,7 @@ use uuid::Uuid;
 
 use crate::{
     agents,
-    assigner::{Assigner, ROUTING_ACTOR},
+    assigner::{self, Assigner, system},
     customers,
     timers::Timers,
 };
@@ -53,6 +52,24 @@ pub async fn policy_of(
 
 /// Ticket `id`'s clocks now, from its events.
 pub async fn clocks_of(log: &EventLog, id: Uuid) -> Result<TicketClocks, ApiError> {
+    clocks_with(log, id, None).await
+}
+
+/// [`clocks_of`] under `policy`, the ticket's tenant's policy already at hand.
+pub async fn clocks_under(
+    log: &EventLog,
+    id: Uuid,
+    policy: Option<SlaPolicy>,
+) -> Result<TicketClocks, ApiError> {
+    clocks_with(log, id, Some(policy)).await
+}
+
+/// `known`: the tenant's policy when the caller has it (else it is loaded).
+async fn clocks_with(
+    log: &EventLog,
+    id: Uuid,
+    known: Option<Option<SlaPolicy>>,
+) -> Result<TicketClocks, ApiError> {
     let events = log.read::<Ticket>(&id, None).await?;
     let mut ticket = Ticket::default();
     let mut recorded: Vec<(u64, Recorded<TicketEvent>)> = Vec::with_capacity(events.len());
@@ -68,12 +85,17 @@ pub async fn clocks_of(log: &EventLog, id: Uuid) -> Result<TicketClocks, ApiErro
             None => frontline_domain::Aggregate::skip_unknown(&mut ticket),
         }
     }
-    let policy = policy_of(log, &ticket.tenant).await?.state.policy;
+    let policy = match known {
+        Some(policy) => policy,
+        None => policy_of(log, &ticket.tenant).await?.state.policy,
+    };
     let customer = log
         .load::<frontline_domain::Customer>(&ticket.customer_id)
         .await?
         .state;
-    let tier = customers::tier_of(log, &customer).await?.tier;
+    let tier = customers::tier_under(log, &customer, policy.as_ref())
+        .await?
+        .tier;
     let clocks = match &policy {
         Some(p) => clocks::clocks(
             recorded.iter().map(|(v, r)| (*v, r)),
@@ -94,14 +116,6 @@ pub async fn clocks_of(log: &EventLog, id: Uuid) -> Result<TicketClocks, ApiErro
         clocks,
         events: recorded,
     })
-}
-
-/// Routing's own caller and record of who decided.
-fn routing() -> Caller {
-    Caller {
-        actor: Actor::new(ROUTING_ACTOR, Role::Admin),
-        tenants: TenantScope::All,
-    }
 }
 
 /// The SLA side of routing.
@@ -159,15 +173,10 @@ impl Sla {
                 .await?;
         }
         // No policy, no clocks: the cheap path for tenants without SLAs.
-        if policy_of(&self.log, &state.tenant)
-            .await?
-            .state
-            .policy
-            .is_none()
-        {
+        let Some(policy) = policy_of(&self.log, &state.tenant).await?.state.policy else {
             return Ok(());
-        }
-        let tc = clocks_of(&self.log, id).await?;
+        };
+        let tc = clocks_under(&self.log, id, Some(policy)).await?;
         // A clock with nothing left to fire keeps its old timer: it will find
         // nothing due (never purged, see `timers`).
         for clock in &tc.clocks {
@@ -274,12 +283,8 @@ impl Sla {
         };
         let mut to = None;
         if policy.escalation == Escalation::Reassign {
-            let agents = agents::of_tenant(&self.log, &state.tenant, false).await?;
-            let others: Vec<Candidate<'_>> = agents
-                .iter()
-                .filter(|a| Some(&a.state.agent_id) != holder.as_ref())
-                .map(|a| Candidate::of(&a.state))
-                .collect();
+            let mut others = agents::of_tenant(&self.log, &state.tenant, false).await?;
+            others.retain(|a| Some(&a.state.agent_id) != holder.as_ref());
             let routed = Routed {
                 tenant: state.tenant.clone(),
                 product_area: state.product_area.clone(),
@@ -287,7 +292,7 @@ impl Sla {
                 named_agent: None,
                 last_handler: None,
             };
-            to = assignment::assign(&routed, &others, now_millis(), 0).agent;
+            to = assigner::decide(&routed, &others, now_millis(), 0).agent;
         }
         let what = format!(
             "{} at {} %",
@@ -345,7 +350,7 @@ impl Sla {
             let meta = self.meta(format!("escalation-{id}"));
             match self
                 .assigner
-                .commit(id, &ticket, &agent, assignment, &routing(), &meta)
+                .commit(id, &ticket, &agent, assignment, &system(), &meta)
                 .await
             {
                 Err(ApiError::Aborted(_)) => continue,
@@ -430,7 +435,7 @@ impl Sla {
 
     fn meta(&self, cause: String) -> EventMeta {
         EventMeta {
-            actor: routing().actor,
+            actor: system().actor,
             correlation_id: cause.clone(),
             causation_id: cause,
             traceparent: None,
