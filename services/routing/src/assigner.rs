@@ -404,7 +404,7 @@ impl Assigner {
             .filter_map(|a| a.state.profile.as_ref())
             .flat_map(|p| p.skills.keys().cloned())
             .collect();
-        let waiting = queue::waiting_for(&self.db, tenant, &areas, queue::MAX_PAGE).await?;
+        let waiting = queue::waiting(&self.db, tenant, Some(&areas), queue::MAX_PAGE).await?;
         for row in waiting {
             let mut attempts = 0;
             loop {

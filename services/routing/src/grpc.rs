@@ -277,7 +277,7 @@ impl RoutingService for Routing {
                 }
                 n => n,
             };
-            let waiting = queue::waiting(&self.db, &tenant, size).await?;
+            let waiting = queue::waiting(&self.db, &tenant, None, size).await?;
             Ok(v1::ListQueueResponse {
                 tickets: waiting
                     .iter()

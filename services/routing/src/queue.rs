@@ -107,35 +107,19 @@ pub async fn record(
 }
 
 /// The tickets waiting in `tenant`'s queue, in assignment order: tier (extended
-/// first), priority (urgent first), longest waiting.
+/// first), priority (urgent first), longest waiting. With `areas`, only those that
+/// agents skilled in them could take (and every extended-tier one: a named agent
+/// needs no skill) — draining reads these, so tickets nobody free can take never
+/// hide the rest.
 pub async fn waiting(
     db: &PgPool,
     tenant: &TenantId,
+    areas: Option<&[String]>,
     limit: u32,
 ) -> Result<Vec<Waiting>, sqlx::Error> {
     sqlx::query_as(
         "SELECT ticket_id, product_area, priority, tier, queued_at FROM routing_queue \
-         WHERE tenant = $1 \
-         ORDER BY tier DESC, priority DESC, queued_at, ticket_id LIMIT $2",
-    )
-    .bind(tenant.as_str())
-    .bind(i64::from(limit.min(MAX_PAGE)))
-    .fetch_all(db)
-    .await
-}
-
-/// The waiting tickets of `tenant` that agents skilled in `areas` could take (and
-/// every extended-tier one: a named agent needs no skill), in assignment order.
-/// Draining reads these, so tickets nobody free can take never hide the rest.
-pub async fn waiting_for(
-    db: &PgPool,
-    tenant: &TenantId,
-    areas: &[String],
-    limit: u32,
-) -> Result<Vec<Waiting>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT ticket_id, product_area, priority, tier, queued_at FROM routing_queue \
-         WHERE tenant = $1 AND (product_area = ANY($2) OR tier = 2) \
+         WHERE tenant = $1 AND ($2::text[] IS NULL OR product_area = ANY($2) OR tier = 2) \
          ORDER BY tier DESC, priority DESC, queued_at, ticket_id LIMIT $3",
     )
     .bind(tenant.as_str())
