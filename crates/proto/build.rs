@@ -15,6 +15,7 @@ const FILES: &[&str] = &[
     "frontline/v1/intake.proto",
     "frontline/v1/conversation.proto",
     "frontline/v1/routing.proto",
+    "frontline/v1/analytics.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -15,7 +15,8 @@ use std::{net::SocketAddr, time::Duration};
 use frontline_domain::{Actor, Caller, Role, TenantId, TenantScope};
 use frontline_eventlog::{EventLog, LogConfig};
 use frontline_proto::v1::{
-    self, conversation_service_client::ConversationServiceClient,
+    self, analytics_service_client::AnalyticsServiceClient,
+    conversation_service_client::ConversationServiceClient,
     intake_service_client::IntakeServiceClient, routing_service_client::RoutingServiceClient,
 };
 use frontline_runtime::{ServiceBuilder, Startup, auth, config::CommonConfig};
@@ -90,6 +91,8 @@ pub struct Cluster {
     pub conversation_addr: SocketAddr,
     /// Routing's address.
     pub routing_addr: SocketAddr,
+    /// Analytics' address, once [`Cluster::start_analytics`] started it.
+    pub analytics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
 }
@@ -108,6 +111,7 @@ impl Cluster {
             intake_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             conversation_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             routing_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            analytics_addr: None,
             stop,
             servers: Vec::new(),
         };
@@ -258,6 +262,55 @@ impl Cluster {
             channel,
             Self::bearer(caller, x_tenant)?,
         ))
+    }
+
+    /// Starts the analytics service (tests that do not ask for it spare its
+    /// projection's work).
+    pub async fn start_analytics(&mut self) -> anyhow::Result<SocketAddr> {
+        let addr = self.serve(frontline_analytics::service()).await?;
+        self.wait_serving(addr).await?;
+        self.analytics_addr = Some(addr);
+        Ok(addr)
+    }
+
+    /// An analytics client calling as `caller`, naming `x_tenant` if given.
+    pub async fn analytics_as(
+        &self,
+        caller: &Caller,
+        x_tenant: Option<&str>,
+    ) -> anyhow::Result<AnalyticsServiceClient<Authed>> {
+        let addr = self
+            .analytics_addr
+            .ok_or_else(|| anyhow::anyhow!("analytics is not started: call start_analytics"))?;
+        let channel = Self::channel(addr).await?;
+        Ok(AnalyticsServiceClient::with_interceptor(
+            channel,
+            Self::bearer(caller, x_tenant)?,
+        ))
+    }
+
+    /// Waits (up to 30 s) until the analytics projection has applied every event
+    /// stored so far.
+    pub async fn analytics_settled(&self) -> anyhow::Result<()> {
+        let last = self.log.last_sequence().await?;
+        let db = sqlx::PgPool::connect(&self.database.url).await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT sequence FROM projection_checkpoints WHERE name = $1")
+                    .bind(frontline_analytics::projection::CONSUMER)
+                    .fetch_optional(&db)
+                    .await
+                    .unwrap_or_default();
+            if applied.is_some_and(|a| u64::try_from(a).unwrap_or_default() >= last) {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "analytics did not reach sequence {last} within 30 s (at {applied:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// A routing client calling as `caller`, naming `x_tenant` if given.

@@ -109,6 +109,8 @@ pub enum Action {
     SetTier,
     /// Put a tenant's SLA policy.
     ManagePolicies,
+    /// Read support metrics and the read models' state (analytics).
+    ReadMetrics,
 }
 
 impl fmt::Display for Action {
@@ -131,6 +133,7 @@ impl fmt::Display for Action {
             Action::ReadRouting => "read routing",
             Action::SetTier => "set customer tiers",
             Action::ManagePolicies => "manage SLA policies",
+            Action::ReadMetrics => "read support metrics",
         };
         f.write_str(s)
     }
@@ -146,7 +149,7 @@ pub fn may(role: Role, action: Action) -> bool {
         Reply | AddNote | Solve | Reopen => matches!(role, Agent | Manager),
         ReadHistory | LinkCustomers => role.is_staff(),
         ManagePersonalData => role == Admin,
-        ManageAgents | AssignTickets | SetTier | ManagePolicies => {
+        ManageAgents | AssignTickets | SetTier | ManagePolicies | ReadMetrics => {
             matches!(role, Manager | Admin)
         }
         SetAvailability | ReadAgents | ReadRouting => role.is_staff(),

@@ -1,0 +1,200 @@
+//! `GetMetrics`: support metrics over the tickets opened in a range, in total and
+//! per group, in one query over one snapshot.
+
+use frontline_domain::TenantId;
+use frontline_proto::v1;
+use frontline_runtime::ApiError;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+use crate::{filters::Range, snapshot::Snapshot};
+
+/// The longest range metrics are computed over, in milliseconds (366 days).
+pub const MAX_SPAN: i64 = 366 * 24 * 3_600_000;
+
+/// The grouping column for `group_by`, or `None` for totals only.
+fn group_key(group_by: v1::MetricsGroupBy) -> Option<&'static str> {
+    match group_by {
+        v1::MetricsGroupBy::Unspecified => None,
+        v1::MetricsGroupBy::Tier => Some("t.tier::text"),
+        v1::MetricsGroupBy::ProductArea => Some("t.product_area"),
+        v1::MetricsGroupBy::Agent => Some("t.assignee"),
+        v1::MetricsGroupBy::Channel => Some("t.channel::text"),
+        v1::MetricsGroupBy::Day => Some("to_char(t.opened_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"),
+    }
+}
+
+/// One group's aggregates as PostgreSQL returns them.
+#[derive(Debug, sqlx::FromRow)]
+struct Record {
+    total: bool,
+    key: Option<String>,
+    tickets: i64,
+    solved: i64,
+    backlog: i64,
+    replied: i64,
+    frt_p50: Option<f64>,
+    frt_p90: Option<f64>,
+    resolved: i64,
+    res_p50: Option<f64>,
+    res_p90: Option<f64>,
+    breached: i64,
+    at_risk: i64,
+    ever_solved: i64,
+    reopened: i64,
+    minutes: i64,
+    csat_n: i64,
+    csat_avg: f64,
+    csat_1: i64,
+    csat_2: i64,
+    csat_3: i64,
+    csat_4: i64,
+    csat_5: i64,
+    nps_n: i64,
+    promoters: i64,
+    detractors: i64,
+    declines_proposed: i64,
+    declines_approved: i64,
+}
+
+const AGGREGATES: &str = "count(*) AS tickets, \
+    count(*) FILTER (WHERE t.status IN (4, 5)) AS solved, \
+    count(*) FILTER (WHERE t.status IN (1, 2, 3)) AS backlog, \
+    count(t.first_reply_at) AS replied, \
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.first_reply_at - t.opened_at)) AS frt_p50, \
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM t.first_reply_at - t.opened_at)) AS frt_p90, \
+    count(t.solved_at) AS resolved, \
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.solved_at - t.opened_at)) AS res_p50, \
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM t.solved_at - t.opened_at)) AS res_p90, \
+    count(*) FILTER (WHERE t.breaches > 0) AS breached, \
+    count(*) FILTER (WHERE cardinality(t.warned_clocks) > 0 AND t.status IN (1, 2, 3)) AS at_risk, \
+    count(*) FILTER (WHERE t.ever_solved) AS ever_solved, \
+    count(*) FILTER (WHERE t.ever_solved AND t.reopens > 0) AS reopened, \
+    COALESCE(sum(t.minutes_logged), 0)::bigint AS minutes, \
+    count(t.csat) AS csat_n, \
+    COALESCE(avg(t.csat), 0)::float8 AS csat_avg, \
+    count(*) FILTER (WHERE t.csat = 1) AS csat_1, \
+    count(*) FILTER (WHERE t.csat = 2) AS csat_2, \
+    count(*) FILTER (WHERE t.csat = 3) AS csat_3, \
+    count(*) FILTER (WHERE t.csat = 4) AS csat_4, \
+    count(*) FILTER (WHERE t.csat = 5) AS csat_5, \
+    count(DISTINCT t.customer_id) FILTER (WHERE c.nps IS NOT NULL) AS nps_n, \
+    count(DISTINCT t.customer_id) FILTER (WHERE c.nps >= 9) AS promoters, \
+    count(DISTINCT t.customer_id) FILTER (WHERE c.nps <= 6) AS detractors, \
+    COALESCE(sum(t.declines_proposed), 0)::bigint AS declines_proposed, \
+    COALESCE(sum(t.declines_approved), 0)::bigint AS declines_approved";
+
+/// The metrics of `tenant`'s tickets opened in `range`, read from `snapshot`.
+pub async fn metrics(
+    db: &PgPool,
+    tenant: &TenantId,
+    range: Range,
+    group_by: v1::MetricsGroupBy,
+    snapshot: Snapshot,
+) -> Result<(v1::Metrics, Vec<v1::MetricsGroup>), ApiError> {
+    let key = group_key(group_by);
+    let mut q = QueryBuilder::<Postgres>::new(match key {
+        Some(key) => format!("SELECT GROUPING({key}) = 1 AS total, {key} AS key, "),
+        None => "SELECT true AS total, NULL::text AS key, ".to_string(),
+    });
+    q.push(AGGREGATES);
+    q.push(
+        " FROM analytics_tickets t LEFT JOIN analytics_customers c \
+         ON c.customer_id = t.customer_id",
+    );
+    snapshot.push(&mut q, "c");
+    q.push(" WHERE t.tenant = ");
+    q.push_bind(tenant.as_str().to_string());
+    snapshot.push(&mut q, "t");
+    range.push(&mut q, "t.opened_at");
+    if let Some(key) = key {
+        q.push(format_args!(" GROUP BY GROUPING SETS ((), ({key}))"));
+    }
+    let records: Vec<Record> = q.build_query_as().fetch_all(db).await?;
+
+    let mut total = v1::Metrics::default();
+    let mut groups = Vec::new();
+    for record in records {
+        let is_total = record.total;
+        let name = record.key.clone().map(|k| key_name(group_by, &k));
+        let metrics = figures(record);
+        if is_total {
+            total = metrics;
+        } else {
+            groups.push(v1::MetricsGroup {
+                key: name.unwrap_or_default(),
+                metrics: Some(metrics),
+            });
+        }
+    }
+    groups.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok((total, groups))
+}
+
+/// A group's key as callers read it: enumerations by their short lower-case name.
+fn key_name(group_by: v1::MetricsGroupBy, raw: &str) -> String {
+    let number = || raw.parse::<i32>().unwrap_or_default();
+    let short = |name: &str, prefix: &str| {
+        name.strip_prefix(prefix)
+            .unwrap_or(name)
+            .to_ascii_lowercase()
+    };
+    match group_by {
+        v1::MetricsGroupBy::Tier => v1::Tier::try_from(number())
+            .map(|t| short(t.as_str_name(), "TIER_"))
+            .unwrap_or_else(|_| raw.to_string()),
+        v1::MetricsGroupBy::Channel => v1::Channel::try_from(number())
+            .map(|c| short(c.as_str_name(), "CHANNEL_"))
+            .unwrap_or_else(|_| raw.to_string()),
+        _ => raw.to_string(),
+    }
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or_default()
+}
+
+/// `part` as a percentage of `whole` (0 when `whole` is 0).
+pub fn percent(part: i64, whole: i64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
+fn figures(r: Record) -> v1::Metrics {
+    v1::Metrics {
+        tickets: count(r.tickets),
+        solved: count(r.solved),
+        backlog: count(r.backlog),
+        first_response: Some(v1::DurationStats {
+            count: count(r.replied),
+            p50_seconds: r.frt_p50.unwrap_or_default(),
+            p90_seconds: r.frt_p90.unwrap_or_default(),
+        }),
+        resolution: Some(v1::DurationStats {
+            count: count(r.resolved),
+            p50_seconds: r.res_p50.unwrap_or_default(),
+            p90_seconds: r.res_p90.unwrap_or_default(),
+        }),
+        sla_attainment_percent: if r.tickets == 0 {
+            0.0
+        } else {
+            percent(r.tickets - r.breached, r.tickets)
+        },
+        breached: count(r.breached),
+        at_risk: count(r.at_risk),
+        reopen_rate_percent: percent(r.reopened, r.ever_solved),
+        minutes_logged: count(r.minutes),
+        csat_responses: count(r.csat_n),
+        csat_average: r.csat_avg,
+        csat_distribution: [r.csat_1, r.csat_2, r.csat_3, r.csat_4, r.csat_5]
+            .into_iter()
+            .map(count)
+            .collect(),
+        nps: percent(r.promoters - r.detractors, r.nps_n),
+        nps_responses: count(r.nps_n),
+        declines_proposed: count(r.declines_proposed),
+        declines_approved: count(r.declines_approved),
+    }
+}

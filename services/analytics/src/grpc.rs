@@ -1,0 +1,109 @@
+//! `frontline.v1.AnalyticsService`: requests in, answers out. Every call goes
+//! through `handle` (authenticate, authorise, validate), acts in one tenant, and
+//! reads the read models at one snapshot.
+
+use frontline_domain::{Action, Role, TenantId};
+use frontline_eventlog::EventLog;
+use frontline_proto::{
+    convert,
+    v1::{self, analytics_service_server::AnalyticsService},
+};
+use frontline_runtime::{ApiError, Call, handle, now_millis};
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+
+use crate::{figures, filters, search, snapshot::Snapshot, status, thirds};
+
+/// The analytics gRPC service.
+#[derive(Debug, Clone)]
+pub struct Analytics {
+    log: EventLog,
+    db: PgPool,
+}
+
+impl Analytics {
+    /// Analytics over the read models in `db`, projected from `log`.
+    pub fn new(log: EventLog, db: PgPool) -> Self {
+        Analytics { log, db }
+    }
+}
+
+/// The tenant a call reads: the token's only one, or the `x-tenant` header's.
+fn tenant<T>(call: &Call<T>) -> Result<TenantId, ApiError> {
+    call.acting_tenant()
+}
+
+/// The moment an answer describes.
+fn moment(snapshot: Snapshot) -> prost_types::Timestamp {
+    match snapshot {
+        Snapshot::At(at) => convert::timestamp(at),
+        _ => convert::timestamp(now_millis()),
+    }
+}
+
+#[tonic::async_trait]
+impl AnalyticsService for Analytics {
+    async fn list_tickets(
+        &self,
+        request: Request<v1::ListTicketsRequest>,
+    ) -> Result<Response<v1::ListTicketsResponse>, Status> {
+        handle(request, Action::ReadTicket, |call| async move {
+            let tenant = tenant(&call)?;
+            let internal = call.caller.actor.role != Role::CustomerSystem;
+            search::list(&self.db, &tenant, internal, &call.message, now_millis()).await
+        })
+        .await
+    }
+
+    async fn get_metrics(
+        &self,
+        request: Request<v1::GetMetricsRequest>,
+    ) -> Result<Response<v1::GetMetricsResponse>, Status> {
+        handle(request, Action::ReadMetrics, |call| async move {
+            let tenant = tenant(&call)?;
+            let m = &call.message;
+            let range = filters::range("range", m.range.as_ref())?;
+            if range.span().is_some_and(|span| span > figures::MAX_SPAN) {
+                return Err(ApiError::invalid("range", "spans more than 366 days"));
+            }
+            let group_by = v1::MetricsGroupBy::try_from(m.group_by)
+                .map_err(|_| ApiError::invalid("group_by", "unknown grouping"))?;
+            let snapshot = Snapshot::of(filters::as_of(m.as_of.as_ref())?);
+            let (total, groups) =
+                figures::metrics(&self.db, &tenant, range, group_by, snapshot).await?;
+            Ok(v1::GetMetricsResponse {
+                total: Some(total),
+                groups,
+                as_of: Some(moment(snapshot)),
+            })
+        })
+        .await
+    }
+
+    async fn get_customer_thirds(
+        &self,
+        request: Request<v1::GetCustomerThirdsRequest>,
+    ) -> Result<Response<v1::GetCustomerThirdsResponse>, Status> {
+        handle(request, Action::ReadMetrics, |call| async move {
+            let tenant = tenant(&call)?;
+            let snapshot = Snapshot::of(filters::as_of(call.message.as_of.as_ref())?);
+            Ok(v1::GetCustomerThirdsResponse {
+                groups: thirds::thirds(&self.db, &tenant, snapshot).await?,
+                as_of: Some(moment(snapshot)),
+            })
+        })
+        .await
+    }
+
+    async fn get_projection_status(
+        &self,
+        request: Request<v1::GetProjectionStatusRequest>,
+    ) -> Result<Response<v1::GetProjectionStatusResponse>, Status> {
+        handle(request, Action::ReadMetrics, |_call| async move {
+            Ok(v1::GetProjectionStatusResponse {
+                projections: vec![status::of(&self.log, &self.db).await?],
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,87 @@
+//! Analytics: the event log projected into PostgreSQL read models, exactly once,
+//! and the questions asked of them — ticket search, support metrics, who costs how
+//! much — for now or as of any past moment.
+//!
+//! - [`grpc`]: `frontline.v1.AnalyticsService` — requests in, answers out.
+//! - [`projection`]: the consumer that keeps the read models (one, in stream order).
+//! - [`events`]: the events it reads (tickets, customers, SLA policies).
+//! - [`rows`]: the rows and how one event changes them (pure).
+//! - [`store`]: writing rows as revisions (each valid until the next).
+//! - [`snapshot`]: which revision a question reads (live, as of, at a position).
+//! - [`search`]: `ListTickets` — filters, sort, stable keyset pages.
+//! - [`figures`]: `GetMetrics` — the support metrics.
+//! - [`thirds`]: `GetCustomerThirds` — customers by NPS category and their cost.
+//! - [`filters`]: request fields every call shares.
+//! - [`status`]: the projection's standing and lag.
+
+pub mod events;
+pub mod figures;
+pub mod filters;
+pub mod grpc;
+pub mod projection;
+pub mod rows;
+pub mod search;
+pub mod snapshot;
+pub mod status;
+pub mod store;
+pub mod thirds;
+
+use std::sync::Arc;
+
+use frontline_proto::v1::analytics_service_server::AnalyticsServiceServer;
+use frontline_runtime::{ServiceBuilder, Task, TaskKind};
+use sqlx::migrate::Migrator;
+use tonic::service::{Routes, interceptor::InterceptedService};
+
+/// The full gRPC service name, for health checks.
+pub const SERVICE_NAME: &str = "frontline.v1.AnalyticsService";
+
+/// Analytics' read-model tables (migration versions 400–499).
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The analytics service: gRPC, the projection that keeps its read models, and
+/// the projection's lag gauge.
+pub fn service() -> ServiceBuilder {
+    ServiceBuilder::new("analytics")
+        .database(&[&frontline_projection::MIGRATOR, &MIGRATOR])
+        .grpc(SERVICE_NAME, |ctx| {
+            let analytics = grpc::Analytics::new(ctx.log.clone(), ctx.db()?.clone());
+            let service =
+                AnalyticsServiceServer::new(analytics).max_decoding_message_size(ctx.limit());
+            Ok(Routes::new(InterceptedService::new(
+                service,
+                ctx.auth.clone(),
+            )))
+        })
+        .task(|ctx| {
+            let (log, db) = (ctx.log.clone(), ctx.db()?.clone());
+            let projection = Arc::new(projection::ReadModels::default());
+            Ok(Task::new(
+                "analytics projection",
+                TaskKind::PROJECTION,
+                move |stop| {
+                    let (log, db, projection) = (log.clone(), db.clone(), projection.clone());
+                    async move {
+                        frontline_projection::run(log, db, projection, stop)
+                            .await
+                            .map_err(Into::into)
+                    }
+                },
+            ))
+        })
+        .task(|ctx| {
+            let (log, db) = (ctx.log.clone(), ctx.db()?.clone());
+            Ok(Task::new(
+                "analytics lag gauge",
+                TaskKind::PROJECTION,
+                move |stop| {
+                    let (log, db) = (log.clone(), db.clone());
+                    async move {
+                        status::export_lag(log, db, stop)
+                            .await
+                            .map_err(|e| e.to_string().into())
+                    }
+                },
+            ))
+        })
+}

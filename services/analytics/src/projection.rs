@@ -1,0 +1,134 @@
+//! The projection: every ticket, customer and SLA-policy event, in stream order,
+//! into the read models, exactly once (through `frontline-projection`: the rows
+//! and the stream sequence they reach commit together).
+
+use frontline_domain::{CustomerEvent, TicketEvent, sla::policy::PolicyEvent};
+use frontline_eventlog::{ConsumerConfig, Delivery};
+use frontline_projection::Projection;
+use frontline_proto::{convert, v1};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    events::AnalyticsEvent,
+    rows::{CustomerRow, TicketRow, wire},
+    store,
+};
+
+/// The projection's durable consumer, also its checkpoint's name.
+pub const CONSUMER: &str = "analytics";
+
+/// Ticket, customer and policy events → `analytics_tickets`, `analytics_customers`,
+/// `analytics_policies`.
+#[derive(Debug)]
+pub struct ReadModels {
+    durable: String,
+}
+
+impl Default for ReadModels {
+    fn default() -> Self {
+        ReadModels {
+            durable: CONSUMER.to_string(),
+        }
+    }
+}
+
+impl Projection for ReadModels {
+    type Event = AnalyticsEvent;
+
+    fn consumer(&self) -> ConsumerConfig {
+        // Every aggregate's subject: one order for tickets and the customers and
+        // policies their rows depend on. Events of other kinds are skipped unread.
+        ConsumerConfig::new(self.durable.clone(), "frontline.>")
+    }
+
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        delivery: &Delivery<AnalyticsEvent>,
+        event: &AnalyticsEvent,
+    ) -> Result<(), sqlx::Error> {
+        let envelope = &delivery.envelope;
+        let id = Uuid::parse_str(&envelope.aggregate_id)
+            .map_err(|e| sqlx::Error::Decode(format!("aggregate id: {e}").into()))?;
+        let version = i64::try_from(envelope.aggregate_version).unwrap_or(i64::MAX);
+        let at = envelope
+            .occurred_at
+            .as_ref()
+            .map(convert::millis)
+            .unwrap_or_default();
+        let sequence = i64::try_from(delivery.sequence).unwrap_or(i64::MAX);
+        let change = Change {
+            id,
+            version,
+            at,
+            sequence,
+        };
+        match event {
+            AnalyticsEvent::Ticket(e) => ticket(db, change, e).await,
+            AnalyticsEvent::Customer(e) => customer(db, change, e).await,
+            AnalyticsEvent::Policy(PolicyEvent::Set { tenant, policy }) => {
+                let tier = wire::<v1::Tier, _>(policy.default_tier);
+                store::put_policy(db, tenant.as_str(), tier, version).await
+            }
+        }
+    }
+}
+
+/// Where an event applies: its aggregate, version, time and stream sequence.
+#[derive(Clone, Copy, Debug)]
+struct Change {
+    id: Uuid,
+    version: i64,
+    at: i64,
+    sequence: i64,
+}
+
+async fn ticket(db: &mut PgConnection, c: Change, event: &TicketEvent) -> Result<(), sqlx::Error> {
+    let live = store::live_ticket(db, c.id).await?;
+    let next = match (&live, event) {
+        (None, TicketEvent::Opened(opening)) => {
+            let tier = store::tier_for(db, opening.customer_id, opening.tenant.as_str()).await?;
+            TicketRow::opened(c.id, c.version, c.at, opening, tier)
+        }
+        // An event of a ticket whose opening the log no longer holds (or that came
+        // before it) has no row to change.
+        (None, _) => return Ok(()),
+        (Some(row), _) if row.version >= c.version => return Ok(()),
+        (Some(row), _) => row.after(c.version, c.at, event),
+    };
+    store::write_ticket(db, live.as_ref(), &next, c.sequence).await
+}
+
+async fn customer(
+    db: &mut PgConnection,
+    c: Change,
+    event: &CustomerEvent,
+) -> Result<(), sqlx::Error> {
+    let live = store::live_customer(db, c.id).await?;
+    if live.as_ref().is_some_and(|row| row.version >= c.version) {
+        return Ok(());
+    }
+    let Some(next) = CustomerRow::after(live.as_ref(), (c.id, c.version, c.at), event) else {
+        return Ok(());
+    };
+    store::write_customer(db, live.as_ref(), &next, c.sequence).await?;
+    match event {
+        CustomerEvent::Forgotten { .. } => store::erase(db, c.id).await,
+        // The person's open tickets take the new tier at once (as routing times
+        // them), with the tickets of records linked into it.
+        CustomerEvent::TierSet { .. } => {
+            let tier = store::tier_for(db, c.id, &next.tenant).await?;
+            let mut records = store::linked_into(db, c.id).await?;
+            records.push(c.id);
+            for row in store::active_tickets_of(db, &records).await? {
+                if row.tier != tier {
+                    let retiered = row.retiered(c.at, tier);
+                    store::write_ticket(db, Some(&row), &retiered, c.sequence).await?;
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,274 @@
+//! The read models' rows and how one event changes them: pure folds, no I/O (the
+//! projection loads the live row, folds the event in, and writes the result as the
+//! row's next revision).
+
+use frontline_domain::{
+    CustomerEvent, TicketEvent, TicketStatus, UnixMillis,
+    sla::clocks::{Alarm, ClockKind},
+    ticket::Opening,
+};
+use frontline_proto::v1;
+use uuid::Uuid;
+
+/// A ticket's row in `analytics_tickets` (times in milliseconds since the epoch,
+/// enumerations as wire numbers).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TicketRow {
+    /// The ticket.
+    pub ticket_id: Uuid,
+    /// This row's revision (1 for the first).
+    pub revision: i32,
+    /// The ticket's version (events so far).
+    pub version: i64,
+    /// When this revision starts to hold.
+    pub valid_from: UnixMillis,
+    /// The tenant.
+    pub tenant: String,
+    /// The customer.
+    pub customer_id: Uuid,
+    /// Subject (personal).
+    pub subject: String,
+    /// `v1::TicketStatus`.
+    pub status: i16,
+    /// `v1::Channel`.
+    pub channel: i16,
+    /// Product area.
+    pub product_area: String,
+    /// `v1::Priority`.
+    pub priority: i16,
+    /// `v1::Tier`.
+    pub tier: i16,
+    /// The agent holding it ("" for none).
+    pub assignee: String,
+    /// Opened.
+    pub opened_at: UnixMillis,
+    /// First public reply.
+    pub first_reply_at: Option<UnixMillis>,
+    /// Last solve, while solved.
+    pub solved_at: Option<UnixMillis>,
+    /// Solved at least once.
+    pub ever_solved: bool,
+    /// Last change.
+    pub updated_at: UnixMillis,
+    /// Times reopened.
+    pub reopens: i32,
+    /// Customer messages (the opening one included).
+    pub contacts: i32,
+    /// `v1::SlaClockKind`s warned and still running.
+    pub warned_clocks: Vec<i16>,
+    /// Breaches recorded.
+    pub breaches: i32,
+    /// Minutes of work logged.
+    pub minutes_logged: i32,
+    /// CSAT (1–5), once satisfaction is recorded.
+    pub csat: Option<i16>,
+    /// Declines proposed.
+    pub declines_proposed: i32,
+    /// Declines approved.
+    pub declines_approved: i32,
+}
+
+/// The wire number of a domain value's `v1` enumeration.
+pub fn wire<W: From<D> + Into<i32>, D>(value: D) -> i16 {
+    i16::try_from(W::from(value).into()).unwrap_or_default()
+}
+
+fn clock(kind: ClockKind) -> i16 {
+    wire::<v1::SlaClockKind, _>(kind)
+}
+
+impl TicketRow {
+    /// The first row of a ticket opened at `at`, for a customer in `tier`.
+    pub fn opened(ticket_id: Uuid, version: i64, at: UnixMillis, o: &Opening, tier: i16) -> Self {
+        TicketRow {
+            ticket_id,
+            revision: 1,
+            version,
+            valid_from: at,
+            tenant: o.tenant.as_str().to_string(),
+            customer_id: o.customer_id,
+            subject: o.subject.clone(),
+            status: wire::<v1::TicketStatus, _>(TicketStatus::New),
+            channel: wire::<v1::Channel, _>(o.channel),
+            product_area: o.product_area.clone(),
+            priority: wire::<v1::Priority, _>(o.priority),
+            tier,
+            assignee: String::new(),
+            opened_at: at,
+            first_reply_at: None,
+            solved_at: None,
+            ever_solved: false,
+            updated_at: at,
+            reopens: 0,
+            contacts: 1,
+            warned_clocks: Vec::new(),
+            breaches: 0,
+            minutes_logged: 0,
+            csat: None,
+            declines_proposed: 0,
+            declines_approved: 0,
+        }
+    }
+
+    /// The status as a domain value.
+    pub fn status(&self) -> Option<TicketStatus> {
+        v1::TicketStatus::try_from(i32::from(self.status))
+            .ok()
+            .and_then(|s| TicketStatus::try_from(s).ok())
+    }
+
+    /// The next revision: this row once `event` (the ticket's `version`th, stored
+    /// at `at`) is applied. (`Opened` again changes nothing but the version.)
+    pub fn after(&self, version: i64, at: UnixMillis, event: &TicketEvent) -> TicketRow {
+        let mut row = self.next(at);
+        row.version = version;
+        row.updated_at = at.max(self.updated_at);
+        if let Some(status) = event.status_after(self.status()) {
+            row.status = wire::<v1::TicketStatus, _>(status);
+        }
+        match event {
+            TicketEvent::Opened(_) | TicketEvent::NoteAdded { .. } => {}
+            TicketEvent::CustomerMessageAdded { reopened, .. } => {
+                row.contacts += 1;
+                if *reopened {
+                    row.reopened();
+                }
+            }
+            TicketEvent::AgentReplied { .. } => {
+                row.first_reply_at.get_or_insert(at);
+                row.stop(&[ClockKind::FirstResponse, ClockKind::NextResponse]);
+            }
+            TicketEvent::Solved { .. } => {
+                row.solved_at = Some(at);
+                row.ever_solved = true;
+                row.warned_clocks.clear();
+            }
+            TicketEvent::Reopened { .. } => row.reopened(),
+            TicketEvent::Assigned(a) => row.assignee = a.agent.clone(),
+            TicketEvent::Queued { .. } => row.assignee.clear(),
+            TicketEvent::SlaAlarm {
+                clock: kind, alarm, ..
+            } => match alarm {
+                Alarm::Warning => {
+                    if !row.warned_clocks.contains(&clock(*kind)) {
+                        row.warned_clocks.push(clock(*kind));
+                    }
+                }
+                Alarm::Breach => {
+                    row.breaches += 1;
+                    row.stop(&[*kind]);
+                }
+            },
+            TicketEvent::EscalationRaised { .. } | TicketEvent::TimeBudgetExceeded { .. } => {}
+            TicketEvent::TimeLogged { minutes } => {
+                row.minutes_logged = row
+                    .minutes_logged
+                    .saturating_add(i32::try_from(*minutes).unwrap_or(i32::MAX));
+            }
+        }
+        row
+    }
+
+    /// The next revision with the customer's tier changed (from `at`).
+    pub fn retiered(&self, at: UnixMillis, tier: i16) -> TicketRow {
+        let mut row = self.next(at);
+        row.tier = tier;
+        row
+    }
+
+    /// Whether the ticket still waits on support (new, open or pending).
+    pub fn active(&self) -> bool {
+        self.status().is_some_and(TicketStatus::is_active)
+    }
+
+    fn next(&self, at: UnixMillis) -> TicketRow {
+        let mut row = self.clone();
+        row.revision += 1;
+        row.valid_from = at.max(self.valid_from);
+        row
+    }
+
+    fn reopened(&mut self) {
+        self.reopens += 1;
+        self.solved_at = None;
+        self.stop(&[ClockKind::Resolution]);
+    }
+
+    fn stop(&mut self, kinds: &[ClockKind]) {
+        let stopped: Vec<i16> = kinds.iter().map(|k| clock(*k)).collect();
+        self.warned_clocks.retain(|c| !stopped.contains(c));
+    }
+}
+
+/// A customer record's row in `analytics_customers`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CustomerRow {
+    /// The record.
+    pub customer_id: Uuid,
+    /// This row's revision (1 for the first).
+    pub revision: i32,
+    /// The record's version (events so far).
+    pub version: i64,
+    /// When this revision starts to hold.
+    pub valid_from: UnixMillis,
+    /// The tenant.
+    pub tenant: String,
+    /// The tier a manager set (`v1::Tier`), if any.
+    pub tier: Option<i16>,
+    /// The record it is linked into, if any.
+    pub linked_into: Option<Uuid>,
+    /// The latest NPS answer (0–10).
+    pub nps: Option<i16>,
+    /// Forgotten: personal columns are blanked.
+    pub forgotten: bool,
+    /// First contact.
+    pub first_contact_at: UnixMillis,
+}
+
+impl CustomerRow {
+    /// The row after `event` (the record's `version`th, at `at`); `None` when the
+    /// event changes nothing analytics keeps (then no revision is written). A record
+    /// with no row yet gets one from its first contact.
+    pub fn after(
+        current: Option<&CustomerRow>,
+        (customer_id, version, at): (Uuid, i64, UnixMillis),
+        event: &CustomerEvent,
+    ) -> Option<CustomerRow> {
+        let Some(current) = current else {
+            let CustomerEvent::Contacted { tenant, .. } = event else {
+                return None;
+            };
+            return Some(CustomerRow {
+                customer_id,
+                revision: 1,
+                version,
+                valid_from: at,
+                tenant: tenant.as_str().to_string(),
+                tier: None,
+                linked_into: None,
+                nps: None,
+                forgotten: false,
+                first_contact_at: at,
+            });
+        };
+        let mut row = current.clone();
+        match event {
+            CustomerEvent::Contacted { .. } | CustomerEvent::Absorbed { .. } => return None,
+            CustomerEvent::LinkedInto { customer_id } => row.linked_into = Some(*customer_id),
+            CustomerEvent::Unlinked { customer_id } => {
+                if row.linked_into != Some(*customer_id) {
+                    return None;
+                }
+                row.linked_into = None;
+            }
+            CustomerEvent::Forgotten { .. } => row.forgotten = true,
+            CustomerEvent::TierSet { tier, .. } => {
+                row.tier = Some(wire::<v1::Tier, _>(*tier));
+            }
+        }
+        row.revision += 1;
+        row.version = version;
+        row.valid_from = at.max(current.valid_from);
+        Some(row)
+    }
+}
