@@ -920,3 +920,122 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
         .unwrap_err();
     assert_eq!(violated_field(&status).as_deref(), Some("as_of"));
 }
+
+fn sla_policy(first_response_seconds: u32, warning_percent: u32) -> v1::SlaPolicy {
+    v1::SlaPolicy {
+        default_tier: v1::Tier::Standard.into(),
+        targets: vec![v1::SlaTarget {
+            tier: v1::Tier::Standard.into(),
+            priority: v1::Priority::Normal.into(),
+            first_response_seconds,
+            next_response_seconds: 0,
+            resolution_seconds: 0,
+        }],
+        calendar: None,
+        warning_percent,
+        time_budget_minutes: Vec::new(),
+        escalation: v1::Escalation::Raise.into(),
+    }
+}
+
+#[tokio::test]
+async fn what_if_replays_past_tickets_under_a_proposed_policy_writing_nothing() {
+    let mut cluster = Cluster::start().await.unwrap();
+    cluster.start_analytics().await.unwrap();
+    let mut routing = cluster.routing_as(&manager(), None).await.unwrap();
+    routing
+        .put_sla_policy(v1::PutSlaPolicyRequest {
+            policy: Some(sla_policy(3_600, 90)),
+        })
+        .await
+        .unwrap();
+    // A is answered at once, B after 1.2 s, C never.
+    let (a, _) = submit(&cluster, "w-a", "billing", v1::Channel::Email, "A").await;
+    let (b, _) = submit(&cluster, "w-b", "billing", v1::Channel::Email, "B").await;
+    submit(&cluster, "w-c", "billing", v1::Channel::Email, "C").await;
+    reply(&cluster, &a).await;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    reply(&cluster, &b).await;
+    cluster.routing_settled().await.unwrap();
+    cluster.analytics_settled().await.unwrap();
+    let stored = cluster.log.last_sequence().await.unwrap();
+
+    let mut analytics = cluster.analytics_as(&manager(), None).await.unwrap();
+    let answer = analytics
+        .simulate_sla_policy(v1::SimulateSlaPolicyRequest {
+            policy: Some(sla_policy(1, 50)),
+            range: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let counts = |a: &Option<v1::SlaAttainment>| {
+        let a = a.unwrap();
+        (a.tickets, a.clocks, a.met, a.breached, a.running)
+    };
+    let tiers: Vec<_> = answer.tiers.iter().map(|t| t.tier()).collect();
+    assert_eq!(
+        tiers,
+        [v1::Tier::Basic, v1::Tier::Standard, v1::Tier::Extended]
+    );
+    let standard = &answer.tiers[1];
+    // Proposed (1 s): A met; B late; C unmet past due. Actual (1 h): A, B met; C runs.
+    assert_eq!(counts(&standard.proposed), (3, 3, 1, 2, 0));
+    assert_eq!(counts(&standard.actual), (3, 3, 2, 0, 1));
+    assert!((standard.proposed.unwrap().attainment_percent - 100.0 / 3.0).abs() < 1e-9);
+    assert_eq!(standard.actual.unwrap().attainment_percent, 100.0);
+    assert_eq!(counts(&answer.proposed_total), counts(&standard.proposed));
+    assert_eq!(counts(&answer.tiers[0].proposed), (0, 0, 0, 0, 0));
+    assert_eq!(answer.actual_policy_version, 1);
+    assert_eq!(
+        cluster.log.last_sequence().await.unwrap(),
+        stored,
+        "a simulation writes nothing to the log"
+    );
+
+    // A range before the tickets holds none.
+    let none = analytics
+        .simulate_sla_policy(v1::SimulateSlaPolicyRequest {
+            policy: Some(sla_policy(1, 50)),
+            range: Some(v1::TimeRange {
+                from: None,
+                to: Some(prost_types::Timestamp {
+                    seconds: 1,
+                    nanos: 0,
+                }),
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(counts(&none.proposed_total).0, 0);
+
+    // The proposed policy is checked field by field; agents may not simulate.
+    for (policy, field) in [
+        (None, "policy"),
+        (Some(sla_policy(1, 100)), "policy.warning_percent"),
+    ] {
+        let status = analytics
+            .simulate_sla_policy(v1::SimulateSlaPolicyRequest {
+                policy,
+                range: None,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert_eq!(
+            violated_field(&status).as_deref(),
+            Some(field),
+            "{status:?}"
+        );
+    }
+    let mut as_agent = cluster.analytics_as(&agent(), None).await.unwrap();
+    let refused = as_agent
+        .simulate_sla_policy(v1::SimulateSlaPolicyRequest {
+            policy: Some(sla_policy(1, 50)),
+            range: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+}

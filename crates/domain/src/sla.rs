@@ -19,6 +19,7 @@ use jiff::{
 
 use crate::{DomainError, UnixMillis};
 
+pub mod attainment;
 pub mod clocks;
 pub mod policy;
 

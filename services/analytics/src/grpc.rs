@@ -12,7 +12,7 @@ use frontline_runtime::{ApiError, Call, handle, now_millis};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-use crate::{figures, filters, search, snapshot::Snapshot, status, thirds};
+use crate::{figures, filters, search, snapshot::Snapshot, status, thirds, whatif};
 
 /// The analytics gRPC service.
 #[derive(Debug, Clone)]
@@ -91,6 +91,26 @@ impl AnalyticsService for Analytics {
                 groups: thirds::thirds(&self.db, &tenant, snapshot).await?,
                 as_of: Some(moment(snapshot)),
             })
+        })
+        .await
+    }
+
+    async fn simulate_sla_policy(
+        &self,
+        request: Request<v1::SimulateSlaPolicyRequest>,
+    ) -> Result<Response<v1::SimulateSlaPolicyResponse>, Status> {
+        handle(request, Action::ReadMetrics, |call| async move {
+            let tenant = tenant(&call)?;
+            let range = filters::range("range", call.message.range.as_ref())?;
+            whatif::simulate(
+                &self.log,
+                &self.db,
+                &tenant,
+                &call.message,
+                range,
+                now_millis(),
+            )
+            .await
         })
         .await
     }

@@ -11,6 +11,7 @@
 //! - [`search`]: `ListTickets` — filters, sort, stable keyset pages.
 //! - [`figures`]: `GetMetrics` — the support metrics.
 //! - [`thirds`]: `GetCustomerThirds` — customers by NPS category and their cost.
+//! - [`whatif`]: `SimulateSlaPolicy` — past tickets' SLA under a proposed policy.
 //! - [`filters`]: request fields every call shares.
 //! - [`status`]: the projection's standing and lag.
 
@@ -25,6 +26,7 @@ pub mod snapshot;
 pub mod status;
 pub mod store;
 pub mod thirds;
+pub mod whatif;
 
 use std::sync::Arc;
 

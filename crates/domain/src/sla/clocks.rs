@@ -195,6 +195,80 @@ pub fn clocks<'a>(
     hours: &BusinessHours,
     warning_percent: u8,
 ) -> Vec<Clock> {
+    let (_, current) = fold(events, targets);
+    current
+        .into_iter()
+        .map(|mut c| {
+            if c.running() {
+                c.timed(hours, warning_percent);
+            }
+            c
+        })
+        .collect()
+}
+
+/// Every cycle of every clock the events started, in the order they started, each
+/// with its due time (also once met): what a ticket's history says about its SLA
+/// under these targets and hours — for recomputing attainment under any policy.
+pub fn cycles<'a>(
+    events: impl IntoIterator<Item = (u64, &'a Recorded<TicketEvent>)>,
+    targets: &Targets,
+    hours: &BusinessHours,
+) -> Vec<Clock> {
+    let (mut past, current) = fold(events, targets);
+    past.extend(current);
+    past.sort_by_key(|c| (c.cycle, c.kind));
+    for c in &mut past {
+        c.timed(hours, 100);
+    }
+    past
+}
+
+/// How a clock's cycle ended, or stands at `now`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Met by its due time.
+    MetInTime,
+    /// Met late, or still unmet past its due time.
+    Breached,
+    /// Unmet, and not due yet (or paused).
+    Running,
+}
+
+impl Clock {
+    /// The cycle's outcome at `now`.
+    pub fn outcome(&self, now: UnixMillis) -> Outcome {
+        match (self.met_at, self.due_at) {
+            (Some(met), Some(due)) if met > due => Outcome::Breached,
+            (Some(_), _) => Outcome::MetInTime,
+            (None, Some(due)) if due <= now => Outcome::Breached,
+            (None, _) => Outcome::Running,
+        }
+    }
+
+    /// Sets the due time and warning point from the start, the target and pauses.
+    fn timed(&mut self, hours: &BusinessHours, warning_percent: u8) {
+        self.due_at = due(hours, self.started_at, self.target_ms, &self.pauses);
+        let warn = self.target_ms * i64::from(warning_percent) / 100;
+        self.warn_at = due(hours, self.started_at, warn, &self.pauses);
+    }
+}
+
+/// Replaces the clock in `slot` with a new cycle; the one it replaces is kept in
+/// `past`.
+fn restart(slot: &mut Option<Clock>, new: Option<Clock>, past: &mut Vec<Clock>) {
+    if let Some(old) = std::mem::replace(slot, new) {
+        past.push(old);
+    }
+}
+
+/// The clocks the events started: those replaced by a later cycle, and the current
+/// ones (without due times).
+fn fold<'a>(
+    events: impl IntoIterator<Item = (u64, &'a Recorded<TicketEvent>)>,
+    targets: &Targets,
+) -> (Vec<Clock>, Vec<Clock>) {
+    let mut past: Vec<Clock> = Vec::new();
     let mut first: Option<Clock> = None;
     let mut next: Option<Clock> = None;
     let mut resolution: Option<Clock> = None;
@@ -206,8 +280,16 @@ pub fn clocks<'a>(
         let event = &recorded.event;
         match event {
             TicketEvent::Opened(_) => {
-                first = start(ClockKind::FirstResponse, version, at);
-                resolution = start(ClockKind::Resolution, version, at);
+                restart(
+                    &mut first,
+                    start(ClockKind::FirstResponse, version, at),
+                    &mut past,
+                );
+                restart(
+                    &mut resolution,
+                    start(ClockKind::Resolution, version, at),
+                    &mut past,
+                );
             }
             TicketEvent::AgentReplied { .. } => {
                 for clock in [&mut first, &mut next].into_iter().flatten() {
@@ -218,16 +300,28 @@ pub fn clocks<'a>(
             }
             TicketEvent::CustomerMessageAdded { reopened, .. } => {
                 if *reopened {
-                    resolution = start(ClockKind::Resolution, version, at);
+                    restart(
+                        &mut resolution,
+                        start(ClockKind::Resolution, version, at),
+                        &mut past,
+                    );
                 }
                 let answered = first.as_ref().is_none_or(|f| !f.running());
                 let waiting = next.as_ref().is_some_and(Clock::running);
                 if answered && !waiting {
-                    next = start(ClockKind::NextResponse, version, at);
+                    restart(
+                        &mut next,
+                        start(ClockKind::NextResponse, version, at),
+                        &mut past,
+                    );
                 }
             }
             TicketEvent::Reopened { .. } => {
-                resolution = start(ClockKind::Resolution, version, at);
+                restart(
+                    &mut resolution,
+                    start(ClockKind::Resolution, version, at),
+                    &mut past,
+                );
             }
             TicketEvent::Solved { .. } => {
                 for clock in [&mut first, &mut next, &mut resolution]
@@ -271,18 +365,10 @@ pub fn clocks<'a>(
         }
         status = event.status_after(status);
     }
-    [first, next, resolution]
-        .into_iter()
-        .flatten()
-        .map(|mut c| {
-            if c.running() {
-                c.due_at = due(hours, c.started_at, c.target_ms, &c.pauses);
-                let warn = c.target_ms * i64::from(warning_percent) / 100;
-                c.warn_at = due(hours, c.started_at, warn, &c.pauses);
-            }
-            c
-        })
-        .collect()
+    (
+        past,
+        [first, next, resolution].into_iter().flatten().collect(),
+    )
 }
 
 #[cfg(test)]
