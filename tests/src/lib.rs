@@ -289,28 +289,33 @@ impl Cluster {
         ))
     }
 
-    /// Waits (up to 30 s) until the analytics projection has applied every event
-    /// stored so far.
+    /// Waits (up to 30 s) until the analytics projection (of the live generation)
+    /// has applied every event stored so far.
     pub async fn analytics_settled(&self) -> anyhow::Result<()> {
         let last = self.log.last_sequence().await?;
         let db = sqlx::PgPool::connect(&self.database.url).await?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let applied: Option<i64> =
-                sqlx::query_scalar("SELECT sequence FROM projection_checkpoints WHERE name = $1")
-                    .bind(frontline_analytics::projection::CONSUMER)
-                    .fetch_optional(&db)
-                    .await
-                    .unwrap_or_default();
-            if applied.is_some_and(|a| u64::try_from(a).unwrap_or_default() >= last) {
+            let applied = frontline_analytics::generations::live_checkpoint(&db)
+                .await
+                .unwrap_or_default();
+            if applied >= last {
                 return Ok(());
             }
             anyhow::ensure!(
                 tokio::time::Instant::now() < deadline,
-                "analytics did not reach sequence {last} within 30 s (at {applied:?})"
+                "analytics did not reach sequence {last} within 30 s (at {applied})"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// A raw channel to analytics (no token).
+    pub async fn analytics_channel(&self) -> anyhow::Result<Channel> {
+        let addr = self
+            .analytics_addr
+            .ok_or_else(|| anyhow::anyhow!("analytics is not started: call start_analytics"))?;
+        Self::channel(addr).await
     }
 
     /// A routing client calling as `caller`, naming `x_tenant` if given.

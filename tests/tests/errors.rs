@@ -12,7 +12,8 @@ use std::{
 use frontline_domain::Role;
 use frontline_e2e::{Cluster, SECRET, submit_request, violated_field};
 use frontline_proto::v1::{
-    self, conversation_service_client::ConversationServiceClient,
+    self, analytics_service_client::AnalyticsServiceClient,
+    conversation_service_client::ConversationServiceClient,
     intake_service_client::IntakeServiceClient, routing_service_client::RoutingServiceClient,
 };
 use tonic::{Code, Request, Response, Status};
@@ -728,12 +729,13 @@ async fn who_may_do_what() {
     cluster.shutdown().await;
 }
 
-/// Every call of both services, made with `authorization` (none when `None`),
+/// Every call of the services, made with `authorization` (none when `None`),
 /// must be UNAUTHENTICATED.
 async fn expect_all_unauthenticated(
     intake: &mut IntakeServiceClient<tonic::transport::Channel>,
     conversation: &mut ConversationServiceClient<tonic::transport::Channel>,
     routing: &mut RoutingServiceClient<tonic::transport::Channel>,
+    analytics: &mut AnalyticsServiceClient<tonic::transport::Channel>,
     authorization: Option<&str>,
     what: &str,
 ) {
@@ -1005,6 +1007,50 @@ async fn expect_all_unauthenticated(
             "{call} with {what}"
         );
     }
+    let analytics_calls = [
+        (
+            "ListTickets",
+            analytics
+                .list_tickets(request(v1::ListTicketsRequest::default(), a))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "GetMetrics",
+            analytics
+                .get_metrics(request(v1::GetMetricsRequest::default(), a))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "GetCustomerThirds",
+            analytics
+                .get_customer_thirds(request(v1::GetCustomerThirdsRequest::default(), a))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "GetProjectionStatus",
+            analytics
+                .get_projection_status(request(v1::GetProjectionStatusRequest::default(), a))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "RebuildReadModels",
+            analytics
+                .rebuild_read_models(request(v1::RebuildReadModelsRequest::default(), a))
+                .await
+                .map(|_| ()),
+        ),
+    ];
+    for (call, result) in analytics_calls {
+        assert_eq!(
+            result.err().map(|s| s.code()),
+            Some(code),
+            "{call} with {what}"
+        );
+    }
     expect_code(
         conversation.reply(request(reply(&id, "hi"), a)).await,
         code,
@@ -1051,12 +1097,13 @@ fn token_with(claims: &frontline_runtime::auth::Claims, secret: &str) -> String 
     .unwrap()
 }
 
-/// Calls without a valid bearer token are UNAUTHENTICATED on every call of both
+/// Calls without a valid bearer token are UNAUTHENTICATED on every call of the
 /// services: no header, not a bearer header, a malformed token, a token signed with
 /// another secret, an expired one, an unknown role, an empty subject.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_without_a_valid_token_are_unauthenticated() {
-    let cluster = Cluster::start().await.unwrap();
+    let mut cluster = Cluster::start().await.unwrap();
+    cluster.start_analytics().await.unwrap();
     // A real ticket, so a refusal cannot be a NOT_FOUND in disguise.
     let real = cluster
         .intake("web-shop", Role::CustomerSystem)
@@ -1072,6 +1119,7 @@ async fn callers_without_a_valid_token_are_unauthenticated() {
     let mut conversation =
         ConversationServiceClient::new(cluster.conversation_channel().await.unwrap());
     let mut routing = RoutingServiceClient::new(cluster.routing_channel().await.unwrap());
+    let mut analytics = AnalyticsServiceClient::new(cluster.analytics_channel().await.unwrap());
 
     let foreign = frontline_runtime::auth::mint(
         "other",
@@ -1147,6 +1195,7 @@ async fn callers_without_a_valid_token_are_unauthenticated() {
         &mut intake,
         &mut conversation,
         &mut routing,
+        &mut analytics,
         None,
         "no token",
     )
@@ -1195,6 +1244,7 @@ async fn callers_without_a_valid_token_are_unauthenticated() {
             &mut intake,
             &mut conversation,
             &mut routing,
+            &mut analytics,
             Some(header),
             what,
         )
@@ -1300,11 +1350,14 @@ async fn within<T>(
         .map(|s| s.code())
 }
 
-/// With NATS down every call is UNAVAILABLE; once NATS is back, retrying with the same
-/// key opens the ticket exactly once, and a further repeat finds the same ticket.
+/// With NATS down every call is UNAVAILABLE (but for the reads of PostgreSQL read
+/// models: routing's queue, analytics' search and figures); once NATS is back,
+/// retrying with the same key opens the ticket exactly once, and a further repeat
+/// finds the same ticket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
     let mut cluster = Cluster::start().await.unwrap();
+    cluster.start_analytics().await.unwrap();
     let mut intake = cluster
         .intake("web-shop", Role::CustomerSystem)
         .await
@@ -1318,12 +1371,25 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         )
         .await
         .unwrap();
+    let mut analytics = cluster
+        .analytics_as(
+            &frontline_e2e::caller("max", Role::Manager, &["acme"]),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut operator = cluster
+        .analytics_as(&frontline_e2e::caller("op", Role::Admin, &["*"]), None)
+        .await
+        .unwrap();
     let request = || submit_request("outage-1", "ana@example.com");
     let existing = intake
         .submit_ticket(submit_request("before-outage", "ana@example.com"))
         .await
         .unwrap()
         .into_inner();
+    // Analytics holds the ticket before the log goes away.
+    cluster.analytics_settled().await.unwrap();
 
     cluster.nats.kill().unwrap();
     let unavailable = [
@@ -1461,6 +1527,11 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
             }))
             .await,
         ),
+        // The projection's standing is read against the stream.
+        (
+            "GetProjectionStatus",
+            within(operator.get_projection_status(v1::GetProjectionStatusRequest::default())).await,
+        ),
     ];
     for (call, code) in unavailable {
         assert_eq!(code, Some(Code::Unavailable), "{call} with NATS down");
@@ -1472,6 +1543,39 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         None,
         "ListQueue with NATS down reads PostgreSQL"
     );
+    // So are analytics' read models: search and figures answer from PostgreSQL,
+    // with what the projection applied before the log went away.
+    let listed = tokio::time::timeout(
+        Duration::from_secs(30),
+        analytics.list_tickets(v1::ListTicketsRequest::default()),
+    )
+    .await
+    .expect("a call with NATS down must answer, not hang")
+    .map(|r| {
+        r.into_inner()
+            .tickets
+            .into_iter()
+            .map(|t| t.ticket_id)
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        listed.as_ref().map_err(Status::code),
+        Ok(&vec![existing.ticket_id.clone()]),
+        "ListTickets with NATS down reads PostgreSQL: {listed:?}"
+    );
+    let reads = [
+        (
+            "GetMetrics",
+            within(analytics.get_metrics(v1::GetMetricsRequest::default())).await,
+        ),
+        (
+            "GetCustomerThirds",
+            within(analytics.get_customer_thirds(v1::GetCustomerThirdsRequest::default())).await,
+        ),
+    ];
+    for (call, code) in reads {
+        assert_eq!(code, None, "{call} with NATS down reads PostgreSQL");
+    }
     // Bad fields are refused before anything is read, reachable log or not.
     let mut bad_submit = request();
     bad_submit.subject = String::new();

@@ -9,6 +9,9 @@
 //!   `--nocapture`), checks that every refused call stored nothing (the event
 //!   stream's last sequence is the same before and after it), and that another
 //!   tenant's id answers NOT_FOUND with the very message a nonexistent id gets.
+//!   Analytics runs too: its calls act in one tenant each, a search lists only that
+//!   tenant's tickets (never one of the other tenant's, not even filtered on the
+//!   other tenant's customer), and its figures count exactly the tickets it lists.
 //! - [`keys_and_external_ids_are_each_systems_own`]: two customer systems of one
 //!   tenant share its customers, but each has its own idempotency keys and its own
 //!   external ids, and sees only its own external ids.
@@ -32,7 +35,10 @@ use std::{collections::BTreeMap, fmt::Write as _};
 
 use frontline_domain::{Caller, Role, TenantId, ids};
 use frontline_e2e::{Cluster, caller, submit_request, ticket_id, violated_field};
-use frontline_proto::v1::{self, conversation_service_client::ConversationServiceClient};
+use frontline_proto::v1::{
+    self, analytics_service_client::AnalyticsServiceClient,
+    conversation_service_client::ConversationServiceClient,
+};
 use tonic::{Code, Status};
 use uuid::Uuid;
 
@@ -95,6 +101,15 @@ enum Rpc {
     PutSlaPolicy,
     GetSlaPolicy,
     LogTime,
+    ListTickets,
+    /// ListTickets filtered on an agent (internal data: staff only).
+    ListTicketsByAssignee,
+    /// ListTickets filtered on an SLA standing (internal data: staff only).
+    ListTicketsBySla,
+    GetMetrics,
+    GetCustomerThirds,
+    GetProjectionStatus,
+    RebuildReadModels,
 }
 
 impl Rpc {
@@ -129,7 +144,28 @@ impl Rpc {
             Rpc::PutSlaPolicy => "PutSlaPolicy",
             Rpc::GetSlaPolicy => "GetSlaPolicy",
             Rpc::LogTime => "LogTime",
+            Rpc::ListTickets => "ListTickets",
+            Rpc::ListTicketsByAssignee => "ListTickets (assignee_id filter)",
+            Rpc::ListTicketsBySla => "ListTickets (sla filter)",
+            Rpc::GetMetrics => "GetMetrics",
+            Rpc::GetCustomerThirds => "GetCustomerThirds",
+            Rpc::GetProjectionStatus => "GetProjectionStatus",
+            Rpc::RebuildReadModels => "RebuildReadModels",
         }
+    }
+
+    /// Analytics' calls: they read its projection, so it must have caught up first.
+    fn is_analytics(self) -> bool {
+        matches!(
+            self,
+            Rpc::ListTickets
+                | Rpc::ListTicketsByAssignee
+                | Rpc::ListTicketsBySla
+                | Rpc::GetMetrics
+                | Rpc::GetCustomerThirds
+                | Rpc::GetProjectionStatus
+                | Rpc::RebuildReadModels
+        )
     }
 }
 
@@ -138,8 +174,9 @@ impl Rpc {
 enum Target {
     Acme,
     Globex,
-    /// An acme customer and a globex customer (link / unlink), or an acme ticket
-    /// and a globex agent (assign / transfer).
+    /// An acme customer and a globex customer (link / unlink), an acme ticket
+    /// and a globex agent (assign / transfer), or acme's tickets filtered on a
+    /// globex customer (ListTickets).
     Cross,
     /// An id nothing has.
     Missing,
@@ -154,6 +191,9 @@ impl Target {
             Target::Acme => "acme",
             Target::Globex => "globex",
             Target::Cross if by_hand => return "acme ticket + globex agent".into(),
+            Target::Cross if rpc == Rpc::ListTickets => {
+                return "acme's tickets of a globex customer".into();
+            }
             Target::Cross => return "acme customer + globex customer".into(),
             Target::MissingAgent => return "acme ticket + nonexistent agent".into(),
             Target::Missing => {
@@ -188,6 +228,13 @@ impl Target {
             Rpc::SetCustomerTier => format!("new {tenant} customer"),
             Rpc::GetCustomerTier => format!("{tenant} customer"),
             Rpc::PutSlaPolicy | Rpc::GetSlaPolicy => format!("{tenant}'s SLA policy"),
+            Rpc::ListTickets => format!("{tenant}'s tickets"),
+            Rpc::ListTicketsByAssignee => format!("{tenant}'s tickets held by its agent"),
+            Rpc::ListTicketsBySla => format!("{tenant}'s breached tickets"),
+            Rpc::GetMetrics => format!("{tenant}'s metrics"),
+            Rpc::GetCustomerThirds => format!("{tenant}'s customer thirds"),
+            Rpc::GetProjectionStatus => "the read models' standing (every tenant's)".into(),
+            Rpc::RebuildReadModels => "a rebuild of the read models (every tenant's)".into(),
             _ => format!("{tenant} ticket"),
         }
     }
@@ -556,6 +603,95 @@ fn rows() -> Vec<Row> {
             ("admin-all", Globex, OK),
         ] {
             rows.push(row(who, None, rpc, target, expected));
+        }
+    }
+
+    // Analytics' search: every role, in the one tenant the call acts in, as the
+    // routing lists.
+    for (who, x_tenant, target, expected) in [
+        ("shop-a", None, Acme, OK),
+        ("shop-a", Some("acme"), Acme, OK),
+        ("shop-a", Some("globex"), Globex, DENIED),
+        ("shop-b", None, Acme, OK),
+        ("shop-g", None, Globex, OK),
+        ("shop-g", Some("acme"), Acme, DENIED),
+        ("agent-acme", None, Acme, OK),
+        ("agent-globex", None, Globex, OK),
+        ("agent-acme", Some("globex"), Globex, DENIED),
+        ("manager-acme", None, Acme, OK),
+        ("manager-acme", Some("globex"), Globex, DENIED),
+        ("agent-both", None, Acme, INVALID),
+        ("agent-both", Some("acme"), Acme, OK),
+        ("agent-both", Some("globex"), Globex, OK),
+        ("admin-acme", None, Acme, OK),
+        ("admin-acme", Some("globex"), Globex, DENIED),
+        ("admin-all", None, Acme, INVALID),
+        ("admin-all", Some("ACME"), Acme, INVALID),
+        ("admin-all", Some("acme"), Acme, OK),
+        ("admin-all", Some("globex"), Globex, OK),
+        // Filtered on another tenant's customer: nothing, for a caller covering
+        // both too (the search reads the acting tenant only).
+        ("shop-a", None, Cross, OK),
+        ("agent-both", Some("acme"), Cross, OK),
+        ("admin-all", Some("acme"), Cross, OK),
+    ] {
+        rows.push(row(who, x_tenant, Rpc::ListTickets, target, expected));
+    }
+    // Filtering on internal data (assignee, SLA standing): staff only; a customer
+    // system is refused whatever the tenant.
+    for rpc in [Rpc::ListTicketsByAssignee, Rpc::ListTicketsBySla] {
+        for (who, x_tenant, target, expected) in [
+            ("shop-a", None, Acme, DENIED),
+            ("shop-a", Some("acme"), Acme, DENIED),
+            ("shop-a", Some("globex"), Globex, DENIED),
+            ("shop-g", None, Globex, DENIED),
+            ("agent-acme", None, Acme, OK),
+            ("agent-globex", None, Globex, OK),
+            ("manager-acme", None, Acme, OK),
+            ("agent-both", None, Acme, INVALID),
+            ("agent-both", Some("globex"), Globex, OK),
+            ("admin-all", Some("acme"), Acme, OK),
+        ] {
+            rows.push(row(who, x_tenant, rpc, target, expected));
+        }
+    }
+    // Analytics' figures: managers and admins, in the one tenant the call acts in;
+    // the role is refused before the missing x-tenant is noticed.
+    for rpc in [Rpc::GetMetrics, Rpc::GetCustomerThirds] {
+        for (who, x_tenant, target, expected) in [
+            ("shop-a", None, Acme, DENIED),
+            ("shop-g", None, Globex, DENIED),
+            ("agent-acme", None, Acme, DENIED),
+            ("agent-globex", None, Globex, DENIED),
+            ("agent-both", None, Acme, DENIED),
+            ("agent-both", Some("acme"), Acme, DENIED),
+            ("manager-acme", None, Acme, OK),
+            ("manager-acme", Some("acme"), Acme, OK),
+            ("manager-acme", Some("globex"), Globex, DENIED),
+            ("admin-acme", None, Acme, OK),
+            ("admin-acme", Some("globex"), Globex, DENIED),
+            ("admin-all", None, Acme, INVALID),
+            ("admin-all", Some("ACME"), Acme, INVALID),
+            ("admin-all", Some("acme"), Acme, OK),
+            ("admin-all", Some("globex"), Globex, OK),
+        ] {
+            rows.push(row(who, x_tenant, rpc, target, expected));
+        }
+    }
+    // The read models hold every tenant: seeing where they stand and rebuilding
+    // them take an admin whose token covers all tenants (whatever x-tenant says).
+    for rpc in [Rpc::GetProjectionStatus, Rpc::RebuildReadModels] {
+        for (who, x_tenant, expected) in [
+            ("shop-a", None, DENIED),
+            ("agent-acme", None, DENIED),
+            ("agent-both", Some("acme"), DENIED),
+            ("manager-acme", None, DENIED),
+            ("admin-acme", None, DENIED),
+            ("admin-acme", Some("acme"), DENIED),
+            ("admin-all", None, OK),
+            ("admin-all", Some("globex"), OK),
+        ] {
+            rows.push(row(who, x_tenant, rpc, Acme, expected));
         }
     }
     rows
@@ -934,6 +1070,34 @@ impl<'c> Fixtures<'c> {
                 ticket_id: main_ticket,
                 minutes: LOGGED_MINUTES,
             })),
+            // A search of the acting tenant (the target's; acme for `Cross`): its
+            // ticket is listed when nothing filters it out, the other tenant's never.
+            Rpc::ListTickets | Rpc::ListTicketsByAssignee | Rpc::ListTicketsBySla => {
+                let (own, other) = match target {
+                    Target::Globex => (&self.globex, &self.acme),
+                    _ => (&self.acme, &self.globex),
+                };
+                let mut request = v1::ListTicketsRequest {
+                    page_size: LIST_PAGE,
+                    ..Default::default()
+                };
+                let mut listed = None;
+                match row.rpc {
+                    Rpc::ListTicketsByAssignee => request.assignee_id = own.routing_agent.clone(),
+                    Rpc::ListTicketsBySla => request.sla = v1::SlaStanding::Breached.into(),
+                    _ if target == Target::Cross => request.customer_id = other.customer.clone(),
+                    _ => listed = Some(own.ticket.clone()),
+                }
+                Prepared::Analytics(AnalyticsCall::List {
+                    request: Box::new(request),
+                    listed,
+                    never: other.ticket.clone(),
+                })
+            }
+            Rpc::GetMetrics => Prepared::Analytics(AnalyticsCall::Metrics),
+            Rpc::GetCustomerThirds => Prepared::Analytics(AnalyticsCall::Thirds),
+            Rpc::GetProjectionStatus => Prepared::Analytics(AnalyticsCall::Status),
+            Rpc::RebuildReadModels => Prepared::Analytics(AnalyticsCall::Rebuild),
         }
     }
 
@@ -999,6 +1163,171 @@ enum Prepared {
     Forget(v1::ForgetCustomerRequest),
     Export(v1::ExportCustomerDataRequest),
     Routing(RoutingCall),
+    Analytics(AnalyticsCall),
+}
+
+/// An analytics call of the table.
+#[derive(Debug)]
+enum AnalyticsCall {
+    /// Every page of a search: every ticket listed matches its filters and is the
+    /// acting tenant's; `listed` must be among them, `never` (the other tenant's)
+    /// must not; a search on another tenant's customer lists nothing.
+    List {
+        request: Box<v1::ListTicketsRequest>,
+        listed: Option<String>,
+        never: String,
+    },
+    /// The acting tenant's metrics: their total counts exactly the tickets the
+    /// same caller lists.
+    Metrics,
+    /// The acting tenant's customer thirds: their tickets add up to those listed.
+    Thirds,
+    /// The projection's standing.
+    Status,
+    /// A rebuild: a new generation (or the one under way).
+    Rebuild,
+}
+
+/// The page size of the table's searches (the largest there is).
+const LIST_PAGE: u32 = 500;
+
+/// Every ticket of a search, page by page.
+async fn list_all(
+    analytics: &mut AnalyticsServiceClient<frontline_e2e::Authed>,
+    mut request: v1::ListTicketsRequest,
+) -> Result<Vec<v1::TicketRow>, Status> {
+    let mut rows = Vec::new();
+    loop {
+        let page = analytics.list_tickets(request.clone()).await?.into_inner();
+        rows.extend(page.tickets);
+        if page.next_page_token.is_empty() {
+            return Ok(rows);
+        }
+        request.page_token = page.next_page_token;
+    }
+}
+
+/// Runs an analytics call as `caller`; `Ok(Some(problem))` for a wrong answer.
+async fn execute_analytics(
+    cluster: &Cluster,
+    caller: &Caller,
+    x_tenant: Option<&str>,
+    call: AnalyticsCall,
+) -> Result<Option<String>, Status> {
+    let mut analytics = cluster.analytics_as(caller, x_tenant).await.unwrap();
+    let check = |ok: bool, problem: String| (!ok).then_some(problem);
+    // The acting tenant's tickets, listed by the same caller, to hold figures to.
+    let listed = async |analytics: &mut AnalyticsServiceClient<frontline_e2e::Authed>| {
+        let request = v1::ListTicketsRequest {
+            page_size: LIST_PAGE,
+            ..Default::default()
+        };
+        list_all(analytics, request)
+            .await
+            .map(|rows| rows.len() as u64)
+    };
+    match call {
+        AnalyticsCall::List {
+            request,
+            listed,
+            never,
+        } => {
+            let filter = request.clone();
+            let rows = list_all(&mut analytics, *request).await?;
+            let ids: Vec<&str> = rows.iter().map(|r| r.ticket_id.as_str()).collect();
+            let mut problems = Vec::new();
+            if let Some(ticket) = &listed {
+                if !ids.contains(&ticket.as_str()) {
+                    problems.push(format!("the tenant's ticket {ticket} not listed"));
+                }
+            }
+            if ids.contains(&never.as_str()) {
+                problems.push(format!("the other tenant's ticket {never} listed"));
+            }
+            if !filter.customer_id.is_empty() && !rows.is_empty() {
+                problems.push(format!(
+                    "{} tickets of another tenant's customer listed: {ids:?}",
+                    rows.len()
+                ));
+            }
+            let unmatched = rows.iter().filter(|r| {
+                (!filter.assignee_id.is_empty() && r.assignee_id != filter.assignee_id)
+                    || (filter.sla() == v1::SlaStanding::Breached && !r.breached)
+            });
+            if let Some(r) = unmatched.clone().next() {
+                problems.push(format!("a ticket not matching the filter listed: {r:?}"));
+            }
+            if caller.actor.role == Role::CustomerSystem {
+                let internal = rows.iter().find(|r| {
+                    !r.assignee_id.is_empty() || r.minutes_logged > 0 || r.at_risk || r.breached
+                });
+                if let Some(r) = internal {
+                    problems.push(format!("internal data shown to a customer system: {r:?}"));
+                }
+            }
+            Ok((!problems.is_empty()).then(|| problems.join("; ")))
+        }
+        AnalyticsCall::Metrics => {
+            let total = analytics
+                .get_metrics(v1::GetMetricsRequest::default())
+                .await?
+                .into_inner()
+                .total
+                .unwrap_or_default();
+            Ok(match listed(&mut analytics).await {
+                Ok(n) => check(
+                    total.tickets == n && total.tickets >= 1,
+                    format!(
+                        "metrics count {} tickets, the search lists {n}",
+                        total.tickets
+                    ),
+                ),
+                Err(status) => Some(format!("listing to compare: {status:?}")),
+            })
+        }
+        AnalyticsCall::Thirds => {
+            let groups = analytics
+                .get_customer_thirds(v1::GetCustomerThirdsRequest::default())
+                .await?
+                .into_inner()
+                .groups;
+            let tickets: u64 = groups.iter().map(|g| g.tickets).sum();
+            Ok(match listed(&mut analytics).await {
+                Ok(n) => check(
+                    groups.len() == 4 && tickets == n && tickets >= 1,
+                    format!(
+                        "{} groups with {tickets} tickets, the search lists {n}",
+                        groups.len()
+                    ),
+                ),
+                Err(status) => Some(format!("listing to compare: {status:?}")),
+            })
+        }
+        AnalyticsCall::Status => {
+            let projections = analytics
+                .get_projection_status(v1::GetProjectionStatusRequest::default())
+                .await?
+                .into_inner()
+                .projections;
+            Ok(check(
+                matches!(projections.first(), Some(p) if p.live
+                    && p.name == format!("analytics-g{}", p.generation)
+                    && p.applied_sequence > 0
+                    && p.applied_sequence <= p.stream_sequence),
+                format!("projections: {projections:?}"),
+            ))
+        }
+        AnalyticsCall::Rebuild => {
+            let rebuild = analytics
+                .rebuild_read_models(v1::RebuildReadModelsRequest::default())
+                .await?
+                .into_inner();
+            Ok(check(
+                rebuild.generation >= 2,
+                format!("rebuild: {rebuild:?}"),
+            ))
+        }
+    }
 }
 
 /// A routing call of the table.
@@ -1375,6 +1704,7 @@ async fn execute(
             Ok(check(!events.is_empty(), "empty history".into()))
         }
         Prepared::Routing(call) => execute_routing(cluster, caller, x_tenant, call).await,
+        Prepared::Analytics(call) => execute_analytics(cluster, caller, x_tenant, call).await,
         Prepared::Forget(request) => {
             let id = request.customer_id.clone();
             let r = cluster
@@ -1469,7 +1799,8 @@ fn describe_caller(row: &Row) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn access_table_across_tenants_and_roles() {
     let started = std::time::Instant::now();
-    let cluster = Cluster::start().await.unwrap();
+    let mut cluster = Cluster::start().await.unwrap();
+    cluster.start_analytics().await.unwrap();
     let mut fixtures = Fixtures::set_up(&cluster).await;
     let rows = rows();
 
@@ -1486,6 +1817,10 @@ async fn access_table_across_tenants_and_roles() {
         let caller = table_caller(row.who);
         // Routing answers earlier rows' events by appending; let it finish first.
         cluster.routing_settled().await.unwrap();
+        // Analytics reads its projection: every event so far must be in it.
+        if row.rpc.is_analytics() {
+            cluster.analytics_settled().await.unwrap();
+        }
         let before = cluster.log.last_sequence().await.unwrap();
         let result = execute(&cluster, &caller, row.x_tenant, prepared).await;
         let after = cluster.log.last_sequence().await.unwrap();

@@ -109,8 +109,11 @@ pub enum Action {
     SetTier,
     /// Put a tenant's SLA policy.
     ManagePolicies,
-    /// Read support metrics and the read models' state (analytics).
+    /// Read support metrics (analytics).
     ReadMetrics,
+    /// See where the read models stand, and rebuild them (operators: an admin whose
+    /// token covers every tenant, as the read models hold them all).
+    OperateReadModels,
 }
 
 impl fmt::Display for Action {
@@ -134,6 +137,7 @@ impl fmt::Display for Action {
             Action::SetTier => "set customer tiers",
             Action::ManagePolicies => "manage SLA policies",
             Action::ReadMetrics => "read support metrics",
+            Action::OperateReadModels => "operate the read models",
         };
         f.write_str(s)
     }
@@ -148,7 +152,7 @@ pub fn may(role: Role, action: Action) -> bool {
         ReadCustomer | ReadTicket => true,
         Reply | AddNote | Solve | Reopen => matches!(role, Agent | Manager),
         ReadHistory | LinkCustomers => role.is_staff(),
-        ManagePersonalData => role == Admin,
+        ManagePersonalData | OperateReadModels => role == Admin,
         ManageAgents | AssignTickets | SetTier | ManagePolicies | ReadMetrics => {
             matches!(role, Manager | Admin)
         }

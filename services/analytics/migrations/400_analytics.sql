@@ -7,8 +7,13 @@
 -- (valid_from <= t < valid_to) or as of one stream position (pages of one search).
 -- The live version has valid_to = 'infinity' and seq_to = the largest bigint.
 -- Enumerations hold their frontline.v1 wire numbers.
+--
+-- Generations: the read models can be rebuilt from the log into fresh tables
+-- beside the live ones (generation n's tables end in `_g<n>`, its consumer and
+-- checkpoint are `analytics-g<n>`); readers use the views without the suffix,
+-- which a rebuild points at the new generation in one transaction.
 
-CREATE TABLE analytics_tickets (
+CREATE TABLE analytics_tickets_g1 (
     ticket_id         uuid        NOT NULL,
     -- This row's revision (1, 2, ...): a customer's event can change a ticket's row.
     revision          integer     NOT NULL,
@@ -44,13 +49,13 @@ CREATE TABLE analytics_tickets (
     PRIMARY KEY (ticket_id, revision)
 );
 
-CREATE UNIQUE INDEX analytics_tickets_live ON analytics_tickets (ticket_id)
+CREATE UNIQUE INDEX analytics_tickets_live ON analytics_tickets_g1 (ticket_id)
     WHERE seq_to = 9223372036854775807;
-CREATE INDEX analytics_tickets_opened ON analytics_tickets (tenant, opened_at, ticket_id);
-CREATE INDEX analytics_tickets_updated ON analytics_tickets (tenant, updated_at, ticket_id);
-CREATE INDEX analytics_tickets_customer ON analytics_tickets (customer_id);
+CREATE INDEX analytics_tickets_opened ON analytics_tickets_g1 (tenant, opened_at, ticket_id);
+CREATE INDEX analytics_tickets_updated ON analytics_tickets_g1 (tenant, updated_at, ticket_id);
+CREATE INDEX analytics_tickets_customer ON analytics_tickets_g1 (customer_id);
 
-CREATE TABLE analytics_customers (
+CREATE TABLE analytics_customers_g1 (
     customer_id       uuid        NOT NULL,
     revision          integer     NOT NULL,
     version           bigint      NOT NULL,
@@ -70,15 +75,31 @@ CREATE TABLE analytics_customers (
     PRIMARY KEY (customer_id, revision)
 );
 
-CREATE UNIQUE INDEX analytics_customers_live ON analytics_customers (customer_id)
+CREATE UNIQUE INDEX analytics_customers_live ON analytics_customers_g1 (customer_id)
     WHERE seq_to = 9223372036854775807;
-CREATE INDEX analytics_customers_tenant ON analytics_customers (tenant);
-CREATE INDEX analytics_customers_linked ON analytics_customers (linked_into)
+CREATE INDEX analytics_customers_tenant ON analytics_customers_g1 (tenant);
+CREATE INDEX analytics_customers_linked ON analytics_customers_g1 (linked_into)
     WHERE linked_into IS NOT NULL;
 
 -- Each tenant's SLA policy's default tier (for customers nobody put in a tier).
-CREATE TABLE analytics_policies (
+CREATE TABLE analytics_policies_g1 (
     tenant       text     PRIMARY KEY,
     default_tier smallint NOT NULL,
     version      bigint   NOT NULL
 );
+
+CREATE VIEW analytics_tickets AS SELECT * FROM analytics_tickets_g1;
+CREATE VIEW analytics_customers AS SELECT * FROM analytics_customers_g1;
+CREATE VIEW analytics_policies AS SELECT * FROM analytics_policies_g1;
+
+-- Every generation: the live one (exactly one), one being built, retired ones
+-- (their tables dropped).
+CREATE TABLE analytics_generations (
+    generation integer     PRIMARY KEY,
+    state      text        NOT NULL CHECK (state IN ('building', 'live', 'retired')),
+    started_at timestamptz NOT NULL DEFAULT now(),
+    live_at    timestamptz
+);
+CREATE UNIQUE INDEX analytics_generations_one_live ON analytics_generations (state)
+    WHERE state IN ('live', 'building');
+INSERT INTO analytics_generations (generation, state, live_at) VALUES (1, 'live', now());

@@ -2,7 +2,7 @@
 //! through `handle` (authenticate, authorise, validate), acts in one tenant, and
 //! reads the read models at one snapshot.
 
-use frontline_domain::{Action, Role, TenantId};
+use frontline_domain::{Action, Role, TenantId, TenantScope};
 use frontline_eventlog::EventLog;
 use frontline_proto::{
     convert,
@@ -12,7 +12,7 @@ use frontline_runtime::{ApiError, Call, handle, now_millis};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-use crate::{figures, filters, search, snapshot::Snapshot, status, thirds, whatif};
+use crate::{figures, filters, generations, search, snapshot::Snapshot, status, thirds, whatif};
 
 /// The analytics gRPC service.
 #[derive(Debug, Clone)]
@@ -31,6 +31,17 @@ impl Analytics {
 /// The tenant a call reads: the token's only one, or the `x-tenant` header's.
 fn tenant<T>(call: &Call<T>) -> Result<TenantId, ApiError> {
     call.acting_tenant()
+}
+
+/// The read models hold every tenant: operating them needs a token for all.
+fn every_tenant<T>(call: &Call<T>) -> Result<(), ApiError> {
+    match call.caller.tenants {
+        TenantScope::All => Ok(()),
+        TenantScope::Named(_) => Err(ApiError::PermissionDenied(
+            "the read models hold every tenant: this needs an admin token for all tenants (`*`)"
+                .into(),
+        )),
+    }
 }
 
 /// The moment an answer describes.
@@ -119,9 +130,28 @@ impl AnalyticsService for Analytics {
         &self,
         request: Request<v1::GetProjectionStatusRequest>,
     ) -> Result<Response<v1::GetProjectionStatusResponse>, Status> {
-        handle(request, Action::ReadMetrics, |_call| async move {
+        handle(request, Action::OperateReadModels, |call| async move {
+            every_tenant(&call)?;
             Ok(v1::GetProjectionStatusResponse {
-                projections: vec![status::of(&self.log, &self.db).await?],
+                projections: status::of(&self.log, &self.db).await?,
+            })
+        })
+        .await
+    }
+
+    async fn rebuild_read_models(
+        &self,
+        request: Request<v1::RebuildReadModelsRequest>,
+    ) -> Result<Response<v1::RebuildReadModelsResponse>, Status> {
+        handle(request, Action::OperateReadModels, |call| async move {
+            every_tenant(&call)?;
+            let (generation, started) = generations::rebuild(&self.db).await?;
+            if started {
+                tracing::info!(generation, actor = %call.caller.actor.id, "rebuild asked");
+            }
+            Ok(v1::RebuildReadModelsResponse {
+                generation: u32::try_from(generation).unwrap_or_default(),
+                started,
             })
         })
         .await

@@ -4,6 +4,7 @@
 //!
 //! - [`grpc`]: `frontline.v1.AnalyticsService` — requests in, answers out.
 //! - [`projection`]: the consumer that keeps the read models (one, in stream order).
+//! - [`generations`]: the live read models and one rebuilt beside them; the switch.
 //! - [`events`]: the events it reads (tickets, customers, SLA policies).
 //! - [`rows`]: the rows and how one event changes them (pure).
 //! - [`store`]: writing rows as revisions (each valid until the next).
@@ -18,6 +19,7 @@
 pub mod events;
 pub mod figures;
 pub mod filters;
+pub mod generations;
 pub mod grpc;
 pub mod projection;
 pub mod rows;
@@ -27,8 +29,6 @@ pub mod status;
 pub mod store;
 pub mod thirds;
 pub mod whatif;
-
-use std::sync::Arc;
 
 use frontline_proto::v1::analytics_service_server::AnalyticsServiceServer;
 use frontline_runtime::{ServiceBuilder, Task, TaskKind};
@@ -57,17 +57,12 @@ pub fn service() -> ServiceBuilder {
         })
         .task(|ctx| {
             let (log, db) = (ctx.log.clone(), ctx.db()?.clone());
-            let projection = Arc::new(projection::ReadModels::default());
             Ok(Task::new(
-                "analytics projection",
+                "analytics projections",
                 TaskKind::PROJECTION,
                 move |stop| {
-                    let (log, db, projection) = (log.clone(), db.clone(), projection.clone());
-                    async move {
-                        frontline_projection::run(log, db, projection, stop)
-                            .await
-                            .map_err(Into::into)
-                    }
+                    let (log, db) = (log.clone(), db.clone());
+                    async move { generations::run(log, db, stop).await.map_err(Into::into) }
                 },
             ))
         })

@@ -12,25 +12,30 @@ use uuid::Uuid;
 use crate::{
     events::AnalyticsEvent,
     rows::{CustomerRow, TicketRow, wire},
-    store,
+    store::{self, Tables},
 };
 
-/// The projection's durable consumer, also its checkpoint's name.
-pub const CONSUMER: &str = "analytics";
-
-/// Ticket, customer and policy events → `analytics_tickets`, `analytics_customers`,
-/// `analytics_policies`.
+/// Ticket, customer and policy events → one generation's tables (`analytics_tickets_g<n>`,
+/// `analytics_customers_g<n>`, `analytics_policies_g<n>`).
 #[derive(Debug)]
 pub struct ReadModels {
     durable: String,
+    tables: Tables,
 }
 
-impl Default for ReadModels {
-    fn default() -> Self {
+impl ReadModels {
+    /// The projection that keeps generation `generation`.
+    pub fn generation(generation: i32) -> Self {
         ReadModels {
-            durable: CONSUMER.to_string(),
+            durable: consumer(generation),
+            tables: Tables::of(generation),
         }
     }
+}
+
+/// The durable consumer (and checkpoint name) of generation `generation`.
+pub fn consumer(generation: i32) -> String {
+    format!("analytics-g{generation}")
 }
 
 impl Projection for ReadModels {
@@ -64,12 +69,13 @@ impl Projection for ReadModels {
             at,
             sequence,
         };
+        let t = &self.tables;
         match event {
-            AnalyticsEvent::Ticket(e) => ticket(db, change, e).await,
-            AnalyticsEvent::Customer(e) => customer(db, change, e).await,
+            AnalyticsEvent::Ticket(e) => ticket(db, t, change, e).await,
+            AnalyticsEvent::Customer(e) => customer(db, t, change, e).await,
             AnalyticsEvent::Policy(PolicyEvent::Set { tenant, policy }) => {
                 let tier = wire::<v1::Tier, _>(policy.default_tier);
-                store::put_policy(db, tenant.as_str(), tier, version).await
+                store::put_policy(db, t, tenant.as_str(), tier, version).await
             }
         }
     }
@@ -84,11 +90,16 @@ struct Change {
     sequence: i64,
 }
 
-async fn ticket(db: &mut PgConnection, c: Change, event: &TicketEvent) -> Result<(), sqlx::Error> {
-    let live = store::live_ticket(db, c.id).await?;
+async fn ticket(
+    db: &mut PgConnection,
+    t: &Tables,
+    c: Change,
+    event: &TicketEvent,
+) -> Result<(), sqlx::Error> {
+    let live = store::live_ticket(db, t, c.id).await?;
     let next = match (&live, event) {
         (None, TicketEvent::Opened(opening)) => {
-            let tier = store::tier_for(db, opening.customer_id, opening.tenant.as_str()).await?;
+            let tier = store::tier_for(db, t, opening.customer_id, opening.tenant.as_str()).await?;
             TicketRow::opened(c.id, c.version, c.at, opening, tier)
         }
         // An event of a ticket whose opening the log no longer holds (or that came
@@ -97,34 +108,35 @@ async fn ticket(db: &mut PgConnection, c: Change, event: &TicketEvent) -> Result
         (Some(row), _) if row.version >= c.version => return Ok(()),
         (Some(row), _) => row.after(c.version, c.at, event),
     };
-    store::write_ticket(db, live.as_ref(), &next, c.sequence).await
+    store::write_ticket(db, t, live.as_ref(), &next, c.sequence).await
 }
 
 async fn customer(
     db: &mut PgConnection,
+    t: &Tables,
     c: Change,
     event: &CustomerEvent,
 ) -> Result<(), sqlx::Error> {
-    let live = store::live_customer(db, c.id).await?;
+    let live = store::live_customer(db, t, c.id).await?;
     if live.as_ref().is_some_and(|row| row.version >= c.version) {
         return Ok(());
     }
     let Some(next) = CustomerRow::after(live.as_ref(), (c.id, c.version, c.at), event) else {
         return Ok(());
     };
-    store::write_customer(db, live.as_ref(), &next, c.sequence).await?;
+    store::write_customer(db, t, live.as_ref(), &next, c.sequence).await?;
     match event {
-        CustomerEvent::Forgotten { .. } => store::erase(db, c.id).await,
+        CustomerEvent::Forgotten { .. } => store::erase(db, t, c.id).await,
         // The person's open tickets take the new tier at once (as routing times
         // them), with the tickets of records linked into it.
         CustomerEvent::TierSet { .. } => {
-            let tier = store::tier_for(db, c.id, &next.tenant).await?;
-            let mut records = store::linked_into(db, c.id).await?;
+            let tier = store::tier_for(db, t, c.id, &next.tenant).await?;
+            let mut records = store::linked_into(db, t, c.id).await?;
             records.push(c.id);
-            for row in store::active_tickets_of(db, &records).await? {
+            for row in store::active_tickets_of(db, t, &records).await? {
                 if row.tier != tier {
                     let retiered = row.retiered(c.at, tier);
-                    store::write_ticket(db, Some(&row), &retiered, c.sequence).await?;
+                    store::write_ticket(db, t, Some(&row), &retiered, c.sequence).await?;
                 }
             }
             Ok(())

@@ -71,10 +71,7 @@ pub async fn list(
             Some(at) => Snapshot::At(at),
             // Pages of a live search read the revisions of this stream position.
             None => Snapshot::Sequence(
-                i64::try_from(
-                    frontline_projection::checkpoint(db, crate::projection::CONSUMER).await?,
-                )
-                .unwrap_or(i64::MAX),
+                i64::try_from(crate::generations::live_checkpoint(db).await?).unwrap_or(i64::MAX),
             ),
         };
         let as_of = match snapshot {

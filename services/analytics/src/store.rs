@@ -10,6 +10,29 @@ use crate::rows::{CustomerRow, TicketRow};
 
 /// `seq_to` of a live revision.
 pub const LIVE: i64 = i64::MAX;
+
+/// One generation's tables (readers use the views of the same names without the
+/// suffix, which show the live generation's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tables {
+    /// Ticket rows.
+    pub tickets: String,
+    /// Customer rows.
+    pub customers: String,
+    /// Policy defaults.
+    pub policies: String,
+}
+
+impl Tables {
+    /// The tables of generation `generation`.
+    pub fn of(generation: i32) -> Tables {
+        Tables {
+            tickets: format!("analytics_tickets_g{generation}"),
+            customers: format!("analytics_customers_g{generation}"),
+            policies: format!("analytics_policies_g{generation}"),
+        }
+    }
+}
 /// The default tier when neither the customer nor the tenant's policy names one
 /// (`v1::Tier::Standard`).
 const STANDARD: i16 = 2;
@@ -99,10 +122,12 @@ impl From<TicketRecord> for TicketRow {
 /// The ticket's live row, if the projection has seen it opened.
 pub async fn live_ticket(
     db: &mut PgConnection,
+    t: &Tables,
     id: Uuid,
 ) -> Result<Option<TicketRow>, sqlx::Error> {
     let record: Option<TicketRecord> = sqlx::query_as(&format!(
-        "SELECT {TICKET_COLUMNS} FROM analytics_tickets WHERE ticket_id = $1 AND seq_to = {LIVE}"
+        "SELECT {TICKET_COLUMNS} FROM {} WHERE ticket_id = $1 AND seq_to = {LIVE}",
+        t.tickets
     ))
     .bind(id)
     .fetch_optional(db)
@@ -113,11 +138,13 @@ pub async fn live_ticket(
 /// The live rows of these customers' tickets that still wait on support.
 pub async fn active_tickets_of(
     db: &mut PgConnection,
+    t: &Tables,
     customers: &[Uuid],
 ) -> Result<Vec<TicketRow>, sqlx::Error> {
     let records: Vec<TicketRecord> = sqlx::query_as(&format!(
-        "SELECT {TICKET_COLUMNS} FROM analytics_tickets \
-         WHERE customer_id = ANY($1) AND seq_to = {LIVE} AND status IN (1, 2, 3)"
+        "SELECT {TICKET_COLUMNS} FROM {} \
+         WHERE customer_id = ANY($1) AND seq_to = {LIVE} AND status IN (1, 2, 3)",
+        t.tickets
     ))
     .bind(customers)
     .fetch_all(db)
@@ -129,6 +156,7 @@ pub async fn active_tickets_of(
 /// `new` as the live one.
 pub async fn write_ticket(
     db: &mut PgConnection,
+    t: &Tables,
     old: Option<&TicketRow>,
     new: &TicketRow,
     sequence: i64,
@@ -136,7 +164,7 @@ pub async fn write_ticket(
     if let Some(old) = old {
         close(
             db,
-            "analytics_tickets",
+            &t.tickets,
             "ticket_id",
             old.ticket_id,
             old.revision,
@@ -146,9 +174,10 @@ pub async fn write_ticket(
         .await?;
     }
     sqlx::query(&format!(
-        "INSERT INTO analytics_tickets (seq_from, {TICKET_COLUMNS}) VALUES \
+        "INSERT INTO {} (seq_from, {TICKET_COLUMNS}) VALUES \
          ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-          $20, $21, $22, $23, $24, $25, $26, $27)"
+          $20, $21, $22, $23, $24, $25, $26, $27)",
+        t.tickets
     ))
     .bind(sequence)
     .bind(new.ticket_id)
@@ -221,12 +250,14 @@ struct CustomerRecord {
 /// The record's live row, if it has one.
 pub async fn live_customer(
     db: &mut PgConnection,
+    t: &Tables,
     id: Uuid,
 ) -> Result<Option<CustomerRow>, sqlx::Error> {
     let record: Option<CustomerRecord> = sqlx::query_as(&format!(
         "SELECT customer_id, revision, version, valid_from, tenant, tier, linked_into, nps, \
-         forgotten, first_contact_at FROM analytics_customers \
-         WHERE customer_id = $1 AND seq_to = {LIVE}"
+         forgotten, first_contact_at FROM {} \
+         WHERE customer_id = $1 AND seq_to = {LIVE}",
+        t.customers
     ))
     .bind(id)
     .fetch_optional(db)
@@ -248,6 +279,7 @@ pub async fn live_customer(
 /// Closes `old` and writes `new` as the record's live row.
 pub async fn write_customer(
     db: &mut PgConnection,
+    t: &Tables,
     old: Option<&CustomerRow>,
     new: &CustomerRow,
     sequence: i64,
@@ -255,7 +287,7 @@ pub async fn write_customer(
     if let Some(old) = old {
         close(
             db,
-            "analytics_customers",
+            &t.customers,
             "customer_id",
             old.customer_id,
             old.revision,
@@ -264,11 +296,12 @@ pub async fn write_customer(
         )
         .await?;
     }
-    sqlx::query(
-        "INSERT INTO analytics_customers (seq_from, customer_id, revision, version, valid_from, \
+    sqlx::query(&format!(
+        "INSERT INTO {} (seq_from, customer_id, revision, version, valid_from, \
          tenant, tier, linked_into, nps, forgotten, first_contact_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
+        t.customers
+    ))
     .bind(sequence)
     .bind(new.customer_id)
     .bind(new.revision)
@@ -286,9 +319,14 @@ pub async fn write_customer(
 }
 
 /// The records linked into `person` now.
-pub async fn linked_into(db: &mut PgConnection, person: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn linked_into(
+    db: &mut PgConnection,
+    t: &Tables,
+    person: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(&format!(
-        "SELECT customer_id FROM analytics_customers WHERE linked_into = $1 AND seq_to = {LIVE}"
+        "SELECT customer_id FROM {} WHERE linked_into = $1 AND seq_to = {LIVE}",
+        t.customers
     ))
     .bind(person)
     .fetch_all(db)
@@ -300,16 +338,19 @@ pub async fn linked_into(db: &mut PgConnection, person: Uuid) -> Result<Vec<Uuid
 /// policy's default, else standard.
 pub async fn tier_for(
     db: &mut PgConnection,
+    t: &Tables,
     customer: Uuid,
     tenant: &str,
 ) -> Result<i16, sqlx::Error> {
     let tier: Option<i16> = sqlx::query_scalar(&format!(
         "SELECT COALESCE( \
            (SELECT CASE WHEN c.linked_into IS NULL THEN c.tier ELSE p.tier END \
-            FROM analytics_customers c \
-            LEFT JOIN analytics_customers p ON p.customer_id = c.linked_into AND p.seq_to = {LIVE} \
+            FROM {customers} c \
+            LEFT JOIN {customers} p ON p.customer_id = c.linked_into AND p.seq_to = {LIVE} \
             WHERE c.customer_id = $1 AND c.seq_to = {LIVE}), \
-           (SELECT default_tier FROM analytics_policies WHERE tenant = $2))"
+           (SELECT default_tier FROM {policies} WHERE tenant = $2))",
+        customers = t.customers,
+        policies = t.policies,
     ))
     .bind(customer)
     .bind(tenant)
@@ -320,27 +361,32 @@ pub async fn tier_for(
 
 /// Blanks the personal columns of a forgotten customer's tickets, in every
 /// revision (as a rebuild would read them: their key is destroyed).
-pub async fn erase(db: &mut PgConnection, customer: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE analytics_tickets SET subject = $2 WHERE customer_id = $1")
-        .bind(customer)
-        .bind(frontline_privacy::ERASED)
-        .execute(db)
-        .await?;
+pub async fn erase(db: &mut PgConnection, t: &Tables, customer: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "UPDATE {} SET subject = $2 WHERE customer_id = $1",
+        t.tickets
+    ))
+    .bind(customer)
+    .bind(frontline_privacy::ERASED)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 /// Records a tenant's policy's default tier.
 pub async fn put_policy(
     db: &mut PgConnection,
+    t: &Tables,
     tenant: &str,
     default_tier: i16,
     version: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO analytics_policies (tenant, default_tier, version) VALUES ($1, $2, $3) \
+    sqlx::query(&format!(
+        "INSERT INTO {p} AS p (tenant, default_tier, version) VALUES ($1, $2, $3) \
          ON CONFLICT (tenant) DO UPDATE SET default_tier = $2, version = $3 \
-         WHERE analytics_policies.version < $3",
-    )
+         WHERE p.version < $3",
+        p = t.policies
+    ))
     .bind(tenant)
     .bind(default_tier)
     .bind(version)

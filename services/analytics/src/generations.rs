@@ -1,0 +1,252 @@
+//! Generations of the read models. Readers see the live generation through the
+//! views (`analytics_tickets`, ...). A rebuild adds a generation beside it, built
+//! from the log's first event by its own consumer while the live one keeps
+//! serving; once it has applied as much of the log as the live one, one
+//! transaction makes it live (the views follow) and retires the old one, whose
+//! tables, consumer and checkpoint are then dropped.
+//!
+//! [`run`] is the service's projection task: it runs the projection of every
+//! current generation (the live one, and the one being built) and watches for a
+//! rebuild asked on any replica, and for the moment to switch.
+
+use std::{sync::Arc, time::Duration};
+
+use frontline_eventlog::EventLog;
+use frontline_projection::ProjectionError;
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    projection::{ReadModels, consumer},
+    store::Tables,
+};
+
+/// How often the generations are looked at (a rebuild asked elsewhere, a switch).
+const WATCH: Duration = Duration::from_millis(500);
+
+/// The generations at work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Generations {
+    /// The one readers see.
+    pub live: i32,
+    /// The one being rebuilt, if any.
+    pub building: Option<i32>,
+}
+
+/// The live generation and the one being built.
+pub async fn current(db: &PgPool) -> Result<Generations, sqlx::Error> {
+    let rows: Vec<(i32, String)> = sqlx::query_as(
+        "SELECT generation, state FROM analytics_generations WHERE state IN ('live', 'building')",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(of(&rows))
+}
+
+fn of(rows: &[(i32, String)]) -> Generations {
+    let find = |state: &str| rows.iter().find(|(_, s)| s == state).map(|(g, _)| *g);
+    Generations {
+        live: find("live").unwrap_or(1),
+        building: find("building"),
+    }
+}
+
+async fn locked(tx: &mut Transaction<'_, Postgres>) -> Result<Generations, sqlx::Error> {
+    let rows: Vec<(i32, String)> = sqlx::query_as(
+        "SELECT generation, state FROM analytics_generations \
+         WHERE state IN ('live', 'building') FOR UPDATE",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(of(&rows))
+}
+
+/// Starts rebuilding: a new generation with empty tables, which the projection
+/// tasks fill from the log. When one is being built already, that one is the
+/// answer. Returns the generation and whether it was started now.
+pub async fn rebuild(db: &PgPool) -> Result<(i32, bool), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let gens = locked(&mut tx).await?;
+    if let Some(building) = gens.building {
+        return Ok((building, false));
+    }
+    let next: i32 =
+        sqlx::query_scalar("SELECT COALESCE(max(generation), 0) + 1 FROM analytics_generations")
+            .fetch_one(&mut *tx)
+            .await?;
+    sqlx::query("INSERT INTO analytics_generations (generation, state) VALUES ($1, 'building')")
+        .bind(next)
+        .execute(&mut *tx)
+        .await?;
+    let (from, to) = (Tables::of(gens.live), Tables::of(next));
+    for (from, to) in [
+        (&from.tickets, &to.tickets),
+        (&from.customers, &to.customers),
+        (&from.policies, &to.policies),
+    ] {
+        sqlx::query(&format!("CREATE TABLE {to} (LIKE {from} INCLUDING ALL)"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    tracing::info!(generation = next, "read models: rebuild started");
+    Ok((next, true))
+}
+
+/// Makes `gens.building` live once it has applied as much of the log as the live
+/// generation: the views move to its tables in the same transaction. Returns
+/// whether it switched.
+async fn try_switch(db: &PgPool, gens: Generations) -> Result<bool, sqlx::Error> {
+    let Some(building) = gens.building else {
+        return Ok(false);
+    };
+    let mut tx = db.begin().await?;
+    if locked(&mut tx).await? != gens {
+        return Ok(false);
+    }
+    let checkpoint = |name: String| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COALESCE((SELECT sequence FROM projection_checkpoints WHERE name = $1), 0)",
+        )
+        .bind(name)
+    };
+    let live: i64 = checkpoint(consumer(gens.live)).fetch_one(&mut *tx).await?;
+    let built: i64 = checkpoint(consumer(building)).fetch_one(&mut *tx).await?;
+    if built < live {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE analytics_generations SET state = CASE generation WHEN $1 THEN 'retired' ELSE 'live' END, \
+         live_at = CASE generation WHEN $2 THEN now() ELSE live_at END \
+         WHERE generation IN ($1, $2)",
+    )
+    .bind(gens.live)
+    .bind(building)
+    .execute(&mut *tx)
+    .await?;
+    let t = Tables::of(building);
+    for (view, table) in [
+        ("analytics_tickets", &t.tickets),
+        ("analytics_customers", &t.customers),
+        ("analytics_policies", &t.policies),
+    ] {
+        sqlx::query(&format!(
+            "CREATE OR REPLACE VIEW {view} AS SELECT * FROM {table}"
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    tracing::info!(
+        generation = building,
+        at = built,
+        "read models: rebuilt generation is live"
+    );
+    Ok(true)
+}
+
+/// Drops what retired generations left: tables, checkpoints, consumers. A
+/// projection of a retired generation still running elsewhere fails on its next
+/// write and starts again on the live one.
+async fn clear_retired(log: &EventLog, db: &PgPool) -> Result<(), ProjectionError> {
+    let retired: Vec<i32> = sqlx::query_scalar(
+        "SELECT generation FROM analytics_generations WHERE state = 'retired' AND live_at IS NOT NULL",
+    )
+    .fetch_all(db)
+    .await?;
+    let js = async_nats::jetstream::new(log.client().clone());
+    for generation in retired {
+        let t = Tables::of(generation);
+        sqlx::query(&format!(
+            "DROP TABLE IF EXISTS {}, {}, {}",
+            t.tickets, t.customers, t.policies
+        ))
+        .execute(db)
+        .await?;
+        sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
+            .bind(consumer(generation))
+            .execute(db)
+            .await?;
+        if let Ok(stream) = js.get_stream(log.stream_name()).await {
+            // Gone already is fine; anything else is tried again next round.
+            let _ = stream.delete_consumer(&consumer(generation)).await;
+        }
+        // Cleared: it keeps its row, without the moment it went live.
+        sqlx::query("UPDATE analytics_generations SET live_at = NULL WHERE generation = $1")
+            .bind(generation)
+            .execute(db)
+            .await?;
+        tracing::info!(generation, "read models: retired generation dropped");
+    }
+    Ok(())
+}
+
+/// Keeps every current generation's projection running until `stop`; switches a
+/// rebuilt generation live when it has caught up.
+pub async fn run(
+    log: EventLog,
+    db: PgPool,
+    stop: CancellationToken,
+) -> Result<(), ProjectionError> {
+    loop {
+        let gens = current(&db).await?;
+        clear_retired(&log, &db).await?;
+        let round = stop.child_token();
+        let mut projections = tokio::task::JoinSet::new();
+        for generation in [Some(gens.live), gens.building].into_iter().flatten() {
+            projections.spawn(frontline_projection::run(
+                log.clone(),
+                db.clone(),
+                Arc::new(ReadModels::generation(generation)),
+                round.clone(),
+            ));
+        }
+        let next = watch(&db, gens, &mut projections, &stop).await;
+        round.cancel();
+        while projections.join_next().await.is_some() {}
+        match next {
+            Ok(true) => continue,
+            Ok(false) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Waits for a change: `Ok(true)` to start a new round (generations changed),
+/// `Ok(false)` when stopped, `Err` when a projection failed.
+async fn watch(
+    db: &PgPool,
+    gens: Generations,
+    projections: &mut tokio::task::JoinSet<Result<(), ProjectionError>>,
+    stop: &CancellationToken,
+) -> Result<bool, ProjectionError> {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return Ok(false),
+            Some(done) = projections.join_next() => {
+                return match done {
+                    Ok(Ok(())) => Ok(!stop.is_cancelled()),
+                    Ok(Err(e)) => Err(e),
+                    Err(e) => Err(ProjectionError::Ended(format!("projection task: {e}"))),
+                };
+            }
+            () = tokio::time::sleep(WATCH) => {
+                if try_switch(db, gens).await? || current(db).await? != gens {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+}
+
+/// The stream sequence the live generation has applied up to (0 before any).
+pub async fn live_checkpoint(db: &PgPool) -> Result<u64, sqlx::Error> {
+    let sequence: Option<i64> = sqlx::query_scalar(
+        "SELECT c.sequence FROM analytics_generations g \
+         JOIN projection_checkpoints c ON c.name = 'analytics-g' || g.generation \
+         WHERE g.state = 'live'",
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(sequence.map_or(0, |s| u64::try_from(s).unwrap_or_default()))
+}
