@@ -398,9 +398,14 @@ impl Cluster {
     /// so that what routing appends in answer to earlier calls does not land while
     /// a test counts the stream around one call.
     pub async fn routing_settled(&self) -> anyhow::Result<()> {
+        self.routing_settled_within(Duration::from_secs(30)).await
+    }
+
+    /// [`Cluster::routing_settled`], waiting up to `limit`.
+    pub async fn routing_settled_within(&self, limit: Duration) -> anyhow::Result<()> {
         let js = async_nats::jetstream::new(self.log.client().clone());
         let stream = js.get_stream(self.log.stream_name()).await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
             let mut settled = true;
             for name in [
@@ -423,7 +428,7 @@ impl Cluster {
             }
             anyhow::ensure!(
                 tokio::time::Instant::now() < deadline,
-                "routing did not settle within 30 s"
+                "routing did not settle within {limit:?}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -1,7 +1,10 @@
 //! `frontline`: a small command-line client. For now it mints bearer tokens for
 //! local use (`frontline token --role agent --subject ana --tenant acme`),
-//! generates key-encryption keys (`frontline kek`) and rotates the one in use
-//! (`frontline rotate-kek`).
+//! generates key-encryption keys (`frontline kek`), rotates the one in use
+//! (`frontline rotate-kek`) and rebuilds analytics' read models
+//! (`frontline rebuild-read-models`).
+
+mod rebuild;
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -60,6 +63,24 @@ enum Command {
         #[command(flatten)]
         kek: KekConfig,
     },
+    /// Rebuilds every analytics read model from the log into a new generation
+    /// beside the live one (which keeps serving), then follows it until it is
+    /// live. Needs a token of an admin of every tenant (`--tenant '*'`).
+    RebuildReadModels {
+        /// The analytics service.
+        #[arg(
+            long,
+            env = "FRONTLINE_ANALYTICS",
+            default_value = "http://127.0.0.1:50054"
+        )]
+        analytics: String,
+        /// A bearer token of an admin of every tenant.
+        #[arg(long, env = "FRONTLINE_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Start it and return, without following it.
+        #[arg(long)]
+        no_wait: bool,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -91,6 +112,11 @@ async fn main() -> anyhow::Result<()> {
             stream,
             kek,
         } => rotate(&nats_url, &stream, &kek).await?,
+        Command::RebuildReadModels {
+            analytics,
+            token,
+            no_wait,
+        } => rebuild::run(&analytics, &token, !no_wait).await?,
     }
     Ok(())
 }
