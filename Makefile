@@ -8,7 +8,7 @@ SUB ?= dev-agent
 FRONTLINE_JWT_SECRET ?= dev-secret-change-me
 export FRONTLINE_JWT_SECRET
 
-.PHONY: tools test lint build bench token run deploy-check
+.PHONY: tools test lint build bench token run rebuild deploy-check
 
 ## tools: install the pinned nats-server into .tools/bin and PostgreSQL into .tools/postgres, check for cargo
 tools:
@@ -38,9 +38,15 @@ TENANT ?= dev
 token:
 	@cargo run -q --locked -p frontline-cli -- token --role $(ROLE) --subject $(SUB) --tenant '$(TENANT)'
 
-## run: local stack (nats-server, intake, conversation); Ctrl-C stops it
+## run: local stack (nats-server, PostgreSQL, intake, conversation, routing, analytics); Ctrl-C stops it
 run: tools build
 	scripts/run-local.sh
+
+## rebuild: rebuild analytics' read models from the log (ANALYTICS=http://host:port, default `make run`'s)
+ANALYTICS ?= http://127.0.0.1:50054
+rebuild:
+	@token=$$(cargo run -q --locked -p frontline-cli -- token --role admin --subject ops --tenant '*' --hours 1); \
+	cargo run -q --locked -p frontline-cli -- rebuild-read-models --analytics '$(ANALYTICS)' --token "$$token"
 
 ## deploy-check: validate deploy/ manifests (placeholder)
 deploy-check:

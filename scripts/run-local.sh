@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a local Frontline stack: nats-server (unless NATS_URL is set), PostgreSQL
-# (unless DATABASE_URL is set), intake, conversation and routing from target/release.
+# (unless DATABASE_URL is set), intake, conversation, routing and analytics from
+# target/release (intake, routing and analytics share that PostgreSQL).
 # Ctrl-C stops everything. Use `make run`, which installs tools and builds first.
 #
 # Env: NATS_URL (use an existing server), NATS_PORT (default 4333),
@@ -33,7 +34,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for exe in frontline-intake frontline-conversation frontline-routing frontline; do
+for exe in frontline-intake frontline-conversation frontline-routing frontline-analytics frontline; do
     [[ -x "$BIN/$exe" ]] || { echo "error: $BIN/$exe missing; run \`make build\` (or \`make run\`)" >&2; exit 1; }
 done
 
@@ -81,6 +82,8 @@ FRONTLINE_LISTEN=0.0.0.0:50052 FRONTLINE_METRICS_LISTEN=127.0.0.1:9102 "$BIN/fro
 PIDS+=($!)
 FRONTLINE_LISTEN=0.0.0.0:50053 FRONTLINE_METRICS_LISTEN=127.0.0.1:9103 "$BIN/frontline-routing" &
 PIDS+=($!)
+FRONTLINE_LISTEN=0.0.0.0:50054 FRONTLINE_METRICS_LISTEN=127.0.0.1:9104 "$BIN/frontline-analytics" &
+PIDS+=($!)
 
 TENANT="${FRONTLINE_DEV_TENANT:-dev}"
 AGENT_TOKEN="$("$BIN/frontline" token --role agent --subject dev-agent --tenant "$TENANT")"
@@ -92,6 +95,7 @@ cat <<INFO
 intake         grpc 127.0.0.1:50051  metrics http://127.0.0.1:9101/metrics
 conversation   grpc 127.0.0.1:50052  metrics http://127.0.0.1:9102/metrics
 routing        grpc 127.0.0.1:50053  metrics http://127.0.0.1:9103/metrics
+analytics      grpc 127.0.0.1:50054  metrics http://127.0.0.1:9104/metrics
 
 customer_system token (dev-shop, tenant $TENANT):
 $SHOP_TOKEN
@@ -99,7 +103,7 @@ $SHOP_TOKEN
 agent token (dev-agent, tenant $TENANT):
 $AGENT_TOKEN
 
-admin token (dev-admin, tenant $TENANT; ForgetCustomer, ExportCustomerData):
+admin token (dev-admin, tenant $TENANT; ForgetCustomer, ExportCustomerData, analytics GetMetrics):
 $ADMIN_TOKEN
 
 example:

@@ -98,13 +98,26 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts NATS, a fresh database, intake and conversation.
+    /// Starts NATS, a fresh database, intake, conversation and routing.
     pub async fn start() -> anyhow::Result<Cluster> {
+        let mut cluster = Cluster::bare().await?;
+        cluster.intake_addr = cluster.serve(frontline_intake::service()).await?;
+        cluster.conversation_addr = cluster.add_conversation_replica().await?;
+        cluster.wait_serving(cluster.intake_addr).await?;
+        cluster.wait_serving(cluster.conversation_addr).await?;
+        cluster.routing_addr = cluster.serve(frontline_routing::service()).await?;
+        cluster.wait_serving(cluster.routing_addr).await?;
+        Ok(cluster)
+    }
+
+    /// NATS, a fresh database and the event log, with no service started (start
+    /// the ones wanted with [`Cluster::serve`] or [`Cluster::start_analytics`]).
+    pub async fn bare() -> anyhow::Result<Cluster> {
         let nats = tokio::task::spawn_blocking(NatsServer::start).await??;
         let database = frontline_testkit::test_database().await?;
         let log = open_log(&nats.url()).await?;
         let (stop, _) = watch::channel(false);
-        let mut cluster = Cluster {
+        Ok(Cluster {
             nats,
             database,
             log,
@@ -114,14 +127,7 @@ impl Cluster {
             analytics_addr: None,
             stop,
             servers: Vec::new(),
-        };
-        cluster.intake_addr = cluster.serve(frontline_intake::service()).await?;
-        cluster.conversation_addr = cluster.add_conversation_replica().await?;
-        cluster.wait_serving(cluster.intake_addr).await?;
-        cluster.wait_serving(cluster.conversation_addr).await?;
-        cluster.routing_addr = cluster.serve(frontline_routing::service()).await?;
-        cluster.wait_serving(cluster.routing_addr).await?;
-        Ok(cluster)
+        })
     }
 
     /// The configuration every service of this cluster runs with.

@@ -1192,3 +1192,56 @@ async fn a_rebuild_equals_the_incremental_read_models_row_for_row() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn durations_count_business_hours_when_the_policy_sets_them() {
+    let mut cluster = Cluster::start().await.unwrap();
+    cluster.start_analytics().await.unwrap();
+    let (ticket, _) = submit(&cluster, "bh", "billing", v1::Channel::Email, "Hours").await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    reply(&cluster, &ticket).await;
+    cluster.analytics_settled().await.unwrap();
+    let before = convert::timestamp(frontline_runtime::now_millis());
+
+    // Open one day a week, three days from today (UTC): today and tomorrow are
+    // closed, so the reply came after no business time at all.
+    let days = frontline_runtime::now_millis() / 86_400_000;
+    let today = ((days + 3) % 7) as usize; // 1970-01-01 was a Thursday; Monday is 0
+    let mut policy = sla_policy(3_600, 90);
+    policy.calendar = Some(v1::BusinessCalendar {
+        time_zone: "UTC".into(),
+        weekly: (0..7)
+            .map(|day| v1::OpenHours {
+                from_minute: 0,
+                to_minute: if day == (today + 3) % 7 { 1_440 } else { 0 },
+            })
+            .collect(),
+        holidays: Vec::new(),
+    });
+    let mut routing = cluster.routing_as(&manager(), None).await.unwrap();
+    routing
+        .put_sla_policy(v1::PutSlaPolicyRequest {
+            policy: Some(policy),
+        })
+        .await
+        .unwrap();
+    cluster.routing_settled().await.unwrap();
+    cluster.analytics_settled().await.unwrap();
+
+    let now = metrics(&cluster, v1::GetMetricsRequest::default()).await;
+    let first = now.total.unwrap().first_response.unwrap();
+    assert!(now.business_hours);
+    assert_eq!((first.count, first.p50_seconds), (1, 0.0), "{first:?}");
+    // Before the policy, wall-clock time.
+    let then = metrics(
+        &cluster,
+        v1::GetMetricsRequest {
+            as_of: Some(before),
+            ..Default::default()
+        },
+    )
+    .await;
+    let first = then.total.unwrap().first_response.unwrap();
+    assert!(!then.business_hours);
+    assert!(first.p50_seconds >= 0.03, "{first:?}");
+}

@@ -176,7 +176,13 @@ impl EventLog {
             })
             .await
             .map_err(|e| LogError::Setup(format!("consumer {}: {e}", config.durable)))?;
+        // Pulled in batches of up to max_ack_pending (at most 1 000): a consumer
+        // that applies batches (projections) gets them whole.
         let messages = consumer
+            .stream()
+            .max_messages_per_batch(
+                usize::try_from(config.max_ack_pending.clamp(1, 1_000)).unwrap_or(1_000),
+            )
             .messages()
             .await
             .map_err(|e| LogError::unavailable("consumer stream", e))?;
@@ -215,10 +221,16 @@ impl<E: EventCodec> Subscription<E> {
             return Ok(batch);
         };
         batch.push(first?);
-        while batch.len() < max {
+        // What has arrived, and what arrives while the scheduler goes round a few
+        // times (the client hands messages over as it reads them off the socket).
+        let mut idle = 0;
+        while batch.len() < max && idle < 4 {
             let Some(Some(message)) = self.messages.next().now_or_never() else {
-                break;
+                idle += 1;
+                tokio::task::yield_now().await;
+                continue;
             };
+            idle = 0;
             if let Some(delivery) = self.accept(message).await? {
                 batch.push(delivery);
             }

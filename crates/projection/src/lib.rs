@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Events taken from the consumer per transaction, at most.
-pub const BATCH: usize = 256;
+pub const BATCH: usize = 1024;
 
 /// A read model fed by one durable consumer.
 pub trait Projection: Send + Sync + 'static {
@@ -39,6 +39,22 @@ pub trait Projection: Send + Sync + 'static {
         delivery: &'a Delivery<Self::Event>,
         event: &'a Self::Event,
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+
+    /// Applies a batch's events, in stream order, inside the batch's transaction:
+    /// by default one at a time with [`Projection::apply`]. A projection may apply
+    /// them in fewer round trips; the rows must come out the same.
+    fn apply_all<'a>(
+        &'a self,
+        db: &'a mut PgConnection,
+        events: &'a [(&'a Delivery<Self::Event>, &'a Self::Event)],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a {
+        async move {
+            for (delivery, event) in events {
+                self.apply(db, delivery, event).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Why a projection stopped.
@@ -80,6 +96,18 @@ pub async fn apply_batch<P: Projection>(
 ) -> Result<usize, sqlx::Error> {
     let name = projection.consumer().durable;
     let mut tx = sqlx::Connection::begin(db).await?;
+    // A read model is rebuilt from the log: a commit lost to a database crash is
+    // applied again from the checkpoint that was lost with it (the run resumes from
+    // the database's checkpoint, not from what the consumer acked). So the commit
+    // need not wait for its WAL flush. And statements over arrays of a batch's
+    // rows are planned for the arrays they get (a generic plan guesses their size
+    // and may scan a whole table to join a handful of rows).
+    sqlx::query(
+        "SELECT set_config('synchronous_commit', 'off', true), \
+                set_config('plan_cache_mode', 'force_custom_plan', true)",
+    )
+    .execute(&mut *tx)
+    .await?;
     // One round trip: the checkpoint, created on first use and locked till commit.
     let stored: i64 = sqlx::query_scalar(
         "INSERT INTO projection_checkpoints (name, sequence) VALUES ($1, 0) \
@@ -89,18 +117,19 @@ pub async fn apply_batch<P: Projection>(
     .fetch_one(&mut *tx)
     .await?;
     let mut reached = stored;
-    let mut applied = 0;
+    let mut events = Vec::with_capacity(batch.len());
     for delivery in batch {
         let sequence = i64::try_from(delivery.sequence).unwrap_or(i64::MAX);
         if sequence <= stored {
             continue;
         }
         if let Some(event) = &delivery.event {
-            projection.apply(&mut tx, delivery, event).await?;
-            applied += 1;
+            events.push((delivery, event));
         }
         reached = reached.max(sequence);
     }
+    projection.apply_all(&mut tx, &events).await?;
+    let applied = events.len();
     if reached > stored {
         sqlx::query(
             "UPDATE projection_checkpoints SET sequence = $2, updated_at = now() WHERE name = $1",

@@ -82,11 +82,23 @@ CREATE INDEX analytics_customers_linked ON analytics_customers_g1 (linked_into)
     WHERE linked_into IS NOT NULL;
 
 -- Each tenant's SLA policy's default tier (for customers nobody put in a tier).
+-- Each tenant's SLA policy, every version (valid as the rows above): its default
+-- tier (for customers nobody put in a tier) and the whole policy as JSON (its
+-- business hours count response times).
 CREATE TABLE analytics_policies_g1 (
-    tenant       text     PRIMARY KEY,
-    default_tier smallint NOT NULL,
-    version      bigint   NOT NULL
+    tenant       text        NOT NULL,
+    version      bigint      NOT NULL,
+    seq_from     bigint      NOT NULL,
+    seq_to       bigint      NOT NULL DEFAULT 9223372036854775807,
+    valid_from   timestamptz NOT NULL,
+    valid_to     timestamptz NOT NULL DEFAULT 'infinity',
+    default_tier smallint    NOT NULL,
+    policy       text        NOT NULL,
+    PRIMARY KEY (tenant, version)
 );
+
+CREATE UNIQUE INDEX analytics_policies_live ON analytics_policies_g1 (tenant)
+    WHERE seq_to = 9223372036854775807;
 
 CREATE VIEW analytics_tickets AS SELECT * FROM analytics_tickets_g1;
 CREATE VIEW analytics_customers AS SELECT * FROM analytics_customers_g1;

@@ -1,12 +1,17 @@
 //! `GetMetrics`: support metrics over the tickets opened in a range, in total and
 //! per group, in one query over one snapshot.
 
-use frontline_domain::TenantId;
+use frontline_domain::{
+    TenantId,
+    sla::{BusinessHours, policy::SlaPolicy},
+};
 use frontline_proto::v1;
 use frontline_runtime::ApiError;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::{filters::Range, snapshot::Snapshot};
+
+type Time = sqlx::types::chrono::DateTime<sqlx::types::chrono::Utc>;
 
 /// The longest range metrics are computed over, in milliseconds (366 days).
 pub const MAX_SPAN: i64 = 366 * 24 * 3_600_000;
@@ -83,14 +88,15 @@ const AGGREGATES: &str = "count(*) AS tickets, \
     COALESCE(sum(t.declines_proposed), 0)::bigint AS declines_proposed, \
     COALESCE(sum(t.declines_approved), 0)::bigint AS declines_approved";
 
-/// The metrics of `tenant`'s tickets opened in `range`, read from `snapshot`.
+/// The metrics of `tenant`'s tickets opened in `range`, read from `snapshot`, and
+/// whether durations count business hours.
 pub async fn metrics(
     db: &PgPool,
     tenant: &TenantId,
     range: Range,
     group_by: v1::MetricsGroupBy,
     snapshot: Snapshot,
-) -> Result<(v1::Metrics, Vec<v1::MetricsGroup>), ApiError> {
+) -> Result<(v1::Metrics, Vec<v1::MetricsGroup>, bool), ApiError> {
     let key = group_key(group_by);
     let mut q = QueryBuilder::<Postgres>::new(match key {
         Some(key) => format!("SELECT GROUPING({key}) = 1 AS total, {key} AS key, "),
@@ -127,7 +133,108 @@ pub async fn metrics(
         }
     }
     groups.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok((total, groups))
+    let Some(hours) = business_hours(db, tenant, snapshot).await? else {
+        return Ok((total, groups, false));
+    };
+    // Business time: each ticket's durations counted in the policy's open hours.
+    let durations = durations(db, tenant, range, group_by, snapshot, &hours).await?;
+    let stats = |key: Option<&str>| {
+        let (mut first, mut resolved) = (Vec::new(), Vec::new());
+        for d in durations.iter().filter(|d| key.is_none_or(|k| d.key == k)) {
+            first.extend(d.first_response);
+            resolved.extend(d.resolution);
+        }
+        (duration_stats(first), duration_stats(resolved))
+    };
+    (total.first_response, total.resolution) = stats(None);
+    for group in &mut groups {
+        let (first, resolved) = stats(Some(&group.key));
+        if let Some(m) = group.metrics.as_mut() {
+            (m.first_response, m.resolution) = (first, resolved);
+        }
+    }
+    Ok((total, groups, true))
+}
+
+/// The tenant's policy's business hours at `snapshot`, if it sets any.
+async fn business_hours(
+    db: &PgPool,
+    tenant: &TenantId,
+    snapshot: Snapshot,
+) -> Result<Option<BusinessHours>, ApiError> {
+    let mut q = QueryBuilder::<Postgres>::new(
+        "SELECT p.policy FROM analytics_policies p WHERE p.tenant = ",
+    );
+    q.push_bind(tenant.as_str().to_string());
+    snapshot.push(&mut q, "p");
+    let json: Option<String> = q.build_query_scalar().fetch_optional(db).await?;
+    let Some(json) = json else { return Ok(None) };
+    let policy: SlaPolicy = serde_json::from_str(&json)
+        .map_err(|e| ApiError::Internal(format!("a stored SLA policy does not read: {e}")))?;
+    if policy.calendar.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(policy.hours()?))
+}
+
+/// One ticket's durations in business time, in seconds.
+#[derive(Debug)]
+struct Durations {
+    key: String,
+    first_response: Option<f64>,
+    resolution: Option<f64>,
+}
+
+/// Every ticket's business-time durations, with its group's key.
+async fn durations(
+    db: &PgPool,
+    tenant: &TenantId,
+    range: Range,
+    group_by: v1::MetricsGroupBy,
+    snapshot: Snapshot,
+    hours: &BusinessHours,
+) -> Result<Vec<Durations>, ApiError> {
+    let key = group_key(group_by).unwrap_or("''");
+    let mut q = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {key} AS key, t.opened_at, t.first_reply_at, t.solved_at \
+         FROM analytics_tickets t WHERE t.tenant = "
+    ));
+    q.push_bind(tenant.as_str().to_string());
+    snapshot.push(&mut q, "t");
+    range.push(&mut q, "t.opened_at");
+    type Times = (Option<String>, Time, Option<Time>, Option<Time>);
+    let rows: Vec<Times> = q.build_query_as().fetch_all(db).await?;
+    let open = |from: Time, to: Option<Time>| {
+        to.map(|to| {
+            hours.open_between(from.timestamp_millis(), to.timestamp_millis()) as f64 / 1000.0
+        })
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(key, opened, replied, solved)| Durations {
+            key: key.map(|k| key_name(group_by, &k)).unwrap_or_default(),
+            first_response: open(opened, replied),
+            resolution: open(opened, solved),
+        })
+        .collect())
+}
+
+/// Count, p50 and p90 of `values`, interpolated as PostgreSQL's `percentile_cont`.
+fn duration_stats(mut values: Vec<f64>) -> Option<v1::DurationStats> {
+    values.sort_by(f64::total_cmp);
+    let at = |p: f64| {
+        if values.is_empty() {
+            return 0.0;
+        }
+        let rank = p * (values.len() - 1) as f64;
+        let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
+        values[low] + (values[high] - values[low]) * (rank - low as f64)
+    };
+    Some(v1::DurationStats {
+        count: values.len() as u64,
+        p50_seconds: at(0.5),
+        p90_seconds: at(0.9),
+    })
 }
 
 /// A group's key as callers read it: enumerations by their short lower-case name.

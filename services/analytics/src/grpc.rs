@@ -80,12 +80,13 @@ impl AnalyticsService for Analytics {
             let group_by = v1::MetricsGroupBy::try_from(m.group_by)
                 .map_err(|_| ApiError::invalid("group_by", "unknown grouping"))?;
             let snapshot = Snapshot::of(filters::as_of(m.as_of.as_ref())?);
-            let (total, groups) =
+            let (total, groups, business_hours) =
                 figures::metrics(&self.db, &tenant, range, group_by, snapshot).await?;
             Ok(v1::GetMetricsResponse {
                 total: Some(total),
                 groups,
                 as_of: Some(moment(snapshot)),
+                business_hours,
             })
         })
         .await

@@ -6,6 +6,7 @@
 //! - [`projection`]: the consumer that keeps the read models (one, in stream order).
 //! - [`generations`]: the live read models and one rebuilt beside them; the switch.
 //! - [`events`]: the events it reads (tickets, customers, SLA policies).
+//! - [`batch`]: a batch of events applied in a handful of statements.
 //! - [`rows`]: the rows and how one event changes them (pure).
 //! - [`store`]: writing rows as revisions (each valid until the next).
 //! - [`snapshot`]: which revision a question reads (live, as of, at a position).
@@ -16,6 +17,7 @@
 //! - [`filters`]: request fields every call shares.
 //! - [`status`]: the projection's standing and lag.
 
+pub mod batch;
 pub mod events;
 pub mod figures;
 pub mod filters;

@@ -5,13 +5,13 @@
 use frontline_domain::{CustomerEvent, TicketEvent, sla::policy::PolicyEvent};
 use frontline_eventlog::{ConsumerConfig, Delivery};
 use frontline_projection::Projection;
-use frontline_proto::{convert, v1};
+use frontline_proto::convert;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
     events::AnalyticsEvent,
-    rows::{CustomerRow, TicketRow, wire},
+    rows::{CustomerRow, TicketRow},
     store::{self, Tables},
 };
 
@@ -21,6 +21,9 @@ use crate::{
 pub struct ReadModels {
     durable: String,
     tables: Tables,
+    /// Each event with statements of its own, never folded in batches (slower:
+    /// what tests compare the batched path with).
+    one_by_one: bool,
 }
 
 impl ReadModels {
@@ -29,6 +32,15 @@ impl ReadModels {
         ReadModels {
             durable: consumer(generation),
             tables: Tables::of(generation),
+            one_by_one: false,
+        }
+    }
+
+    /// The same, applying each event on its own (for comparison).
+    pub fn one_by_one(generation: i32) -> Self {
+        ReadModels {
+            one_by_one: true,
+            ..ReadModels::generation(generation)
         }
     }
 }
@@ -53,41 +65,70 @@ impl Projection for ReadModels {
         delivery: &Delivery<AnalyticsEvent>,
         event: &AnalyticsEvent,
     ) -> Result<(), sqlx::Error> {
-        let envelope = &delivery.envelope;
-        let id = Uuid::parse_str(&envelope.aggregate_id)
-            .map_err(|e| sqlx::Error::Decode(format!("aggregate id: {e}").into()))?;
-        let version = i64::try_from(envelope.aggregate_version).unwrap_or(i64::MAX);
-        let at = envelope
-            .occurred_at
-            .as_ref()
-            .map(convert::millis)
-            .unwrap_or_default();
-        let sequence = i64::try_from(delivery.sequence).unwrap_or(i64::MAX);
-        let change = Change {
-            id,
-            version,
-            at,
-            sequence,
-        };
-        let t = &self.tables;
-        match event {
-            AnalyticsEvent::Ticket(e) => ticket(db, t, change, e).await,
-            AnalyticsEvent::Customer(e) => customer(db, t, change, e).await,
-            AnalyticsEvent::Policy(PolicyEvent::Set { tenant, policy }) => {
-                let tier = wire::<v1::Tier, _>(policy.default_tier);
-                store::put_policy(db, t, tenant.as_str(), tier, version).await
+        apply_one(db, &self.tables, Change::of(delivery)?, event).await
+    }
+
+    async fn apply_all(
+        &self,
+        db: &mut PgConnection,
+        events: &[(&Delivery<AnalyticsEvent>, &AnalyticsEvent)],
+    ) -> Result<(), sqlx::Error> {
+        if self.one_by_one {
+            for (delivery, event) in events {
+                apply_one(db, &self.tables, Change::of(delivery)?, event).await?;
             }
+            return Ok(());
+        }
+        crate::batch::apply_all(db, &self.tables, events).await
+    }
+}
+
+/// Applies one event with a few statements of its own.
+pub(crate) async fn apply_one(
+    db: &mut PgConnection,
+    t: &Tables,
+    change: Change,
+    event: &AnalyticsEvent,
+) -> Result<(), sqlx::Error> {
+    match event {
+        AnalyticsEvent::Ticket(e) => ticket(db, t, change, e).await,
+        AnalyticsEvent::Customer(e) => customer(db, t, change, e).await,
+        AnalyticsEvent::Policy(PolicyEvent::Set { tenant, policy }) => {
+            let at = (change.version, change.sequence, change.at);
+            store::put_policy(db, t, tenant.as_str(), policy, at).await
         }
     }
 }
 
 /// Where an event applies: its aggregate, version, time and stream sequence.
 #[derive(Clone, Copy, Debug)]
-struct Change {
-    id: Uuid,
-    version: i64,
-    at: i64,
-    sequence: i64,
+pub(crate) struct Change {
+    /// The aggregate.
+    pub id: Uuid,
+    /// Its version after the event.
+    pub version: i64,
+    /// When the event was decided.
+    pub at: i64,
+    /// Its stream sequence.
+    pub sequence: i64,
+}
+
+impl Change {
+    /// Where `delivery`'s event applies.
+    pub fn of<E>(delivery: &Delivery<E>) -> Result<Change, sqlx::Error> {
+        let envelope = &delivery.envelope;
+        Ok(Change {
+            id: Uuid::parse_str(&envelope.aggregate_id)
+                .map_err(|e| sqlx::Error::Decode(format!("aggregate id: {e}").into()))?,
+            version: i64::try_from(envelope.aggregate_version).unwrap_or(i64::MAX),
+            at: envelope
+                .occurred_at
+                .as_ref()
+                .map(convert::millis)
+                .unwrap_or_default(),
+            sequence: i64::try_from(delivery.sequence).unwrap_or(i64::MAX),
+        })
+    }
 }
 
 async fn ticket(

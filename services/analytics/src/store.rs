@@ -6,7 +6,10 @@ use frontline_domain::UnixMillis;
 use sqlx::{PgConnection, types::chrono};
 use uuid::Uuid;
 
-use crate::rows::{CustomerRow, TicketRow};
+use frontline_domain::sla::policy::SlaPolicy;
+use frontline_proto::v1;
+
+use crate::rows::{CustomerRow, TicketRow, wire};
 
 /// `seq_to` of a live revision.
 pub const LIVE: i64 = i64::MAX;
@@ -262,18 +265,24 @@ pub async fn live_customer(
     .bind(id)
     .fetch_optional(db)
     .await?;
-    Ok(record.map(|r| CustomerRow {
-        customer_id: r.customer_id,
-        revision: r.revision,
-        version: r.version,
-        valid_from: millis(r.valid_from),
-        tenant: r.tenant,
-        tier: r.tier,
-        linked_into: r.linked_into,
-        nps: r.nps,
-        forgotten: r.forgotten,
-        first_contact_at: millis(r.first_contact_at),
-    }))
+    Ok(record.map(CustomerRow::from))
+}
+
+impl From<CustomerRecord> for CustomerRow {
+    fn from(r: CustomerRecord) -> Self {
+        CustomerRow {
+            customer_id: r.customer_id,
+            revision: r.revision,
+            version: r.version,
+            valid_from: millis(r.valid_from),
+            tenant: r.tenant,
+            tier: r.tier,
+            linked_into: r.linked_into,
+            nps: r.nps,
+            forgotten: r.forgotten,
+            first_contact_at: millis(r.first_contact_at),
+        }
+    }
 }
 
 /// Closes `old` and writes `new` as the record's live row.
@@ -348,7 +357,7 @@ pub async fn tier_for(
             FROM {customers} c \
             LEFT JOIN {customers} p ON p.customer_id = c.linked_into AND p.seq_to = {LIVE} \
             WHERE c.customer_id = $1 AND c.seq_to = {LIVE}), \
-           (SELECT default_tier FROM {policies} WHERE tenant = $2))",
+           (SELECT default_tier FROM {policies} WHERE tenant = $2 AND seq_to = {LIVE}))",
         customers = t.customers,
         policies = t.policies,
     ))
@@ -373,23 +382,282 @@ pub async fn erase(db: &mut PgConnection, t: &Tables, customer: Uuid) -> Result<
     Ok(())
 }
 
-/// Records a tenant's policy's default tier.
+/// Records a tenant's policy (version `version`, stored at stream sequence
+/// `sequence`, decided at `at`) as its live revision; an older version than the
+/// live one changes nothing.
 pub async fn put_policy(
     db: &mut PgConnection,
     t: &Tables,
     tenant: &str,
-    default_tier: i16,
-    version: i64,
+    policy: &SlaPolicy,
+    (version, sequence, at): (i64, i64, UnixMillis),
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "INSERT INTO {p} AS p (tenant, default_tier, version) VALUES ($1, $2, $3) \
-         ON CONFLICT (tenant) DO UPDATE SET default_tier = $2, version = $3 \
-         WHERE p.version < $3",
-        p = t.policies
+    let live: Option<(i64, Time)> = sqlx::query_as(&format!(
+        "SELECT version, valid_from FROM {} WHERE tenant = $1 AND seq_to = {LIVE}",
+        t.policies
     ))
     .bind(tenant)
-    .bind(default_tier)
+    .fetch_optional(&mut *db)
+    .await?;
+    if live.is_some_and(|(v, _)| v >= version) {
+        return Ok(());
+    }
+    let from = live.map_or(at, |(_, from)| at.max(millis(from)));
+    if live.is_some() {
+        sqlx::query(&format!(
+            "UPDATE {} SET seq_to = $2, valid_to = $3 WHERE tenant = $1 AND seq_to = {LIVE}",
+            t.policies
+        ))
+        .bind(tenant)
+        .bind(sequence)
+        .bind(time(from))
+        .execute(&mut *db)
+        .await?;
+    }
+    let json = serde_json::to_string(policy)
+        .map_err(|e| sqlx::Error::Encode(format!("policy: {e}").into()))?;
+    sqlx::query(&format!(
+        "INSERT INTO {} (tenant, version, seq_from, valid_from, default_tier, policy) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        t.policies
+    ))
+    .bind(tenant)
     .bind(version)
+    .bind(sequence)
+    .bind(time(from))
+    .bind(wire::<v1::Tier, _>(policy.default_tier))
+    .bind(json)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A revision to insert: the row, and the stream positions and time it holds
+/// between (a revision superseded in the same batch is written closed).
+#[derive(Clone, Debug)]
+pub struct Revision<R> {
+    /// The row.
+    pub row: R,
+    /// The stream sequence of the event that made it.
+    pub seq_from: i64,
+    /// Where the next revision starts ([`LIVE`] for none).
+    pub seq_to: i64,
+    /// When the next revision starts (`None`: it is live).
+    pub valid_to: Option<UnixMillis>,
+}
+
+/// A stored live revision to close: (id, revision, seq_to, valid_to).
+pub type Close = (Uuid, i32, i64, UnixMillis);
+
+/// The live rows of these tickets.
+pub async fn live_tickets(
+    db: &mut PgConnection,
+    t: &Tables,
+    ids: &[Uuid],
+) -> Result<Vec<TicketRow>, sqlx::Error> {
+    let records: Vec<TicketRecord> = sqlx::query_as(&format!(
+        "SELECT {TICKET_COLUMNS} FROM {} WHERE ticket_id = ANY($1) AND seq_to = {LIVE}",
+        t.tickets
+    ))
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    Ok(records.into_iter().map(TicketRow::from).collect())
+}
+
+/// The live rows of these customer records.
+pub async fn live_customers(
+    db: &mut PgConnection,
+    t: &Tables,
+    ids: &[Uuid],
+) -> Result<Vec<CustomerRow>, sqlx::Error> {
+    let records: Vec<CustomerRecord> = sqlx::query_as(&format!(
+        "SELECT customer_id, revision, version, valid_from, tenant, tier, linked_into, nps, \
+         forgotten, first_contact_at FROM {} \
+         WHERE customer_id = ANY($1) AND seq_to = {LIVE}",
+        t.customers
+    ))
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    Ok(records.into_iter().map(CustomerRow::from).collect())
+}
+
+/// [`tier_for`] of many customers at once: `(customer, tier)` for those with a
+/// stored row whose person has a tier, and `(tenant, default tier)` of these
+/// tenants' policies.
+pub async fn tiers_for(
+    db: &mut PgConnection,
+    t: &Tables,
+    customers: &[Uuid],
+    tenants: &[String],
+) -> Result<(Vec<(Uuid, i16)>, Vec<(String, i16)>), sqlx::Error> {
+    let tiers: Vec<(Uuid, i16)> = sqlx::query_as(&format!(
+        "SELECT c.customer_id, CASE WHEN c.linked_into IS NULL THEN c.tier ELSE p.tier END AS tier \
+         FROM {customers} c \
+         LEFT JOIN {customers} p ON p.customer_id = c.linked_into AND p.seq_to = {LIVE} \
+         WHERE c.customer_id = ANY($1) AND c.seq_to = {LIVE} \
+           AND CASE WHEN c.linked_into IS NULL THEN c.tier ELSE p.tier END IS NOT NULL",
+        customers = t.customers,
+    ))
+    .bind(customers)
+    .fetch_all(&mut *db)
+    .await?;
+    let defaults: Vec<(String, i16)> = sqlx::query_as(&format!(
+        "SELECT tenant, default_tier FROM {} WHERE tenant = ANY($1) AND seq_to = {LIVE}",
+        t.policies
+    ))
+    .bind(tenants)
+    .fetch_all(db)
+    .await?;
+    Ok((tiers, defaults))
+}
+
+/// The default tier when neither the customer nor the policy names one.
+pub const DEFAULT_TIER: i16 = STANDARD;
+
+/// Closes stored live revisions, in one statement.
+pub async fn close_all(
+    db: &mut PgConnection,
+    table: &str,
+    key: &str,
+    closes: &[Close],
+) -> Result<(), sqlx::Error> {
+    if closes.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = closes.iter().map(|c| c.0).collect();
+    let revisions: Vec<i32> = closes.iter().map(|c| c.1).collect();
+    let seqs: Vec<i64> = closes.iter().map(|c| c.2).collect();
+    let times: Vec<Time> = closes.iter().map(|c| time(c.3)).collect();
+    sqlx::query(&format!(
+        "UPDATE {table} AS t SET seq_to = u.seq, valid_to = u.at \
+         FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::timestamptz[]) AS u(id, rev, seq, at) \
+         WHERE t.{key} = u.id AND t.revision = u.rev"
+    ))
+    .bind(ids)
+    .bind(revisions)
+    .bind(seqs)
+    .bind(times)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Inserts ticket revisions, in one statement.
+pub async fn insert_tickets(
+    db: &mut PgConnection,
+    t: &Tables,
+    revisions: &[Revision<TicketRow>],
+) -> Result<(), sqlx::Error> {
+    if revisions.is_empty() {
+        return Ok(());
+    }
+    fn col<T>(revisions: &[Revision<TicketRow>], f: impl Fn(&Revision<TicketRow>) -> T) -> Vec<T> {
+        revisions.iter().map(f).collect()
+    }
+    let r = revisions;
+    // Arrays of arrays do not bind: warned clocks travel as text ('{1,3}').
+    let warned: Vec<String> = col(r, |v| {
+        let list: Vec<String> = v.row.warned_clocks.iter().map(i16::to_string).collect();
+        format!("{{{}}}", list.join(","))
+    });
+    sqlx::query(&format!(
+        "INSERT INTO {} (seq_from, seq_to, valid_to, {TICKET_COLUMNS}) \
+         SELECT u.seq_from, u.seq_to, COALESCE(u.valid_to, 'infinity'), u.ticket_id, u.revision, \
+                u.version, u.valid_from, u.tenant, u.customer_id, u.subject, u.status, u.channel, \
+                u.product_area, u.priority, u.tier, u.assignee, u.opened_at, u.first_reply_at, \
+                u.solved_at, u.ever_solved, u.updated_at, u.reopens, u.contacts, \
+                u.warned_clocks::smallint[], u.breaches, u.minutes_logged, u.csat, \
+                u.declines_proposed, u.declines_approved \
+         FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::uuid[], $5::int[], \
+                     $6::bigint[], $7::timestamptz[], $8::text[], $9::uuid[], $10::text[], \
+                     $11::smallint[], $12::smallint[], $13::text[], $14::smallint[], \
+                     $15::smallint[], $16::text[], $17::timestamptz[], $18::timestamptz[], \
+                     $19::timestamptz[], $20::bool[], $21::timestamptz[], $22::int[], $23::int[], \
+                     $24::text[], $25::int[], $26::int[], $27::smallint[], $28::int[], $29::int[]) \
+           AS u(seq_from, seq_to, valid_to, ticket_id, revision, version, valid_from, tenant, \
+                customer_id, subject, status, channel, product_area, priority, tier, assignee, \
+                opened_at, first_reply_at, solved_at, ever_solved, updated_at, reopens, contacts, \
+                warned_clocks, breaches, minutes_logged, csat, declines_proposed, declines_approved)",
+        t.tickets
+    ))
+    .bind(col(r, |v| v.seq_from))
+    .bind(col(r, |v| v.seq_to))
+    .bind(col(r, |v| v.valid_to.map(time)))
+    .bind(col(r, |v| v.row.ticket_id))
+    .bind(col(r, |v| v.row.revision))
+    .bind(col(r, |v| v.row.version))
+    .bind(col(r, |v| time(v.row.valid_from)))
+    .bind(col(r, |v| v.row.tenant.clone()))
+    .bind(col(r, |v| v.row.customer_id))
+    .bind(col(r, |v| v.row.subject.clone()))
+    .bind(col(r, |v| v.row.status))
+    .bind(col(r, |v| v.row.channel))
+    .bind(col(r, |v| v.row.product_area.clone()))
+    .bind(col(r, |v| v.row.priority))
+    .bind(col(r, |v| v.row.tier))
+    .bind(col(r, |v| v.row.assignee.clone()))
+    .bind(col(r, |v| time(v.row.opened_at)))
+    .bind(col(r, |v| v.row.first_reply_at.map(time)))
+    .bind(col(r, |v| v.row.solved_at.map(time)))
+    .bind(col(r, |v| v.row.ever_solved))
+    .bind(col(r, |v| time(v.row.updated_at)))
+    .bind(col(r, |v| v.row.reopens))
+    .bind(col(r, |v| v.row.contacts))
+    .bind(warned)
+    .bind(col(r, |v| v.row.breaches))
+    .bind(col(r, |v| v.row.minutes_logged))
+    .bind(col(r, |v| v.row.csat))
+    .bind(col(r, |v| v.row.declines_proposed))
+    .bind(col(r, |v| v.row.declines_approved))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Inserts customer revisions, in one statement.
+pub async fn insert_customers(
+    db: &mut PgConnection,
+    t: &Tables,
+    revisions: &[Revision<CustomerRow>],
+) -> Result<(), sqlx::Error> {
+    if revisions.is_empty() {
+        return Ok(());
+    }
+    fn col<T>(
+        revisions: &[Revision<CustomerRow>],
+        f: impl Fn(&Revision<CustomerRow>) -> T,
+    ) -> Vec<T> {
+        revisions.iter().map(f).collect()
+    }
+    let r = revisions;
+    sqlx::query(&format!(
+        "INSERT INTO {} (seq_from, seq_to, valid_to, customer_id, revision, version, valid_from, \
+                         tenant, tier, linked_into, nps, forgotten, first_contact_at) \
+         SELECT u.seq_from, u.seq_to, COALESCE(u.valid_to, 'infinity'), u.customer_id, \
+                u.revision, u.version, u.valid_from, u.tenant, u.tier, u.linked_into, u.nps, \
+                u.forgotten, u.first_contact_at \
+         FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::uuid[], $5::int[], \
+                     $6::bigint[], $7::timestamptz[], $8::text[], $9::smallint[], $10::uuid[], \
+                     $11::smallint[], $12::bool[], $13::timestamptz[]) \
+           AS u(seq_from, seq_to, valid_to, customer_id, revision, version, valid_from, tenant, \
+                tier, linked_into, nps, forgotten, first_contact_at)",
+        t.customers
+    ))
+    .bind(col(r, |v| v.seq_from))
+    .bind(col(r, |v| v.seq_to))
+    .bind(col(r, |v| v.valid_to.map(time)))
+    .bind(col(r, |v| v.row.customer_id))
+    .bind(col(r, |v| v.row.revision))
+    .bind(col(r, |v| v.row.version))
+    .bind(col(r, |v| time(v.row.valid_from)))
+    .bind(col(r, |v| v.row.tenant.clone()))
+    .bind(col(r, |v| v.row.tier))
+    .bind(col(r, |v| v.row.linked_into))
+    .bind(col(r, |v| v.row.nps))
+    .bind(col(r, |v| v.row.forgotten))
+    .bind(col(r, |v| time(v.row.first_contact_at)))
     .execute(db)
     .await?;
     Ok(())

@@ -309,10 +309,39 @@ async fn kill_9_while_projecting_then_restart_equals_a_rebuild() {
     let rebuilt = dump(&db).await;
     service.terminate(Duration::from_secs(20)).unwrap();
 
+    // And the same log applied event by event (no batching), in-process, into a
+    // database of its own.
+    let fresh = frontline_testkit::test_database().await.unwrap();
+    let fresh_db = PgPool::connect(&fresh.url).await.unwrap();
+    frontline_runtime::service::migrate(
+        &fresh_db,
+        &[
+            &frontline_projection::MIGRATOR,
+            &frontline_analytics::MIGRATOR,
+        ],
+    )
+    .await
+    .unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let one_by_one = tokio::spawn(frontline_projection::run(
+        log.clone(),
+        fresh_db.clone(),
+        std::sync::Arc::new(frontline_analytics::projection::ReadModels::one_by_one(1)),
+        stop.clone(),
+    ));
+    until_live_reaches(&fresh_db, last).await;
+    stop.cancel();
+    one_by_one.await.unwrap().unwrap();
+    let event_by_event = dump(&fresh_db).await;
+
     assert!(kills >= 2, "killed while projecting ({kills} kills)");
     assert_eq!(incremental.len(), rebuilt.len());
     assert_eq!(
         incremental, rebuilt,
         "kill -9 and restart equal a rebuild, row for row"
+    );
+    assert_eq!(
+        incremental, event_by_event,
+        "batches fold to the same rows as events applied one by one"
     );
 }

@@ -12,6 +12,9 @@
 //!    clear one, side by side.
 //! 5. Routing: submit → `TicketAssigned` latency at half intake's measured rate, and
 //!    SLA timer lateness for many timers due within a minute.
+//! 6. Analytics: full re-projection of a log of real ticket events against a raw
+//!    PostgreSQL batched-insert ceiling, projection lag at a steady append rate,
+//!    and `ListTickets` latency over the projected tickets.
 //!
 //! It prints a table; it asserts nothing. Tests never assert wall-clock times.
 
@@ -26,6 +29,7 @@ use frontline_eventlog::EventLog;
 use futures::StreamExt;
 use uuid::Uuid;
 
+mod analytics;
 mod routing;
 mod sealing;
 mod tickets;
@@ -63,6 +67,18 @@ struct Args {
     /// Only routing's rows (with the intake rate they are measured at).
     #[arg(long, env = "BENCH_ONLY_ROUTING")]
     only_routing: bool,
+    /// Events in the log analytics re-projects from scratch.
+    #[arg(long, env = "BENCH_ANALYTICS_EVENTS", default_value_t = 1_000_000)]
+    analytics_events: u64,
+    /// Events per second appended while measuring projection lag.
+    #[arg(long, env = "BENCH_LAG_RATE", default_value_t = 5_000.0)]
+    lag_rate: f64,
+    /// Seconds the lag is measured over.
+    #[arg(long, env = "BENCH_LAG_SECS", default_value_t = 20)]
+    lag_secs: u64,
+    /// Only analytics' rows.
+    #[arg(long, env = "BENCH_ONLY_ANALYTICS")]
+    only_analytics: bool,
 }
 
 #[tokio::main]
@@ -71,9 +87,14 @@ async fn main() -> anyhow::Result<()> {
     if std::env::var_os("BENCH_LOG").is_some() {
         frontline_runtime::telemetry::init_logging(frontline_runtime::telemetry::LogFormat::Text);
     }
+    let mut rows = Vec::new();
+    if args.only_analytics {
+        analytics_rows(&args, &mut rows).await?;
+        print_table(&rows);
+        return Ok(());
+    }
     eprintln!("starting a pinned nats-server and the services…");
     let cluster = Cluster::start().await?;
-    let mut rows = Vec::new();
     if args.only_routing {
         let intake = intake_rate(&cluster, args.concurrency, args.ops).await?;
         cluster.shutdown().await;
@@ -187,8 +208,46 @@ async fn main() -> anyhow::Result<()> {
             "target ≤ 1.5×".into(),
         ));
     }
-    print_table(&rows);
     cluster.shutdown().await;
+    analytics_rows(&args, &mut rows).await?;
+    print_table(&rows);
+    Ok(())
+}
+
+/// Analytics on a cluster of its own.
+async fn analytics_rows(args: &Args, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let a = analytics::measure(args.analytics_events, args.lag_rate, args.lag_secs).await?;
+    rows.push(Row::new(
+        "raw PostgreSQL insert, 1 000 rows per statement".into(),
+        format!("{:.0} rows/s", a.raw_insert),
+        "ceiling".into(),
+    ));
+    rows.push(Row::new(
+        format!("analytics full re-projection, {} events", human(a.events)),
+        format!("{:.0} events/s", a.reprojection),
+        format!(
+            "{:.0}% of the insert ceiling (target ≥ 50 000/s and ≥ 50%)",
+            100.0 * a.reprojection / a.raw_insert
+        ),
+    ));
+    rows.push(Row::new(
+        format!(
+            "projection lag at {:.0} events/s (asked {:.0}/s, {} s)",
+            a.lag_rate, args.lag_rate, args.lag_secs
+        ),
+        format!(
+            "p50 {} p99 {} max {}",
+            ms(a.lag.p50),
+            ms(a.lag.p99),
+            ms(a.lag.max)
+        ),
+        "append acked → applied; target p99 ≤ 100 ms".into(),
+    ));
+    rows.push(Row::new(
+        format!("ListTickets, {} tickets projected", human(a.tickets)),
+        format!("p50 {} p99 {}", ms(a.list.p50), ms(a.list.p99)),
+        format!("{} searches, 5 kinds, page 50", a.list.count),
+    ));
     Ok(())
 }
 

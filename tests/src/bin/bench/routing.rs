@@ -24,7 +24,8 @@ pub struct Spread {
     pub count: usize,
 }
 
-fn spread(mut samples: Vec<Duration>) -> Spread {
+/// The percentiles of `samples`.
+pub fn spread(mut samples: Vec<Duration>) -> Spread {
     samples.sort();
     let at = |q: f64| {
         samples

@@ -1,0 +1,219 @@
+//! A batch of events in a handful of statements: runs of common events (every
+//! ticket event, a customer's contacts) are folded in memory over the rows they
+//! touch — loaded at once — and written at once (the stored live revisions closed
+//! in one statement, the new revisions inserted in one). The rare events whose
+//! effects reach across rows (a tier, a link, a forget, a policy) are applied one
+//! by one between the runs, so each run reads the state it would have read event
+//! by event: the rows come out the same.
+
+use std::collections::{HashMap, HashSet};
+
+use frontline_domain::{CustomerEvent, TicketEvent};
+use frontline_eventlog::Delivery;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    events::AnalyticsEvent,
+    projection::{Change, apply_one},
+    rows::{CustomerRow, TicketRow},
+    store::{self, Close, LIVE, Revision, Tables},
+};
+
+/// Applies `events` (in stream order).
+pub async fn apply_all(
+    db: &mut PgConnection,
+    t: &Tables,
+    events: &[(&Delivery<AnalyticsEvent>, &AnalyticsEvent)],
+) -> Result<(), sqlx::Error> {
+    let mut changes = Vec::with_capacity(events.len());
+    for (delivery, event) in events {
+        changes.push((Change::of(delivery)?, *event));
+    }
+    let mut rest = changes.as_slice();
+    while !rest.is_empty() {
+        let run = rest
+            .iter()
+            .position(|(_, e)| !common(e))
+            .unwrap_or(rest.len());
+        fold(db, t, &rest[..run]).await?;
+        if let Some((change, event)) = rest.get(run) {
+            apply_one(db, t, *change, event).await?;
+            rest = &rest[run + 1..];
+        } else {
+            rest = &[];
+        }
+    }
+    Ok(())
+}
+
+/// Whether an event changes only its own row (and so folds in memory).
+fn common(event: &AnalyticsEvent) -> bool {
+    match event {
+        AnalyticsEvent::Ticket(_) => true,
+        AnalyticsEvent::Customer(e) => {
+            matches!(
+                e,
+                CustomerEvent::Contacted { .. } | CustomerEvent::Absorbed { .. }
+            )
+        }
+        AnalyticsEvent::Policy(_) => false,
+    }
+}
+
+/// A row's live state during a run, and what the run adds to it.
+struct Slot<R> {
+    /// The stored live revision, to close when the run changes the row.
+    stored: Option<i32>,
+    current: R,
+    new: Vec<Revision<R>>,
+}
+
+impl<R: Clone> Slot<R> {
+    fn stored(row: R, revision: i32) -> Self {
+        Slot {
+            stored: Some(revision),
+            current: row,
+            new: Vec::new(),
+        }
+    }
+
+    fn created(row: R, sequence: i64) -> Self {
+        Slot {
+            stored: None,
+            current: row.clone(),
+            new: vec![Revision {
+                row,
+                seq_from: sequence,
+                seq_to: LIVE,
+                valid_to: None,
+            }],
+        }
+    }
+
+    /// `next` (valid from `valid_from`) supersedes the current revision at
+    /// `sequence`; a stored one goes to `closes`.
+    fn push(&mut self, id: Uuid, next: R, valid_from: i64, sequence: i64, closes: &mut Vec<Close>) {
+        match (self.new.last_mut(), self.stored) {
+            (Some(last), _) => {
+                last.seq_to = sequence;
+                last.valid_to = Some(valid_from);
+            }
+            (None, Some(revision)) => closes.push((id, revision, sequence, valid_from)),
+            (None, None) => {}
+        }
+        self.new.push(Revision {
+            row: next.clone(),
+            seq_from: sequence,
+            seq_to: LIVE,
+            valid_to: None,
+        });
+        self.current = next;
+    }
+}
+
+/// Folds a run of common events over their rows and writes the result.
+async fn fold(
+    db: &mut PgConnection,
+    t: &Tables,
+    run: &[(Change, &AnalyticsEvent)],
+) -> Result<(), sqlx::Error> {
+    if run.is_empty() {
+        return Ok(());
+    }
+    let (mut ticket_ids, mut customer_ids) = (Vec::new(), Vec::new());
+    let (mut owners, mut tenants) = (HashSet::new(), HashSet::new());
+    for (c, event) in run {
+        match event {
+            AnalyticsEvent::Ticket(e) => {
+                ticket_ids.push(c.id);
+                if let TicketEvent::Opened(o) = e {
+                    owners.insert(o.customer_id);
+                    tenants.insert(o.tenant.as_str().to_string());
+                }
+            }
+            AnalyticsEvent::Customer(_) => customer_ids.push(c.id),
+            AnalyticsEvent::Policy(_) => {}
+        }
+    }
+    let mut tickets: HashMap<Uuid, Slot<TicketRow>> = store::live_tickets(db, t, &ticket_ids)
+        .await?
+        .into_iter()
+        .map(|row| (row.ticket_id, Slot::stored(row.clone(), row.revision)))
+        .collect();
+    let mut customers: HashMap<Uuid, Slot<CustomerRow>> =
+        store::live_customers(db, t, &customer_ids)
+            .await?
+            .into_iter()
+            .map(|row| (row.customer_id, Slot::stored(row.clone(), row.revision)))
+            .collect();
+    // New tickets' tiers: nothing in a run changes a tier (customers it creates
+    // have none), so the stored state answers for the whole run.
+    let owners: Vec<Uuid> = owners.into_iter().collect();
+    let tenants: Vec<String> = tenants.into_iter().collect();
+    let (tiers, defaults) = if owners.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        store::tiers_for(db, t, &owners, &tenants).await?
+    };
+    let tiers: HashMap<Uuid, i16> = tiers.into_iter().collect();
+    let defaults: HashMap<String, i16> = defaults.into_iter().collect();
+
+    let (mut ticket_closes, mut customer_closes) = (Vec::new(), Vec::new());
+    for (c, event) in run {
+        match event {
+            AnalyticsEvent::Ticket(e) => match (tickets.get_mut(&c.id), e) {
+                (None, TicketEvent::Opened(o)) => {
+                    let tier = tiers
+                        .get(&o.customer_id)
+                        .or_else(|| defaults.get(o.tenant.as_str()))
+                        .copied()
+                        .unwrap_or(store::DEFAULT_TIER);
+                    let row = TicketRow::opened(c.id, c.version, c.at, o, tier);
+                    tickets.insert(c.id, Slot::created(row, c.sequence));
+                }
+                (None, _) => {}
+                (Some(slot), _) if slot.current.version >= c.version => {}
+                (Some(slot), _) => {
+                    let next = slot.current.after(c.version, c.at, e);
+                    let from = next.valid_from;
+                    slot.push(c.id, next, from, c.sequence, &mut ticket_closes);
+                }
+            },
+            AnalyticsEvent::Customer(e) => {
+                let slot = customers.get_mut(&c.id);
+                if slot
+                    .as_ref()
+                    .is_some_and(|s| s.current.version >= c.version)
+                {
+                    continue;
+                }
+                let current = slot.as_ref().map(|s| &s.current);
+                let Some(next) = CustomerRow::after(current, (c.id, c.version, c.at), e) else {
+                    continue;
+                };
+                match slot {
+                    Some(slot) => {
+                        let from = next.valid_from;
+                        slot.push(c.id, next, from, c.sequence, &mut customer_closes);
+                    }
+                    None => {
+                        customers.insert(c.id, Slot::created(next, c.sequence));
+                    }
+                }
+            }
+            AnalyticsEvent::Policy(_) => {}
+        }
+    }
+
+    let ticket_revisions: Vec<Revision<TicketRow>> =
+        tickets.into_values().flat_map(|s| s.new).collect();
+    let customer_revisions: Vec<Revision<CustomerRow>> =
+        customers.into_values().flat_map(|s| s.new).collect();
+    // Closed first: a ticket has one live revision at a time (a unique index).
+    store::close_all(db, &t.tickets, "ticket_id", &ticket_closes).await?;
+    store::close_all(db, &t.customers, "customer_id", &customer_closes).await?;
+    store::insert_tickets(db, t, &ticket_revisions).await?;
+    store::insert_customers(db, t, &customer_revisions).await?;
+    Ok(())
+}
