@@ -151,11 +151,12 @@ async fn fold(
     // have none), so the stored state answers for the whole run.
     let owners: Vec<Uuid> = owners.into_iter().collect();
     let tenants: Vec<String> = tenants.into_iter().collect();
-    let (tiers, defaults) = if owners.is_empty() {
-        (Vec::new(), Vec::new())
+    let (tiers, defaults, forgotten) = if owners.is_empty() {
+        (Vec::new(), Vec::new(), Vec::new())
     } else {
         store::tiers_for(db, t, &owners, &tenants).await?
     };
+    let forgotten: HashSet<Uuid> = forgotten.into_iter().collect();
     let tiers: HashMap<Uuid, i16> = tiers.into_iter().collect();
     let defaults: HashMap<String, i16> = defaults.into_iter().collect();
 
@@ -169,7 +170,10 @@ async fn fold(
                         .or_else(|| defaults.get(o.tenant.as_str()))
                         .copied()
                         .unwrap_or(store::DEFAULT_TIER);
-                    let row = TicketRow::opened(c.id, c.version, c.at, o, tier);
+                    let mut row = TicketRow::opened(c.id, c.version, c.at, o, tier);
+                    if forgotten.contains(&o.customer_id) {
+                        row.subject = frontline_privacy::ERASED.to_string();
+                    }
                     tickets.insert(c.id, Slot::created(row, c.sequence));
                 }
                 (None, _) => {}

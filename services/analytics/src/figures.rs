@@ -7,7 +7,7 @@ use frontline_domain::{
 };
 use frontline_proto::v1;
 use frontline_runtime::ApiError;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
 use crate::{filters::Range, snapshot::Snapshot};
 
@@ -115,7 +115,12 @@ pub async fn metrics(
     if let Some(key) = key {
         q.push(format_args!(" GROUP BY GROUPING SETS ((), ({key}))"));
     }
-    let records: Vec<Record> = q.build_query_as().fetch_all(db).await?;
+    // One snapshot for every statement below, live included.
+    let mut tx = db.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let records: Vec<Record> = q.build_query_as().fetch_all(&mut *tx).await?;
 
     let mut total = v1::Metrics::default();
     let mut groups = Vec::new();
@@ -133,11 +138,11 @@ pub async fn metrics(
         }
     }
     groups.sort_by(|a, b| a.key.cmp(&b.key));
-    let Some(hours) = business_hours(db, tenant, snapshot).await? else {
+    let Some(hours) = business_hours(&mut tx, tenant, snapshot).await? else {
         return Ok((total, groups, false));
     };
     // Business time: each ticket's durations counted in the policy's open hours.
-    let durations = durations(db, tenant, range, group_by, snapshot, &hours).await?;
+    let durations = durations(&mut tx, tenant, range, group_by, snapshot, &hours).await?;
     let stats = |key: Option<&str>| {
         let (mut first, mut resolved) = (Vec::new(), Vec::new());
         for d in durations.iter().filter(|d| key.is_none_or(|k| d.key == k)) {
@@ -158,7 +163,7 @@ pub async fn metrics(
 
 /// The tenant's policy's business hours at `snapshot`, if it sets any.
 async fn business_hours(
-    db: &PgPool,
+    db: &mut PgConnection,
     tenant: &TenantId,
     snapshot: Snapshot,
 ) -> Result<Option<BusinessHours>, ApiError> {
@@ -187,7 +192,7 @@ struct Durations {
 
 /// Every ticket's business-time durations, with its group's key.
 async fn durations(
-    db: &PgPool,
+    db: &mut PgConnection,
     tenant: &TenantId,
     range: Range,
     group_by: v1::MetricsGroupBy,

@@ -51,7 +51,12 @@ fn of(rows: &[(i32, String)]) -> Generations {
     }
 }
 
+/// The generations, with the table locked against every other change until the
+/// transaction ends (two rebuilds asked at once: the second sees the first's).
 async fn locked(tx: &mut Transaction<'_, Postgres>) -> Result<Generations, sqlx::Error> {
+    sqlx::query("LOCK TABLE analytics_generations IN EXCLUSIVE MODE")
+        .execute(&mut **tx)
+        .await?;
     let rows: Vec<(i32, String)> = sqlx::query_as(
         "SELECT generation, state FROM analytics_generations \
          WHERE state IN ('live', 'building') FOR UPDATE",
@@ -104,14 +109,23 @@ async fn try_switch(db: &PgPool, gens: Generations) -> Result<bool, sqlx::Error>
     if locked(&mut tx).await? != gens {
         return Ok(false);
     }
+    // Both checkpoints held (FOR SHARE) until the switch commits: a batch of the
+    // live generation in flight is waited for, and none commits meanwhile, so the
+    // new generation is not a batch behind what readers saw.
     let checkpoint = |name: String| {
         sqlx::query_scalar::<_, i64>(
-            "SELECT COALESCE((SELECT sequence FROM projection_checkpoints WHERE name = $1), 0)",
+            "SELECT sequence FROM projection_checkpoints WHERE name = $1 FOR SHARE",
         )
         .bind(name)
     };
-    let live: i64 = checkpoint(consumer(gens.live)).fetch_one(&mut *tx).await?;
-    let built: i64 = checkpoint(consumer(building)).fetch_one(&mut *tx).await?;
+    let live: i64 = checkpoint(consumer(gens.live))
+        .fetch_optional(&mut *tx)
+        .await?
+        .unwrap_or(0);
+    let built: i64 = checkpoint(consumer(building))
+        .fetch_optional(&mut *tx)
+        .await?
+        .unwrap_or(0);
     if built < live {
         return Ok(false);
     }
@@ -145,44 +159,73 @@ async fn try_switch(db: &PgPool, gens: Generations) -> Result<bool, sqlx::Error>
     Ok(true)
 }
 
-/// Drops what retired generations left: tables, checkpoints, consumers. A
-/// projection of a retired generation still running elsewhere fails on its next
-/// write and starts again on the live one.
+/// Drops what retired generations left: tables, checkpoints, consumers (every
+/// round, so what a stale replica recreated goes too). It waits at most a few
+/// seconds for readers of the old tables; what it could not drop now is dropped
+/// next round. A projection of a retired generation still running elsewhere
+/// fails on its next write and starts again on the live one.
 async fn clear_retired(log: &EventLog, db: &PgPool) -> Result<(), ProjectionError> {
-    let retired: Vec<i32> = sqlx::query_scalar(
-        "SELECT generation FROM analytics_generations WHERE state = 'retired' AND live_at IS NOT NULL",
-    )
-    .fetch_all(db)
-    .await?;
+    let retired: Vec<i32> =
+        sqlx::query_scalar("SELECT generation FROM analytics_generations WHERE state = 'retired'")
+            .fetch_all(db)
+            .await?;
     let js = async_nats::jetstream::new(log.client().clone());
     for generation in retired {
         let t = Tables::of(generation);
+        let mut tx = db.begin().await?;
+        sqlx::query("SELECT set_config('lock_timeout', '3s', true)")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(&format!(
             "DROP TABLE IF EXISTS {}, {}, {}",
             t.tickets, t.customers, t.policies
         ))
-        .execute(db)
+        .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
             .bind(consumer(generation))
-            .execute(db)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         if let Ok(stream) = js.get_stream(log.stream_name()).await {
             // Gone already is fine; anything else is tried again next round.
             let _ = stream.delete_consumer(&consumer(generation)).await;
         }
-        // Cleared: it keeps its row, without the moment it went live.
-        sqlx::query("UPDATE analytics_generations SET live_at = NULL WHERE generation = $1")
-            .bind(generation)
-            .execute(db)
-            .await?;
-        tracing::info!(generation, "read models: retired generation dropped");
     }
     Ok(())
 }
 
+/// How long a failed rebuild waits before its projection runs again.
+const REBUILD_RETRY: Duration = Duration::from_secs(5);
+
+/// The projections of one round, each with its generation.
+type Projections = tokio::task::JoinSet<(i32, Result<(), ProjectionError>)>;
+
+fn spawn(
+    projections: &mut Projections,
+    (log, db): (&EventLog, &PgPool),
+    generation: i32,
+    delay: Duration,
+    round: &CancellationToken,
+) {
+    let (log, db, round) = (log.clone(), db.clone(), round.clone());
+    projections.spawn(async move {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = round.cancelled() => return (generation, Ok(())),
+        }
+        let models = Arc::new(ReadModels::generation(generation));
+        (
+            generation,
+            frontline_projection::run(log, db, models, round).await,
+        )
+    });
+}
+
 /// Keeps every current generation's projection running until `stop`; switches a
-/// rebuilt generation live when it has caught up.
+/// rebuilt generation live when it has caught up. The live generation's
+/// projection failing ends the run (the task restarts); a rebuild's failing is
+/// logged and retried, the live one running on.
 pub async fn run(
     log: EventLog,
     db: PgPool,
@@ -190,18 +233,21 @@ pub async fn run(
 ) -> Result<(), ProjectionError> {
     loop {
         let gens = current(&db).await?;
-        clear_retired(&log, &db).await?;
         let round = stop.child_token();
-        let mut projections = tokio::task::JoinSet::new();
+        let mut projections = Projections::new();
         for generation in [Some(gens.live), gens.building].into_iter().flatten() {
-            projections.spawn(frontline_projection::run(
-                log.clone(),
-                db.clone(),
-                Arc::new(ReadModels::generation(generation)),
-                round.clone(),
-            ));
+            spawn(
+                &mut projections,
+                (&log, &db),
+                generation,
+                Duration::ZERO,
+                &round,
+            );
         }
-        let next = watch(&db, gens, &mut projections, &stop).await;
+        if let Err(error) = clear_retired(&log, &db).await {
+            tracing::warn!(%error, "read models: a retired generation is not dropped yet");
+        }
+        let next = watch(&log, &db, gens, &mut projections, &round, &stop).await;
         round.cancel();
         while projections.join_next().await.is_some() {}
         match next {
@@ -213,25 +259,40 @@ pub async fn run(
 }
 
 /// Waits for a change: `Ok(true)` to start a new round (generations changed),
-/// `Ok(false)` when stopped, `Err` when a projection failed.
+/// `Ok(false)` when stopped, `Err` when the live projection failed.
 async fn watch(
+    log: &EventLog,
     db: &PgPool,
     gens: Generations,
-    projections: &mut tokio::task::JoinSet<Result<(), ProjectionError>>,
+    projections: &mut Projections,
+    round: &CancellationToken,
     stop: &CancellationToken,
 ) -> Result<bool, ProjectionError> {
     loop {
         tokio::select! {
             () = stop.cancelled() => return Ok(false),
             Some(done) = projections.join_next() => {
-                return match done {
-                    Ok(Ok(())) => Ok(!stop.is_cancelled()),
-                    Ok(Err(e)) => Err(e),
-                    Err(e) => Err(ProjectionError::Ended(format!("projection task: {e}"))),
-                };
+                let (generation, result) = done.map_err(|e| {
+                    ProjectionError::Ended(format!("projection task: {e}"))
+                })?;
+                match result {
+                    Err(error) if Some(generation) == gens.building => {
+                        tracing::warn!(generation, %error, "read models: the rebuild failed; retrying");
+                        spawn(projections, (log, db), generation, REBUILD_RETRY, round);
+                    }
+                    Err(error) => return Err(error),
+                    Ok(()) => return Ok(!stop.is_cancelled()),
+                }
             }
             () = tokio::time::sleep(WATCH) => {
-                if try_switch(db, gens).await? || current(db).await? != gens {
+                let switched = match try_switch(db, gens).await {
+                    Ok(switched) => switched,
+                    Err(error) => {
+                        tracing::warn!(%error, "read models: switching generations failed; retrying");
+                        false
+                    }
+                };
+                if switched || current(db).await? != gens {
                     return Ok(true);
                 }
             }

@@ -141,7 +141,11 @@ async fn ticket(
     let next = match (&live, event) {
         (None, TicketEvent::Opened(opening)) => {
             let tier = store::tier_for(db, t, opening.customer_id, opening.tenant.as_str()).await?;
-            TicketRow::opened(c.id, c.version, c.at, opening, tier)
+            let mut row = TicketRow::opened(c.id, c.version, c.at, opening, tier);
+            if store::forgotten(db, t, opening.customer_id).await? {
+                row.subject = frontline_privacy::ERASED.to_string();
+            }
+            row
         }
         // An event of a ticket whose opening the log no longer holds (or that came
         // before it) has no row to change.

@@ -483,15 +483,16 @@ pub async fn live_customers(
     Ok(records.into_iter().map(CustomerRow::from).collect())
 }
 
-/// [`tier_for`] of many customers at once: `(customer, tier)` for those with a
-/// stored row whose person has a tier, and `(tenant, default tier)` of these
-/// tenants' policies.
+/// What a new ticket takes from its customer and tenant, for many at once:
+/// `(customer, tier)` for customers with a stored row whose person has a tier,
+/// `(tenant, default tier)` of these tenants' policies, and the customers who are
+/// forgotten ([`tier_for`] and [`forgotten`], batched).
 pub async fn tiers_for(
     db: &mut PgConnection,
     t: &Tables,
     customers: &[Uuid],
     tenants: &[String],
-) -> Result<(Vec<(Uuid, i16)>, Vec<(String, i16)>), sqlx::Error> {
+) -> Result<(Vec<(Uuid, i16)>, Vec<(String, i16)>, Vec<Uuid>), sqlx::Error> {
     let tiers: Vec<(Uuid, i16)> = sqlx::query_as(&format!(
         "SELECT c.customer_id, CASE WHEN c.linked_into IS NULL THEN c.tier ELSE p.tier END AS tier \
          FROM {customers} c \
@@ -508,9 +509,34 @@ pub async fn tiers_for(
         t.policies
     ))
     .bind(tenants)
+    .fetch_all(&mut *db)
+    .await?;
+    let forgotten: Vec<Uuid> = sqlx::query_scalar(&format!(
+        "SELECT customer_id FROM {} WHERE customer_id = ANY($1) AND seq_to = {LIVE} AND forgotten",
+        t.customers
+    ))
+    .bind(customers)
     .fetch_all(db)
     .await?;
-    Ok((tiers, defaults))
+    Ok((tiers, defaults, forgotten))
+}
+
+/// Whether the customer record is forgotten. A ticket opened after the forget
+/// (a submit racing it, before the key was destroyed) keeps no subject either:
+/// a rebuild, reading after the key is gone, would find none.
+pub async fn forgotten(
+    db: &mut PgConnection,
+    t: &Tables,
+    customer: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let forgotten: Option<bool> = sqlx::query_scalar(&format!(
+        "SELECT forgotten FROM {} WHERE customer_id = $1 AND seq_to = {LIVE}",
+        t.customers
+    ))
+    .bind(customer)
+    .fetch_optional(db)
+    .await?;
+    Ok(forgotten.unwrap_or(false))
 }
 
 /// The default tier when neither the customer nor the policy names one.

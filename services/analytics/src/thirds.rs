@@ -19,7 +19,8 @@ struct Record {
 }
 
 /// The four groups of `tenant`'s customers, read from `snapshot`. A record linked
-/// into another counts as that person (their answer, one customer).
+/// into another counts as that person (their answer, one customer); tickets of a
+/// record the read model has no row for yet count under "no answer".
 pub async fn thirds(
     db: &PgPool,
     tenant: &TenantId,
@@ -47,11 +48,11 @@ pub async fn thirds(
     q.push(
         " GROUP BY t.customer_id) \
          SELECT CASE WHEN nps IS NULL THEN 0 WHEN nps >= 9 THEN 1 WHEN nps >= 7 THEN 2 ELSE 3 END AS category, \
-                count(DISTINCT person) AS customers, \
+                count(DISTINCT COALESCE(person, tickets.customer_id)) AS customers, \
                 COALESCE(sum(tickets.tickets), 0)::bigint AS tickets, \
                 COALESCE(sum(tickets.contacts), 0)::bigint AS contacts, \
                 COALESCE(sum(tickets.minutes), 0)::bigint AS minutes \
-         FROM people LEFT JOIN tickets ON tickets.customer_id = people.customer_id \
+         FROM people FULL JOIN tickets ON tickets.customer_id = people.customer_id \
          GROUP BY 1",
     );
     let records: Vec<Record> = q.build_query_as().fetch_all(db).await?;

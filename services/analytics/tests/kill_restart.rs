@@ -27,6 +27,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_frontline-analytics");
 const SECRET: &str = "kill-test-secret";
 const TICKETS: usize = 1_500;
 const CUSTOMERS: usize = 60;
+/// The customer forgotten before any of their tickets.
+const FORGOTTEN: usize = 7;
 
 fn meta(role: Role) -> EventMeta {
     EventMeta {
@@ -93,6 +95,17 @@ async fn fill(log: &EventLog) -> u64 {
                 named_agent: None,
             };
             log.append(&id, &loaded, tier, &meta(Role::Manager), t0 + 1)
+                .await
+                .unwrap();
+        }
+        if c == FORGOTTEN {
+            // Forgotten, though its key is kept: tickets opened for it afterwards
+            // (a submit racing the forget) must keep no subject all the same.
+            let forgotten = CustomerEvent::Forgotten {
+                reason: "erasure request".into(),
+                released_claims: Vec::new(),
+            };
+            log.append(&id, &loaded, forgotten, &meta(Role::Admin), t0 + 1)
                 .await
                 .unwrap();
         }
@@ -335,6 +348,18 @@ async fn kill_9_while_projecting_then_restart_equals_a_rebuild() {
     let event_by_event = dump(&fresh_db).await;
 
     assert!(kills >= 2, "killed while projecting ({kills} kills)");
+    let erased: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM analytics_tickets WHERE subject = $1 AND seq_to = 9223372036854775807",
+    )
+    .bind(frontline_privacy::ERASED)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        erased,
+        (TICKETS / CUSTOMERS) as i64,
+        "the forgotten customer's tickets keep no subject"
+    );
     assert_eq!(incremental.len(), rebuilt.len());
     assert_eq!(
         incremental, rebuilt,
