@@ -105,6 +105,24 @@ async fn try_switch(db: &PgPool, gens: Generations) -> Result<bool, sqlx::Error>
     let Some(building) = gens.building else {
         return Ok(false);
     };
+    // Nearly there (a first look, without locks): give the planner the new
+    // tables' statistics before readers arrive (autovacuum would, a while later).
+    let unlocked = |name: String| {
+        sqlx::query_scalar::<_, i64>("SELECT sequence FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+    };
+    let live = unlocked(consumer(gens.live)).fetch_optional(db).await?;
+    let built = unlocked(consumer(building)).fetch_optional(db).await?;
+    if built.unwrap_or(0) < live.unwrap_or(0) {
+        return Ok(false);
+    }
+    let t = Tables::of(building);
+    sqlx::query(&format!(
+        "ANALYZE {}, {}, {}",
+        t.tickets, t.customers, t.policies
+    ))
+    .execute(db)
+    .await?;
     let mut tx = db.begin().await?;
     if locked(&mut tx).await? != gens {
         return Ok(false);
@@ -138,7 +156,6 @@ async fn try_switch(db: &PgPool, gens: Generations) -> Result<bool, sqlx::Error>
     .bind(building)
     .execute(&mut *tx)
     .await?;
-    let t = Tables::of(building);
     for (view, table) in [
         ("analytics_tickets", &t.tickets),
         ("analytics_customers", &t.customers),
