@@ -1001,15 +1001,23 @@ async fn what_if_replays_past_tickets_under_a_proposed_policy_writing_nothing() 
     assert_eq!(counts(&none.proposed_total).0, 0);
 
     // The proposed policy is checked field by field; agents may not simulate.
-    for (policy, field) in [
-        (None, "policy"),
-        (Some(sla_policy(1, 100)), "policy.warning_percent"),
+    let backwards = v1::TimeRange {
+        from: Some(prost_types::Timestamp {
+            seconds: 20,
+            nanos: 0,
+        }),
+        to: Some(prost_types::Timestamp {
+            seconds: 10,
+            nanos: 0,
+        }),
+    };
+    for (policy, range, field) in [
+        (None, None, "policy"),
+        (Some(sla_policy(1, 100)), None, "policy.warning_percent"),
+        (Some(sla_policy(1, 50)), Some(backwards), "range.to"),
     ] {
         let status = analytics
-            .simulate_sla_policy(v1::SimulateSlaPolicyRequest {
-                policy,
-                range: None,
-            })
+            .simulate_sla_policy(v1::SimulateSlaPolicyRequest { policy, range })
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");

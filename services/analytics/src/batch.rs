@@ -17,7 +17,7 @@ use crate::{
     events::AnalyticsEvent,
     projection::{Change, apply_one},
     rows::{CustomerRow, TicketRow},
-    store::{self, Close, LIVE, Revision, Tables},
+    store::{self, Close, Revision, Tables},
 };
 
 /// Applies `events` (in stream order).
@@ -82,12 +82,7 @@ impl<R: Clone> Slot<R> {
         Slot {
             stored: None,
             current: row.clone(),
-            new: vec![Revision {
-                row,
-                seq_from: sequence,
-                seq_to: LIVE,
-                valid_to: None,
-            }],
+            new: vec![Revision::live(row, sequence)],
         }
     }
 
@@ -102,12 +97,7 @@ impl<R: Clone> Slot<R> {
             (None, Some(revision)) => closes.push((id, revision, sequence, valid_from)),
             (None, None) => {}
         }
-        self.new.push(Revision {
-            row: next.clone(),
-            seq_from: sequence,
-            seq_to: LIVE,
-            valid_to: None,
-        });
+        self.new.push(Revision::live(next.clone(), sequence));
         self.current = next;
     }
 }
@@ -147,33 +137,18 @@ async fn fold(
             .into_iter()
             .map(|row| (row.customer_id, Slot::stored(row.clone(), row.revision)))
             .collect();
-    // New tickets' tiers: nothing in a run changes a tier (customers it creates
-    // have none), so the stored state answers for the whole run.
+    // New tickets' tiers and forgotten owners: nothing in a run changes them
+    // (customers it creates have no tier), so the stored state answers for it all.
     let owners: Vec<Uuid> = owners.into_iter().collect();
     let tenants: Vec<String> = tenants.into_iter().collect();
-    let (tiers, defaults, forgotten) = if owners.is_empty() {
-        (Vec::new(), Vec::new(), Vec::new())
-    } else {
-        store::tiers_for(db, t, &owners, &tenants).await?
-    };
-    let forgotten: HashSet<Uuid> = forgotten.into_iter().collect();
-    let tiers: HashMap<Uuid, i16> = tiers.into_iter().collect();
-    let defaults: HashMap<String, i16> = defaults.into_iter().collect();
+    let owners = store::owners(db, t, &owners, &tenants).await?;
 
     let (mut ticket_closes, mut customer_closes) = (Vec::new(), Vec::new());
     for (c, event) in run {
         match event {
             AnalyticsEvent::Ticket(e) => match (tickets.get_mut(&c.id), e) {
                 (None, TicketEvent::Opened(o)) => {
-                    let tier = tiers
-                        .get(&o.customer_id)
-                        .or_else(|| defaults.get(o.tenant.as_str()))
-                        .copied()
-                        .unwrap_or(store::DEFAULT_TIER);
-                    let mut row = TicketRow::opened(c.id, c.version, c.at, o, tier);
-                    if forgotten.contains(&o.customer_id) {
-                        row.subject = frontline_privacy::ERASED.to_string();
-                    }
+                    let row = TicketRow::opened(c.id, (c.version, c.at), o, &owners);
                     tickets.insert(c.id, Slot::created(row, c.sequence));
                 }
                 (None, _) => {}

@@ -2,7 +2,7 @@
 //! through `handle` (authenticate, authorise, validate), acts in one tenant, and
 //! reads the read models at one snapshot.
 
-use frontline_domain::{Action, Role, TenantId, TenantScope};
+use frontline_domain::{Action, Role, TenantScope};
 use frontline_eventlog::EventLog;
 use frontline_proto::{
     convert,
@@ -26,11 +26,6 @@ impl Analytics {
     pub fn new(log: EventLog, db: PgPool) -> Self {
         Analytics { log, db }
     }
-}
-
-/// The tenant a call reads: the token's only one, or the `x-tenant` header's.
-fn tenant<T>(call: &Call<T>) -> Result<TenantId, ApiError> {
-    call.acting_tenant()
 }
 
 /// The read models hold every tenant: operating them needs a token for all.
@@ -59,7 +54,7 @@ impl AnalyticsService for Analytics {
         request: Request<v1::ListTicketsRequest>,
     ) -> Result<Response<v1::ListTicketsResponse>, Status> {
         handle(request, Action::ReadTicket, |call| async move {
-            let tenant = tenant(&call)?;
+            let tenant = call.acting_tenant()?;
             let internal = call.caller.actor.role != Role::CustomerSystem;
             search::list(&self.db, &tenant, internal, &call.message, now_millis()).await
         })
@@ -71,7 +66,7 @@ impl AnalyticsService for Analytics {
         request: Request<v1::GetMetricsRequest>,
     ) -> Result<Response<v1::GetMetricsResponse>, Status> {
         handle(request, Action::ReadMetrics, |call| async move {
-            let tenant = tenant(&call)?;
+            let tenant = call.acting_tenant()?;
             let m = &call.message;
             let range = filters::range("range", m.range.as_ref())?;
             if range.span().is_some_and(|span| span > figures::MAX_SPAN) {
@@ -97,7 +92,7 @@ impl AnalyticsService for Analytics {
         request: Request<v1::GetCustomerThirdsRequest>,
     ) -> Result<Response<v1::GetCustomerThirdsResponse>, Status> {
         handle(request, Action::ReadMetrics, |call| async move {
-            let tenant = tenant(&call)?;
+            let tenant = call.acting_tenant()?;
             let snapshot = Snapshot::of(filters::as_of(call.message.as_of.as_ref())?);
             Ok(v1::GetCustomerThirdsResponse {
                 groups: thirds::thirds(&self.db, &tenant, snapshot).await?,
@@ -112,7 +107,7 @@ impl AnalyticsService for Analytics {
         request: Request<v1::SimulateSlaPolicyRequest>,
     ) -> Result<Response<v1::SimulateSlaPolicyResponse>, Status> {
         handle(request, Action::ReadMetrics, |call| async move {
-            let tenant = tenant(&call)?;
+            let tenant = call.acting_tenant()?;
             let range = filters::range("range", call.message.range.as_ref())?;
             whatif::simulate(
                 &self.log,

@@ -137,15 +137,12 @@ async fn ticket(
     c: Change,
     event: &TicketEvent,
 ) -> Result<(), sqlx::Error> {
-    let live = store::live_ticket(db, t, c.id).await?;
+    let live = store::live_tickets(db, t, &[c.id]).await?.pop();
     let next = match (&live, event) {
         (None, TicketEvent::Opened(opening)) => {
-            let tier = store::tier_for(db, t, opening.customer_id, opening.tenant.as_str()).await?;
-            let mut row = TicketRow::opened(c.id, c.version, c.at, opening, tier);
-            if store::forgotten(db, t, opening.customer_id).await? {
-                row.subject = frontline_privacy::ERASED.to_string();
-            }
-            row
+            let tenant = opening.tenant.as_str().to_string();
+            let owners = store::owners(db, t, &[opening.customer_id], &[tenant]).await?;
+            TicketRow::opened(c.id, (c.version, c.at), opening, &owners)
         }
         // An event of a ticket whose opening the log no longer holds (or that came
         // before it) has no row to change.
@@ -162,7 +159,7 @@ async fn customer(
     c: Change,
     event: &CustomerEvent,
 ) -> Result<(), sqlx::Error> {
-    let live = store::live_customer(db, t, c.id).await?;
+    let live = store::live_customers(db, t, &[c.id]).await?.pop();
     if live.as_ref().is_some_and(|row| row.version >= c.version) {
         return Ok(());
     }
@@ -175,7 +172,8 @@ async fn customer(
         // The person's open tickets take the new tier at once (as routing times
         // them), with the tickets of records linked into it.
         CustomerEvent::TierSet { .. } => {
-            let tier = store::tier_for(db, t, c.id, &next.tenant).await?;
+            let owners = store::owners(db, t, &[c.id], std::slice::from_ref(&next.tenant)).await?;
+            let tier = owners.tier(c.id, &next.tenant);
             let mut records = store::linked_into(db, t, c.id).await?;
             records.push(c.id);
             for row in store::active_tickets_of(db, t, &records).await? {

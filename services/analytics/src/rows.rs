@@ -4,10 +4,14 @@
 
 use frontline_domain::{
     CustomerEvent, TicketEvent, TicketStatus, UnixMillis,
+    assignment::Tier,
     sla::clocks::{Alarm, ClockKind},
     ticket::Opening,
 };
+use std::collections::{HashMap, HashSet};
+
 use frontline_proto::v1;
+
 use uuid::Uuid;
 
 /// A ticket's row in `analytics_tickets` (times in milliseconds since the epoch,
@@ -78,8 +82,19 @@ fn clock(kind: ClockKind) -> i16 {
 }
 
 impl TicketRow {
-    /// The first row of a ticket opened at `at`, for a customer in `tier`.
-    pub fn opened(ticket_id: Uuid, version: i64, at: UnixMillis, o: &Opening, tier: i16) -> Self {
+    /// The first row of a ticket opened at `at`: its tier as its owners say, no
+    /// subject when its customer is forgotten.
+    pub fn opened(
+        ticket_id: Uuid,
+        (version, at): (i64, UnixMillis),
+        o: &Opening,
+        owners: &Owners,
+    ) -> Self {
+        let subject = if owners.forgotten(o.customer_id) {
+            frontline_privacy::ERASED.to_string()
+        } else {
+            o.subject.clone()
+        };
         TicketRow {
             ticket_id,
             revision: 1,
@@ -87,12 +102,12 @@ impl TicketRow {
             valid_from: at,
             tenant: o.tenant.as_str().to_string(),
             customer_id: o.customer_id,
-            subject: o.subject.clone(),
+            subject,
             status: wire::<v1::TicketStatus, _>(TicketStatus::New),
             channel: wire::<v1::Channel, _>(o.channel),
             product_area: o.product_area.clone(),
             priority: wire::<v1::Priority, _>(o.priority),
-            tier,
+            tier: owners.tier(o.customer_id, o.tenant.as_str()),
             assignee: String::new(),
             opened_at: at,
             first_reply_at: None,
@@ -197,6 +212,49 @@ impl TicketRow {
     fn stop(&mut self, kinds: &[ClockKind]) {
         let stopped: Vec<i16> = kinds.iter().map(|k| clock(*k)).collect();
         self.warned_clocks.retain(|c| !stopped.contains(c));
+    }
+}
+
+/// What new tickets take from their customers and tenants: each customer's
+/// person's tier, each tenant's policy default, and who is forgotten.
+#[derive(Debug, Default)]
+pub struct Owners {
+    tiers: HashMap<Uuid, i16>,
+    defaults: HashMap<String, i16>,
+    forgotten: HashSet<Uuid>,
+}
+
+impl Owners {
+    /// Owners from `(customer, tier)` of customers whose person has a tier,
+    /// `(tenant, default tier)` of policies, and the forgotten records.
+    pub fn new(
+        tiers: Vec<(Uuid, i16)>,
+        defaults: Vec<(String, i16)>,
+        forgotten: Vec<Uuid>,
+    ) -> Self {
+        Owners {
+            tiers: tiers.into_iter().collect(),
+            defaults: defaults.into_iter().collect(),
+            forgotten: forgotten.into_iter().collect(),
+        }
+    }
+
+    /// The tier a new ticket of `customer` gets, as routing decides it: the tier of
+    /// the customer's person (the record it is linked into, or itself), else the
+    /// tenant's policy's default, else standard.
+    pub fn tier(&self, customer: Uuid, tenant: &str) -> i16 {
+        self.tiers
+            .get(&customer)
+            .or_else(|| self.defaults.get(tenant))
+            .copied()
+            .unwrap_or(wire::<v1::Tier, _>(Tier::Standard))
+    }
+
+    /// Whether the record is forgotten. A ticket opened after the forget (a submit
+    /// racing it, before the key was destroyed) keeps no subject either: a
+    /// rebuild, reading after the key is gone, would find none.
+    pub fn forgotten(&self, customer: Uuid) -> bool {
+        self.forgotten.contains(&customer)
     }
 }
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use frontline_domain::sla::policy::SlaPolicy;
 use frontline_proto::v1;
 
-use crate::rows::{CustomerRow, TicketRow, wire};
+use crate::rows::{CustomerRow, Owners, TicketRow, wire};
 
 /// `seq_to` of a live revision.
 pub const LIVE: i64 = i64::MAX;
@@ -36,10 +36,6 @@ impl Tables {
         }
     }
 }
-/// The default tier when neither the customer nor the tenant's policy names one
-/// (`v1::Tier::Standard`).
-const STANDARD: i16 = 2;
-
 type Time = chrono::DateTime<chrono::Utc>;
 
 /// Milliseconds since the epoch as a PostgreSQL timestamp.
@@ -122,22 +118,6 @@ impl From<TicketRecord> for TicketRow {
     }
 }
 
-/// The ticket's live row, if the projection has seen it opened.
-pub async fn live_ticket(
-    db: &mut PgConnection,
-    t: &Tables,
-    id: Uuid,
-) -> Result<Option<TicketRow>, sqlx::Error> {
-    let record: Option<TicketRecord> = sqlx::query_as(&format!(
-        "SELECT {TICKET_COLUMNS} FROM {} WHERE ticket_id = $1 AND seq_to = {LIVE}",
-        t.tickets
-    ))
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    Ok(record.map(TicketRow::from))
-}
-
 /// The live rows of these customers' tickets that still wait on support.
 pub async fn active_tickets_of(
     db: &mut PgConnection,
@@ -156,7 +136,7 @@ pub async fn active_tickets_of(
 }
 
 /// Closes `old` (the live revision) at stream sequence `sequence` and writes
-/// `new` as the live one.
+/// `new` as the live one (the batched statements, for one row).
 pub async fn write_ticket(
     db: &mut PgConnection,
     t: &Tables,
@@ -165,75 +145,10 @@ pub async fn write_ticket(
     sequence: i64,
 ) -> Result<(), sqlx::Error> {
     if let Some(old) = old {
-        close(
-            db,
-            &t.tickets,
-            "ticket_id",
-            old.ticket_id,
-            old.revision,
-            new.valid_from,
-            sequence,
-        )
-        .await?;
+        let close = (old.ticket_id, old.revision, sequence, new.valid_from);
+        close_all(db, &t.tickets, "ticket_id", &[close]).await?;
     }
-    sqlx::query(&format!(
-        "INSERT INTO {} (seq_from, {TICKET_COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-          $20, $21, $22, $23, $24, $25, $26, $27)",
-        t.tickets
-    ))
-    .bind(sequence)
-    .bind(new.ticket_id)
-    .bind(new.revision)
-    .bind(new.version)
-    .bind(time(new.valid_from))
-    .bind(&new.tenant)
-    .bind(new.customer_id)
-    .bind(&new.subject)
-    .bind(new.status)
-    .bind(new.channel)
-    .bind(&new.product_area)
-    .bind(new.priority)
-    .bind(new.tier)
-    .bind(&new.assignee)
-    .bind(time(new.opened_at))
-    .bind(new.first_reply_at.map(time))
-    .bind(new.solved_at.map(time))
-    .bind(new.ever_solved)
-    .bind(time(new.updated_at))
-    .bind(new.reopens)
-    .bind(new.contacts)
-    .bind(&new.warned_clocks)
-    .bind(new.breaches)
-    .bind(new.minutes_logged)
-    .bind(new.csat)
-    .bind(new.declines_proposed)
-    .bind(new.declines_approved)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-/// Ends a live revision where the next one starts.
-async fn close(
-    db: &mut PgConnection,
-    table: &str,
-    key: &str,
-    id: Uuid,
-    revision: i32,
-    at: UnixMillis,
-    sequence: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "UPDATE {table} SET seq_to = $3, valid_to = $4 WHERE {key} = $1 AND revision = $2"
-    ))
-    .bind(id)
-    .bind(revision)
-    .bind(sequence)
-    .bind(time(at))
-    .execute(db)
-    .await?;
-    Ok(())
+    insert_tickets(db, t, &[Revision::live(new.clone(), sequence)]).await
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -248,24 +163,6 @@ struct CustomerRecord {
     nps: Option<i16>,
     forgotten: bool,
     first_contact_at: Time,
-}
-
-/// The record's live row, if it has one.
-pub async fn live_customer(
-    db: &mut PgConnection,
-    t: &Tables,
-    id: Uuid,
-) -> Result<Option<CustomerRow>, sqlx::Error> {
-    let record: Option<CustomerRecord> = sqlx::query_as(&format!(
-        "SELECT customer_id, revision, version, valid_from, tenant, tier, linked_into, nps, \
-         forgotten, first_contact_at FROM {} \
-         WHERE customer_id = $1 AND seq_to = {LIVE}",
-        t.customers
-    ))
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    Ok(record.map(CustomerRow::from))
 }
 
 impl From<CustomerRecord> for CustomerRow {
@@ -294,37 +191,10 @@ pub async fn write_customer(
     sequence: i64,
 ) -> Result<(), sqlx::Error> {
     if let Some(old) = old {
-        close(
-            db,
-            &t.customers,
-            "customer_id",
-            old.customer_id,
-            old.revision,
-            new.valid_from,
-            sequence,
-        )
-        .await?;
+        let close = (old.customer_id, old.revision, sequence, new.valid_from);
+        close_all(db, &t.customers, "customer_id", &[close]).await?;
     }
-    sqlx::query(&format!(
-        "INSERT INTO {} (seq_from, customer_id, revision, version, valid_from, \
-         tenant, tier, linked_into, nps, forgotten, first_contact_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        t.customers
-    ))
-    .bind(sequence)
-    .bind(new.customer_id)
-    .bind(new.revision)
-    .bind(new.version)
-    .bind(time(new.valid_from))
-    .bind(&new.tenant)
-    .bind(new.tier)
-    .bind(new.linked_into)
-    .bind(new.nps)
-    .bind(new.forgotten)
-    .bind(time(new.first_contact_at))
-    .execute(db)
-    .await?;
-    Ok(())
+    insert_customers(db, t, &[Revision::live(new.clone(), sequence)]).await
 }
 
 /// The records linked into `person` now.
@@ -340,32 +210,6 @@ pub async fn linked_into(
     .bind(person)
     .fetch_all(db)
     .await
-}
-
-/// The tier a new ticket of `customer` gets, as routing decides it: the tier of the
-/// customer's person (the record it is linked into, or itself), else the tenant's
-/// policy's default, else standard.
-pub async fn tier_for(
-    db: &mut PgConnection,
-    t: &Tables,
-    customer: Uuid,
-    tenant: &str,
-) -> Result<i16, sqlx::Error> {
-    let tier: Option<i16> = sqlx::query_scalar(&format!(
-        "SELECT COALESCE( \
-           (SELECT CASE WHEN c.linked_into IS NULL THEN c.tier ELSE p.tier END \
-            FROM {customers} c \
-            LEFT JOIN {customers} p ON p.customer_id = c.linked_into AND p.seq_to = {LIVE} \
-            WHERE c.customer_id = $1 AND c.seq_to = {LIVE}), \
-           (SELECT default_tier FROM {policies} WHERE tenant = $2 AND seq_to = {LIVE}))",
-        customers = t.customers,
-        policies = t.policies,
-    ))
-    .bind(customer)
-    .bind(tenant)
-    .fetch_one(db)
-    .await?;
-    Ok(tier.unwrap_or(STANDARD))
 }
 
 /// Blanks the personal columns of a forgotten customer's tickets, in every
@@ -446,6 +290,18 @@ pub struct Revision<R> {
     pub valid_to: Option<UnixMillis>,
 }
 
+impl<R> Revision<R> {
+    /// `row` as the live revision, from stream sequence `sequence`.
+    pub fn live(row: R, sequence: i64) -> Self {
+        Revision {
+            row,
+            seq_from: sequence,
+            seq_to: LIVE,
+            valid_to: None,
+        }
+    }
+}
+
 /// A stored live revision to close: (id, revision, seq_to, valid_to).
 pub type Close = (Uuid, i32, i64, UnixMillis);
 
@@ -483,16 +339,16 @@ pub async fn live_customers(
     Ok(records.into_iter().map(CustomerRow::from).collect())
 }
 
-/// What a new ticket takes from its customer and tenant, for many at once:
-/// `(customer, tier)` for customers with a stored row whose person has a tier,
-/// `(tenant, default tier)` of these tenants' policies, and the customers who are
-/// forgotten ([`tier_for`] and [`forgotten`], batched).
-pub async fn tiers_for(
+/// The stored [`Owners`] of these customers and tenants.
+pub async fn owners(
     db: &mut PgConnection,
     t: &Tables,
     customers: &[Uuid],
     tenants: &[String],
-) -> Result<(Vec<(Uuid, i16)>, Vec<(String, i16)>, Vec<Uuid>), sqlx::Error> {
+) -> Result<Owners, sqlx::Error> {
+    if customers.is_empty() && tenants.is_empty() {
+        return Ok(Owners::default());
+    }
     let tiers: Vec<(Uuid, i16)> = sqlx::query_as(&format!(
         "SELECT c.customer_id, CASE WHEN c.linked_into IS NULL THEN c.tier ELSE p.tier END AS tier \
          FROM {customers} c \
@@ -518,29 +374,8 @@ pub async fn tiers_for(
     .bind(customers)
     .fetch_all(db)
     .await?;
-    Ok((tiers, defaults, forgotten))
+    Ok(Owners::new(tiers, defaults, forgotten))
 }
-
-/// Whether the customer record is forgotten. A ticket opened after the forget
-/// (a submit racing it, before the key was destroyed) keeps no subject either:
-/// a rebuild, reading after the key is gone, would find none.
-pub async fn forgotten(
-    db: &mut PgConnection,
-    t: &Tables,
-    customer: Uuid,
-) -> Result<bool, sqlx::Error> {
-    let forgotten: Option<bool> = sqlx::query_scalar(&format!(
-        "SELECT forgotten FROM {} WHERE customer_id = $1 AND seq_to = {LIVE}",
-        t.customers
-    ))
-    .bind(customer)
-    .fetch_optional(db)
-    .await?;
-    Ok(forgotten.unwrap_or(false))
-}
-
-/// The default tier when neither the customer nor the policy names one.
-pub const DEFAULT_TIER: i16 = STANDARD;
 
 /// Closes stored live revisions, in one statement.
 pub async fn close_all(
