@@ -925,6 +925,7 @@ fn sla_policy(first_response_seconds: u32, warning_percent: u32) -> v1::SlaPolic
         warning_percent,
         time_budget_minutes: Vec::new(),
         escalation: v1::Escalation::Raise.into(),
+        auto_close_after_seconds: 0,
     }
 }
 

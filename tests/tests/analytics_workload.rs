@@ -218,6 +218,7 @@ fn sla_policy() -> v1::SlaPolicy {
         warning_percent: 50,
         time_budget_minutes: Vec::new(),
         escalation: v1::Escalation::Raise.into(),
+        auto_close_after_seconds: 0,
     }
 }
 

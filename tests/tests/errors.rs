@@ -79,6 +79,38 @@ fn reopen(ticket_id: &str) -> v1::ReopenRequest {
     }
 }
 
+fn propose(ticket_id: &str) -> v1::ProposeDeclineRequest {
+    v1::ProposeDeclineRequest {
+        ticket_id: ticket_id.to_string(),
+        reason: "We cannot do that.".to_string(),
+        rationale: "Against policy.".to_string(),
+        expected_version: None,
+    }
+}
+
+fn approve(ticket_id: &str) -> v1::ApproveDeclineRequest {
+    v1::ApproveDeclineRequest {
+        ticket_id: ticket_id.to_string(),
+        note: String::new(),
+        expected_version: None,
+    }
+}
+
+fn reject(ticket_id: &str) -> v1::RejectDeclineRequest {
+    v1::RejectDeclineRequest {
+        ticket_id: ticket_id.to_string(),
+        note: "Offer a voucher.".to_string(),
+        expected_version: None,
+    }
+}
+
+fn close(ticket_id: &str) -> v1::CloseRequest {
+    v1::CloseRequest {
+        ticket_id: ticket_id.to_string(),
+        expected_version: None,
+    }
+}
+
 fn get_ticket(ticket_id: &str, as_of_version: Option<u64>) -> v1::GetTicketRequest {
     v1::GetTicketRequest {
         ticket_id: ticket_id.to_string(),
@@ -240,6 +272,47 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
     expect_invalid(agent.solve(solve("nope")).await, "ticket_id", "Solve");
     expect_invalid(agent.reopen(reopen("nope")).await, "ticket_id", "Reopen");
     expect_invalid(
+        agent.propose_decline(propose("nope")).await,
+        "ticket_id",
+        "ProposeDecline",
+    );
+    expect_invalid(agent.close(close("nope")).await, "ticket_id", "Close");
+    {
+        let mut max = cluster.conversation("max", Role::Manager).await.unwrap();
+        expect_invalid(
+            max.approve_decline(approve("nope")).await,
+            "ticket_id",
+            "ApproveDecline",
+        );
+        expect_invalid(
+            max.reject_decline(reject("nope")).await,
+            "ticket_id",
+            "RejectDecline",
+        );
+        // A rejection says what to do instead; a proposal says why and what to say.
+        let mut r = reject(&random_id());
+        r.note = " ".into();
+        expect_invalid(
+            max.reject_decline(r).await,
+            "note",
+            "RejectDecline without a note",
+        );
+        let mut p = propose(&random_id());
+        p.reason = String::new();
+        expect_invalid(
+            agent.propose_decline(p).await,
+            "reason",
+            "ProposeDecline without a reason",
+        );
+        let mut p = propose(&random_id());
+        p.rationale = "x".repeat(32 * 1024 + 1);
+        expect_invalid(
+            agent.propose_decline(p).await,
+            "rationale",
+            "ProposeDecline with a long rationale",
+        );
+    }
+    expect_invalid(
         agent.get_ticket(get_ticket("nope", None)).await,
         "ticket_id",
         "GetTicket",
@@ -350,6 +423,23 @@ async fn unknown_tickets_and_customers_are_not_found() {
         agent.reopen(reopen(&unknown)).await,
         Code::NotFound,
         "Reopen",
+    );
+    expect_code(
+        agent.propose_decline(propose(&unknown)).await,
+        Code::NotFound,
+        "ProposeDecline",
+    );
+    expect_code(agent.close(close(&unknown)).await, Code::NotFound, "Close");
+    let mut max = cluster.conversation("max", Role::Manager).await.unwrap();
+    expect_code(
+        max.approve_decline(approve(&unknown)).await,
+        Code::NotFound,
+        "ApproveDecline",
+    );
+    expect_code(
+        max.reject_decline(reject(&unknown)).await,
+        Code::NotFound,
+        "RejectDecline",
     );
     expect_code(
         agent.get_ticket(get_ticket(&unknown, None)).await,
@@ -577,6 +667,21 @@ async fn roles_are_enforced_before_anything_else() {
         "customer system reopens",
     );
     expect_code(
+        shop.propose_decline(propose(&id)).await,
+        Code::PermissionDenied,
+        "customer system proposes a decline",
+    );
+    expect_code(
+        shop.approve_decline(approve(&id)).await,
+        Code::PermissionDenied,
+        "customer system approves a decline",
+    );
+    expect_code(
+        shop.close(close(&id)).await,
+        Code::PermissionDenied,
+        "customer system closes",
+    );
+    expect_code(
         shop.get_ticket_history(history(&id)).await,
         Code::PermissionDenied,
         "customer system reads history",
@@ -599,6 +704,25 @@ async fn roles_are_enforced_before_anything_else() {
         Code::PermissionDenied,
         "admin replies",
     );
+    // Saying No: agents propose, only managers decide (before anything is read).
+    expect_code(
+        admin.propose_decline(propose(&id)).await,
+        Code::PermissionDenied,
+        "admin proposes a decline",
+    );
+    let mut agent = cluster.conversation("ana", Role::Agent).await.unwrap();
+    for (who, client) in [("agent", &mut agent), ("admin", &mut admin)] {
+        expect_code(
+            client.approve_decline(approve(&random_id())).await,
+            Code::PermissionDenied,
+            &format!("{who} approves a decline"),
+        );
+        expect_code(
+            client.reject_decline(reject(&random_id())).await,
+            Code::PermissionDenied,
+            &format!("{who} rejects a decline"),
+        );
+    }
 
     // Nothing was recorded by any refused call.
     let counts = cluster.ticket_event_counts().await.unwrap();
@@ -1072,6 +1196,26 @@ async fn expect_all_unauthenticated(
         &format!("Reopen with {what}"),
     );
     expect_code(
+        conversation.propose_decline(request(propose(&id), a)).await,
+        code,
+        &format!("ProposeDecline with {what}"),
+    );
+    expect_code(
+        conversation.approve_decline(request(approve(&id), a)).await,
+        code,
+        &format!("ApproveDecline with {what}"),
+    );
+    expect_code(
+        conversation.reject_decline(request(reject(&id), a)).await,
+        code,
+        &format!("RejectDecline with {what}"),
+    );
+    expect_code(
+        conversation.close(request(close(&id), a)).await,
+        code,
+        &format!("Close with {what}"),
+    );
+    expect_code(
         conversation
             .get_ticket(request(get_ticket(&id, None), a))
             .await,
@@ -1424,6 +1568,14 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         (
             "Reopen",
             within(agent.reopen(reopen(&existing.ticket_id))).await,
+        ),
+        (
+            "ProposeDecline",
+            within(agent.propose_decline(propose(&existing.ticket_id))).await,
+        ),
+        (
+            "Close",
+            within(agent.close(close(&existing.ticket_id))).await,
         ),
         (
             "GetTicketHistory",

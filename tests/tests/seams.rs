@@ -789,6 +789,7 @@ async fn a_crash_between_the_appends_is_repaired() {
         product_area: "router-x200".into(),
         priority: Priority::Normal,
         idempotency_key: key.into(),
+        follow_up_of: None,
     });
     let raw_id = ticket_id.to_string();
     let outcome = execute(

@@ -23,12 +23,13 @@
 //! role is checked first, so a wrong role is PERMISSION_DENIED whatever the target.
 //!
 //! Rows are independent of their order: a row whose call changes state gets a fresh
-//! target of its own (a new ticket to solve, a solved ticket to reopen, two new
-//! customers to link, a linked pair to unlink, a new key to submit with, a new
-//! agent to change, a queued ticket to assign, an assigned one to transfer, a new
-//! customer to put in a tier). The table's agents handle only billing, never the
-//! table's router tickets, so routing queues every table ticket and none has an
-//! agent until a row gives it one.
+//! target of its own (a new ticket to solve or to propose declining, one whose
+//! decline its tenant's agent proposed to approve or reject, a solved ticket to
+//! reopen or close, two new customers to link, a linked pair to unlink, a new key
+//! to submit with, a new agent to change, a queued ticket to assign, an assigned
+//! one to transfer, a new customer to put in a tier). The table's agents handle
+//! only billing, never the table's router tickets, so routing queues every table
+//! ticket and none has an agent until a row gives it one.
 #![allow(clippy::unwrap_used)]
 
 use std::{collections::BTreeMap, fmt::Write as _};
@@ -82,6 +83,10 @@ enum Rpc {
     AddNote,
     Solve,
     Reopen,
+    ProposeDecline,
+    ApproveDecline,
+    RejectDecline,
+    Close,
     GetTicket,
     GetTicketHistory,
     ForgetCustomer,
@@ -125,6 +130,10 @@ impl Rpc {
             Rpc::AddNote => "AddNote",
             Rpc::Solve => "Solve",
             Rpc::Reopen => "Reopen",
+            Rpc::ProposeDecline => "ProposeDecline",
+            Rpc::ApproveDecline => "ApproveDecline",
+            Rpc::RejectDecline => "RejectDecline",
+            Rpc::Close => "Close",
             Rpc::GetTicket => "GetTicket",
             Rpc::GetTicketHistory => "GetTicketHistory",
             Rpc::ForgetCustomer => "ForgetCustomer",
@@ -212,8 +221,11 @@ impl Target {
             Rpc::GetCustomerByIdentity => format!("{tenant} customer's email"),
             Rpc::LinkCustomers => format!("two new {tenant} customers"),
             Rpc::UnlinkCustomers => format!("two linked {tenant} customers"),
-            Rpc::Solve => format!("new {tenant} ticket"),
-            Rpc::Reopen => format!("solved {tenant} ticket"),
+            Rpc::Solve | Rpc::ProposeDecline => format!("new {tenant} ticket"),
+            Rpc::Reopen | Rpc::Close => format!("solved {tenant} ticket"),
+            Rpc::ApproveDecline | Rpc::RejectDecline => {
+                format!("{tenant} ticket whose decline its agent proposed")
+            }
             Rpc::ForgetCustomer => format!("new {tenant} customer"),
             Rpc::ExportCustomerData => format!("{tenant} customer"),
             Rpc::RegisterAgent => format!("new agent for {tenant}"),
@@ -434,6 +446,7 @@ fn rows() -> Vec<Row> {
         Rpc::AddNote,
         Rpc::Solve,
         Rpc::Reopen,
+        Rpc::ProposeDecline,
         Rpc::LogTime,
     ] {
         for (who, target, expected) in [
@@ -456,6 +469,51 @@ fn rows() -> Vec<Row> {
         ] {
             rows.push(row(who, None, rpc, target, expected));
         }
+    }
+
+    // Deciding a proposed decline: managers only (never the proposer; the table's
+    // proposer is the tenant's agent), on tickets of tenants they cover; the role is
+    // refused before anything is read.
+    for rpc in [Rpc::ApproveDecline, Rpc::RejectDecline] {
+        for (who, target, expected) in [
+            ("shop-a", Acme, DENIED),
+            ("shop-g", Globex, DENIED),
+            ("agent-acme", Acme, DENIED),
+            ("agent-globex", Globex, DENIED),
+            ("agent-both", Acme, DENIED),
+            ("agent-both", Globex, DENIED),
+            ("manager-acme", Acme, OK),
+            ("manager-acme", Globex, NOT_FOUND),
+            ("admin-acme", Acme, DENIED),
+            ("admin-acme", Globex, DENIED),
+            ("admin-all", Acme, DENIED),
+            ("admin-all", Globex, DENIED),
+            ("manager-acme", Missing, NOT_FOUND),
+        ] {
+            rows.push(row(who, None, rpc, target, expected));
+        }
+    }
+
+    // Closing a solved ticket: staff, on tickets of tenants they cover.
+    for (who, target, expected) in [
+        ("shop-a", Acme, DENIED),
+        ("shop-a", Globex, DENIED),
+        ("shop-g", Globex, DENIED),
+        ("agent-acme", Acme, OK),
+        ("agent-acme", Globex, NOT_FOUND),
+        ("agent-globex", Acme, NOT_FOUND),
+        ("agent-globex", Globex, OK),
+        ("manager-acme", Acme, OK),
+        ("manager-acme", Globex, NOT_FOUND),
+        ("agent-both", Acme, OK),
+        ("agent-both", Globex, OK),
+        ("admin-acme", Acme, OK),
+        ("admin-acme", Globex, NOT_FOUND),
+        ("admin-all", Acme, OK),
+        ("admin-all", Globex, OK),
+        ("agent-acme", Missing, NOT_FOUND),
+    ] {
+        rows.push(row(who, None, Rpc::Close, target, expected));
     }
 
     // Forgetting and exporting a customer: admins only, of tenants they cover; the
@@ -815,6 +873,21 @@ impl<'c> Fixtures<'c> {
         ticket
     }
 
+    /// A new ticket of `target`'s tenant whose decline the tenant's agent proposed
+    /// (so a manager deciding it is not the proposer).
+    async fn fresh_declined_ticket(&mut self, target: Target) -> String {
+        let (_, ticket) = self.fresh_customer(target).await;
+        let agent = &self.tenant(target).agent;
+        self.cluster
+            .conversation_as(agent, None)
+            .await
+            .unwrap()
+            .propose_decline(propose_decline(&ticket))
+            .await
+            .unwrap();
+        ticket
+    }
+
     /// Two records to link (or unlink): (customer_id, other_customer_id).
     async fn pair(&mut self, target: Target) -> (String, String) {
         match target {
@@ -951,6 +1024,45 @@ impl<'c> Fixtures<'c> {
                 Prepared::Reopen(v1::ReopenRequest {
                     ticket_id: ticket,
                     reason: "the customer wrote again".into(),
+                    expected_version: None,
+                })
+            }
+            Rpc::ProposeDecline => {
+                let ticket = if missing {
+                    main_ticket
+                } else {
+                    self.fresh_customer(target).await.1
+                };
+                Prepared::ProposeDecline(propose_decline(&ticket))
+            }
+            Rpc::ApproveDecline | Rpc::RejectDecline => {
+                let ticket_id = if missing {
+                    main_ticket
+                } else {
+                    self.fresh_declined_ticket(target).await
+                };
+                if row.rpc == Rpc::ApproveDecline {
+                    Prepared::ApproveDecline(v1::ApproveDeclineRequest {
+                        ticket_id,
+                        note: format!("row {index}"),
+                        expected_version: None,
+                    })
+                } else {
+                    Prepared::RejectDecline(v1::RejectDeclineRequest {
+                        ticket_id,
+                        note: "offer a replacement instead".into(),
+                        expected_version: None,
+                    })
+                }
+            }
+            Rpc::Close => {
+                let ticket_id = if missing {
+                    main_ticket
+                } else {
+                    self.fresh_solved_ticket(target).await
+                };
+                Prepared::Close(v1::CloseRequest {
+                    ticket_id,
                     expected_version: None,
                 })
             }
@@ -1158,6 +1270,10 @@ enum Prepared {
     AddNote(v1::AddNoteRequest),
     Solve(v1::SolveRequest),
     Reopen(v1::ReopenRequest),
+    ProposeDecline(v1::ProposeDeclineRequest),
+    ApproveDecline(v1::ApproveDeclineRequest),
+    RejectDecline(v1::RejectDeclineRequest),
+    Close(v1::CloseRequest),
     GetTicket(v1::GetTicketRequest),
     History(v1::GetTicketHistoryRequest),
     Forget(v1::ForgetCustomerRequest),
@@ -1671,6 +1787,75 @@ async fn execute(
                 format!("status after reopen: {:?}", status_of(change.status)),
             ))
         }
+        Prepared::ProposeDecline(request) => {
+            let change = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .propose_decline(request)
+                .await?
+                .into_inner()
+                .change
+                .unwrap_or_default();
+            Ok(check(
+                status_of(change.status) == Some(v1::TicketStatus::DeclineProposed),
+                format!(
+                    "status after proposing a decline: {:?}",
+                    status_of(change.status)
+                ),
+            ))
+        }
+        Prepared::ApproveDecline(request) => {
+            let change = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .approve_decline(request)
+                .await?
+                .into_inner()
+                .change
+                .unwrap_or_default();
+            Ok(check(
+                status_of(change.status) == Some(v1::TicketStatus::Solved),
+                format!(
+                    "status after approving the decline: {:?}",
+                    status_of(change.status)
+                ),
+            ))
+        }
+        Prepared::RejectDecline(request) => {
+            let change = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .reject_decline(request)
+                .await?
+                .into_inner()
+                .change
+                .unwrap_or_default();
+            Ok(check(
+                status_of(change.status) == Some(v1::TicketStatus::Open),
+                format!(
+                    "status after rejecting the decline: {:?}",
+                    status_of(change.status)
+                ),
+            ))
+        }
+        Prepared::Close(request) => {
+            let change = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .close(request)
+                .await?
+                .into_inner()
+                .change
+                .unwrap_or_default();
+            Ok(check(
+                status_of(change.status) == Some(v1::TicketStatus::Closed),
+                format!("status after close: {:?}", status_of(change.status)),
+            ))
+        }
         Prepared::GetTicket(request) => {
             let ticket = cluster
                 .conversation_as(caller, x_tenant)
@@ -1760,6 +1945,15 @@ fn solve(ticket_id: &str) -> v1::SolveRequest {
     v1::SolveRequest {
         ticket_id: ticket_id.to_string(),
         resolution: "firmware rolled back".into(),
+        expected_version: None,
+    }
+}
+
+fn propose_decline(ticket_id: &str) -> v1::ProposeDeclineRequest {
+    v1::ProposeDeclineRequest {
+        ticket_id: ticket_id.to_string(),
+        reason: "We cannot replace a router damaged by a power surge.".into(),
+        rationale: "outside the warranty's terms".into(),
         expected_version: None,
     }
 }

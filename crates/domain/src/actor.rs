@@ -86,6 +86,12 @@ pub enum Action {
     Solve,
     /// Reopen a ticket.
     Reopen,
+    /// Propose declining a customer's request (an agent's "No", for a manager).
+    ProposeDecline,
+    /// Approve or reject a proposed decline (a manager who did not propose it).
+    DecideDecline,
+    /// Close a solved ticket for good.
+    Close,
     /// Read a ticket (customer systems see customer-visible parts only).
     ReadTicket,
     /// Read a ticket's full event history.
@@ -125,6 +131,9 @@ impl fmt::Display for Action {
             Action::AddNote => "add notes",
             Action::Solve => "solve tickets",
             Action::Reopen => "reopen tickets",
+            Action::ProposeDecline => "propose declines",
+            Action::DecideDecline => "approve or reject declines",
+            Action::Close => "close tickets",
             Action::ReadTicket => "read tickets",
             Action::ReadHistory => "read ticket history",
             Action::LinkCustomers => "link customers",
@@ -150,7 +159,10 @@ pub fn may(role: Role, action: Action) -> bool {
     match action {
         SubmitContact => matches!(role, CustomerSystem | Admin),
         ReadCustomer | ReadTicket => true,
-        Reply | AddNote | Solve | Reopen => matches!(role, Agent | Manager),
+        Reply | AddNote | Solve | Reopen | ProposeDecline => matches!(role, Agent | Manager),
+        DecideDecline => role == Manager,
+        // Admin: the auto-close timer acts as the system.
+        Close => role.is_staff(),
         ReadHistory | LinkCustomers => role.is_staff(),
         ManagePersonalData | OperateReadModels => role == Admin,
         ManageAgents | AssignTickets | SetTier | ManagePolicies | ReadMetrics => {

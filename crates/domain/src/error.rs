@@ -36,6 +36,15 @@ pub enum DomainError {
         /// The actor's role.
         role: Role,
     },
+    /// This actor, though its role may do the action, may not do it here (a
+    /// proposer approving their own decline). → `PERMISSION_DENIED`
+    #[error("cannot {action}: {reason}")]
+    NotPermitted {
+        /// What was attempted.
+        action: &'static str,
+        /// Why this actor may not.
+        reason: String,
+    },
     /// The caller named a tenant its token does not cover. → `PERMISSION_DENIED`
     #[error("the token does not cover tenant {tenant:?}")]
     OtherTenant {

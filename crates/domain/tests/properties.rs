@@ -120,6 +120,7 @@ fn opening() -> impl Strategy<Value = Opening> {
                     product_area,
                     priority,
                     idempotency_key,
+                    follow_up_of: None,
                 }
             },
         )
@@ -151,6 +152,14 @@ fn command() -> impl Strategy<Value = TicketCommand> {
         }),
         3 => optional_text().prop_map(|resolution| TicketCommand::Solve { resolution }),
         3 => optional_text().prop_map(|reason| TicketCommand::Reopen { reason }),
+        2 => (body(), body()).prop_map(|(reason, rationale)| TicketCommand::ProposeDecline {
+            reason,
+            rationale,
+        }),
+        2 => optional_text().prop_map(|note| TicketCommand::ApproveDecline { note }),
+        1 => body().prop_map(|note| TicketCommand::RejectDecline { note }),
+        1 => Just(TicketCommand::Close { after: None }),
+        1 => (0..5 as UnixMillis).prop_map(|after| TicketCommand::Close { after: Some(after) }),
     ]
 }
 
@@ -172,6 +181,7 @@ fn valid_open() -> impl Strategy<Value = (TicketCommand, Actor)> {
                 product_area: "router".into(),
                 priority: Priority::Normal,
                 idempotency_key: key.into(),
+                follow_up_of: None,
             };
             (TicketCommand::Open(opening), Actor::new("a0", role))
         })
@@ -193,6 +203,22 @@ fn lifecycle_step() -> impl Strategy<Value = (TicketCommand, Actor)> {
             },
             Actor::new("a2", Role::Manager)
         )),
+        Just((
+            TicketCommand::ProposeDecline {
+                reason: "No.".into(),
+                rationale: "Policy.".into(),
+            },
+            Actor::new("a1", Role::Agent)
+        )),
+        (select(&["a1", "a2"][..]), any::<bool>()).prop_map(|(id, approve)| {
+            let note = "n".to_string();
+            let command = if approve {
+                TicketCommand::ApproveDecline { note }
+            } else {
+                TicketCommand::RejectDecline { note }
+            };
+            (command, Actor::new(id, Role::Manager))
+        }),
         (select(&CUSTOMERS[..]), 0..1000u32).prop_map(|(customer_id, n)| {
             let command = TicketCommand::AddCustomerMessage {
                 customer_id,
@@ -241,7 +267,11 @@ fn key_of(command: &TicketCommand, actor: &Actor) -> Option<String> {
         | TicketCommand::RecordAlarm { .. }
         | TicketCommand::Escalate { .. }
         | TicketCommand::LogTime { .. }
-        | TicketCommand::FlagBudget { .. } => None,
+        | TicketCommand::FlagBudget { .. }
+        | TicketCommand::ProposeDecline { .. }
+        | TicketCommand::ApproveDecline { .. }
+        | TicketCommand::RejectDecline { .. }
+        | TicketCommand::Close { .. } => None,
     };
     key.map(|k| format!("{}/{k}", actor.id))
 }
@@ -253,6 +283,37 @@ fn check_ticket(t: &Ticket, log: &[Recorded<TicketEvent>]) -> Result<(), TestCas
     prop_assert_eq!(t.status.is_some(), t.version > 0);
     prop_assert_eq!(t.exists(), t.version > 0);
     prop_assert!(t.reopen_count <= limits::MAX_REOPENS);
+
+    // Saying No needs a manager who did not propose it: every approval follows a
+    // proposal by someone else, with no decision in between.
+    let mut proposer: Option<&str> = None;
+    for recorded in log {
+        match &recorded.event {
+            TicketEvent::DeclineProposed { .. } => proposer = Some(&recorded.actor.id),
+            TicketEvent::DeclineApproved { .. } | TicketEvent::DeclineRejected { .. } => {
+                prop_assert_eq!(recorded.actor.role, Role::Manager);
+                let by = proposer.take();
+                prop_assert!(by.is_some_and(|p| p != recorded.actor.id), "{:?}", log);
+            }
+            _ => {}
+        }
+    }
+    prop_assert!(
+        !t.declined || matches!(t.status, Some(TicketStatus::Solved | TicketStatus::Closed))
+    );
+    prop_assert_eq!(
+        t.decline_proposer.is_some(),
+        t.status == Some(TicketStatus::DeclineProposed)
+    );
+    // Closed is final: nothing after it but notes and SLA bookkeeping.
+    if let Some(at) = log
+        .iter()
+        .position(|r| matches!(r.event, TicketEvent::Closed { .. }))
+    {
+        prop_assert!(log[at + 1..].iter().all(
+            |r| r.event.status_after(Some(TicketStatus::Closed)) == Some(TicketStatus::Closed)
+        ));
+    }
 
     // Replaying the recorded events gives the same state (apply is deterministic).
     let mut replayed = Ticket::default();
@@ -268,9 +329,10 @@ fn check_view(view: &TicketView, log: &[Recorded<TicketEvent>]) -> Result<(), Te
     prop_assert_eq!(view.version, log.len() as u64);
     prop_assert_eq!(view.exists(), view.version > 0);
 
-    // Message versions strictly increase and never pass the ticket's version.
+    // Message versions never decrease (a decline's approval adds the public answer
+    // and the manager's note) and never pass the ticket's version.
     for pair in view.messages.windows(2) {
-        prop_assert!(pair[0].version < pair[1].version, "{:?}", view.messages);
+        prop_assert!(pair[0].version <= pair[1].version, "{:?}", view.messages);
     }
     if let Some(last) = view.messages.last() {
         prop_assert!(last.version <= view.version);
@@ -307,7 +369,10 @@ fn check_view(view: &TicketView, log: &[Recorded<TicketEvent>]) -> Result<(), Te
 
     prop_assert_eq!(
         view.solved_at.is_some(),
-        view.status == Some(TicketStatus::Solved)
+        matches!(
+            view.status,
+            Some(TicketStatus::Solved | TicketStatus::Closed)
+        )
     );
     if let Some(first) = log.first() {
         prop_assert_eq!(view.opened_at, first.at);
@@ -378,7 +443,9 @@ proptest! {
                     view.apply(&recorded);
                     log.push(recorded);
                     prop_assert_eq!(t.version, before.version + 1);
-                    prop_assert!(view.messages.len() <= messages_before + 1);
+                    let approval = matches!(log.last().map(|r| &r.event), Some(TicketEvent::DeclineApproved { .. }));
+                    let most = if approval { 2 } else { 1 };
+                    prop_assert!(view.messages.len() <= messages_before + most);
                     if let Some(key) = key_of(command, actor) {
                         prop_assert!(t.idempotency_keys.contains(&key));
                     }
@@ -491,6 +558,11 @@ fn actor_may(role: Role, command: &TicketCommand) -> bool {
         TicketCommand::Open(_) | TicketCommand::AddCustomerMessage { .. } => {
             matches!(role, Role::CustomerSystem | Role::Admin)
         }
+        TicketCommand::ApproveDecline { .. } | TicketCommand::RejectDecline { .. } => {
+            role == Role::Manager
+        }
+        TicketCommand::Close { after: None } => role.is_staff(),
+        TicketCommand::Close { after: Some(_) } => matches!(role, Role::Manager | Role::Admin),
         _ => matches!(role, Role::Agent | Role::Manager),
     }
 }
@@ -988,6 +1060,7 @@ proptest! {
             product_area: "billing".into(),
             priority: Priority::Normal,
             idempotency_key: "k".into(),
+            follow_up_of: None,
         });
         let mut ticket = Ticket::default();
         let mut history: Vec<(u64, Recorded<TicketEvent>)> = Vec::new();

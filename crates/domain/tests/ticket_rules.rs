@@ -83,6 +83,7 @@ fn opening(key: &str) -> Opening {
         product_area: "router-x200".into(),
         priority: Priority::High,
         idempotency_key: key.into(),
+        follow_up_of: None,
     }
 }
 fn open(key: &str) -> TicketCommand {

@@ -86,6 +86,7 @@ async fn fill(log: &EventLog, tickets: usize, notes: u64) -> u64 {
             product_area: "p".into(),
             priority: Priority::Normal,
             idempotency_key: format!("k{t}"),
+            follow_up_of: None,
         });
         let mut loaded = log
             .append(&id, &Loaded::<Ticket>::default(), opened, &meta, 1)

@@ -107,6 +107,7 @@ enum_map!(v1::TicketStatus, domain::TicketStatus, v1::TicketStatus::Unspecified,
     v1::TicketStatus::Pending => domain::TicketStatus::Pending,
     v1::TicketStatus::Solved => domain::TicketStatus::Solved,
     v1::TicketStatus::Closed => domain::TicketStatus::Closed,
+    v1::TicketStatus::DeclineProposed => domain::TicketStatus::DeclineProposed,
 });
 
 enum_map!(v1::MessageKind, domain::ticket::MessageKind, v1::MessageKind::Unspecified, {
@@ -244,6 +245,19 @@ pub fn ticket(
         } else {
             String::new()
         },
+        declined: t.declined,
+        pending_decline: t
+            .pending_decline
+            .as_ref()
+            .filter(|_| staff)
+            .map(|p| v1::PendingDecline {
+                proposed_by: p.proposer.clone(),
+                reason: p.reason.clone(),
+                rationale: p.rationale.clone(),
+                proposed_at: Some(timestamp(p.at)),
+            }),
+        closed_at: t.closed_at.map(timestamp),
+        follow_up_of: t.follow_up_of.map(|f| f.to_string()).unwrap_or_default(),
     }
 }
 
@@ -369,6 +383,7 @@ pub fn sla_policy(p: &domain::sla::policy::SlaPolicy) -> v1::SlaPolicy {
         warning_percent: u32::from(p.warning_percent),
         time_budget_minutes: p.time_budget_minutes.to_vec(),
         escalation: v1::Escalation::from(p.escalation).into(),
+        auto_close_after_seconds: p.auto_close_after_secs,
     }
 }
 
@@ -448,6 +463,7 @@ pub fn sla_policy_from_wire(
         warning_percent: u8::try_from(wire.warning_percent).unwrap_or(u8::MAX),
         time_budget_minutes,
         escalation,
+        auto_close_after_secs: wire.auto_close_after_seconds,
     };
     policy.validate().map_err(|e| match e {
         domain::DomainError::InvalidField { field: f, reason } => {

@@ -153,6 +153,10 @@ impl EventCodec for TicketEvent {
             TicketEvent::EscalationRaised { .. } => v1::EscalationRaised::full_name(),
             TicketEvent::TimeLogged { .. } => v1::TimeLogged::full_name(),
             TicketEvent::TimeBudgetExceeded { .. } => v1::TimeBudgetExceeded::full_name(),
+            TicketEvent::DeclineProposed { .. } => v1::DeclineProposed::full_name(),
+            TicketEvent::DeclineApproved { .. } => v1::DeclineApproved::full_name(),
+            TicketEvent::DeclineRejected { .. } => v1::DeclineRejected::full_name(),
+            TicketEvent::Closed { .. } => v1::TicketClosed::full_name(),
         }
     }
 
@@ -167,6 +171,7 @@ impl EventCodec for TicketEvent {
                 priority: v1::Priority::from(o.priority).into(),
                 idempotency_key: o.idempotency_key,
                 tenant: o.tenant.to_string(),
+                follow_up_of: o.follow_up_of.map(|t| t.to_string()).unwrap_or_default(),
             }
             .encode_to_vec(),
             TicketEvent::CustomerMessageAdded {
@@ -261,6 +266,20 @@ impl EventCodec for TicketEvent {
             TicketEvent::TimeBudgetExceeded { minutes, budget } => {
                 v1::TimeBudgetExceeded { minutes, budget }.encode_to_vec()
             }
+            TicketEvent::DeclineProposed { reason, rationale } => v1::DeclineProposed {
+                reason: fields.seal("reason", reason),
+                rationale: fields.seal("rationale", rationale),
+            }
+            .encode_to_vec(),
+            TicketEvent::DeclineApproved { note } => v1::DeclineApproved {
+                note: fields.seal("note", note),
+            }
+            .encode_to_vec(),
+            TicketEvent::DeclineRejected { note } => v1::DeclineRejected {
+                note: fields.seal("note", note),
+            }
+            .encode_to_vec(),
+            TicketEvent::Closed { automatic } => v1::TicketClosed { automatic }.encode_to_vec(),
         }
     }
 
@@ -280,6 +299,10 @@ impl EventCodec for TicketEvent {
                 product_area: e.product_area,
                 priority: priority(e.priority),
                 idempotency_key: e.idempotency_key,
+                follow_up_of: match e.follow_up_of.as_str() {
+                    "" => None,
+                    raw => Some(uuid(raw, "follow_up_of")?),
+                },
             })));
         }
         if let Some(e) = payload::<v1::CustomerMessageAdded>(event_type, bytes) {
@@ -353,6 +376,28 @@ impl EventCodec for TicketEvent {
         if let Some(e) = payload::<v1::TimeLogged>(event_type, bytes) {
             return Ok(Some(TicketEvent::TimeLogged {
                 minutes: e?.minutes,
+            }));
+        }
+        if let Some(e) = payload::<v1::DeclineProposed>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(TicketEvent::DeclineProposed {
+                reason: open(fields, "reason", e.reason)?,
+                rationale: open(fields, "rationale", e.rationale)?,
+            }));
+        }
+        if let Some(e) = payload::<v1::DeclineApproved>(event_type, bytes) {
+            return Ok(Some(TicketEvent::DeclineApproved {
+                note: open(fields, "note", e?.note)?,
+            }));
+        }
+        if let Some(e) = payload::<v1::DeclineRejected>(event_type, bytes) {
+            return Ok(Some(TicketEvent::DeclineRejected {
+                note: open(fields, "note", e?.note)?,
+            }));
+        }
+        if let Some(e) = payload::<v1::TicketClosed>(event_type, bytes) {
+            return Ok(Some(TicketEvent::Closed {
+                automatic: e?.automatic,
             }));
         }
         if let Some(e) = payload::<v1::TimeBudgetExceeded>(event_type, bytes) {
@@ -763,6 +808,7 @@ mod tests {
             product_area: "billing".into(),
             priority: Priority::Urgent,
             idempotency_key: "k".into(),
+            follow_up_of: None,
         }));
         round_trip(TicketEvent::CustomerMessageAdded {
             body: "b".into(),
@@ -783,6 +829,16 @@ mod tests {
             resolution: "done".into(),
         });
         round_trip(TicketEvent::Reopened { reason: "".into() });
+        round_trip(TicketEvent::DeclineProposed {
+            reason: "We cannot refund.".into(),
+            rationale: "Past 90 days.".into(),
+        });
+        round_trip(TicketEvent::DeclineApproved { note: "".into() });
+        round_trip(TicketEvent::DeclineRejected {
+            note: "Offer a voucher.".into(),
+        });
+        round_trip(TicketEvent::Closed { automatic: true });
+        round_trip(TicketEvent::Closed { automatic: false });
         round_trip(TicketEvent::Assigned(Assignment {
             agent: "ana".into(),
             rule: Rule::Manual,
@@ -913,6 +969,7 @@ mod tests {
             warning_percent: 80,
             time_budget_minutes: [0, 60, 120],
             escalation: frontline_domain::sla::policy::Escalation::Raise,
+            auto_close_after_secs: 0,
         };
         round_trip(PolicyEvent::Set {
             tenant: TenantId::parse("tenant", "acme").unwrap(),

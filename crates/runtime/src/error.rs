@@ -119,9 +119,9 @@ impl From<DomainError> for ApiError {
             }
             DomainError::NotFound { .. } => ApiError::NotFound(message),
             DomainError::Precondition { .. } => ApiError::FailedPrecondition(message),
-            DomainError::Forbidden { .. } | DomainError::OtherTenant { .. } => {
-                ApiError::PermissionDenied(message)
-            }
+            DomainError::Forbidden { .. }
+            | DomainError::NotPermitted { .. }
+            | DomainError::OtherTenant { .. } => ApiError::PermissionDenied(message),
             DomainError::StaleVersion { .. } => ApiError::Aborted(message),
             DomainError::AlreadyExists(_) => ApiError::AlreadyExists(message),
         }

@@ -63,7 +63,7 @@ struct Record {
 
 const AGGREGATES: &str = "count(*) AS tickets, \
     count(*) FILTER (WHERE t.status IN (4, 5)) AS solved, \
-    count(*) FILTER (WHERE t.status IN (1, 2, 3)) AS backlog, \
+    count(*) FILTER (WHERE t.status IN (1, 2, 3, 6)) AS backlog, \
     count(t.first_reply_at) AS replied, \
     percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.first_reply_at - t.opened_at)) AS frt_p50, \
     percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM t.first_reply_at - t.opened_at)) AS frt_p90, \
@@ -71,7 +71,7 @@ const AGGREGATES: &str = "count(*) AS tickets, \
     percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.solved_at - t.opened_at)) AS res_p50, \
     percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM t.solved_at - t.opened_at)) AS res_p90, \
     count(*) FILTER (WHERE t.breaches > 0) AS breached, \
-    count(*) FILTER (WHERE cardinality(t.warned_clocks) > 0 AND t.status IN (1, 2, 3)) AS at_risk, \
+    count(*) FILTER (WHERE cardinality(t.warned_clocks) > 0 AND t.status IN (1, 2, 3, 6)) AS at_risk, \
     count(*) FILTER (WHERE t.ever_solved) AS ever_solved, \
     count(*) FILTER (WHERE t.ever_solved AND t.reopens > 0) AS reopened, \
     COALESCE(sum(t.minutes_logged), 0)::bigint AS minutes, \

@@ -153,7 +153,14 @@ impl TicketRow {
                 row.first_reply_at.get_or_insert(at);
                 row.stop(&[ClockKind::FirstResponse, ClockKind::NextResponse]);
             }
-            TicketEvent::Solved { .. } => {
+            TicketEvent::DeclineProposed { .. } => row.declines_proposed += 1,
+            TicketEvent::DeclineRejected { .. } | TicketEvent::Closed { .. } => {}
+            TicketEvent::Solved { .. } | TicketEvent::DeclineApproved { .. } => {
+                if matches!(event, TicketEvent::DeclineApproved { .. }) {
+                    // The proposal's reason went out as the public reply.
+                    row.declines_approved += 1;
+                    row.first_reply_at.get_or_insert(at);
+                }
                 row.solved_at = Some(at);
                 row.ever_solved = true;
                 row.warned_clocks.clear();
@@ -191,7 +198,8 @@ impl TicketRow {
         row
     }
 
-    /// Whether the ticket still waits on support (new, open or pending).
+    /// Whether the ticket still waits on support (new, open, pending or a decline
+    /// awaiting a manager).
     pub fn active(&self) -> bool {
         self.status().is_some_and(TicketStatus::is_active)
     }
@@ -328,5 +336,22 @@ impl CustomerRow {
         row.version = version;
         row.valid_from = at.max(current.valid_from);
         Some(row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn active_statuses_are_those_the_sql_names() {
+        // figures.rs, search.rs and store.rs filter active tickets with
+        // `status IN (1, 2, 3, 6)`: a new active status must be added there.
+        let active: Vec<i16> = TicketStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_active())
+            .map(wire::<v1::TicketStatus, _>)
+            .collect();
+        assert_eq!(active, [1, 2, 3, 6]);
     }
 }

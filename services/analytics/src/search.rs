@@ -243,7 +243,7 @@ fn push_filters(q: &mut QueryBuilder<'_, Postgres>, s: &Search) {
             q.push(" AND t.breaches > 0");
         }
         v1::SlaStanding::AtRisk => {
-            q.push(" AND cardinality(t.warned_clocks) > 0 AND t.status IN (1, 2, 3)");
+            q.push(" AND cardinality(t.warned_clocks) > 0 AND t.status IN (1, 2, 3, 6)");
         }
         v1::SlaStanding::Unspecified => {}
     }

@@ -126,7 +126,7 @@ pub async fn active_tickets_of(
 ) -> Result<Vec<TicketRow>, sqlx::Error> {
     let records: Vec<TicketRecord> = sqlx::query_as(&format!(
         "SELECT {TICKET_COLUMNS} FROM {} \
-         WHERE customer_id = ANY($1) AND seq_to = {LIVE} AND status IN (1, 2, 3)",
+         WHERE customer_id = ANY($1) AND seq_to = {LIVE} AND status IN (1, 2, 3, 6)",
         t.tickets
     ))
     .bind(customers)

@@ -55,6 +55,7 @@ async fn fill(log: &EventLog) -> u64 {
         warning_percent: 50,
         time_budget_minutes: [0; 3],
         escalation: policy::Escalation::Raise,
+        auto_close_after_secs: 0,
     };
     log.append(
         &ids::sla_policy_id(&acme()),
@@ -124,6 +125,7 @@ async fn fill(log: &EventLog) -> u64 {
             product_area: ["billing", "router"][t % 2].into(),
             priority: Priority::Normal,
             idempotency_key: format!("k{t}"),
+            follow_up_of: None,
         });
         let mut loaded = log
             .append(

@@ -190,6 +190,109 @@ impl ConversationService for Conversation {
         .await
     }
 
+    async fn propose_decline(
+        &self,
+        request: Request<v1::ProposeDeclineRequest>,
+    ) -> Result<Response<v1::ProposeDeclineResponse>, Status> {
+        handle(
+            request,
+            Action::ProposeDecline,
+            |Call {
+                 caller,
+                 meta,
+                 message: r,
+                 ..
+             }| async move {
+                let command = TicketCommand::ProposeDecline {
+                    reason: r.reason,
+                    rationale: r.rationale,
+                };
+                let change = self
+                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
+                    .await?;
+                Ok(v1::ProposeDeclineResponse {
+                    change: Some(change),
+                })
+            },
+        )
+        .await
+    }
+
+    async fn approve_decline(
+        &self,
+        request: Request<v1::ApproveDeclineRequest>,
+    ) -> Result<Response<v1::ApproveDeclineResponse>, Status> {
+        handle(
+            request,
+            Action::DecideDecline,
+            |Call {
+                 caller,
+                 meta,
+                 message: r,
+                 ..
+             }| async move {
+                let command = TicketCommand::ApproveDecline { note: r.note };
+                let change = self
+                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
+                    .await?;
+                Ok(v1::ApproveDeclineResponse {
+                    change: Some(change),
+                })
+            },
+        )
+        .await
+    }
+
+    async fn reject_decline(
+        &self,
+        request: Request<v1::RejectDeclineRequest>,
+    ) -> Result<Response<v1::RejectDeclineResponse>, Status> {
+        handle(
+            request,
+            Action::DecideDecline,
+            |Call {
+                 caller,
+                 meta,
+                 message: r,
+                 ..
+             }| async move {
+                let command = TicketCommand::RejectDecline { note: r.note };
+                let change = self
+                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
+                    .await?;
+                Ok(v1::RejectDeclineResponse {
+                    change: Some(change),
+                })
+            },
+        )
+        .await
+    }
+
+    async fn close(
+        &self,
+        request: Request<v1::CloseRequest>,
+    ) -> Result<Response<v1::CloseResponse>, Status> {
+        handle(
+            request,
+            Action::Close,
+            |Call {
+                 caller,
+                 meta,
+                 message: r,
+                 ..
+             }| async move {
+                let command = TicketCommand::Close { after: None };
+                let change = self
+                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
+                    .await?;
+                Ok(v1::CloseResponse {
+                    change: Some(change),
+                })
+            },
+        )
+        .await
+    }
+
     async fn get_ticket(
         &self,
         request: Request<v1::GetTicketRequest>,

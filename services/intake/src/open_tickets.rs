@@ -94,21 +94,26 @@ impl Projection for CustomerTickets {
         }
         // The status after this event for each status before it, from the domain's
         // one lifecycle rule; only a newer event moves a row.
-        let after = TicketStatus::ALL
-            .map(|before| event.status_after(Some(before)).unwrap_or(before).as_str());
+        let before: Vec<&str> = TicketStatus::ALL.iter().map(|s| s.as_str()).collect();
+        let after: Vec<&str> = TicketStatus::ALL
+            .iter()
+            .map(|before| {
+                event
+                    .status_after(Some(*before))
+                    .unwrap_or(*before)
+                    .as_str()
+            })
+            .collect();
         sqlx::query(
-            "UPDATE customer_tickets SET version = $2, status = CASE status \
-               WHEN 'new' THEN $3 WHEN 'open' THEN $4 WHEN 'pending' THEN $5 \
-               WHEN 'solved' THEN $6 WHEN 'closed' THEN $7 ELSE status END \
+            "UPDATE customer_tickets SET version = $2, status = COALESCE( \
+               (SELECT m.after FROM unnest($3::text[], $4::text[]) AS m(before, after) \
+                WHERE m.before = customer_tickets.status), status) \
              WHERE ticket_id = $1 AND version < $2",
         )
         .bind(ticket_id)
         .bind(version)
-        .bind(after[0])
-        .bind(after[1])
-        .bind(after[2])
-        .bind(after[3])
-        .bind(after[4])
+        .bind(&before)
+        .bind(&after)
         .execute(db)
         .await?;
         Ok(())
@@ -284,7 +289,7 @@ async fn read_rows(
     let rows: Vec<Row> = sqlx::query_as(
         "(SELECT ticket_id, subject, product_area, channel, status, opened_at, version, true AS open \
           FROM customer_tickets \
-          WHERE customer_id = $1 AND status IN ('new', 'open', 'pending') \
+          WHERE customer_id = $1 AND status IN ('new', 'open', 'pending', 'decline_proposed') \
           ORDER BY opened_at DESC LIMIT $2) \
          UNION ALL \
          (SELECT ticket_id, subject, product_area, channel, status, opened_at, version, false AS open \

@@ -23,7 +23,7 @@
 
 use frontline_domain::{
     Caller, Channel, Customer, CustomerCommand, DomainError, Identity, IdentityKey, Opening,
-    Priority, TenantId, Ticket, TicketCommand, identity_claim, ids,
+    Priority, TenantId, Ticket, TicketCommand, TicketView, identity_claim, ids,
 };
 use frontline_eventlog::{Batch, CommandOptions, EventLog, EventMeta, Loaded, LogError};
 use frontline_proto::{
@@ -139,9 +139,42 @@ impl Contact {
                     product_area: self.product_area.clone(),
                     priority: self.priority,
                     idempotency_key: self.idempotency_key.clone(),
+                    follow_up_of: None,
                 }),
             ),
         }
+    }
+
+    /// The follow-up of `closed` (the customer wrote to it after it closed): a new
+    /// ticket whose id derives from the contact's key as any opening's does, with
+    /// the closed ticket's subject and product area unless the contact names its own.
+    fn follow_up(
+        &self,
+        customer_id: Uuid,
+        closed: Uuid,
+        was: &TicketView,
+    ) -> (Uuid, TicketCommand) {
+        let pick =
+            |own: &str, theirs: &str| if own.trim().is_empty() { theirs } else { own }.to_string();
+        (
+            ids::ticket_id(
+                &self.tenant,
+                &self.caller.actor.id,
+                self.channel,
+                &self.idempotency_key,
+            ),
+            TicketCommand::Open(Opening {
+                tenant: self.tenant.clone(),
+                channel: self.channel,
+                customer_id,
+                subject: pick(&self.subject, &was.subject),
+                body: self.body.clone(),
+                product_area: pick(&self.product_area, &was.product_area),
+                priority: self.priority,
+                idempotency_key: self.idempotency_key.clone(),
+                follow_up_of: Some(closed),
+            }),
+        )
     }
 
     /// What the customer's record learns from this contact: the identities given
@@ -180,7 +213,6 @@ pub async fn submit(
         .validate()?;
     // From here on the submit completes even if the caller goes away: it runs as its
     // own task, and the caller only waits for its answer.
-    let opening = contact.continue_ticket.is_none();
     let written = tokio::spawn(write(log.clone(), options, contact, meta.clone()))
         .await
         .map_err(|e| ApiError::Internal(format!("submit task: {e}")))??;
@@ -206,7 +238,7 @@ pub async fn submit(
     };
     Ok(v1::SubmitTicketResponse {
         ticket_id: written.ticket_id.to_string(),
-        created: opening && written.appended,
+        created: written.opened && written.appended,
         customer_id: person.id.to_string(),
         ticket_version: state.version,
         status: state.status.map_or(0, |s| v1::TicketStatus::from(s).into()),
@@ -221,6 +253,8 @@ struct Written {
     ticket: Loaded<Ticket>,
     customer_id: Uuid,
     customer: Loaded<Customer>,
+    /// The contact opened a ticket (a new one, or a closed one's follow-up).
+    opened: bool,
     appended: bool,
 }
 
@@ -288,9 +322,9 @@ async fn attempt_write(
 
     // The ticket: a new key derives a new id, so skip loading what almost surely is
     // not there (if it is, the batch conflicts and the next attempt loads it).
-    let (ticket_id, mut command) = contact.ticket_command(customer_id);
-    let opening = matches!(command, TicketCommand::Open(_));
-    let ticket = if opening && attempt == 0 {
+    let (mut ticket_id, mut command) = contact.ticket_command(customer_id);
+    let mut opening = matches!(command, TicketCommand::Open(_));
+    let mut ticket = if opening && attempt == 0 {
         Loaded::default()
     } else {
         log.load::<Ticket>(&ticket_id).await?
@@ -308,6 +342,7 @@ async fn attempt_write(
                 ticket,
                 customer_id: owner_id,
                 customer: owner,
+                opened: true,
                 appended: *ticket_appended,
             }));
         }
@@ -327,6 +362,20 @@ async fn attempt_write(
             && let TicketCommand::AddCustomerMessage { customer_id, .. } = &mut command
         {
             *customer_id = ticket.state.customer_id;
+        }
+        // Closed is final: a message to a closed ticket of theirs opens a follow-up
+        // linked to it (a retry finds the follow-up by its key, as a repeat).
+        if let TicketCommand::AddCustomerMessage {
+            customer_id: owner, ..
+        } = &command
+            && ticket.state.exists()
+            && ticket.state.follows_up(*owner)?
+        {
+            let events = log.read::<Ticket>(&id, None).await?;
+            let was = TicketView::replay(events.into_iter().map(|e| e.into_recorded()));
+            (ticket_id, command) = contact.follow_up(customer_id, id, &was);
+            opening = true;
+            ticket = log.load::<Ticket>(&ticket_id).await?;
         }
     }
     let now = now_millis();
@@ -378,6 +427,7 @@ async fn attempt_write(
             ticket,
             customer_id,
             customer,
+            opened: opening,
             appended: *ticket_appended,
         }));
     }
@@ -401,6 +451,7 @@ async fn attempt_write(
         ticket: staged_ticket.map_or(ticket, |s| committed.loaded(log, s)),
         customer_id,
         customer: staged_customer.map_or(customer, |s| committed.loaded(log, s)),
+        opened: opening,
         appended: *ticket_appended,
     }))
 }

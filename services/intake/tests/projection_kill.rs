@@ -37,6 +37,7 @@ async fn fill(log: &EventLog, tickets: usize) -> u64 {
             product_area: "area".into(),
             priority: Priority::Normal,
             idempotency_key: format!("k{t}"),
+            follow_up_of: None,
         });
         let id = Uuid::new_v4();
         let meta_shop = meta(Role::CustomerSystem);

@@ -164,7 +164,9 @@ async fn on_ticket(assigner: &Assigner, d: &Delivery<TicketEvent>) -> Result<(),
         | TicketEvent::CustomerMessageAdded { reopened: true, .. } => {
             assigner.route(ticket_id, &meta(d)).await
         }
-        TicketEvent::Solved { .. } => assigner.release(ticket_id, &meta(d)).await,
+        TicketEvent::Solved { .. } | TicketEvent::DeclineApproved { .. } => {
+            assigner.release(ticket_id, &meta(d)).await
+        }
         TicketEvent::Assigned(a) => assigner.assigned(ticket_id, &a.agent, at).await,
         TicketEvent::AgentReplied { .. } => {
             let actor = d.envelope.actor.clone().unwrap_or_default();

@@ -94,9 +94,9 @@ pub fn service_with(settings: Settings) -> ServiceBuilder {
                 settings,
                 "routing: fired timers",
                 |_, sla, timers, stop| async move {
-                    timers::consume(&timers, stop, |ticket, clock| {
+                    timers::consume(&timers, stop, |ticket, timer| {
                         let sla = sla.clone();
-                        async move { sla.fired(ticket, clock).await }
+                        async move { sla.fired(ticket, timer).await }
                     })
                     .await
                 },

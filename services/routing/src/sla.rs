@@ -4,12 +4,12 @@
 //! and the ticket, read again, is still due; warnings escalated; the time budget.
 
 use frontline_domain::{
-    Agent, DomainError, Recorded, TenantId, Ticket, TicketCommand, TicketEvent,
+    Agent, DomainError, Recorded, TenantId, Ticket, TicketCommand, TicketEvent, TicketStatus,
     assignment::{Routed, Rule, Tier},
     ids,
     sla::{
         clocks::{self, Alarm, Clock, ClockKind},
-        policy::{Escalation, PolicyRecord, SlaPolicy},
+        policy::{Escalation, PolicyRecord, SlaPolicy, auto_close_after},
     },
     ticket::Assignment,
 };
@@ -22,7 +22,7 @@ use crate::{
     agents,
     assigner::{self, Assigner, system},
     customers,
-    timers::Timers,
+    timers::{Timer, Timers},
 };
 
 /// A ticket's clocks, with what they were computed from.
@@ -172,8 +172,17 @@ impl Sla {
                 .execute(&self.db)
                 .await?;
         }
+        let policy = policy_of(&self.log, &state.tenant).await?.state.policy;
+        // A solved ticket closes after the tenant's delay (every tenant's, with or
+        // without SLAs).
+        if state.status == Some(TicketStatus::Solved)
+            && let Some(solved_at) = state.solved_at
+        {
+            let at = solved_at.saturating_add(auto_close_after(policy.as_ref()));
+            self.timers.schedule(id, Timer::Close, at).await?;
+        }
         // No policy, no clocks: the cheap path for tenants without SLAs.
-        let Some(policy) = policy_of(&self.log, &state.tenant).await?.state.policy else {
+        let Some(policy) = policy else {
             return Ok(());
         };
         let tc = clocks_under(&self.log, id, Some(policy)).await?;
@@ -181,8 +190,52 @@ impl Sla {
         // nothing due (never purged, see `timers`).
         for clock in &tc.clocks {
             if let Some((_, at)) = clock.next_alarm() {
-                self.timers.schedule(id, clock.kind, at).await?;
+                self.timers
+                    .schedule(id, Timer::Clock(clock.kind), at)
+                    .await?;
             }
+        }
+        Ok(())
+    }
+
+    /// A timer of ticket `id` fired: an SLA clock's, or the auto-close.
+    pub async fn fired(&self, id: Uuid, timer: Timer) -> Result<(), ApiError> {
+        match timer {
+            Timer::Clock(kind) => self.clock_fired(id, kind).await,
+            Timer::Close => self.close_fired(id).await,
+        }
+    }
+
+    /// The auto-close timer of ticket `id` fired: closes it if it is still solved
+    /// and its delay has passed (read again: a reopened ticket records nothing, one
+    /// solved again later gets its timer moved).
+    async fn close_fired(&self, id: Uuid) -> Result<(), ApiError> {
+        let ticket = self.log.load::<Ticket>(&id).await?;
+        let state = &ticket.state;
+        let (Some(TicketStatus::Solved), Some(solved_at)) = (state.status, state.solved_at) else {
+            return Ok(());
+        };
+        let policy = policy_of(&self.log, &state.tenant).await?.state.policy;
+        let after = auto_close_after(policy.as_ref());
+        let due = solved_at.saturating_add(after);
+        if now_millis() < due {
+            return self.timers.schedule(id, Timer::Close, due).await;
+        }
+        let meta = self.meta(format!("timer-{id}-close"));
+        let command = TicketCommand::Close { after: Some(after) };
+        let outcome = execute(
+            &self.log,
+            &id,
+            &meta,
+            self.options,
+            now_millis,
+            |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
+        )
+        .await?;
+        if outcome.appended {
+            metrics::histogram!("frontline_timer_lateness_seconds")
+                .record((now_millis() - due).max(0) as f64 / 1000.0);
+            tracing::info!(ticket_id = %id, "solved ticket closed automatically");
         }
         Ok(())
     }
@@ -190,7 +243,7 @@ impl Sla {
     /// A timer of ticket `id`'s `kind` clock fired: records what is due now (read
     /// again from the log: a clock that moved or was met records nothing), or
     /// moves the timer to the clock's next moment.
-    pub async fn fired(&self, id: Uuid, kind: ClockKind) -> Result<(), ApiError> {
+    async fn clock_fired(&self, id: Uuid, kind: ClockKind) -> Result<(), ApiError> {
         let tc = clocks_of(&self.log, id).await?;
         let Some(clock) = tc.clocks.iter().find(|c| c.kind == kind) else {
             return Ok(());
@@ -199,7 +252,7 @@ impl Sla {
         let due = clock.due_alarms(now);
         if due.is_empty() {
             if let Some((_, at)) = clock.next_alarm() {
-                self.timers.schedule(id, kind, at).await?;
+                self.timers.schedule(id, Timer::Clock(kind), at).await?;
             }
             return Ok(());
         }

@@ -1,7 +1,8 @@
-//! SLA timers on NATS message schedules: no timer wheel and no polling here.
+//! Ticket timers (SLA clocks, auto-close) on NATS message schedules: no timer wheel
+//! and no polling here.
 //!
 //! A stream of its own (`<STREAM>_TIMERS`, `allow_msg_schedules`, purge allowed)
-//! holds one schedule per ticket and clock on `frontline-timers.due.<ticket>.<clock>`
+//! holds one schedule per ticket and timer on `frontline-timers.due.<ticket>.<timer>`
 //! (`Nats-Schedule: @at <time>`). Publishing there again moves the timer. A timer is
 //! never cancelled: one that fires for a clock that moved or was met finds nothing
 //! due (the log is read again) — purging could land after a newer schedule and
@@ -32,6 +33,32 @@ pub const HORIZON_MS: UnixMillis = 6 * 24 * 3_600_000;
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
     ApiError::Unavailable(format!("timers: {what}: {e}"))
+}
+
+/// What a ticket's timer is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// An SLA clock's warning or due time.
+    Clock(ClockKind),
+    /// The solved ticket's auto-close.
+    Close,
+}
+
+impl Timer {
+    /// Its name in timer subjects: the clock's name, or `close`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Timer::Clock(kind) => kind.as_str(),
+            Timer::Close => "close",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Timer> {
+        match name {
+            "close" => Some(Timer::Close),
+            other => ClockKind::parse(other).map(Timer::Clock),
+        }
+    }
 }
 
 /// The timers stream.
@@ -77,13 +104,13 @@ impl Timers {
         Ok(Timers { js, stream: name })
     }
 
-    /// Sets the timer of `ticket`'s `clock` to fire at `at` (moving any earlier one).
+    /// Sets `ticket`'s `timer` to fire at `at` (moving any earlier one).
     /// A moment beyond [`HORIZON_MS`] is set at the horizon: the stream keeps messages
     /// for a week, and a timer that fires early finds nothing due and is set again.
     pub async fn schedule(
         &self,
         ticket: Uuid,
-        clock: ClockKind,
+        timer: Timer,
         at: UnixMillis,
     ) -> Result<(), ApiError> {
         let horizon = frontline_runtime::now_millis() + HORIZON_MS;
@@ -98,11 +125,11 @@ impl Timers {
         headers.insert("Nats-Schedule", format!("@at {when}").as_str());
         headers.insert(
             "Nats-Schedule-Target",
-            format!("{FIRED}.{ticket}.{}", clock.as_str()).as_str(),
+            format!("{FIRED}.{ticket}.{}", timer.as_str()).as_str(),
         );
         self.js
             .publish_with_headers(
-                format!("{DUE}.{ticket}.{}", clock.as_str()),
+                format!("{DUE}.{ticket}.{}", timer.as_str()),
                 headers,
                 at.to_string().into(),
             )
@@ -143,11 +170,11 @@ impl Timers {
     }
 }
 
-/// The ticket and clock a fired timer's subject names.
-pub fn parse_fired(subject: &str) -> Option<(Uuid, ClockKind)> {
+/// The ticket and timer a fired timer's subject names.
+pub fn parse_fired(subject: &str) -> Option<(Uuid, Timer)> {
     let rest = subject.strip_prefix(FIRED)?.strip_prefix('.')?;
-    let (ticket, clock) = rest.split_once('.')?;
-    Some((Uuid::parse_str(ticket).ok()?, ClockKind::parse(clock)?))
+    let (ticket, timer) = rest.split_once('.')?;
+    Some((Uuid::parse_str(ticket).ok()?, Timer::parse(timer)?))
 }
 
 /// Consumes the fired timers with `handle` until `stop`: acked when handled, asked
@@ -158,7 +185,7 @@ pub async fn consume<F, Fut>(
     handle: F,
 ) -> Result<(), ApiError>
 where
-    F: Fn(Uuid, ClockKind) -> Fut,
+    F: Fn(Uuid, Timer) -> Fut,
     Fut: std::future::Future<Output = Result<(), ApiError>>,
 {
     let mut messages = timers.fired().await?;
@@ -173,18 +200,18 @@ where
             ));
         };
         let message = message.map_err(|e| unavailable("delivery", e))?;
-        let Some((ticket, clock)) = parse_fired(&message.subject) else {
-            tracing::error!(subject = %message.subject, "a fired timer names no ticket and clock; dropped");
+        let Some((ticket, timer)) = parse_fired(&message.subject) else {
+            tracing::error!(subject = %message.subject, "a fired timer names no ticket and timer; dropped");
             message
                 .ack_with(jetstream::AckKind::Term)
                 .await
                 .map_err(|e| unavailable("term", e))?;
             continue;
         };
-        match handle(ticket, clock).await {
+        match handle(ticket, timer).await {
             Ok(()) => message.ack().await.map_err(|e| unavailable("ack", e))?,
             Err(e) => {
-                tracing::warn!(%ticket, clock = clock.as_str(), error = %e, "a fired timer was not handled; it comes again");
+                tracing::warn!(%ticket, timer = timer.as_str(), error = %e, "a fired timer was not handled; it comes again");
                 // 1 s, 2 s, … up to a minute between attempts.
                 let delivered = message.info().map_or(1, |i| i.delivered).clamp(1, 60);
                 let pause = Duration::from_secs(u64::try_from(delivered).unwrap_or(60));
@@ -205,7 +232,12 @@ mod tests {
     fn fired_subjects_name_ticket_and_clock() {
         let t = Uuid::from_u128(7);
         let subject = format!("{FIRED}.{t}.next_response");
-        assert_eq!(parse_fired(&subject), Some((t, ClockKind::NextResponse)));
+        assert_eq!(
+            parse_fired(&subject),
+            Some((t, Timer::Clock(ClockKind::NextResponse)))
+        );
+        let close = format!("{FIRED}.{t}.close");
+        assert_eq!(parse_fired(&close), Some((t, Timer::Close)));
         assert_eq!(parse_fired("frontline-timers.fired.nope.resolution"), None);
         assert_eq!(parse_fired(&format!("{FIRED}.{t}.lunch")), None);
     }

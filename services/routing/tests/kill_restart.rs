@@ -97,6 +97,7 @@ async fn kill_9_while_assigning_and_timing_loses_and_doubles_nothing() {
         warning_percent: 50,
         time_budget_minutes: [0; 3],
         escalation: policy::Escalation::Raise,
+        auto_close_after_secs: 0,
     };
     log.append(
         &ids::sla_policy_id(&acme()),
@@ -158,6 +159,7 @@ async fn kill_9_while_assigning_and_timing_loses_and_doubles_nothing() {
                 product_area: "router-x200".into(),
                 priority: Priority::Normal,
                 idempotency_key: format!("k{t}"),
+                follow_up_of: None,
             }),
             &meta(Role::CustomerSystem),
             now(),

@@ -109,6 +109,7 @@ mod tests {
             warning_percent: 75,
             time_budget_minutes: [0, 0, 0],
             escalation: Escalation::Raise,
+            auto_close_after_secs: 0,
         }
     }
 
@@ -131,6 +132,7 @@ mod tests {
                 product_area: "billing".into(),
                 priority: Priority::Normal,
                 idempotency_key: "k".into(),
+                follow_up_of: None,
             }),
             t,
         )

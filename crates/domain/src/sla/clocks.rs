@@ -323,7 +323,8 @@ fn fold<'a>(
                     &mut past,
                 );
             }
-            TicketEvent::Solved { .. } => {
+            // A decline's approval sends its reason to the customer and solves.
+            TicketEvent::Solved { .. } | TicketEvent::DeclineApproved { .. } => {
                 for clock in [&mut first, &mut next, &mut resolution]
                     .into_iter()
                     .flatten()
@@ -406,6 +407,7 @@ mod tests {
                 product_area: "billing".into(),
                 priority: Priority::Normal,
                 idempotency_key: "k".into(),
+                follow_up_of: None,
             }),
             t,
         )

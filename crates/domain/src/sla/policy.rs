@@ -1,14 +1,14 @@
 //! A tenant's SLA policy (`frontline.policy.<id>`), versioned by its events: per tier
 //! and priority the first-response, next-response and resolution targets; the
 //! business hours they count in; the warning point; each tier's time budget per
-//! ticket; and what a warning does. A new policy applies to open tickets from the
+//! ticket; what a warning does; and when solved tickets close. A new policy applies to open tickets from the
 //! moment it is recorded; events already written are never rewritten.
 
 use std::collections::BTreeSet;
 
 use crate::{
-    Action, Actor, Aggregate, DomainError, Priority, Recorded, TenantId, actor::authorize,
-    assignment::Tier,
+    Action, Actor, Aggregate, DomainError, Priority, Recorded, TenantId, UnixMillis,
+    actor::authorize, assignment::Tier,
 };
 
 use super::BusinessHours;
@@ -80,6 +80,25 @@ pub struct SlaPolicy {
     pub time_budget_minutes: [u32; 3],
     /// What a warning does.
     pub escalation: Escalation,
+    /// Seconds after solve at which a solved ticket closes; 0: the default
+    /// ([`DEFAULT_AUTO_CLOSE_SECS`]).
+    #[serde(default)]
+    pub auto_close_after_secs: u32,
+}
+
+/// Solved tickets close four days after solve unless the policy says otherwise.
+pub const DEFAULT_AUTO_CLOSE_SECS: u32 = 4 * 24 * 3600;
+/// The longest auto-close delay a policy may set: a year.
+pub const MAX_AUTO_CLOSE_SECS: u32 = 365 * 24 * 3600;
+
+/// The delay after solve at which the auto-close timer closes a ticket of a tenant
+/// with `policy` (or none), in milliseconds.
+pub fn auto_close_after(policy: Option<&SlaPolicy>) -> UnixMillis {
+    let secs = policy
+        .map(|p| p.auto_close_after_secs)
+        .filter(|s| *s > 0)
+        .unwrap_or(DEFAULT_AUTO_CLOSE_SECS);
+    UnixMillis::from(secs) * 1000
 }
 
 impl SlaPolicy {
@@ -125,6 +144,12 @@ impl SlaPolicy {
     pub fn validate(&self) -> Result<(), DomainError> {
         if !(1..=99).contains(&self.warning_percent) {
             return Err(DomainError::invalid("warning_percent", "from 1 to 99"));
+        }
+        if self.auto_close_after_secs > MAX_AUTO_CLOSE_SECS {
+            return Err(DomainError::invalid(
+                "auto_close_after_seconds",
+                format!("at most {MAX_AUTO_CLOSE_SECS} seconds"),
+            ));
         }
         let mut seen = BTreeSet::new();
         for (i, row) in self.targets.iter().enumerate() {
@@ -251,6 +276,7 @@ pub(crate) mod tests {
             warning_percent: 75,
             time_budget_minutes: [30, 60, 120],
             escalation: Escalation::Reassign,
+            auto_close_after_secs: 0,
         }
     }
 

@@ -22,6 +22,13 @@ pub(super) fn check_owner(ticket: &Ticket, customer_id: Uuid) -> Result<(), Doma
     Ok(())
 }
 
+/// Whether a message by `customer_id` opens a follow-up ticket instead: the ticket
+/// is theirs and closed. Someone else's ticket is refused as continuing it would be.
+pub(super) fn follows_up(ticket: &Ticket, customer_id: Uuid) -> Result<bool, DomainError> {
+    check_owner(ticket, customer_id)?;
+    Ok(ticket.status == Some(TicketStatus::Closed))
+}
+
 /// Adds the message to a ticket in `status`, reopening it if it was solved.
 pub(super) fn decide(
     ticket: &Ticket,
@@ -67,6 +74,23 @@ mod tests {
             TicketEvent::CustomerMessageAdded { reopened, .. } => reopened,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_closed_ticket_of_the_customer_is_followed_up() {
+        assert_eq!(
+            follows_up(&ticket(TicketStatus::Closed), CUSTOMER),
+            Ok(true)
+        );
+        assert_eq!(
+            follows_up(&ticket(TicketStatus::Solved), CUSTOMER),
+            Ok(false)
+        );
+        let stranger = Uuid::from_u128(9);
+        assert!(
+            refusal(follows_up(&ticket(TicketStatus::Closed), stranger))
+                .contains("another customer")
+        );
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The ticket aggregate: the lifecycle and the rules that guard it.
 //!
-//! Lifecycle: `new → open → pending ⇄ open → solved → open (reopen)`.
+//! Lifecycle: `new → open → pending ⇄ open → solved → closed`, `solved → open`
+//! (reopen), `open → decline_proposed → solved (declined) | open`.
 //! - A customer message moves `pending → open` and reopens a solved ticket.
 //! - Only a new, open or pending ticket takes public replies.
+//! - Saying *No* needs a manager who did not propose it (`decline.rs`).
+//! - Closed is final.
 //! - Internal notes are never customer-visible.
 //! - Repeated idempotency keys record nothing new.
 //!
@@ -26,7 +29,9 @@
 //! `view.rs` for what it shows.
 
 mod assign;
+mod close;
 mod customer_message;
+mod decline;
 mod note;
 mod open;
 mod reopen;
@@ -49,7 +54,7 @@ use crate::{
 
 pub use assign::Assignment;
 pub use sla::MAX_MINUTES;
-pub use view::{Message, MessageKind, TicketView};
+pub use view::{Message, MessageKind, PendingDecline, TicketView};
 
 /// Where a ticket is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -60,7 +65,9 @@ pub enum TicketStatus {
     Open,
     /// Waiting on the customer.
     Pending,
-    /// Solved; a customer message reopens it.
+    /// An agent proposed declining the request; a manager approves or rejects.
+    DeclineProposed,
+    /// Solved (declined or not); a customer message reopens it.
     Solved,
     /// Closed for good.
     Closed,
@@ -68,10 +75,11 @@ pub enum TicketStatus {
 
 impl TicketStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [TicketStatus; 5] = [
+    pub const ALL: [TicketStatus; 6] = [
         TicketStatus::New,
         TicketStatus::Open,
         TicketStatus::Pending,
+        TicketStatus::DeclineProposed,
         TicketStatus::Solved,
         TicketStatus::Closed,
     ];
@@ -85,7 +93,10 @@ impl TicketStatus {
     pub fn is_active(self) -> bool {
         matches!(
             self,
-            TicketStatus::New | TicketStatus::Open | TicketStatus::Pending
+            TicketStatus::New
+                | TicketStatus::Open
+                | TicketStatus::Pending
+                | TicketStatus::DeclineProposed
         )
     }
 
@@ -95,6 +106,7 @@ impl TicketStatus {
             TicketStatus::New => "new",
             TicketStatus::Open => "open",
             TicketStatus::Pending => "pending",
+            TicketStatus::DeclineProposed => "decline_proposed",
             TicketStatus::Solved => "solved",
             TicketStatus::Closed => "closed",
         }
@@ -135,6 +147,12 @@ pub struct Ticket {
     pub minutes_logged: u32,
     /// Its time budget was exceeded (and flagged).
     pub budget_exceeded: bool,
+    /// Who proposed the decline awaiting a manager (while `decline_proposed`).
+    pub decline_proposer: Option<String>,
+    /// Solved as declined (until reopened).
+    pub declined: bool,
+    /// When it was last solved (until reopened): the auto-close timer counts from it.
+    pub solved_at: Option<UnixMillis>,
     /// Idempotency keys already taken, scoped by the caller that sent them and
     /// what they were for (`web-shop/email:<key>`, `ana/reply:<key>`,
     /// `ana/note:<key>`); a repeat records nothing.
@@ -160,6 +178,8 @@ pub struct Opening {
     pub priority: Priority,
     /// The caller's key (the ticket id is derived from it).
     pub idempotency_key: String,
+    /// The closed ticket the customer wrote to, when this one follows it up.
+    pub follow_up_of: Option<Uuid>,
 }
 
 /// What a caller asks of a ticket.
@@ -244,6 +264,29 @@ pub enum TicketCommand {
     FlagBudget {
         /// The budget, in minutes.
         budget: u32,
+    },
+    /// Propose declining the customer's request.
+    ProposeDecline {
+        /// What the customer will read once a manager approves.
+        reason: String,
+        /// Why, for the manager (internal).
+        rationale: String,
+    },
+    /// A manager approves the proposed decline (the ticket is solved as declined).
+    ApproveDecline {
+        /// Optional internal note.
+        note: String,
+    },
+    /// A manager rejects the proposed decline (the ticket goes back to open).
+    RejectDecline {
+        /// What to do instead (internal, required).
+        note: String,
+    },
+    /// Close a solved ticket for good.
+    Close {
+        /// The auto-close timer's delay since solve (refused before it passed);
+        /// `None`: closed by staff.
+        after: Option<UnixMillis>,
     },
 }
 
@@ -333,6 +376,29 @@ pub enum TicketEvent {
         /// The budget.
         budget: u32,
     },
+    /// An agent proposed declining the request (the actor is the proposer).
+    DeclineProposed {
+        /// What the customer will read once approved.
+        reason: String,
+        /// Why, for the manager (internal).
+        rationale: String,
+    },
+    /// A manager approved the decline: solved as declined, the proposal's reason
+    /// sent to the customer as the public reply.
+    DeclineApproved {
+        /// The manager's internal note (may be empty).
+        note: String,
+    },
+    /// A manager rejected the decline: back to open.
+    DeclineRejected {
+        /// The manager's internal note.
+        note: String,
+    },
+    /// Closed for good.
+    Closed {
+        /// By the auto-close timer (else by staff).
+        automatic: bool,
+    },
 }
 
 impl TicketEvent {
@@ -375,6 +441,13 @@ impl TicketEvent {
             TicketEvent::TimeBudgetExceeded { minutes, budget } => {
                 format!("time budget exceeded: {minutes} of {budget} minutes")
             }
+            TicketEvent::DeclineProposed { .. } => {
+                "proposed declining the request; a manager decides".to_string()
+            }
+            TicketEvent::DeclineApproved { .. } => "decline approved: solved as declined".into(),
+            TicketEvent::DeclineRejected { .. } => "decline rejected: back to open".into(),
+            TicketEvent::Closed { automatic: true } => "closed automatically".into(),
+            TicketEvent::Closed { automatic: false } => "closed".into(),
         }
     }
 
@@ -404,7 +477,12 @@ impl TicketEvent {
             | TicketEvent::EscalationRaised { .. }
             | TicketEvent::TimeLogged { .. }
             | TicketEvent::TimeBudgetExceeded { .. } => before,
-            TicketEvent::Solved { .. } => Some(TicketStatus::Solved),
+            TicketEvent::Solved { .. } | TicketEvent::DeclineApproved { .. } => {
+                Some(TicketStatus::Solved)
+            }
+            TicketEvent::DeclineProposed { .. } => Some(TicketStatus::DeclineProposed),
+            TicketEvent::DeclineRejected { .. } => Some(TicketStatus::Open),
+            TicketEvent::Closed { .. } => Some(TicketStatus::Closed),
         }
     }
 
@@ -442,8 +520,6 @@ impl Ticket {
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Option<TicketEvent>, DomainError> {
-        // No rule reads the time yet; the caller records the event at `now`.
-        let _ = now;
         authorize(actor, command.action())?;
         command.validate()?;
 
@@ -516,8 +592,25 @@ impl Ticket {
             }
             TicketCommand::LogTime { minutes } => sla::log_time(self.status(id)?, *minutes)?,
             TicketCommand::FlagBudget { budget } => return sla::budget(self, *budget),
+            TicketCommand::ProposeDecline { reason, rationale } => {
+                decline::propose(self.status(id)?, reason, rationale)?
+            }
+            TicketCommand::ApproveDecline { note } => {
+                decline::decide(self, self.status(id)?, actor, note, true)?
+            }
+            TicketCommand::RejectDecline { note } => {
+                decline::decide(self, self.status(id)?, actor, note, false)?
+            }
+            TicketCommand::Close { after } => close::decide(self, self.status(id)?, *after, now)?,
         };
         Ok(Some(event))
+    }
+
+    /// Whether a message by `customer_id` on this ticket opens a follow-up ticket
+    /// linked to it instead (the ticket is theirs and closed); refused for another
+    /// customer's ticket.
+    pub fn follows_up(&self, customer_id: Uuid) -> Result<bool, DomainError> {
+        customer_message::follows_up(self, customer_id)
     }
 
     /// Whether routing owes it an agent: active, and opened or reopened since its
@@ -571,6 +664,13 @@ impl TicketCommand {
             | TicketCommand::Escalate { .. }
             | TicketCommand::FlagBudget { .. } => Action::AssignTickets,
             TicketCommand::LogTime { .. } => Action::Reply,
+            TicketCommand::ProposeDecline { .. } => Action::ProposeDecline,
+            TicketCommand::ApproveDecline { .. } | TicketCommand::RejectDecline { .. } => {
+                Action::DecideDecline
+            }
+            TicketCommand::Close { after: None } => Action::Close,
+            // The timer's close is routing's, which acts as the system.
+            TicketCommand::Close { after: Some(_) } => Action::AssignTickets,
         }
     }
 
@@ -598,7 +698,11 @@ impl TicketCommand {
             | TicketCommand::RecordAlarm { .. }
             | TicketCommand::Escalate { .. }
             | TicketCommand::LogTime { .. }
-            | TicketCommand::FlagBudget { .. } => None,
+            | TicketCommand::FlagBudget { .. }
+            | TicketCommand::ProposeDecline { .. }
+            | TicketCommand::ApproveDecline { .. }
+            | TicketCommand::RejectDecline { .. }
+            | TicketCommand::Close { .. } => None,
         };
         key.map(|k| by_caller(actor, &k))
     }
@@ -624,7 +728,11 @@ impl TicketCommand {
             | TicketCommand::RecordAlarm { .. }
             | TicketCommand::Escalate { .. }
             | TicketCommand::LogTime { .. }
-            | TicketCommand::FlagBudget { .. } => None,
+            | TicketCommand::FlagBudget { .. }
+            | TicketCommand::ProposeDecline { .. }
+            | TicketCommand::ApproveDecline { .. }
+            | TicketCommand::RejectDecline { .. }
+            | TicketCommand::Close { .. } => None,
         }
     }
 
@@ -644,9 +752,15 @@ impl TicketCommand {
             TicketCommand::Assign(a) => assign::validate(a),
             TicketCommand::Escalate { reason, .. } => sla::validate_reason(reason),
             TicketCommand::LogTime { minutes } => sla::validate_minutes(*minutes),
+            TicketCommand::ProposeDecline { reason, rationale } => {
+                decline::validate_proposal(reason, rationale)
+            }
+            TicketCommand::ApproveDecline { note } => decline::validate_decision(note, true),
+            TicketCommand::RejectDecline { note } => decline::validate_decision(note, false),
             TicketCommand::Queue { .. }
             | TicketCommand::RecordAlarm { .. }
-            | TicketCommand::FlagBudget { .. } => Ok(()),
+            | TicketCommand::FlagBudget { .. }
+            | TicketCommand::Close { .. } => Ok(()),
         }
     }
 }
@@ -674,8 +788,9 @@ fn note_key(key: &str) -> String {
 impl Aggregate for Ticket {
     type Event = TicketEvent;
     const KIND: &'static str = "ticket";
-    /// 5: product area, priority, assignment, SLA alarms, logged time.
-    const SNAPSHOT_SCHEMA: u32 = 5;
+    /// 6: product area, priority, assignment, SLA alarms, logged time, declines,
+    /// solve time.
+    const SNAPSHOT_SCHEMA: u32 = 6;
 
     fn version(&self) -> u64 {
         self.version
@@ -743,8 +858,28 @@ impl Aggregate for Ticket {
                 self.budget_exceeded = true;
                 None
             }
-            TicketEvent::Solved { .. } | TicketEvent::Reopened { .. } => None,
+            TicketEvent::DeclineProposed { .. } => {
+                self.decline_proposer = Some(recorded.actor.id.clone());
+                None
+            }
+            TicketEvent::DeclineApproved { .. } => {
+                self.decline_proposer = None;
+                self.declined = true;
+                None
+            }
+            TicketEvent::DeclineRejected { .. } => {
+                self.decline_proposer = None;
+                None
+            }
+            TicketEvent::Solved { .. }
+            | TicketEvent::Reopened { .. }
+            | TicketEvent::Closed { .. } => None,
         };
+        if event.status_after(self.status) == Some(TicketStatus::Solved)
+            && self.status != Some(TicketStatus::Solved)
+        {
+            self.solved_at = Some(recorded.at);
+        }
         self.idempotency_keys
             .extend(key.map(|k| by_caller(&recorded.actor, &k)));
         self.status = event.status_after(self.status);
@@ -754,6 +889,8 @@ impl Aggregate for Ticket {
         }
         if event.reopens() {
             self.reopen_count += 1;
+            self.declined = false;
+            self.solved_at = None;
         }
         self.version += 1;
     }
@@ -873,6 +1010,7 @@ mod tests {
             product_area: "p".into(),
             priority: Priority::Normal,
             idempotency_key: "k".into(),
+            follow_up_of: None,
         });
         refusal(t.decide(ID, &open, &system(), 1));
     }
@@ -911,6 +1049,7 @@ mod tests {
             product_area: "p".into(),
             priority: Priority::Low,
             idempotency_key: "o".into(),
+            follow_up_of: None,
         })));
         t.apply(&at(TicketEvent::AgentReplied {
             body: "b".into(),

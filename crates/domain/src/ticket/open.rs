@@ -54,6 +54,7 @@ mod tests {
             product_area: "router-x200".into(),
             priority: Priority::Urgent,
             idempotency_key: "k".into(),
+            follow_up_of: None,
         }
     }
 

@@ -18,6 +18,12 @@ pub(super) fn decide(
     awaiting_customer: bool,
     idempotency_key: &Option<String>,
 ) -> Result<TicketEvent, DomainError> {
+    if status == TicketStatus::DeclineProposed {
+        return Err(refuse(
+            "reply",
+            "a proposed decline awaits a manager: approve or reject it first",
+        ));
+    }
     if !status.is_active() {
         return Err(refuse(
             "reply",
@@ -50,6 +56,14 @@ mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn a_proposed_decline_waits_for_the_manager() {
+        assert!(
+            refusal(decide(TicketStatus::DeclineProposed, "b", false, &None))
+                .contains("awaits a manager")
+        );
     }
 
     #[test]

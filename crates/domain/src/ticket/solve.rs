@@ -13,6 +13,12 @@ pub(super) fn validate(resolution: &str) -> Result<(), DomainError> {
 
 /// Solves a ticket in `status`.
 pub(super) fn decide(status: TicketStatus, resolution: &str) -> Result<TicketEvent, DomainError> {
+    if status == TicketStatus::DeclineProposed {
+        return Err(refuse(
+            "solve",
+            "a proposed decline awaits a manager: approve or reject it first",
+        ));
+    }
     if !status.is_active() {
         return Err(refuse(
             "solve",
@@ -40,6 +46,11 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn a_proposed_decline_waits_for_the_manager() {
+        assert!(refusal(decide(TicketStatus::DeclineProposed, "")).contains("awaits a manager"));
     }
 
     #[test]

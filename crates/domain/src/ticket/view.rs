@@ -41,6 +41,19 @@ impl Message {
     }
 }
 
+/// A decline awaiting a manager.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingDecline {
+    /// Who proposed it.
+    pub proposer: String,
+    /// What the customer will read once approved.
+    pub reason: String,
+    /// Why, for the manager.
+    pub rationale: String,
+    /// When it was proposed.
+    pub at: UnixMillis,
+}
+
 /// A ticket as it is shown, rebuilt from its events (all of them for "now", the
 /// first `n` for "as of version `n`"). `TicketView::default()` is a ticket that has
 /// not been opened (version 0).
@@ -71,7 +84,7 @@ pub struct TicketView {
     pub updated_at: UnixMillis,
     /// When support first replied publicly.
     pub first_response_at: Option<UnixMillis>,
-    /// When it was solved, while it is solved.
+    /// When it was last solved, while it is solved or closed.
     pub solved_at: Option<UnixMillis>,
     /// How often it was reopened.
     pub reopen_count: u32,
@@ -79,6 +92,14 @@ pub struct TicketView {
     pub assignee: Option<String>,
     /// The conversation, oldest first.
     pub messages: Vec<Message>,
+    /// The decline awaiting a manager, while `decline_proposed`.
+    pub pending_decline: Option<PendingDecline>,
+    /// Solved as declined (until reopened).
+    pub declined: bool,
+    /// When it was closed.
+    pub closed_at: Option<UnixMillis>,
+    /// The closed ticket this one follows up.
+    pub follow_up_of: Option<Uuid>,
 }
 
 impl TicketView {
@@ -140,6 +161,7 @@ impl TicketView {
                 self.product_area = o.product_area.clone();
                 self.priority = o.priority;
                 self.opened_at = at;
+                self.follow_up_of = o.follow_up_of;
                 self.messages.push(message(
                     MessageKind::Customer,
                     o.customer_id.to_string(),
@@ -173,6 +195,52 @@ impl TicketView {
                 ));
             }
             TicketEvent::Solved { .. } => self.solved_at = Some(at),
+            TicketEvent::DeclineProposed { reason, rationale } => {
+                self.messages.push(message(
+                    MessageKind::InternalNote,
+                    recorded.actor.id.clone(),
+                    &format!("Proposed declining. Rationale: {rationale}"),
+                    None,
+                ));
+                self.pending_decline = Some(PendingDecline {
+                    proposer: recorded.actor.id.clone(),
+                    reason: reason.clone(),
+                    rationale: rationale.clone(),
+                    at,
+                });
+            }
+            TicketEvent::DeclineApproved { note } => {
+                // The proposal's reason is the public answer, in the proposer's name.
+                if let Some(p) = self.pending_decline.take() {
+                    self.messages.push(message(
+                        MessageKind::AgentReply,
+                        p.proposer,
+                        &p.reason,
+                        None,
+                    ));
+                }
+                if !note.is_empty() {
+                    self.messages.push(message(
+                        MessageKind::InternalNote,
+                        recorded.actor.id.clone(),
+                        &format!("Decline approved. {note}"),
+                        None,
+                    ));
+                }
+                self.first_response_at.get_or_insert(at);
+                self.solved_at = Some(at);
+                self.declined = true;
+            }
+            TicketEvent::DeclineRejected { note } => {
+                self.pending_decline = None;
+                self.messages.push(message(
+                    MessageKind::InternalNote,
+                    recorded.actor.id.clone(),
+                    &format!("Decline rejected. {note}"),
+                    None,
+                ));
+            }
+            TicketEvent::Closed { .. } => self.closed_at = Some(at),
             TicketEvent::Assigned(a) => self.assignee = Some(a.agent.clone()),
             TicketEvent::Reopened { .. }
             | TicketEvent::Queued { .. }
@@ -185,6 +253,7 @@ impl TicketView {
         if event.reopens() {
             self.reopen_count += 1;
             self.solved_at = None;
+            self.declined = false;
         }
         self.version = version;
         self.updated_at = at;
@@ -226,6 +295,7 @@ mod tests {
                     product_area: "router-x200".into(),
                     priority: Priority::High,
                     idempotency_key: "k".into(),
+                    follow_up_of: None,
                 }),
                 "web-shop",
                 10,

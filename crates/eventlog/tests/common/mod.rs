@@ -143,6 +143,7 @@ pub fn opening(customer_id: Uuid, key: &str) -> Opening {
         product_area: "networking".to_string(),
         priority: Priority::High,
         idempotency_key: key.to_string(),
+        follow_up_of: None,
     }
 }
 

@@ -74,6 +74,7 @@ fn opening(n: u64, customers: &[Uuid]) -> TicketEvent {
         product_area: ["billing", "router-x200", "shipping"][(n % 3) as usize].into(),
         priority: Priority::Normal,
         idempotency_key: format!("bench-{n}"),
+        follow_up_of: None,
     })
 }
 

@@ -12,7 +12,7 @@ use async_nats::jetstream::{self, consumer::pull};
 use frontline_domain::{Role, sla::clocks::ClockKind};
 use frontline_e2e::{Cluster, caller, submit_request};
 use frontline_proto::v1;
-use frontline_routing::timers::Timers;
+use frontline_routing::timers::{Timer, Timers};
 use futures::StreamExt;
 use uuid::Uuid;
 
@@ -206,7 +206,7 @@ pub async fn timer_lateness(
             let timers = timers.clone();
             async move {
                 timers
-                    .schedule(ticket, ClockKind::Resolution, at)
+                    .schedule(ticket, Timer::Clock(ClockKind::Resolution), at)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))
             }

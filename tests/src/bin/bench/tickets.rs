@@ -26,6 +26,7 @@ pub fn open(key: &Uuid) -> TicketCommand {
         product_area: "router-x200".into(),
         priority: Priority::Normal,
         idempotency_key: key.to_string(),
+        follow_up_of: None,
     })
 }
 
