@@ -111,6 +111,33 @@ fn close(ticket_id: &str) -> v1::CloseRequest {
     }
 }
 
+fn rate(ticket_id: &str) -> v1::RateSatisfactionRequest {
+    v1::RateSatisfactionRequest {
+        ticket_id: ticket_id.to_string(),
+        score: 5,
+        comment: String::new(),
+        expected_version: None,
+    }
+}
+
+fn nps(customer_id: &str) -> v1::RecordNpsRequest {
+    v1::RecordNpsRequest {
+        customer_id: customer_id.to_string(),
+        score: 9,
+        comment: String::new(),
+    }
+}
+
+fn feedback(key: &str) -> v1::RecordFeedbackRequest {
+    v1::RecordFeedbackRequest {
+        idempotency_key: key.to_string(),
+        product_area: "router-x200".to_string(),
+        body: "Make the LED blue.".to_string(),
+        customer_id: String::new(),
+        ticket_id: String::new(),
+    }
+}
+
 fn get_ticket(ticket_id: &str, as_of_version: Option<u64>) -> v1::GetTicketRequest {
     v1::GetTicketRequest {
         ticket_id: ticket_id.to_string(),
@@ -278,6 +305,56 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
     );
     expect_invalid(agent.close(close("nope")).await, "ticket_id", "Close");
     {
+        let mut shop = cluster
+            .conversation("web-shop", Role::CustomerSystem)
+            .await
+            .unwrap();
+        expect_invalid(
+            shop.rate_satisfaction(rate("nope")).await,
+            "ticket_id",
+            "RateSatisfaction",
+        );
+        let mut r = rate(&random_id());
+        r.score = 0;
+        expect_invalid(shop.rate_satisfaction(r).await, "score", "CSAT 0");
+        let mut r = rate(&random_id());
+        r.comment = "x".repeat(32 * 1024 + 1);
+        expect_invalid(
+            shop.rate_satisfaction(r).await,
+            "comment",
+            "a long CSAT comment",
+        );
+        expect_invalid(
+            intake.record_nps(nps("nope")).await,
+            "customer_id",
+            "RecordNps",
+        );
+        let mut n = nps(&random_id());
+        n.score = 11;
+        expect_invalid(intake.record_nps(n).await, "score", "NPS 11");
+        expect_invalid(
+            intake.record_feedback(feedback("")).await,
+            "idempotency_key",
+            "RecordFeedback without a key",
+        );
+        let mut f = feedback("fb-bad");
+        f.body = String::new();
+        expect_invalid(intake.record_feedback(f).await, "body", "empty feedback");
+        let mut f = feedback("fb-bad");
+        f.product_area = String::new();
+        expect_invalid(
+            intake.record_feedback(f).await,
+            "product_area",
+            "feedback without a product area",
+        );
+        let mut f = feedback("fb-bad");
+        f.customer_id = "nope".into();
+        expect_invalid(intake.record_feedback(f).await, "customer_id", "feedback");
+        let mut f = feedback("fb-bad");
+        f.ticket_id = "nope".into();
+        expect_invalid(intake.record_feedback(f).await, "ticket_id", "feedback");
+    }
+    {
         let mut max = cluster.conversation("max", Role::Manager).await.unwrap();
         expect_invalid(
             max.approve_decline(approve("nope")).await,
@@ -430,6 +507,34 @@ async fn unknown_tickets_and_customers_are_not_found() {
         "ProposeDecline",
     );
     expect_code(agent.close(close(&unknown)).await, Code::NotFound, "Close");
+    let mut shop = cluster
+        .conversation("web-shop", Role::CustomerSystem)
+        .await
+        .unwrap();
+    expect_code(
+        shop.rate_satisfaction(rate(&unknown)).await,
+        Code::NotFound,
+        "RateSatisfaction",
+    );
+    expect_code(
+        intake.record_nps(nps(&unknown)).await,
+        Code::NotFound,
+        "RecordNps",
+    );
+    let mut f = feedback("fb-unknown-customer");
+    f.customer_id = unknown.clone();
+    expect_code(
+        intake.record_feedback(f).await,
+        Code::NotFound,
+        "RecordFeedback naming an unknown customer",
+    );
+    let mut f = feedback("fb-unknown-ticket");
+    f.ticket_id = unknown.clone();
+    expect_code(
+        intake.record_feedback(f).await,
+        Code::NotFound,
+        "RecordFeedback naming an unknown ticket",
+    );
     let mut max = cluster.conversation("max", Role::Manager).await.unwrap();
     expect_code(
         max.approve_decline(approve(&unknown)).await,
@@ -704,6 +809,24 @@ async fn roles_are_enforced_before_anything_else() {
         Code::PermissionDenied,
         "admin replies",
     );
+    // Customers' opinions come from customer systems: staff may not put words in
+    // their mouths.
+    expect_code(
+        agent_intake.record_nps(nps(&random_id())).await,
+        Code::PermissionDenied,
+        "agent records an NPS answer",
+    );
+    expect_code(
+        agent_intake.record_feedback(feedback("fb-agent")).await,
+        Code::PermissionDenied,
+        "agent records product feedback",
+    );
+    let mut manager = cluster.conversation("max", Role::Manager).await.unwrap();
+    expect_code(
+        manager.rate_satisfaction(rate(&id)).await,
+        Code::PermissionDenied,
+        "manager rates a ticket",
+    );
     // Saying No: agents propose, only managers decide (before anything is read).
     expect_code(
         admin.propose_decline(propose(&id)).await,
@@ -939,6 +1062,18 @@ async fn expect_all_unauthenticated(
             .await,
         code,
         &format!("ExportCustomerData with {what}"),
+    );
+    expect_code(
+        intake.record_nps(request(nps(&id), a)).await,
+        code,
+        &format!("RecordNps with {what}"),
+    );
+    expect_code(
+        intake
+            .record_feedback(request(feedback("fb-anon"), a))
+            .await,
+        code,
+        &format!("RecordFeedback with {what}"),
     );
     let agent = "ana".to_string();
     let profile = v1::AgentProfile {
@@ -1214,6 +1349,11 @@ async fn expect_all_unauthenticated(
         conversation.close(request(close(&id), a)).await,
         code,
         &format!("Close with {what}"),
+    );
+    expect_code(
+        conversation.rate_satisfaction(request(rate(&id), a)).await,
+        code,
+        &format!("RateSatisfaction with {what}"),
     );
     expect_code(
         conversation
@@ -1576,6 +1716,14 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         (
             "Close",
             within(agent.close(close(&existing.ticket_id))).await,
+        ),
+        (
+            "RecordNps",
+            within(intake.record_nps(nps(&existing.customer_id))).await,
+        ),
+        (
+            "RecordFeedback",
+            within(intake.record_feedback(feedback("fb-outage"))).await,
         ),
         (
             "GetTicketHistory",

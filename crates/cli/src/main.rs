@@ -1,9 +1,11 @@
 //! `frontline`: a small command-line client. For now it mints bearer tokens for
 //! local use (`frontline token --role agent --subject ana --tenant acme`),
 //! generates key-encryption keys (`frontline kek`), rotates the one in use
-//! (`frontline rotate-kek`) and rebuilds analytics' read models
-//! (`frontline rebuild-read-models`).
+//! (`frontline rotate-kek`), rebuilds analytics' read models
+//! (`frontline rebuild-read-models`) and follows product feedback from the log
+//! (`frontline follow-feedback`).
 
+mod feedback;
 mod rebuild;
 
 use std::{collections::BTreeSet, time::Duration};
@@ -81,6 +83,31 @@ enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Prints customers' product feedback as it lands on the log
+    /// (`frontline.feedback.>`), from the first not yet seen by `--durable`.
+    FollowFeedback {
+        /// NATS server URL.
+        #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// The event log's stream.
+        #[arg(long, env = "FRONTLINE_STREAM", default_value = "FRONTLINE")]
+        stream: String,
+        /// The reader's name: a durable consumer that remembers what it printed.
+        #[arg(long, default_value = "follow-feedback")]
+        durable: String,
+        /// Only this product area; repeat for several.
+        #[arg(long = "product-area", value_name = "AREA")]
+        product_areas: Vec<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Stop after this many.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// The key-encryption key, to read the customers' words.
+        #[command(flatten)]
+        kek: KekConfig,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -117,6 +144,29 @@ async fn main() -> anyhow::Result<()> {
             token,
             no_wait,
         } => rebuild::run(&analytics, &token, !no_wait).await?,
+        Command::FollowFeedback {
+            nats_url,
+            stream,
+            durable,
+            product_areas,
+            json,
+            limit,
+            kek,
+        } => {
+            let config = frontline_eventlog::LogConfig {
+                stream,
+                kek: Some(kek.load().map_err(anyhow::Error::msg)?),
+                previous_kek: kek.load_previous().map_err(anyhow::Error::msg)?,
+                ..Default::default()
+            };
+            let follow = feedback::Follow {
+                durable,
+                product_areas,
+                json,
+                limit,
+            };
+            feedback::run(&nats_url, config, &follow, &mut std::io::stdout().lock()).await?;
+        }
     }
     Ok(())
 }

@@ -92,6 +92,8 @@ pub enum Action {
     DecideDecline,
     /// Close a solved ticket for good.
     Close,
+    /// Record what a customer thinks: CSAT, NPS, product feedback (customer systems).
+    RecordFeedback,
     /// Read a ticket (customer systems see customer-visible parts only).
     ReadTicket,
     /// Read a ticket's full event history.
@@ -134,6 +136,7 @@ impl fmt::Display for Action {
             Action::ProposeDecline => "propose declines",
             Action::DecideDecline => "approve or reject declines",
             Action::Close => "close tickets",
+            Action::RecordFeedback => "record customer feedback",
             Action::ReadTicket => "read tickets",
             Action::ReadHistory => "read ticket history",
             Action::LinkCustomers => "link customers",
@@ -157,7 +160,7 @@ pub fn may(role: Role, action: Action) -> bool {
     use Action::*;
     use Role::*;
     match action {
-        SubmitContact => matches!(role, CustomerSystem | Admin),
+        SubmitContact | RecordFeedback => matches!(role, CustomerSystem | Admin),
         ReadCustomer | ReadTicket => true,
         Reply | AddNote | Solve | Reopen | ProposeDecline => matches!(role, Agent | Manager),
         DecideDecline => role == Manager,

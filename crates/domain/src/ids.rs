@@ -48,6 +48,17 @@ pub fn sla_policy_id(tenant: &TenantId) -> Uuid {
     Uuid::new_v5(&POLICY_NAMESPACE, format!("sla/{tenant}").as_bytes())
 }
 
+const FEEDBACK_NAMESPACE: Uuid = Uuid::from_u128(0x5b1f_0c2e_6a3d_4e8f_9a71_3c4d_2e1f_0b06);
+
+/// The id of the product feedback `system` sends with `idempotency_key` in `tenant`
+/// (`frontline.feedback.<id>`): a repeat of the key is the same feedback.
+pub fn feedback_id(tenant: &TenantId, system: &str, idempotency_key: &str) -> Uuid {
+    Uuid::new_v5(
+        &FEEDBACK_NAMESPACE,
+        name(&[tenant.as_str(), system, idempotency_key]).as_bytes(),
+    )
+}
+
 const AGENT_NAMESPACE: Uuid = Uuid::from_u128(0x5b1f_0c2e_6a3d_4e8f_9a71_3c4d_2e1f_0b04);
 
 /// The id of the agent whose token subject is `agent_id` (one person, whatever

@@ -160,6 +160,14 @@ fn command() -> impl Strategy<Value = TicketCommand> {
         1 => body().prop_map(|note| TicketCommand::RejectDecline { note }),
         1 => Just(TicketCommand::Close { after: None }),
         1 => (0..5 as UnixMillis).prop_map(|after| TicketCommand::Close { after: Some(after) }),
+        2 => (0u8..=6, optional_text()).prop_map(|(score, comment)| {
+            TicketCommand::RateSatisfaction { score, comment }
+        }),
+        1 => (0..12u64).prop_map(|rating| TicketCommand::RaiseFollowUp {
+            rating,
+            team: "t".into(),
+            reason: "low".into(),
+        }),
     ]
 }
 
@@ -271,6 +279,8 @@ fn key_of(command: &TicketCommand, actor: &Actor) -> Option<String> {
         | TicketCommand::ProposeDecline { .. }
         | TicketCommand::ApproveDecline { .. }
         | TicketCommand::RejectDecline { .. }
+        | TicketCommand::RateSatisfaction { .. }
+        | TicketCommand::RaiseFollowUp { .. }
         | TicketCommand::Close { .. } => None,
     };
     key.map(|k| format!("{}/{k}", actor.id))
@@ -555,14 +565,18 @@ proptest! {
 /// Who may send which command, spelled out independently of the domain's table.
 fn actor_may(role: Role, command: &TicketCommand) -> bool {
     match command {
-        TicketCommand::Open(_) | TicketCommand::AddCustomerMessage { .. } => {
+        TicketCommand::Open(_)
+        | TicketCommand::AddCustomerMessage { .. }
+        | TicketCommand::RateSatisfaction { .. } => {
             matches!(role, Role::CustomerSystem | Role::Admin)
         }
         TicketCommand::ApproveDecline { .. } | TicketCommand::RejectDecline { .. } => {
             role == Role::Manager
         }
         TicketCommand::Close { after: None } => role.is_staff(),
-        TicketCommand::Close { after: Some(_) } => matches!(role, Role::Manager | Role::Admin),
+        TicketCommand::Close { after: Some(_) } | TicketCommand::RaiseFollowUp { .. } => {
+            matches!(role, Role::Manager | Role::Admin)
+        }
         _ => matches!(role, Role::Agent | Role::Manager),
     }
 }

@@ -190,6 +190,18 @@ pub fn facts<'a>(pairs: impl IntoIterator<Item = (&'a String, &'a String)>) -> V
         .collect()
 }
 
+/// The NPS category of a latest answer (`None`: never answered) on the wire.
+pub fn nps_category(score: Option<u8>) -> i32 {
+    use domain::satisfaction::NpsCategory;
+    let category = match score.map(NpsCategory::of) {
+        None => v1::NpsCategory::Unspecified,
+        Some(NpsCategory::Promoter) => v1::NpsCategory::Promoter,
+        Some(NpsCategory::Passive) => v1::NpsCategory::Passive,
+        Some(NpsCategory::Detractor) => v1::NpsCategory::Detractor,
+    };
+    category.into()
+}
+
 /// A ticket's short view.
 pub fn ticket_summary(id: impl std::fmt::Display, t: &domain::TicketView) -> v1::TicketSummary {
     v1::TicketSummary {
@@ -258,6 +270,11 @@ pub fn ticket(
             }),
         closed_at: t.closed_at.map(timestamp),
         follow_up_of: t.follow_up_of.map(|f| f.to_string()).unwrap_or_default(),
+        satisfaction: t.satisfaction.as_ref().map(|r| v1::Satisfaction {
+            score: u32::from(r.score),
+            comment: r.comment.clone(),
+            rated_at: Some(timestamp(r.at)),
+        }),
     }
 }
 

@@ -11,6 +11,8 @@ use frontline_domain::{
     AgentEvent, Assignment, Channel, CustomerEvent, IdentityClaimEvent, IdentityKey, Opening,
     Priority, TenantId, TicketEvent,
     assignment::{Rule, Tier, Verdict},
+    feedback::{Feedback, FeedbackEvent},
+    satisfaction,
     sla::{
         clocks::{Alarm, ClockKind},
         policy::PolicyEvent,
@@ -157,6 +159,8 @@ impl EventCodec for TicketEvent {
             TicketEvent::DeclineApproved { .. } => v1::DeclineApproved::full_name(),
             TicketEvent::DeclineRejected { .. } => v1::DeclineRejected::full_name(),
             TicketEvent::Closed { .. } => v1::TicketClosed::full_name(),
+            TicketEvent::SatisfactionRated { .. } => v1::SatisfactionRated::full_name(),
+            TicketEvent::FollowUpRaised { .. } => v1::FollowUpRaised::full_name(),
         }
     }
 
@@ -280,6 +284,26 @@ impl EventCodec for TicketEvent {
             }
             .encode_to_vec(),
             TicketEvent::Closed { automatic } => v1::TicketClosed { automatic }.encode_to_vec(),
+            TicketEvent::SatisfactionRated {
+                score,
+                comment,
+                solve,
+            } => v1::SatisfactionRated {
+                score: u32::from(score),
+                comment: fields.seal("comment", comment),
+                solve,
+            }
+            .encode_to_vec(),
+            TicketEvent::FollowUpRaised {
+                rating,
+                team,
+                reason,
+            } => v1::FollowUpRaised {
+                rating,
+                team,
+                reason: fields.seal("reason", reason),
+            }
+            .encode_to_vec(),
         }
     }
 
@@ -395,6 +419,22 @@ impl EventCodec for TicketEvent {
                 note: open(fields, "note", e?.note)?,
             }));
         }
+        if let Some(e) = payload::<v1::SatisfactionRated>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(TicketEvent::SatisfactionRated {
+                score: satisfaction::score(e.score),
+                comment: open(fields, "comment", e.comment)?,
+                solve: e.solve,
+            }));
+        }
+        if let Some(e) = payload::<v1::FollowUpRaised>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(TicketEvent::FollowUpRaised {
+                rating: e.rating,
+                team: e.team,
+                reason: open(fields, "reason", e.reason)?,
+            }));
+        }
         if let Some(e) = payload::<v1::TicketClosed>(event_type, bytes) {
             return Ok(Some(TicketEvent::Closed {
                 automatic: e?.automatic,
@@ -420,6 +460,7 @@ impl EventCodec for CustomerEvent {
             CustomerEvent::Unlinked { .. } => v1::CustomerUnlinked::full_name(),
             CustomerEvent::Forgotten { .. } => v1::CustomerForgotten::full_name(),
             CustomerEvent::TierSet { .. } => v1::CustomerTierSet::full_name(),
+            CustomerEvent::NpsRated { .. } => v1::CustomerNpsRated::full_name(),
         }
     }
 
@@ -474,6 +515,11 @@ impl EventCodec for CustomerEvent {
             CustomerEvent::TierSet { tier, named_agent } => v1::CustomerTierSet {
                 tier: v1::Tier::from(*tier).into(),
                 named_agent_id: named_agent.clone().unwrap_or_default(),
+            }
+            .encode_to_vec(),
+            CustomerEvent::NpsRated { score, comment } => v1::CustomerNpsRated {
+                score: u32::from(*score),
+                comment: fields.seal("comment", comment.clone()),
             }
             .encode_to_vec(),
         }
@@ -535,6 +581,13 @@ impl EventCodec for CustomerEvent {
             return Ok(Some(CustomerEvent::TierSet {
                 tier,
                 named_agent: optional(e.named_agent_id),
+            }));
+        }
+        if let Some(e) = payload::<v1::CustomerNpsRated>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(CustomerEvent::NpsRated {
+                score: satisfaction::score(e.score),
+                comment: open(fields, "comment", e.comment)?,
             }));
         }
         Ok(None)
@@ -708,6 +761,52 @@ impl EventCodec for PolicyEvent {
     }
 }
 
+fn optional_uuid(raw: &str, field: &str) -> Result<Option<Uuid>, String> {
+    match raw {
+        "" => Ok(None),
+        raw => uuid(raw, field).map(Some),
+    }
+}
+
+impl EventCodec for FeedbackEvent {
+    fn event_type(&self) -> String {
+        match self {
+            FeedbackEvent::Recorded(_) => v1::ProductFeedbackRecorded::full_name(),
+        }
+    }
+
+    fn encode_payload(&self, fields: &Fields<'_>) -> Vec<u8> {
+        match self {
+            FeedbackEvent::Recorded(f) => v1::ProductFeedbackRecorded {
+                tenant: f.tenant.to_string(),
+                product_area: f.product_area.clone(),
+                body: fields.seal("body", f.body.clone()),
+                customer_id: f.customer_id.map(|c| c.to_string()).unwrap_or_default(),
+                ticket_id: f.ticket_id.map(|t| t.to_string()).unwrap_or_default(),
+            }
+            .encode_to_vec(),
+        }
+    }
+
+    fn decode_payload(
+        event_type: &str,
+        bytes: &[u8],
+        fields: &Fields<'_>,
+    ) -> Result<Option<Self>, String> {
+        if let Some(e) = payload::<v1::ProductFeedbackRecorded>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(FeedbackEvent::Recorded(Feedback {
+                tenant: tenant(&e.tenant)?,
+                product_area: e.product_area,
+                body: open(fields, "body", e.body)?,
+                customer_id: optional_uuid(&e.customer_id, "customer_id")?,
+                ticket_id: optional_uuid(&e.ticket_id, "ticket_id")?,
+            })));
+        }
+        Ok(None)
+    }
+}
+
 /// An identity as events write it: one field set, its value sealed.
 fn seal_identity(fields: &Fields<'_>, field: &str, key: &IdentityKey) -> v1::CustomerIdentity {
     let mut wire = convert::identity_key(key);
@@ -838,6 +937,16 @@ mod tests {
             note: "Offer a voucher.".into(),
         });
         round_trip(TicketEvent::Closed { automatic: true });
+        round_trip(TicketEvent::SatisfactionRated {
+            score: 2,
+            comment: "slow".into(),
+            solve: 1,
+        });
+        round_trip(TicketEvent::FollowUpRaised {
+            rating: 9,
+            team: "first-line".into(),
+            reason: "CSAT 2: slow".into(),
+        });
         round_trip(TicketEvent::Closed { automatic: false });
         round_trip(TicketEvent::Assigned(Assignment {
             agent: "ana".into(),
@@ -909,6 +1018,17 @@ mod tests {
         round_trip(CustomerEvent::Forgotten {
             reason: "gdpr-17".into(),
             released_claims: vec![other],
+        });
+        round_trip(FeedbackEvent::Recorded(Feedback {
+            tenant: TenantId::parse("tenant", "acme").unwrap(),
+            product_area: "router-x200".into(),
+            body: "Make the LED blue.".into(),
+            customer_id: Some(Uuid::from_u128(5)),
+            ticket_id: None,
+        }));
+        round_trip(CustomerEvent::NpsRated {
+            score: 0,
+            comment: "never again".into(),
         });
         round_trip(CustomerEvent::TierSet {
             tier: Tier::Extended,

@@ -154,7 +154,11 @@ impl TicketRow {
                 row.stop(&[ClockKind::FirstResponse, ClockKind::NextResponse]);
             }
             TicketEvent::DeclineProposed { .. } => row.declines_proposed += 1,
-            TicketEvent::DeclineRejected { .. } | TicketEvent::Closed { .. } => {}
+            TicketEvent::DeclineRejected { .. }
+            | TicketEvent::Closed { .. }
+            | TicketEvent::FollowUpRaised { .. } => {}
+            // The latest solve's rating (a later one of the same solve replaces it).
+            TicketEvent::SatisfactionRated { score, .. } => row.csat = Some(i16::from(*score)),
             TicketEvent::Solved { .. } | TicketEvent::DeclineApproved { .. } => {
                 if matches!(event, TicketEvent::DeclineApproved { .. }) {
                     // The proposal's reason went out as the public reply.
@@ -214,6 +218,8 @@ impl TicketRow {
     fn reopened(&mut self) {
         self.reopens += 1;
         self.solved_at = None;
+        // A rating belongs to the solve it followed.
+        self.csat = None;
         self.stop(&[ClockKind::Resolution]);
     }
 
@@ -331,6 +337,7 @@ impl CustomerRow {
             CustomerEvent::TierSet { tier, .. } => {
                 row.tier = Some(wire::<v1::Tier, _>(*tier));
             }
+            CustomerEvent::NpsRated { score, .. } => row.nps = Some(i16::from(*score)),
         }
         row.revision += 1;
         row.version = version;

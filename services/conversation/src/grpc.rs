@@ -1,7 +1,7 @@
 //! `frontline.v1.ConversationService`: requests in, answers out. Every call goes
 //! through [`handle`] (authenticate, authorise, validate); the domain decides.
 
-use frontline_domain::{Action, Caller, Ticket, TicketCommand};
+use frontline_domain::{Action, Caller, Ticket, TicketCommand, satisfaction};
 use frontline_eventlog::{CommandOptions, EventLog, EventMeta, execute};
 use frontline_proto::v1::{self, conversation_service_server::ConversationService};
 use frontline_runtime::{ApiError, Call, handle, now_millis};
@@ -286,6 +286,34 @@ impl ConversationService for Conversation {
                     .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
                     .await?;
                 Ok(v1::CloseResponse {
+                    change: Some(change),
+                })
+            },
+        )
+        .await
+    }
+
+    async fn rate_satisfaction(
+        &self,
+        request: Request<v1::RateSatisfactionRequest>,
+    ) -> Result<Response<v1::RateSatisfactionResponse>, Status> {
+        handle(
+            request,
+            Action::RecordFeedback,
+            |Call {
+                 caller,
+                 meta,
+                 message: r,
+                 ..
+             }| async move {
+                let command = TicketCommand::RateSatisfaction {
+                    score: satisfaction::score(r.score),
+                    comment: r.comment,
+                };
+                let change = self
+                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
+                    .await?;
+                Ok(v1::RateSatisfactionResponse {
                     change: Some(change),
                 })
             },

@@ -264,6 +264,7 @@ impl Person {
                 Vec::new()
             },
             forgotten_at: state.forgotten_at.map(convert::timestamp),
+            nps_category: convert::nps_category(state.nps),
         })
     }
 }

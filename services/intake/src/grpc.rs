@@ -1,10 +1,17 @@
 //! `frontline.v1.IntakeService`: requests in, answers out. Every call goes through
 //! [`handle`] (authenticate, authorise, validate); rules live in the domain.
 
-use frontline_domain::{Action, Caller, Identity, IdentityKey};
-use frontline_eventlog::{CommandOptions, EventLog};
-use frontline_proto::v1::{self, intake_service_server::IntakeService};
-use frontline_runtime::{ApiError, Call, handle};
+use frontline_domain::{
+    Action, Caller, Customer, CustomerCommand, DomainError, Identity, IdentityKey, Ticket,
+    feedback::{Feedback, ProductFeedback},
+    ids, limits, satisfaction,
+};
+use frontline_eventlog::{CommandOptions, EventLog, execute};
+use frontline_proto::{
+    convert,
+    v1::{self, intake_service_server::IntakeService},
+};
+use frontline_runtime::{ApiError, Call, handle, now_millis};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -173,6 +180,105 @@ impl IntakeService for Intake {
         })
         .await
     }
+
+    async fn record_nps(
+        &self,
+        request: Request<v1::RecordNpsRequest>,
+    ) -> Result<Response<v1::RecordNpsResponse>, Status> {
+        handle(request, Action::RecordFeedback, |call| async move {
+            let id = uuid("customer_id", &call.message.customer_id)?;
+            let score = satisfaction::score(call.message.score);
+            let mut command = CustomerCommand::RateNps {
+                customer_id: id,
+                score,
+                comment: call.message.comment,
+            };
+            command.validate()?;
+            // The answer is the person's: a linked record's goes where it is shown.
+            let record = customers::load_visible(&self.log, &call.caller, id).await?;
+            let person = record.state.shown_as(id);
+            if let CustomerCommand::RateNps { customer_id, .. } = &mut command {
+                *customer_id = person;
+            }
+            let actor = &call.caller.actor;
+            execute(
+                &self.log,
+                &person,
+                &call.meta,
+                self.options,
+                now_millis,
+                |c: &Customer, now| c.decide(&command, actor, now),
+            )
+            .await?;
+            tracing::info!(customer_id = %person, score, "NPS answer recorded");
+            Ok(v1::RecordNpsResponse {
+                customer_id: person.to_string(),
+                category: convert::nps_category(Some(score)),
+            })
+        })
+        .await
+    }
+
+    async fn record_feedback(
+        &self,
+        request: Request<v1::RecordFeedbackRequest>,
+    ) -> Result<Response<v1::RecordFeedbackResponse>, Status> {
+        handle(request, Action::RecordFeedback, |call| async move {
+            let tenant = call.acting_tenant()?;
+            let m = call.message;
+            let optional = |field: &str, raw: &str| match raw {
+                "" => Ok(None),
+                raw => uuid(field, raw).map(Some),
+            };
+            limits::idempotency_key("idempotency_key", &m.idempotency_key)?;
+            let feedback = Feedback {
+                customer_id: optional("customer_id", &m.customer_id)?,
+                ticket_id: optional("ticket_id", &m.ticket_id)?,
+                tenant,
+                product_area: m.product_area,
+                body: m.body,
+            };
+            feedback.validate()?;
+            // What it names must exist in the tenant it is recorded for.
+            if let Some(customer) = feedback.customer_id {
+                let record = customers::load_visible(&self.log, &call.caller, customer).await?;
+                if record.state.tenant != feedback.tenant {
+                    return Err(not_found("customer", customer));
+                }
+            }
+            if let Some(ticket) = feedback.ticket_id {
+                let state = self.log.load::<Ticket>(&ticket).await?.state;
+                if !state.exists() || state.tenant != feedback.tenant {
+                    return Err(not_found("ticket", ticket));
+                }
+            }
+            let actor = &call.caller.actor;
+            let id = ids::feedback_id(&feedback.tenant, &actor.id, &m.idempotency_key);
+            let outcome = execute(
+                &self.log,
+                &id,
+                &call.meta,
+                self.options,
+                now_millis,
+                |f: &ProductFeedback, _| f.decide(&feedback, actor),
+            )
+            .await?;
+            tracing::info!(feedback_id = %id, recorded = outcome.appended, "product feedback");
+            Ok(v1::RecordFeedbackResponse {
+                feedback_id: id.to_string(),
+                recorded: outcome.appended,
+            })
+        })
+        .await
+    }
+}
+
+fn not_found(kind: &'static str, id: Uuid) -> ApiError {
+    DomainError::NotFound {
+        kind,
+        id: id.to_string(),
+    }
+    .into()
 }
 
 /// The identities a lookup names. An external id is the caller's own unless staff

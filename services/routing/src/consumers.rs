@@ -5,6 +5,7 @@
 
 use frontline_domain::{
     AgentEvent, Availability, Role, TicketEvent, ids,
+    satisfaction::CSAT_LOW,
     sla::{clocks::Alarm, policy::PolicyEvent},
 };
 use frontline_eventlog::{ConsumerConfig, Delivery, EventCodec, EventLog, EventMeta};
@@ -239,7 +240,8 @@ async fn on_agent(
 
 /// Ticket events for the SLA: every event may move a clock (timers follow); a
 /// warning escalates; an escalation that names an agent hands the ticket over;
-/// logged time is checked against the budget.
+/// logged time is checked against the budget; a low rating is raised to the
+/// team's manager.
 pub async fn sla(log: EventLog, sla: Sla, stop: CancellationToken) -> Result<(), ApiError> {
     let sla = &sla;
     consume::<TicketEvent, _, _>(
@@ -272,6 +274,10 @@ async fn on_sla(sla: &Sla, d: &Delivery<TicketEvent>) -> Result<(), ApiError> {
             ..
         } if !reassign_to.is_empty() => sla.hand_over(ticket_id, reassign_to, reason).await?,
         TicketEvent::TimeLogged { .. } => sla.check_budget(ticket_id).await?,
+        TicketEvent::SatisfactionRated { score, comment, .. } if *score <= CSAT_LOW => {
+            let rating = d.envelope.aggregate_version;
+            sla.follow_up(ticket_id, rating, *score, comment).await?;
+        }
         _ => {}
     }
     sla.reschedule(ticket_id).await

@@ -300,6 +300,49 @@ impl Sla {
         Ok(())
     }
 
+    /// A rating of [`CSAT_LOW`](frontline_domain::satisfaction::CSAT_LOW) or less (recorded as version `rating` of ticket `id`):
+    /// raised to the manager of the team whose agent handled the ticket, once.
+    pub async fn follow_up(
+        &self,
+        id: Uuid,
+        rating: u64,
+        score: u8,
+        comment: &str,
+    ) -> Result<(), ApiError> {
+        let ticket = self.log.load::<Ticket>(&id).await?;
+        let team = match &ticket.state.assignee {
+            Some(agent) => self
+                .log
+                .load::<Agent>(&ids::agent_id(agent))
+                .await?
+                .state
+                .profile
+                .map(|p| p.team)
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        let mut reason = format!("the customer rated the solve {score} of 5");
+        if !comment.trim().is_empty() {
+            reason.push_str(&format!(": \"{}\"", comment.trim()));
+        }
+        let command = TicketCommand::RaiseFollowUp {
+            rating,
+            team,
+            reason,
+        };
+        let meta = self.meta(format!("follow-up-{id}-{rating}"));
+        execute(
+            &self.log,
+            &id,
+            &meta,
+            self.options,
+            now_millis,
+            |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// An SLA warning on ticket `id`: per the policy, handed to another available
     /// skilled agent with room, or raised to the team's manager. Recorded once
     /// (`EscalationRaised`); the hand-over follows from that event.

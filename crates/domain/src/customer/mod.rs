@@ -13,6 +13,7 @@
 
 mod forget;
 mod link;
+mod nps;
 mod record_contact;
 mod tier;
 
@@ -62,6 +63,9 @@ pub struct Customer {
     pub tier: Option<Tier>,
     /// An extended-tier customer's named agent.
     pub named_agent: Option<String>,
+    /// Their latest NPS answer (0–10).
+    #[serde(default)]
+    pub nps: Option<u8>,
 }
 
 /// What a caller asks of a customer.
@@ -91,6 +95,15 @@ pub enum CustomerCommand {
         tier: Tier,
         /// The named agent, extended tier only.
         named_agent: Option<String>,
+    },
+    /// The customer answered the NPS question (customer systems).
+    RateNps {
+        /// The customer (for messages).
+        customer_id: Uuid,
+        /// 0 to 10.
+        score: u8,
+        /// Optional comment.
+        comment: String,
     },
 }
 
@@ -142,6 +155,13 @@ pub enum CustomerEvent {
         /// The named agent, extended tier only.
         named_agent: Option<String>,
     },
+    /// The customer answered the NPS question (the latest answer counts).
+    NpsRated {
+        /// 0 to 10.
+        score: u8,
+        /// Their comment.
+        comment: String,
+    },
 }
 
 impl CustomerCommand {
@@ -150,6 +170,7 @@ impl CustomerCommand {
         match self {
             CustomerCommand::RecordContact { .. } => Action::SubmitContact,
             CustomerCommand::SetTier { .. } => Action::SetTier,
+            CustomerCommand::RateNps { .. } => Action::RecordFeedback,
         }
     }
 
@@ -161,6 +182,7 @@ impl CustomerCommand {
             CustomerCommand::SetTier {
                 tier, named_agent, ..
             } => tier::validate(*tier, named_agent.as_deref()),
+            CustomerCommand::RateNps { score, comment, .. } => nps::validate(*score, comment),
         }
     }
 }
@@ -236,6 +258,11 @@ impl Customer {
                 *tier,
                 named_agent.as_deref(),
             ),
+            CustomerCommand::RateNps {
+                customer_id,
+                score,
+                comment,
+            } => nps::decide(self, &customer_id.to_string(), *score, comment),
         }
     }
 }
@@ -243,8 +270,8 @@ impl Customer {
 impl Aggregate for Customer {
     type Event = CustomerEvent;
     const KIND: &'static str = "customer";
-    /// 4: tier and named agent.
-    const SNAPSHOT_SCHEMA: u32 = 4;
+    /// 5: tier and named agent, NPS.
+    const SNAPSHOT_SCHEMA: u32 = 5;
 
     fn version(&self) -> u64 {
         self.version
@@ -301,6 +328,7 @@ impl Aggregate for Customer {
                 self.tier = Some(*tier);
                 self.named_agent = named_agent.clone();
             }
+            CustomerEvent::NpsRated { score, .. } => self.nps = Some(*score),
         }
         self.version += 1;
     }

@@ -36,6 +36,7 @@ mod note;
 mod open;
 mod reopen;
 mod reply;
+mod satisfaction;
 mod sla;
 mod solve;
 mod view;
@@ -54,7 +55,7 @@ use crate::{
 
 pub use assign::Assignment;
 pub use sla::MAX_MINUTES;
-pub use view::{Message, MessageKind, PendingDecline, TicketView};
+pub use view::{Message, MessageKind, PendingDecline, Rating, TicketView};
 
 /// Where a ticket is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -153,6 +154,12 @@ pub struct Ticket {
     pub declined: bool,
     /// When it was last solved (until reopened): the auto-close timer counts from it.
     pub solved_at: Option<UnixMillis>,
+    /// How often it was solved (declines included): ratings belong to a solve.
+    pub solves: u32,
+    /// Versions of the ratings at or below [`CSAT_LOW`](crate::satisfaction::CSAT_LOW).
+    pub low_ratings: BTreeSet<u64>,
+    /// Ratings whose follow-up was raised.
+    pub follow_ups: BTreeSet<u64>,
     /// Idempotency keys already taken, scoped by the caller that sent them and
     /// what they were for (`web-shop/email:<key>`, `ana/reply:<key>`,
     /// `ana/note:<key>`); a repeat records nothing.
@@ -282,6 +289,22 @@ pub enum TicketCommand {
         /// What to do instead (internal, required).
         note: String,
     },
+    /// The customer says how the solve went (customer systems).
+    RateSatisfaction {
+        /// CSAT, 1 to 5.
+        score: u8,
+        /// Optional comment.
+        comment: String,
+    },
+    /// A low rating is raised to the ticket's manager (routing, as the system).
+    RaiseFollowUp {
+        /// The rating's version.
+        rating: u64,
+        /// The team whose manager follows up (empty for none).
+        team: String,
+        /// What happened.
+        reason: String,
+    },
     /// Close a solved ticket for good.
     Close {
         /// The auto-close timer's delay since solve (refused before it passed);
@@ -394,6 +417,25 @@ pub enum TicketEvent {
         /// The manager's internal note.
         note: String,
     },
+    /// The customer rated the latest solve (a later rating of the same solve
+    /// replaces it).
+    SatisfactionRated {
+        /// CSAT, 1 to 5.
+        score: u8,
+        /// Their comment.
+        comment: String,
+        /// Which solve it rates (1 for the first).
+        solve: u32,
+    },
+    /// A low rating was raised to the ticket's manager.
+    FollowUpRaised {
+        /// The rating's version.
+        rating: u64,
+        /// The team whose manager follows up (empty for none).
+        team: String,
+        /// What happened.
+        reason: String,
+    },
     /// Closed for good.
     Closed {
         /// By the auto-close timer (else by staff).
@@ -446,6 +488,15 @@ impl TicketEvent {
             }
             TicketEvent::DeclineApproved { .. } => "decline approved: solved as declined".into(),
             TicketEvent::DeclineRejected { .. } => "decline rejected: back to open".into(),
+            TicketEvent::SatisfactionRated { score, .. } => {
+                format!("customer rated it {score} of 5")
+            }
+            TicketEvent::FollowUpRaised { team, .. } if team.is_empty() => {
+                "low rating raised to a manager".into()
+            }
+            TicketEvent::FollowUpRaised { team, .. } => {
+                format!("low rating raised to the manager of {team}")
+            }
             TicketEvent::Closed { automatic: true } => "closed automatically".into(),
             TicketEvent::Closed { automatic: false } => "closed".into(),
         }
@@ -476,7 +527,9 @@ impl TicketEvent {
             | TicketEvent::SlaAlarm { .. }
             | TicketEvent::EscalationRaised { .. }
             | TicketEvent::TimeLogged { .. }
-            | TicketEvent::TimeBudgetExceeded { .. } => before,
+            | TicketEvent::TimeBudgetExceeded { .. }
+            | TicketEvent::SatisfactionRated { .. }
+            | TicketEvent::FollowUpRaised { .. } => before,
             TicketEvent::Solved { .. } | TicketEvent::DeclineApproved { .. } => {
                 Some(TicketStatus::Solved)
             }
@@ -602,6 +655,14 @@ impl Ticket {
                 decline::decide(self, self.status(id)?, actor, note, false)?
             }
             TicketCommand::Close { after } => close::decide(self, self.status(id)?, *after, now)?,
+            TicketCommand::RateSatisfaction { score, comment } => {
+                satisfaction::rate(self, self.status(id)?, *score, comment)?
+            }
+            TicketCommand::RaiseFollowUp {
+                rating,
+                team,
+                reason,
+            } => return satisfaction::follow_up(self, *rating, team, reason),
         };
         Ok(Some(event))
     }
@@ -669,6 +730,8 @@ impl TicketCommand {
                 Action::DecideDecline
             }
             TicketCommand::Close { after: None } => Action::Close,
+            TicketCommand::RateSatisfaction { .. } => Action::RecordFeedback,
+            TicketCommand::RaiseFollowUp { .. } => Action::AssignTickets,
             // The timer's close is routing's, which acts as the system.
             TicketCommand::Close { after: Some(_) } => Action::AssignTickets,
         }
@@ -702,6 +765,8 @@ impl TicketCommand {
             | TicketCommand::ProposeDecline { .. }
             | TicketCommand::ApproveDecline { .. }
             | TicketCommand::RejectDecline { .. }
+            | TicketCommand::RateSatisfaction { .. }
+            | TicketCommand::RaiseFollowUp { .. }
             | TicketCommand::Close { .. } => None,
         };
         key.map(|k| by_caller(actor, &k))
@@ -732,6 +797,8 @@ impl TicketCommand {
             | TicketCommand::ProposeDecline { .. }
             | TicketCommand::ApproveDecline { .. }
             | TicketCommand::RejectDecline { .. }
+            | TicketCommand::RateSatisfaction { .. }
+            | TicketCommand::RaiseFollowUp { .. }
             | TicketCommand::Close { .. } => None,
         }
     }
@@ -757,6 +824,10 @@ impl TicketCommand {
             }
             TicketCommand::ApproveDecline { note } => decline::validate_decision(note, true),
             TicketCommand::RejectDecline { note } => decline::validate_decision(note, false),
+            TicketCommand::RateSatisfaction { score, comment } => {
+                satisfaction::validate(*score, comment)
+            }
+            TicketCommand::RaiseFollowUp { reason, .. } => satisfaction::validate_follow_up(reason),
             TicketCommand::Queue { .. }
             | TicketCommand::RecordAlarm { .. }
             | TicketCommand::FlagBudget { .. }
@@ -788,9 +859,9 @@ fn note_key(key: &str) -> String {
 impl Aggregate for Ticket {
     type Event = TicketEvent;
     const KIND: &'static str = "ticket";
-    /// 6: product area, priority, assignment, SLA alarms, logged time, declines,
-    /// solve time.
-    const SNAPSHOT_SCHEMA: u32 = 6;
+    /// 7: product area, priority, assignment, SLA alarms, logged time, declines,
+    /// solves, low ratings.
+    const SNAPSHOT_SCHEMA: u32 = 7;
 
     fn version(&self) -> u64 {
         self.version
@@ -871,6 +942,16 @@ impl Aggregate for Ticket {
                 self.decline_proposer = None;
                 None
             }
+            TicketEvent::SatisfactionRated { score, .. } => {
+                if *score <= crate::satisfaction::CSAT_LOW {
+                    self.low_ratings.insert(self.version + 1);
+                }
+                None
+            }
+            TicketEvent::FollowUpRaised { rating, .. } => {
+                self.follow_ups.insert(*rating);
+                None
+            }
             TicketEvent::Solved { .. }
             | TicketEvent::Reopened { .. }
             | TicketEvent::Closed { .. } => None,
@@ -879,6 +960,7 @@ impl Aggregate for Ticket {
             && self.status != Some(TicketStatus::Solved)
         {
             self.solved_at = Some(recorded.at);
+            self.solves += 1;
         }
         self.idempotency_keys
             .extend(key.map(|k| by_caller(&recorded.actor, &k)));

@@ -54,6 +54,17 @@ pub struct PendingDecline {
     pub at: UnixMillis,
 }
 
+/// The customer's rating of the latest solve.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rating {
+    /// CSAT, 1 to 5.
+    pub score: u8,
+    /// Their comment.
+    pub comment: String,
+    /// When they answered.
+    pub at: UnixMillis,
+}
+
 /// A ticket as it is shown, rebuilt from its events (all of them for "now", the
 /// first `n` for "as of version `n`"). `TicketView::default()` is a ticket that has
 /// not been opened (version 0).
@@ -100,6 +111,8 @@ pub struct TicketView {
     pub closed_at: Option<UnixMillis>,
     /// The closed ticket this one follows up.
     pub follow_up_of: Option<Uuid>,
+    /// The customer's rating of the latest solve (until reopened).
+    pub satisfaction: Option<Rating>,
 }
 
 impl TicketView {
@@ -241,6 +254,21 @@ impl TicketView {
                 ));
             }
             TicketEvent::Closed { .. } => self.closed_at = Some(at),
+            TicketEvent::SatisfactionRated { score, comment, .. } => {
+                self.satisfaction = Some(Rating {
+                    score: *score,
+                    comment: comment.clone(),
+                    at,
+                });
+            }
+            TicketEvent::FollowUpRaised { reason, .. } => {
+                self.messages.push(message(
+                    MessageKind::InternalNote,
+                    recorded.actor.id.clone(),
+                    &format!("Follow-up for the manager: {reason}"),
+                    None,
+                ));
+            }
             TicketEvent::Assigned(a) => self.assignee = Some(a.agent.clone()),
             TicketEvent::Reopened { .. }
             | TicketEvent::Queued { .. }
@@ -254,6 +282,7 @@ impl TicketView {
             self.reopen_count += 1;
             self.solved_at = None;
             self.declined = false;
+            self.satisfaction = None;
         }
         self.version = version;
         self.updated_at = at;
