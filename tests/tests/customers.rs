@@ -101,6 +101,7 @@ async fn a_returning_customer_gets_their_open_tickets_and_can_continue_one() {
         .get_ticket(v1::GetTicketRequest {
             ticket_id: first.ticket_id.clone(),
             as_of_version: None,
+            as_of_time: None,
         })
         .await
         .unwrap()

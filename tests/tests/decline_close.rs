@@ -32,6 +32,7 @@ async fn ticket(cluster: &Cluster, id: Uuid, who: &str, role: Role) -> v1::Ticke
         .get_ticket(v1::GetTicketRequest {
             ticket_id: id.to_string(),
             as_of_version: None,
+            as_of_time: None,
         })
         .await
         .unwrap()

@@ -142,6 +142,7 @@ fn get_ticket(ticket_id: &str, as_of_version: Option<u64>) -> v1::GetTicketReque
     v1::GetTicketRequest {
         ticket_id: ticket_id.to_string(),
         as_of_version,
+        as_of_time: None,
     }
 }
 
@@ -304,6 +305,16 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
         "ProposeDecline",
     );
     expect_invalid(agent.close(close("nope")).await, "ticket_id", "Close");
+    expect_invalid(
+        agent
+            .watch_ticket(v1::WatchTicketRequest {
+                ticket_id: "nope".into(),
+                from_version: 0,
+            })
+            .await,
+        "ticket_id",
+        "WatchTicket",
+    );
     {
         let mut shop = cluster
             .conversation("web-shop", Role::CustomerSystem)
@@ -507,6 +518,16 @@ async fn unknown_tickets_and_customers_are_not_found() {
         "ProposeDecline",
     );
     expect_code(agent.close(close(&unknown)).await, Code::NotFound, "Close");
+    expect_code(
+        agent
+            .watch_ticket(v1::WatchTicketRequest {
+                ticket_id: unknown.clone(),
+                from_version: 0,
+            })
+            .await,
+        Code::NotFound,
+        "WatchTicket",
+    );
     let mut shop = cluster
         .conversation("web-shop", Role::CustomerSystem)
         .await
@@ -1357,6 +1378,19 @@ async fn expect_all_unauthenticated(
     );
     expect_code(
         conversation
+            .watch_ticket(request(
+                v1::WatchTicketRequest {
+                    ticket_id: id.clone(),
+                    from_version: 0,
+                },
+                a,
+            ))
+            .await,
+        code,
+        &format!("WatchTicket with {what}"),
+    );
+    expect_code(
+        conversation
             .get_ticket(request(get_ticket(&id, None), a))
             .await,
         code,
@@ -1720,6 +1754,14 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         (
             "RecordNps",
             within(intake.record_nps(nps(&existing.customer_id))).await,
+        ),
+        (
+            "WatchTicket",
+            within(agent.watch_ticket(v1::WatchTicketRequest {
+                ticket_id: existing.ticket_id.clone(),
+                from_version: 0,
+            }))
+            .await,
         ),
         (
             "RecordFeedback",

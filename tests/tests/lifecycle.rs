@@ -15,6 +15,7 @@ async fn ticket_now(
         .get_ticket(v1::GetTicketRequest {
             ticket_id: id.to_string(),
             as_of_version: None,
+            as_of_time: None,
         })
         .await
         .unwrap()
@@ -126,6 +127,7 @@ async fn a_ticket_lives_and_its_history_tells_the_story() {
         .get_ticket(v1::GetTicketRequest {
             ticket_id: id.clone(),
             as_of_version: None,
+            as_of_time: None,
         })
         .await
         .unwrap()
@@ -176,6 +178,7 @@ async fn a_ticket_lives_and_its_history_tells_the_story() {
         .get_ticket(v1::GetTicketRequest {
             ticket_id: id.clone(),
             as_of_version: Some(2),
+            as_of_time: None,
         })
         .await
         .unwrap()
@@ -189,6 +192,7 @@ async fn a_ticket_lives_and_its_history_tells_the_story() {
         .get_ticket(v1::GetTicketRequest {
             ticket_id: id.clone(),
             as_of_version: Some(4),
+            as_of_time: None,
         })
         .await
         .unwrap()
@@ -206,6 +210,7 @@ async fn a_ticket_lives_and_its_history_tells_the_story() {
         .get_ticket(v1::GetTicketRequest {
             ticket_id: id.clone(),
             as_of_version: None,
+            as_of_time: None,
         })
         .await
         .unwrap()

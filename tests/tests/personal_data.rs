@@ -236,6 +236,7 @@ fn get_ticket(id: &str) -> v1::GetTicketRequest {
     v1::GetTicketRequest {
         ticket_id: id.into(),
         as_of_version: None,
+        as_of_time: None,
     }
 }
 

@@ -63,6 +63,7 @@ async fn shown(cluster: &Cluster, ticket: &str) -> v1::Ticket {
     shop.get_ticket(v1::GetTicketRequest {
         ticket_id: ticket.into(),
         as_of_version: None,
+        as_of_time: None,
     })
     .await
     .unwrap()

@@ -111,6 +111,7 @@ fn get_ticket(id: &str) -> v1::GetTicketRequest {
     v1::GetTicketRequest {
         ticket_id: id.to_string(),
         as_of_version: None,
+        as_of_time: None,
     }
 }
 
@@ -1013,6 +1014,7 @@ async fn an_unknown_event_type_is_skipped_but_counted() {
         .get_ticket(v1::GetTicketRequest {
             ticket_id: id.clone(),
             as_of_version: Some(2),
+            as_of_time: None,
         })
         .await
         .unwrap()

@@ -24,6 +24,7 @@ async fn a_ticket_loads_the_same_without_or_with_a_stale_snapshot() {
     let get = v1::GetTicketRequest {
         ticket_id: id.clone(),
         as_of_version: None,
+        as_of_time: None,
     };
     let reply = |n: u32| v1::ReplyRequest {
         ticket_id: id.clone(),

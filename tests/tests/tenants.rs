@@ -27,9 +27,11 @@
 //! decline its tenant's agent proposed to approve or reject, a solved ticket to
 //! reopen or close, two new customers to link, a linked pair to unlink, a new key
 //! to submit with, a new agent to change, a queued ticket to assign, an assigned
-//! one to transfer, a new customer to put in a tier). The table's agents handle
-//! only billing, never the table's router tickets, so routing queues every table
-//! ticket and none has an agent until a row gives it one.
+//! one to transfer, a new customer to put in a tier, and for the feedback calls a
+//! solved ticket to rate, a new customer to answer NPS for and a new key to record
+//! feedback with). The table's agents handle only billing, never the table's
+//! router tickets, so routing queues every table ticket and none has an agent
+//! until a row gives it one.
 #![allow(clippy::unwrap_used)]
 
 use std::{collections::BTreeMap, fmt::Write as _};
@@ -87,10 +89,15 @@ enum Rpc {
     ApproveDecline,
     RejectDecline,
     Close,
+    RateSatisfaction,
     GetTicket,
     GetTicketHistory,
+    WatchTicket,
     ForgetCustomer,
     ExportCustomerData,
+    RecordNps,
+    /// RecordFeedback naming a customer (the target's; another tenant's for `Cross`).
+    RecordFeedback,
     RegisterAgent,
     UpdateAgent,
     SetAgentStatus,
@@ -134,10 +141,14 @@ impl Rpc {
             Rpc::ApproveDecline => "ApproveDecline",
             Rpc::RejectDecline => "RejectDecline",
             Rpc::Close => "Close",
+            Rpc::RateSatisfaction => "RateSatisfaction",
             Rpc::GetTicket => "GetTicket",
             Rpc::GetTicketHistory => "GetTicketHistory",
+            Rpc::WatchTicket => "WatchTicket",
             Rpc::ForgetCustomer => "ForgetCustomer",
             Rpc::ExportCustomerData => "ExportCustomerData",
+            Rpc::RecordNps => "RecordNps",
+            Rpc::RecordFeedback => "RecordFeedback",
             Rpc::RegisterAgent => "RegisterAgent",
             Rpc::UpdateAgent => "UpdateAgent",
             Rpc::SetAgentStatus => "SetAgentStatus",
@@ -203,6 +214,9 @@ impl Target {
             Target::Cross if rpc == Rpc::ListTickets => {
                 return "acme's tickets of a globex customer".into();
             }
+            Target::Cross if rpc == Rpc::RecordFeedback => {
+                return "new feedback naming a globex customer".into();
+            }
             Target::Cross => return "acme customer + globex customer".into(),
             Target::MissingAgent => return "acme ticket + nonexistent agent".into(),
             Target::Missing => {
@@ -211,6 +225,7 @@ impl Target {
                     Rpc::LinkCustomers | Rpc::UnlinkCustomers => {
                         "acme customer + nonexistent id".into()
                     }
+                    Rpc::RecordFeedback => "new feedback naming a nonexistent customer".into(),
                     _ => "nonexistent id".into(),
                 };
             }
@@ -222,12 +237,14 @@ impl Target {
             Rpc::LinkCustomers => format!("two new {tenant} customers"),
             Rpc::UnlinkCustomers => format!("two linked {tenant} customers"),
             Rpc::Solve | Rpc::ProposeDecline => format!("new {tenant} ticket"),
-            Rpc::Reopen | Rpc::Close => format!("solved {tenant} ticket"),
+            Rpc::Reopen | Rpc::Close | Rpc::RateSatisfaction => format!("solved {tenant} ticket"),
             Rpc::ApproveDecline | Rpc::RejectDecline => {
                 format!("{tenant} ticket whose decline its agent proposed")
             }
             Rpc::ForgetCustomer => format!("new {tenant} customer"),
             Rpc::ExportCustomerData => format!("{tenant} customer"),
+            Rpc::RecordNps => format!("new {tenant} customer"),
+            Rpc::RecordFeedback => format!("new feedback naming {tenant}'s customer"),
             Rpc::RegisterAgent => format!("new agent for {tenant}"),
             Rpc::UpdateAgent | Rpc::SetAgentStatus | Rpc::DeactivateAgent => {
                 format!("new {tenant} agent")
@@ -345,7 +362,12 @@ fn rows() -> Vec<Row> {
     }
 
     // Reads by id: every role, in the tenants it covers; elsewhere NOT_FOUND.
-    for rpc in [Rpc::GetCustomerById, Rpc::GetTicket, Rpc::GetTicketHistory] {
+    for rpc in [
+        Rpc::GetCustomerById,
+        Rpc::GetTicket,
+        Rpc::GetTicketHistory,
+        Rpc::WatchTicket,
+    ] {
         for (who, role, tenants) in CALLERS {
             for (target, tenant) in [(Acme, "acme"), (Globex, "globex")] {
                 let covers = tenants.contains(&"*") || tenants.contains(&tenant);
@@ -366,6 +388,13 @@ fn rows() -> Vec<Row> {
         "agent-acme",
         Some("globex"),
         Rpc::GetTicket,
+        Globex,
+        NOT_FOUND,
+    ));
+    rows.push(row(
+        "agent-acme",
+        Some("globex"),
+        Rpc::WatchTicket,
         Globex,
         NOT_FOUND,
     ));
@@ -516,6 +545,37 @@ fn rows() -> Vec<Row> {
         rows.push(row(who, None, Rpc::Close, target, expected));
     }
 
+    // Rating a solved ticket: customer systems and admins, on tickets of tenants
+    // they cover; the role is refused before anything is read.
+    for (who, target, expected) in [
+        ("shop-a", Acme, OK),
+        ("shop-a", Globex, NOT_FOUND),
+        ("shop-b", Acme, OK),
+        ("shop-g", Globex, OK),
+        ("shop-g", Acme, NOT_FOUND),
+        ("agent-acme", Acme, DENIED),
+        ("agent-globex", Globex, DENIED),
+        ("manager-acme", Acme, DENIED),
+        ("agent-both", Acme, DENIED),
+        ("agent-both", Globex, DENIED),
+        ("admin-acme", Acme, OK),
+        ("admin-acme", Globex, NOT_FOUND),
+        ("admin-all", Acme, OK),
+        ("admin-all", Globex, OK),
+        ("shop-a", Missing, NOT_FOUND),
+        ("agent-acme", Missing, DENIED),
+    ] {
+        rows.push(row(who, None, Rpc::RateSatisfaction, target, expected));
+    }
+    // The header widens nothing here either.
+    rows.push(row(
+        "shop-a",
+        Some("globex"),
+        Rpc::RateSatisfaction,
+        Globex,
+        NOT_FOUND,
+    ));
+
     // Forgetting and exporting a customer: admins only, of tenants they cover; the
     // role is refused before anything is read.
     // Routing's agents: managers and admins manage the agents of tenants they cover;
@@ -662,6 +722,61 @@ fn rows() -> Vec<Row> {
         ] {
             rows.push(row(who, None, rpc, target, expected));
         }
+    }
+
+    // An NPS answer: customer systems and admins, for customers of tenants they
+    // cover; the role is refused before anything is read.
+    for (who, target, expected) in [
+        ("shop-a", Acme, OK),
+        ("shop-a", Globex, NOT_FOUND),
+        ("shop-b", Acme, OK),
+        ("shop-g", Globex, OK),
+        ("shop-g", Acme, NOT_FOUND),
+        ("agent-acme", Acme, DENIED),
+        ("agent-globex", Globex, DENIED),
+        ("manager-acme", Acme, DENIED),
+        ("agent-both", Acme, DENIED),
+        ("agent-both", Globex, DENIED),
+        ("admin-acme", Acme, OK),
+        ("admin-acme", Globex, NOT_FOUND),
+        ("admin-all", Acme, OK),
+        ("admin-all", Globex, OK),
+        ("shop-a", Missing, NOT_FOUND),
+        ("manager-acme", Missing, DENIED),
+    ] {
+        rows.push(row(who, None, Rpc::RecordNps, target, expected));
+    }
+
+    // Product feedback: customer systems and admins, recorded in the acting tenant
+    // as SubmitTicket opens a ticket; a customer it names must be that tenant's.
+    for (who, x_tenant, target, expected) in [
+        ("shop-a", None, Acme, OK),
+        ("shop-a", Some("acme"), Acme, OK),
+        ("shop-a", Some("globex"), Globex, DENIED),
+        ("shop-b", None, Acme, OK),
+        ("shop-g", None, Globex, OK),
+        ("shop-g", Some("acme"), Acme, DENIED),
+        ("agent-acme", None, Acme, DENIED),
+        ("agent-globex", None, Globex, DENIED),
+        ("manager-acme", None, Acme, DENIED),
+        // The role is refused before the missing x-tenant is noticed.
+        ("agent-both", None, Acme, DENIED),
+        ("agent-both", Some("acme"), Acme, DENIED),
+        ("admin-acme", None, Acme, OK),
+        ("admin-acme", Some("globex"), Globex, DENIED),
+        ("admin-all", None, Acme, INVALID),
+        ("admin-all", Some("ACME"), Acme, INVALID),
+        ("admin-all", Some("acme"), Acme, OK),
+        ("admin-all", Some("globex"), Globex, OK),
+        // Acting in acme, a globex customer is not there, even for a caller
+        // covering both.
+        ("shop-a", None, Cross, NOT_FOUND),
+        ("admin-acme", None, Cross, NOT_FOUND),
+        ("admin-all", Some("acme"), Cross, NOT_FOUND),
+        ("shop-a", None, Missing, NOT_FOUND),
+        ("admin-all", Some("globex"), Missing, NOT_FOUND),
+    ] {
+        rows.push(row(who, x_tenant, Rpc::RecordFeedback, target, expected));
     }
 
     // Analytics' search: every role, in the one tenant the call acts in, as the
@@ -1066,12 +1181,30 @@ impl<'c> Fixtures<'c> {
                     expected_version: None,
                 })
             }
+            Rpc::RateSatisfaction => {
+                let ticket_id = if missing {
+                    main_ticket
+                } else {
+                    self.fresh_solved_ticket(target).await
+                };
+                Prepared::Rate(v1::RateSatisfactionRequest {
+                    ticket_id,
+                    score: 4,
+                    comment: format!("row {index}: quick and friendly"),
+                    expected_version: None,
+                })
+            }
             Rpc::GetTicket => Prepared::GetTicket(v1::GetTicketRequest {
                 ticket_id: main_ticket,
                 as_of_version: None,
+                as_of_time: None,
             }),
             Rpc::GetTicketHistory => Prepared::History(v1::GetTicketHistoryRequest {
                 ticket_id: main_ticket,
+            }),
+            Rpc::WatchTicket => Prepared::Watch(v1::WatchTicketRequest {
+                ticket_id: main_ticket,
+                from_version: 0,
             }),
             Rpc::ForgetCustomer => {
                 let customer_id = if missing {
@@ -1091,6 +1224,43 @@ impl<'c> Fixtures<'c> {
                     self.tenant(target).customer.clone()
                 };
                 Prepared::Export(v1::ExportCustomerDataRequest { customer_id })
+            }
+            Rpc::RecordNps => {
+                let customer_id = if missing {
+                    random_id()
+                } else {
+                    self.fresh_customer(target).await.0
+                };
+                // Every score in turn, so every category is answered.
+                let score = u32::try_from(index % 11).unwrap();
+                Prepared::Nps(v1::RecordNpsRequest {
+                    customer_id,
+                    score,
+                    comment: format!("row {index}"),
+                })
+            }
+            Rpc::RecordFeedback => {
+                let customer_id = match target {
+                    Target::Cross => self.globex.customer.clone(),
+                    Target::Missing | Target::MissingAgent => random_id(),
+                    _ => self.tenant(target).customer.clone(),
+                };
+                let key = format!("row-{index}");
+                let expected = ids::feedback_id(
+                    &TenantId::parse("tenant", self.tenant(target).name).unwrap(),
+                    row.who,
+                    &key,
+                );
+                Prepared::Feedback(
+                    v1::RecordFeedbackRequest {
+                        idempotency_key: key,
+                        product_area: "mobile-app".into(),
+                        body: "The router's app forgets my settings.".into(),
+                        customer_id,
+                        ticket_id: String::new(),
+                    },
+                    expected.to_string(),
+                )
             }
             Rpc::RegisterAgent => {
                 Prepared::Routing(RoutingCall::Register(v1::RegisterAgentRequest {
@@ -1276,8 +1446,14 @@ enum Prepared {
     Close(v1::CloseRequest),
     GetTicket(v1::GetTicketRequest),
     History(v1::GetTicketHistoryRequest),
+    /// Opened from version 0: the first update must be the opening.
+    Watch(v1::WatchTicketRequest),
     Forget(v1::ForgetCustomerRequest),
     Export(v1::ExportCustomerDataRequest),
+    Rate(v1::RateSatisfactionRequest),
+    Nps(v1::RecordNpsRequest),
+    /// The request and the feedback id it must answer with.
+    Feedback(v1::RecordFeedbackRequest, String),
     Routing(RoutingCall),
     Analytics(AnalyticsCall),
 }
@@ -1856,6 +2032,25 @@ async fn execute(
                 format!("status after close: {:?}", status_of(change.status)),
             ))
         }
+        Prepared::Rate(request) => {
+            let change = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .rate_satisfaction(request)
+                .await?
+                .into_inner()
+                .change
+                .unwrap_or_default();
+            Ok(check(
+                status_of(change.status) == Some(v1::TicketStatus::Solved) && change.recorded,
+                format!(
+                    "status after rating: {:?} (recorded: {})",
+                    status_of(change.status),
+                    change.recorded
+                ),
+            ))
+        }
         Prepared::GetTicket(request) => {
             let ticket = cluster
                 .conversation_as(caller, x_tenant)
@@ -1887,6 +2082,36 @@ async fn execute(
                 .into_inner()
                 .events;
             Ok(check(!events.is_empty(), "empty history".into()))
+        }
+        Prepared::Watch(request) => {
+            let mut updates = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .watch_ticket(request)
+                .await?
+                .into_inner();
+            let first =
+                tokio::time::timeout(std::time::Duration::from_secs(10), updates.message()).await;
+            drop(updates);
+            let first = match first {
+                Err(_) => return Ok(Some("no update within 10 s".into())),
+                Ok(Err(status)) => return Ok(Some(format!("the stream failed: {status:?}"))),
+                Ok(Ok(None)) => return Ok(Some("the stream ended without an update".into())),
+                Ok(Ok(Some(update))) => update,
+            };
+            Ok(check(
+                first.version == 1
+                    && first.event_type == "frontline.v1.TicketOpened"
+                    && first.messages.len() == 1,
+                format!(
+                    "first update: version {} {} with {} messages, expected version 1 \
+                     frontline.v1.TicketOpened with the customer's first message",
+                    first.version,
+                    first.event_type,
+                    first.messages.len()
+                ),
+            ))
         }
         Prepared::Routing(call) => execute_routing(cluster, caller, x_tenant, call).await,
         Prepared::Analytics(call) => execute_analytics(cluster, caller, x_tenant, call).await,
@@ -1922,6 +2147,45 @@ async fn execute(
                     "exported {} with {} tickets",
                     customer.customer_id,
                     r.tickets.len()
+                ),
+            ))
+        }
+        Prepared::Nps(request) => {
+            let (id, score) = (request.customer_id.clone(), request.score);
+            let r = cluster
+                .intake_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .record_nps(request)
+                .await?
+                .into_inner();
+            let category = match score {
+                9.. => v1::NpsCategory::Promoter,
+                7 | 8 => v1::NpsCategory::Passive,
+                _ => v1::NpsCategory::Detractor,
+            };
+            Ok(check(
+                r.customer_id == id && r.category() == category,
+                format!(
+                    "answered customer {} ({:?}), expected {id} ({category:?} for {score})",
+                    r.customer_id,
+                    r.category()
+                ),
+            ))
+        }
+        Prepared::Feedback(request, feedback) => {
+            let r = cluster
+                .intake_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .record_feedback(request)
+                .await?
+                .into_inner();
+            Ok(check(
+                r.feedback_id == feedback && r.recorded,
+                format!(
+                    "answered feedback {} (recorded: {}), expected {feedback} (recorded: true)",
+                    r.feedback_id, r.recorded
                 ),
             ))
         }
@@ -2168,6 +2432,7 @@ async fn bodies(
         .get_ticket(v1::GetTicketRequest {
             ticket_id: ticket_id.to_string(),
             as_of_version: None,
+            as_of_time: None,
         })
         .await
         .unwrap()

@@ -574,6 +574,52 @@ impl EventLog {
         Ok(events)
     }
 
+    /// Aggregate `id`'s events after version `after`, in order: those stored, then
+    /// each new one as it lands, for as long as the stream is read. An ordered
+    /// consumer of the aggregate's subject (no acks, nothing durable; it is gone
+    /// once the reader is).
+    pub async fn watch<A>(
+        &self,
+        id: &Uuid,
+        after: u64,
+    ) -> Result<
+        impl futures::Stream<Item = Result<LoggedEvent<A::Event>, LogError>> + Send + use<A>,
+        LogError,
+    >
+    where
+        A: Aggregate,
+        A::Event: EventCodec + Send,
+    {
+        self.check_connected()?;
+        let consumer = self
+            .stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: subject::<A>(id),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| LogError::unavailable("watch", e))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| LogError::unavailable("watch", e))?;
+        let log = self.clone();
+        Ok(futures::StreamExt::filter_map(messages, move |m| {
+            let log = log.clone();
+            async move {
+                let m = match m {
+                    Ok(m) => m,
+                    Err(e) => return Some(Err(LogError::unavailable("watch", e))),
+                };
+                let sequence = m.info().map(|i| i.stream_sequence).unwrap_or_default();
+                match log.decode_parts(&m.subject, sequence, &m.payload).await {
+                    Ok(event) if event.version <= after => None,
+                    other => Some(other),
+                }
+            }
+        }))
+    }
+
     /// The stream sequence of aggregate `id`'s last event (0 when it has none).
     pub async fn last_sequence_of<A: Aggregate>(&self, id: &Uuid) -> Result<u64, LogError> {
         self.check_connected()?;
@@ -766,12 +812,22 @@ impl EventLog {
         &self,
         m: &StreamMessage,
     ) -> Result<LoggedEvent<E>, LogError> {
+        self.decode_parts(&m.subject, m.sequence, &m.payload).await
+    }
+
+    /// [`EventLog::decode`] of a message's parts.
+    async fn decode_parts<E: EventCodec>(
+        &self,
+        subject: &str,
+        sequence: u64,
+        payload: &[u8],
+    ) -> Result<LoggedEvent<E>, LogError> {
         let corrupt = |reason: String| LogError::Corrupt {
-            subject: m.subject.to_string(),
-            sequence: m.sequence,
+            subject: subject.to_string(),
+            sequence,
             reason,
         };
-        let envelope = decode_envelope(&m.payload).map_err(corrupt)?;
+        let envelope = decode_envelope(payload).map_err(corrupt)?;
         let (event, envelope) = self.open_envelope(envelope, &corrupt).await?;
         let actor = envelope.actor.clone().unwrap_or_default();
         let role = convert::from_wire::<v1::Role, frontline_domain::Role>(actor.role)
@@ -785,7 +841,7 @@ impl EventLog {
             event_id: envelope.event_id,
             event_type: envelope.event_type,
             version: envelope.aggregate_version,
-            sequence: m.sequence,
+            sequence,
             actor: Actor::new(actor.id, role),
             correlation_id: envelope.correlation_id,
             causation_id: envelope.causation_id,

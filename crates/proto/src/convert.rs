@@ -138,6 +138,16 @@ pub fn millis(ts: &prost_types::Timestamp) -> domain::UnixMillis {
     ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
 }
 
+/// The last second of year 9999, the latest moment a request may name.
+pub const LATEST_SECONDS: i64 = 253_402_300_799;
+
+/// A request's timestamp in milliseconds, if it is a valid moment between 1970 and
+/// the end of year 9999 (anything else would overflow or mean nothing).
+pub fn millis_checked(ts: &prost_types::Timestamp) -> Option<domain::UnixMillis> {
+    ((0..=LATEST_SECONDS).contains(&ts.seconds) && (0..1_000_000_000).contains(&ts.nanos))
+        .then(|| millis(ts))
+}
+
 /// One identity on the wire: exactly one field set (and `system` for an external id).
 pub fn identity_key(key: &domain::IdentityKey) -> v1::CustomerIdentity {
     match key {
@@ -215,6 +225,19 @@ pub fn ticket_summary(id: impl std::fmt::Display, t: &domain::TicketView) -> v1:
     }
 }
 
+/// One message of a ticket on the wire.
+pub fn message(m: &domain::ticket::Message) -> v1::Message {
+    v1::Message {
+        version: m.version,
+        kind: v1::MessageKind::from(m.kind).into(),
+        author_id: m.author_id.clone(),
+        body: m.body.clone(),
+        channel: m.channel.map_or(0, |c| v1::Channel::from(c).into()),
+        at: Some(timestamp(m.at)),
+        customer_visible: m.customer_visible(),
+    }
+}
+
 /// A ticket's full view. Internal notes are included only when `staff`.
 pub fn ticket(
     id: impl std::fmt::Display,
@@ -239,15 +262,7 @@ pub fn ticket(
             .messages
             .iter()
             .filter(|m| staff || m.customer_visible())
-            .map(|m| v1::Message {
-                version: m.version,
-                kind: v1::MessageKind::from(m.kind).into(),
-                author_id: m.author_id.clone(),
-                body: m.body.clone(),
-                channel: m.channel.map_or(0, |c| v1::Channel::from(c).into()),
-                at: Some(timestamp(m.at)),
-                customer_visible: m.customer_visible(),
-            })
+            .map(message)
             .collect(),
         customer_facts: facts(customer_facts),
         tenant: t.tenant.to_string(),

@@ -9,9 +9,6 @@ use uuid::Uuid;
 
 use crate::store::time;
 
-/// Timestamps outside years 1970–9999 are refused.
-const LATEST_SECONDS: i64 = 253_402_300_799;
-
 /// A known enumeration value as its wire number; `None` for unspecified (no
 /// filter); an unknown number is INVALID_ARGUMENT.
 pub fn known<W: TryFrom<i32>>(field: &str, raw: i32) -> Result<Option<i16>, ApiError> {
@@ -39,13 +36,8 @@ pub fn uuid(field: &str, raw: &str) -> Result<Option<Uuid>, ApiError> {
 
 /// A valid timestamp in milliseconds.
 pub fn timestamp(field: &str, ts: &prost_types::Timestamp) -> Result<UnixMillis, ApiError> {
-    if !(0..=LATEST_SECONDS).contains(&ts.seconds) || !(0..1_000_000_000).contains(&ts.nanos) {
-        return Err(ApiError::invalid(
-            field,
-            "not a valid time between 1970 and 9999",
-        ));
-    }
-    Ok(convert::millis(ts))
+    convert::millis_checked(ts)
+        .ok_or_else(|| ApiError::invalid(field, "not a valid time between 1970 and 9999"))
 }
 
 /// `as_of`: unset for now; a past (or present) moment otherwise.
@@ -136,7 +128,7 @@ mod tests {
             to: None,
         };
         assert!(range("r", Some(&huge)).is_err());
-        assert!(as_of(Some(&ts(LATEST_SECONDS))).is_err());
+        assert!(as_of(Some(&ts(convert::LATEST_SECONDS))).is_err());
     }
 
     #[test]

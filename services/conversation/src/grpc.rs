@@ -8,7 +8,10 @@ use frontline_runtime::{ApiError, Call, handle, now_millis};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::tickets;
+use crate::{
+    tickets::{self, AsOf},
+    watch,
+};
 
 /// The conversation gRPC service.
 #[derive(Debug, Clone)]
@@ -327,13 +330,26 @@ impl ConversationService for Conversation {
     ) -> Result<Response<v1::GetTicketResponse>, Status> {
         handle(request, Action::ReadTicket, |call| async move {
             let id = ticket_id(&call.message.ticket_id)?;
-            let view =
-                tickets::view(&self.log, &call.caller, &id, call.message.as_of_version).await?;
+            let as_of = AsOf::parse(call.message.as_of_version, call.message.as_of_time.as_ref())?;
+            let view = tickets::view(&self.log, &call.caller, &id, as_of).await?;
             let ticket =
                 tickets::wire(&self.log, &id, &view, call.caller.actor.role.is_staff()).await?;
             Ok(v1::GetTicketResponse {
                 ticket: Some(ticket),
             })
+        })
+        .await
+    }
+
+    type WatchTicketStream = watch::Updates;
+
+    async fn watch_ticket(
+        &self,
+        request: Request<v1::WatchTicketRequest>,
+    ) -> Result<Response<Self::WatchTicketStream>, Status> {
+        handle(request, Action::ReadTicket, |call| async move {
+            let id = ticket_id(&call.message.ticket_id)?;
+            watch::start(&self.log, &call.caller, id, call.message.from_version).await
         })
         .await
     }

@@ -3,10 +3,13 @@
 //! past version.
 //!
 //! - [`grpc`]: `frontline.v1.ConversationService` — requests in, answers out.
-//! - [`tickets`]: reading tickets (views built on read, history).
+//! - [`tickets`]: reading tickets (views built on read, now or as of a version or a
+//!   moment; history).
+//! - [`watch`]: a ticket's events streamed live (`WatchTicket`).
 
 pub mod grpc;
 pub mod tickets;
+pub mod watch;
 
 use frontline_proto::v1::conversation_service_server::ConversationServiceServer;
 use frontline_runtime::ServiceBuilder;

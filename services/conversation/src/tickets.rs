@@ -2,7 +2,7 @@
 //! and the full history. The aggregate keeps only what `decide` needs; bodies and
 //! timelines live here.
 
-use frontline_domain::{Caller, Customer, DomainError, Ticket, TicketView};
+use frontline_domain::{Caller, Customer, DomainError, Ticket, TicketView, UnixMillis};
 use frontline_eventlog::{EventLog, LoggedEvent};
 use frontline_proto::{convert, v1};
 use frontline_runtime::ApiError;
@@ -16,24 +16,75 @@ fn not_found(id: &Uuid) -> ApiError {
     .into()
 }
 
-/// The ticket now, or exactly as it was after `as_of_version` events; NOT_FOUND for
-/// a ticket of a tenant `caller` does not cover.
+/// Which state of a ticket to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsOf {
+    /// Now.
+    Now,
+    /// After this many events (at least 1).
+    Version(u64),
+    /// At this moment: every event stored at or before it.
+    Time(UnixMillis),
+}
+
+impl AsOf {
+    /// From a request's `as_of_version` and `as_of_time` (at most one).
+    pub fn parse(
+        version: Option<u64>,
+        time: Option<&prost_types::Timestamp>,
+    ) -> Result<AsOf, ApiError> {
+        match (version, time) {
+            (Some(_), Some(_)) => Err(ApiError::invalid(
+                "as_of_time",
+                "set at most one of as_of_version and as_of_time",
+            )),
+            (Some(0), None) => Err(ApiError::invalid("as_of_version", "must be at least 1")),
+            (Some(v), None) => Ok(AsOf::Version(v)),
+            (None, Some(t)) => Ok(AsOf::Time(convert::millis_checked(t).ok_or_else(|| {
+                ApiError::invalid("as_of_time", "not a valid time between 1970 and 9999")
+            })?)),
+            (None, None) => Ok(AsOf::Now),
+        }
+    }
+}
+
+/// The ticket now, or exactly as it was after a version or at a moment; NOT_FOUND
+/// for a ticket of a tenant `caller` does not cover.
 pub async fn view(
     log: &EventLog,
     caller: &Caller,
     id: &Uuid,
-    as_of_version: Option<u64>,
+    as_of: AsOf,
 ) -> Result<TicketView, ApiError> {
-    if as_of_version == Some(0) {
-        return Err(ApiError::invalid("as_of_version", "must be at least 1"));
-    }
-    let events = log.read::<Ticket>(id, as_of_version).await?;
-    let view = TicketView::replay(events.into_iter().map(LoggedEvent::into_recorded));
-    caller.check_sees("ticket", id, &view.tenant)?;
-    if !view.exists() {
+    let until = match as_of {
+        AsOf::Version(v) => Some(v),
+        AsOf::Now | AsOf::Time(_) => None,
+    };
+    let mut events = log.read::<Ticket>(id, until).await?;
+    let opened = TicketView::replay(
+        events
+            .iter()
+            .take(1)
+            .cloned()
+            .map(LoggedEvent::into_recorded),
+    );
+    caller.check_sees("ticket", id, &opened.tenant)?;
+    if !opened.exists() {
         return Err(not_found(id));
     }
-    if let Some(version) = as_of_version
+    if let AsOf::Time(at) = as_of {
+        // Events are decided in order, so their times never go back: keep a prefix.
+        let kept = events.iter().take_while(|e| e.at <= at).count();
+        if kept == 0 {
+            return Err(ApiError::invalid(
+                "as_of_time",
+                "the ticket was not opened yet then",
+            ));
+        }
+        events.truncate(kept);
+    }
+    let view = TicketView::replay(events.into_iter().map(LoggedEvent::into_recorded));
+    if let AsOf::Version(version) = as_of
         && view.version < version
     {
         return Err(ApiError::invalid(

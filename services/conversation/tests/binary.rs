@@ -44,6 +44,7 @@ async fn the_binary_serves_and_drains_on_sigterm() {
     let mut request = tonic::Request::new(v1::GetTicketRequest {
         ticket_id: uuid::Uuid::new_v4().to_string(),
         as_of_version: None,
+        as_of_time: None,
     });
     request
         .metadata_mut()

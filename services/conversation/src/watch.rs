@@ -1,0 +1,134 @@
+//! `WatchTicket`: a ticket's events after a version, then live as they land, read
+//! from the log itself (an ordered consumer of the ticket's subject). Customer
+//! systems get only what adds a message they may see or changes the status. A
+//! watcher that stops reading is cut off with RESOURCE_EXHAUSTED rather than
+//! buffered without bound.
+
+use std::{pin::pin, time::Duration};
+
+use frontline_domain::{Caller, Ticket, TicketView};
+use frontline_eventlog::{EventLog, LoggedEvent};
+use frontline_proto::{convert, v1};
+use frontline_runtime::ApiError;
+use futures::StreamExt as _;
+use tokio::sync::mpsc;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::tickets::{self, AsOf};
+
+/// Updates buffered for one watcher at most.
+pub const BUFFER: usize = 256;
+/// How long a full buffer waits for its watcher before cutting it off.
+const PATIENCE: Duration = Duration::from_secs(2);
+
+/// The updates a watcher receives.
+pub type Updates = tokio_stream::wrappers::ReceiverStream<Result<v1::TicketUpdate, Status>>;
+
+/// Starts watching ticket `id` after version `from` for `caller`: NOT_FOUND for a
+/// ticket they may not see, INVALID_ARGUMENT for a version it has not reached.
+pub async fn start(
+    log: &EventLog,
+    caller: &Caller,
+    id: Uuid,
+    from: u64,
+) -> Result<Updates, ApiError> {
+    // The state the first update applies to (and the tenant and existence checks).
+    let now = tickets::view(log, caller, &id, AsOf::Now).await?;
+    if from > now.version {
+        return Err(ApiError::invalid(
+            "from_version",
+            format!("the ticket has only {} events", now.version),
+        ));
+    }
+    let before = if from == 0 {
+        TicketView::default()
+    } else {
+        tickets::view(log, caller, &id, AsOf::Version(from)).await?
+    };
+    let events = log.watch::<Ticket>(&id, from).await?;
+    let staff = caller.actor.role.is_staff();
+    let (tx, rx) = mpsc::channel(BUFFER);
+    tokio::spawn(async move {
+        let mut view = before;
+        let mut events = pin!(events);
+        while let Some(event) = events.next().await {
+            let update = match event {
+                Ok(event) => update(&mut view, event, staff),
+                Err(e) => {
+                    tracing::warn!(ticket_id = %id, error = %e, "a ticket watch ended");
+                    let _ = tx.send(Err(ApiError::from(e).into())).await;
+                    return;
+                }
+            };
+            let Some(update) = update else { continue };
+            if !has_room(&tx).await {
+                metrics::counter!("frontline_watchers_cut_off_total").increment(1);
+                let last = update.version.saturating_sub(1);
+                let _ = tx.try_send(Err(Status::resource_exhausted(format!(
+                    "the watcher fell {BUFFER} updates behind; watch again from version {last}"
+                ))));
+                return;
+            }
+            if tx.send(Ok(update)).await.is_err() {
+                return; // The watcher hung up.
+            }
+        }
+    });
+    Ok(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+/// Whether the buffer has room for an update and still one for the cut-off
+/// status, waiting a little for a watcher that is reading.
+async fn has_room<T>(tx: &mpsc::Sender<T>) -> bool {
+    let waited = tokio::time::timeout(PATIENCE, async {
+        while tx.capacity() <= 1 && !tx.is_closed() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    waited.await.is_ok()
+}
+
+/// What the watcher gets for `event`, applied to `view`: every event for staff; for
+/// a customer system only one that adds a message it may see or moves the status.
+fn update(
+    view: &mut TicketView,
+    event: LoggedEvent<frontline_domain::TicketEvent>,
+    staff: bool,
+) -> Option<v1::TicketUpdate> {
+    let (messages_before, status_before) = (view.messages.len(), view.status);
+    let summary = event.event.as_ref().map_or_else(
+        || format!("{} (not known to this version)", event.event_type),
+        frontline_domain::TicketEvent::summary,
+    );
+    let (version, event_type, at, actor) = (
+        event.version,
+        event.event_type.clone(),
+        event.at,
+        event.actor.clone(),
+    );
+    match event.into_recorded() {
+        Some(recorded) => view.apply(&recorded),
+        None => view.skip_unknown(),
+    }
+    let messages: Vec<v1::Message> = view.messages[messages_before..]
+        .iter()
+        .filter(|m| staff || m.customer_visible())
+        .map(convert::message)
+        .collect();
+    if !staff && messages.is_empty() && view.status == status_before {
+        return None;
+    }
+    Some(v1::TicketUpdate {
+        version,
+        event_type,
+        occurred_at: Some(convert::timestamp(at)),
+        actor: Some(v1::Actor {
+            id: actor.id,
+            role: v1::Role::from(actor.role).into(),
+        }),
+        summary,
+        status: view.status.map_or(0, |s| v1::TicketStatus::from(s).into()),
+        messages,
+    })
+}
