@@ -138,6 +138,21 @@ fn feedback(key: &str) -> v1::RecordFeedbackRequest {
     }
 }
 
+fn merge(source: &str, target: &str) -> v1::MergeTicketRequest {
+    v1::MergeTicketRequest {
+        source_ticket_id: source.to_string(),
+        target_ticket_id: target.to_string(),
+        reason: String::new(),
+    }
+}
+
+fn unmerge(source: &str) -> v1::UnmergeTicketRequest {
+    v1::UnmergeTicketRequest {
+        source_ticket_id: source.to_string(),
+        reason: String::new(),
+    }
+}
+
 fn get_ticket(ticket_id: &str, as_of_version: Option<u64>) -> v1::GetTicketRequest {
     v1::GetTicketRequest {
         ticket_id: ticket_id.to_string(),
@@ -305,6 +320,24 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
         "ProposeDecline",
     );
     expect_invalid(agent.close(close("nope")).await, "ticket_id", "Close");
+    expect_invalid(
+        agent.merge_ticket(merge("nope", &random_id())).await,
+        "source_ticket_id",
+        "MergeTicket",
+    );
+    expect_invalid(
+        agent.merge_ticket(merge(&random_id(), "nope")).await,
+        "target_ticket_id",
+        "MergeTicket",
+    );
+    expect_invalid(
+        agent.unmerge_ticket(unmerge("nope")).await,
+        "source_ticket_id",
+        "UnmergeTicket",
+    );
+    let mut m = merge(&random_id(), &random_id());
+    m.reason = "x".repeat(32 * 1024 + 1);
+    expect_invalid(agent.merge_ticket(m).await, "reason", "a long merge reason");
     expect_invalid(
         agent
             .watch_ticket(v1::WatchTicketRequest {
@@ -518,6 +551,16 @@ async fn unknown_tickets_and_customers_are_not_found() {
         "ProposeDecline",
     );
     expect_code(agent.close(close(&unknown)).await, Code::NotFound, "Close");
+    expect_code(
+        agent.merge_ticket(merge(&unknown, &random_id())).await,
+        Code::NotFound,
+        "MergeTicket",
+    );
+    expect_code(
+        agent.unmerge_ticket(unmerge(&unknown)).await,
+        Code::NotFound,
+        "UnmergeTicket",
+    );
     expect_code(
         agent
             .watch_ticket(v1::WatchTicketRequest {
@@ -806,6 +849,21 @@ async fn roles_are_enforced_before_anything_else() {
         shop.close(close(&id)).await,
         Code::PermissionDenied,
         "customer system closes",
+    );
+    expect_code(
+        shop.merge_ticket(merge(&id, &random_id())).await,
+        Code::PermissionDenied,
+        "customer system merges",
+    );
+    expect_code(
+        cluster
+            .conversation("root", Role::Admin)
+            .await
+            .unwrap()
+            .unmerge_ticket(unmerge(&id))
+            .await,
+        Code::PermissionDenied,
+        "admin unmerges",
     );
     expect_code(
         shop.get_ticket_history(history(&id)).await,
@@ -1372,6 +1430,18 @@ async fn expect_all_unauthenticated(
         &format!("Close with {what}"),
     );
     expect_code(
+        conversation
+            .merge_ticket(request(merge(&id, &random_id()), a))
+            .await,
+        code,
+        &format!("MergeTicket with {what}"),
+    );
+    expect_code(
+        conversation.unmerge_ticket(request(unmerge(&id), a)).await,
+        code,
+        &format!("UnmergeTicket with {what}"),
+    );
+    expect_code(
         conversation.rate_satisfaction(request(rate(&id), a)).await,
         code,
         &format!("RateSatisfaction with {what}"),
@@ -1750,6 +1820,10 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         (
             "Close",
             within(agent.close(close(&existing.ticket_id))).await,
+        ),
+        (
+            "MergeTicket",
+            within(agent.merge_ticket(merge(&existing.ticket_id, &random_id()))).await,
         ),
         (
             "RecordNps",

@@ -301,6 +301,16 @@ async fn nps_bands_on_the_person() {
         .iter()
         .map(|g| (g.category(), g.customers))
         .collect();
+    // Metrics count each person once: the linked pair's two tickets, one answer.
+    let total = analytics
+        .get_metrics(v1::GetMetricsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .total
+        .unwrap();
+    assert_eq!((total.tickets, total.nps_responses), (4, 3));
+    assert_eq!(total.nps, 0.0, "one promoter, one passive, one detractor");
     assert_eq!(
         customers,
         [
@@ -370,7 +380,25 @@ async fn product_feedback_lands_on_its_own_subject() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     let mut agent = cluster.intake("ana", Role::Agent).await.unwrap();
-    let err = agent.record_feedback(request).await.unwrap_err();
+    let err = agent.record_feedback(request.clone()).await.unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
+    // A forgotten customer's words cannot be kept: refused, not stored erased.
+    let mut admin = cluster.intake("root", Role::Admin).await.unwrap();
+    admin
+        .forget_customer(v1::ForgetCustomerRequest {
+            customer_id: customer.clone(),
+            reason: "gdpr-7".into(),
+        })
+        .await
+        .unwrap();
+    let err = intake
+        .record_feedback(v1::RecordFeedbackRequest {
+            idempotency_key: "fb-3".into(),
+            ticket_id: String::new(),
+            ..request
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     cluster.shutdown().await;
 }

@@ -97,7 +97,7 @@ fn line(f: &Feedback, at: i64, id: &str, json: bool) -> String {
         "{when} {} {}{from}: {}",
         f.tenant.as_str(),
         f.product_area,
-        f.body.replace('\n', " ")
+        f.body.replace(['\r', '\n'], " ")
     )
 }
 

@@ -92,8 +92,10 @@ enum Command {
         /// The event log's stream.
         #[arg(long, env = "FRONTLINE_STREAM", default_value = "FRONTLINE")]
         stream: String,
-        /// The reader's name: a durable consumer that remembers what it printed.
-        #[arg(long, default_value = "follow-feedback")]
+        /// The reader's name, e.g. the team's: a durable consumer that remembers
+        /// what it printed. One name per reader (two readers sharing a name split
+        /// the feedback between them).
+        #[arg(long)]
         durable: String,
         /// Only this product area; repeat for several.
         #[arg(long = "product-area", value_name = "AREA")]

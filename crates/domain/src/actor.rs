@@ -92,6 +92,8 @@ pub enum Action {
     DecideDecline,
     /// Close a solved ticket for good.
     Close,
+    /// Merge a duplicate ticket into another, or undo that.
+    MergeTickets,
     /// Record what a customer thinks: CSAT, NPS, product feedback (customer systems).
     RecordFeedback,
     /// Read a ticket (customer systems see customer-visible parts only).
@@ -137,6 +139,7 @@ impl fmt::Display for Action {
             Action::DecideDecline => "approve or reject declines",
             Action::Close => "close tickets",
             Action::RecordFeedback => "record customer feedback",
+            Action::MergeTickets => "merge tickets",
             Action::ReadTicket => "read tickets",
             Action::ReadHistory => "read ticket history",
             Action::LinkCustomers => "link customers",
@@ -162,7 +165,9 @@ pub fn may(role: Role, action: Action) -> bool {
     match action {
         SubmitContact | RecordFeedback => matches!(role, CustomerSystem | Admin),
         ReadCustomer | ReadTicket => true,
-        Reply | AddNote | Solve | Reopen | ProposeDecline => matches!(role, Agent | Manager),
+        Reply | AddNote | Solve | Reopen | ProposeDecline | MergeTickets => {
+            matches!(role, Agent | Manager)
+        }
         DecideDecline => role == Manager,
         // Admin: the auto-close timer acts as the system.
         Close => role.is_staff(),

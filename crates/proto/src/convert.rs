@@ -235,6 +235,7 @@ pub fn message(m: &domain::ticket::Message) -> v1::Message {
         channel: m.channel.map_or(0, |c| v1::Channel::from(c).into()),
         at: Some(timestamp(m.at)),
         customer_visible: m.customer_visible(),
+        ticket_id: String::new(),
     }
 }
 
@@ -290,6 +291,8 @@ pub fn ticket(
             comment: r.comment.clone(),
             rated_at: Some(timestamp(r.at)),
         }),
+        merged_into_ticket_id: t.merged_into.map(|m| m.to_string()).unwrap_or_default(),
+        merged_ticket_ids: t.merged_from.iter().map(uuid::Uuid::to_string).collect(),
     }
 }
 

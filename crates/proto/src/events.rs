@@ -161,6 +161,10 @@ impl EventCodec for TicketEvent {
             TicketEvent::Closed { .. } => v1::TicketClosed::full_name(),
             TicketEvent::SatisfactionRated { .. } => v1::SatisfactionRated::full_name(),
             TicketEvent::FollowUpRaised { .. } => v1::FollowUpRaised::full_name(),
+            TicketEvent::MergedInto { .. } => v1::TicketMergedInto::full_name(),
+            TicketEvent::MergedFrom { .. } => v1::TicketMergedFrom::full_name(),
+            TicketEvent::Unmerged { .. } => v1::TicketUnmerged::full_name(),
+            TicketEvent::UnmergedFrom { .. } => v1::TicketUnmergedFrom::full_name(),
         }
     }
 
@@ -284,6 +288,24 @@ impl EventCodec for TicketEvent {
             }
             .encode_to_vec(),
             TicketEvent::Closed { automatic } => v1::TicketClosed { automatic }.encode_to_vec(),
+            TicketEvent::MergedInto { target, reason } => v1::TicketMergedInto {
+                target_ticket_id: target.to_string(),
+                reason: fields.seal("reason", reason),
+            }
+            .encode_to_vec(),
+            TicketEvent::MergedFrom { source } => v1::TicketMergedFrom {
+                source_ticket_id: source.to_string(),
+            }
+            .encode_to_vec(),
+            TicketEvent::Unmerged { target, reason } => v1::TicketUnmerged {
+                target_ticket_id: target.to_string(),
+                reason: fields.seal("reason", reason),
+            }
+            .encode_to_vec(),
+            TicketEvent::UnmergedFrom { source } => v1::TicketUnmergedFrom {
+                source_ticket_id: source.to_string(),
+            }
+            .encode_to_vec(),
             TicketEvent::SatisfactionRated {
                 score,
                 comment,
@@ -433,6 +455,30 @@ impl EventCodec for TicketEvent {
                 rating: e.rating,
                 team: e.team,
                 reason: open(fields, "reason", e.reason)?,
+            }));
+        }
+        if let Some(e) = payload::<v1::TicketMergedInto>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(TicketEvent::MergedInto {
+                target: uuid(&e.target_ticket_id, "target_ticket_id")?,
+                reason: open(fields, "reason", e.reason)?,
+            }));
+        }
+        if let Some(e) = payload::<v1::TicketMergedFrom>(event_type, bytes) {
+            return Ok(Some(TicketEvent::MergedFrom {
+                source: uuid(&e?.source_ticket_id, "source_ticket_id")?,
+            }));
+        }
+        if let Some(e) = payload::<v1::TicketUnmerged>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(TicketEvent::Unmerged {
+                target: uuid(&e.target_ticket_id, "target_ticket_id")?,
+                reason: open(fields, "reason", e.reason)?,
+            }));
+        }
+        if let Some(e) = payload::<v1::TicketUnmergedFrom>(event_type, bytes) {
+            return Ok(Some(TicketEvent::UnmergedFrom {
+                source: uuid(&e?.source_ticket_id, "source_ticket_id")?,
             }));
         }
         if let Some(e) = payload::<v1::TicketClosed>(event_type, bytes) {
@@ -948,6 +994,20 @@ mod tests {
             reason: "CSAT 2: slow".into(),
         });
         round_trip(TicketEvent::Closed { automatic: false });
+        round_trip(TicketEvent::MergedInto {
+            target: Uuid::from_u128(2),
+            reason: "same router".into(),
+        });
+        round_trip(TicketEvent::MergedFrom {
+            source: Uuid::from_u128(1),
+        });
+        round_trip(TicketEvent::Unmerged {
+            target: Uuid::from_u128(2),
+            reason: String::new(),
+        });
+        round_trip(TicketEvent::UnmergedFrom {
+            source: Uuid::from_u128(1),
+        });
         round_trip(TicketEvent::Assigned(Assignment {
             agent: "ana".into(),
             rule: Rule::Manual,

@@ -82,9 +82,9 @@ const AGGREGATES: &str = "count(*) AS tickets, \
     count(*) FILTER (WHERE t.csat = 3) AS csat_3, \
     count(*) FILTER (WHERE t.csat = 4) AS csat_4, \
     count(*) FILTER (WHERE t.csat = 5) AS csat_5, \
-    count(DISTINCT t.customer_id) FILTER (WHERE c.nps IS NOT NULL) AS nps_n, \
-    count(DISTINCT t.customer_id) FILTER (WHERE c.nps >= 9) AS promoters, \
-    count(DISTINCT t.customer_id) FILTER (WHERE c.nps <= 6) AS detractors, \
+    count(DISTINCT c.customer_id) FILTER (WHERE c.nps IS NOT NULL) AS nps_n, \
+    count(DISTINCT c.customer_id) FILTER (WHERE c.nps >= 9) AS promoters, \
+    count(DISTINCT c.customer_id) FILTER (WHERE c.nps <= 6) AS detractors, \
     COALESCE(sum(t.declines_proposed), 0)::bigint AS declines_proposed, \
     COALESCE(sum(t.declines_approved), 0)::bigint AS declines_approved";
 
@@ -103,9 +103,16 @@ pub async fn metrics(
         None => "SELECT true AS total, NULL::text AS key, ".to_string(),
     });
     q.push(AGGREGATES);
+    // NPS is the person's: a record linked into another answers through it (`c`
+    // is the person, `r` the ticket's own record), counted once per person.
     q.push(
-        " FROM analytics_tickets t LEFT JOIN analytics_customers c \
-         ON c.customer_id = t.customer_id",
+        " FROM analytics_tickets t LEFT JOIN analytics_customers r \
+         ON r.customer_id = t.customer_id",
+    );
+    snapshot.push(&mut q, "r");
+    q.push(
+        " LEFT JOIN analytics_customers c \
+         ON c.customer_id = COALESCE(r.linked_into, r.customer_id)",
     );
     snapshot.push(&mut q, "c");
     q.push(" WHERE t.tenant = ");

@@ -156,7 +156,11 @@ impl TicketRow {
             TicketEvent::DeclineProposed { .. } => row.declines_proposed += 1,
             TicketEvent::DeclineRejected { .. }
             | TicketEvent::Closed { .. }
-            | TicketEvent::FollowUpRaised { .. } => {}
+            | TicketEvent::FollowUpRaised { .. }
+            | TicketEvent::MergedInto { .. }
+            | TicketEvent::MergedFrom { .. }
+            | TicketEvent::Unmerged { .. }
+            | TicketEvent::UnmergedFrom { .. } => {}
             // The latest solve's rating (a later one of the same solve replaces it).
             TicketEvent::SatisfactionRated { score, .. } => row.csat = Some(i16::from(*score)),
             TicketEvent::Solved { .. } | TicketEvent::DeclineApproved { .. } => {

@@ -9,6 +9,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
+    merge,
     tickets::{self, AsOf},
     watch,
 };
@@ -21,7 +22,11 @@ pub struct Conversation {
 }
 
 fn ticket_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::invalid("ticket_id", "must be a UUID"))
+    uuid("ticket_id", raw)
+}
+
+fn uuid(field: &str, raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::invalid(field, "must be a UUID"))
 }
 
 fn optional_key(key: String) -> Option<String> {
@@ -321,6 +326,53 @@ impl ConversationService for Conversation {
                 })
             },
         )
+        .await
+    }
+
+    async fn merge_ticket(
+        &self,
+        request: Request<v1::MergeTicketRequest>,
+    ) -> Result<Response<v1::MergeTicketResponse>, Status> {
+        handle(request, Action::MergeTickets, |call| async move {
+            let source = uuid("source_ticket_id", &call.message.source_ticket_id)?;
+            let target = uuid("target_ticket_id", &call.message.target_ticket_id)?;
+            let (source, target) = merge::run(
+                &self.log,
+                self.options,
+                (&call.caller, &call.meta),
+                source,
+                merge::Change::Into(target),
+                &call.message.reason,
+            )
+            .await?;
+            Ok(v1::MergeTicketResponse {
+                source: Some(source),
+                target: Some(target),
+            })
+        })
+        .await
+    }
+
+    async fn unmerge_ticket(
+        &self,
+        request: Request<v1::UnmergeTicketRequest>,
+    ) -> Result<Response<v1::UnmergeTicketResponse>, Status> {
+        handle(request, Action::MergeTickets, |call| async move {
+            let source = uuid("source_ticket_id", &call.message.source_ticket_id)?;
+            let (source, target) = merge::run(
+                &self.log,
+                self.options,
+                (&call.caller, &call.meta),
+                source,
+                merge::Change::Undo,
+                &call.message.reason,
+            )
+            .await?;
+            Ok(v1::UnmergeTicketResponse {
+                source: Some(source),
+                target: Some(target),
+            })
+        })
         .await
     }
 

@@ -6,8 +6,10 @@
 //! - [`tickets`]: reading tickets (views built on read, now or as of a version or a
 //!   moment; history).
 //! - [`watch`]: a ticket's events streamed live (`WatchTicket`).
+//! - [`merge`]: merging a duplicate into another ticket, and undoing it.
 
 pub mod grpc;
+pub mod merge;
 pub mod tickets;
 pub mod watch;
 

@@ -112,7 +112,27 @@ pub async fn wire(
     let linked =
         futures::future::try_join_all(linked.iter().map(|l| log.load::<Customer>(l))).await?;
     let facts = customer.person_facts(linked.iter().map(|l| &l.state));
-    Ok(convert::ticket(id, ticket, staff, &facts))
+    let mut wire = convert::ticket(id, ticket, staff, &facts);
+    // Tickets merged into this one: their messages show here, in time order.
+    for source in &ticket.merged_from {
+        let events = log.read::<Ticket>(source, None).await?;
+        let merged = TicketView::replay(events.into_iter().map(LoggedEvent::into_recorded));
+        wire.messages.extend(
+            merged
+                .messages
+                .iter()
+                .filter(|m| staff || m.customer_visible())
+                .map(|m| v1::Message {
+                    ticket_id: source.to_string(),
+                    ..convert::message(m)
+                }),
+        );
+    }
+    if !ticket.merged_from.is_empty() {
+        wire.messages
+            .sort_by_key(|m| m.at.as_ref().map(convert::millis));
+    }
+    Ok(wire)
 }
 
 /// Every event of the ticket, oldest first; NOT_FOUND for a ticket of a tenant

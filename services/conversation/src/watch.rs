@@ -52,7 +52,13 @@ pub async fn start(
     tokio::spawn(async move {
         let mut view = before;
         let mut events = pin!(events);
-        while let Some(event) = events.next().await {
+        loop {
+            // A watcher that hangs up ends the watch at once, even on a quiet ticket.
+            let event = tokio::select! {
+                event = events.next() => event,
+                () = tx.closed() => return,
+            };
+            let Some(event) = event else { return };
             let update = match event {
                 Ok(event) => update(&mut view, event, staff),
                 Err(e) => {

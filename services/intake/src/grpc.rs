@@ -245,6 +245,14 @@ impl IntakeService for Intake {
                 if record.state.tenant != feedback.tenant {
                     return Err(not_found("customer", customer));
                 }
+                // Their words could not be kept: their key is gone.
+                if record.state.forgotten_at.is_some() {
+                    return Err(DomainError::Precondition {
+                        action: "record feedback",
+                        reason: format!("customer {customer} was forgotten"),
+                    }
+                    .into());
+                }
             }
             if let Some(ticket) = feedback.ticket_id {
                 let state = self.log.load::<Ticket>(&ticket).await?.state;

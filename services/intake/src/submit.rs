@@ -363,14 +363,21 @@ async fn attempt_write(
         {
             *customer_id = ticket.state.customer_id;
         }
+        // A merged ticket is read-only and shows in the ticket it was merged into:
+        // a message of its customer goes there (as that ticket's customer's, since
+        // staff made them one conversation).
+        if let Some(target) = ticket.state.merged_into {
+            ticket.state.follows_up(&command, actor)?; // theirs, or refused
+            ticket = log.load::<Ticket>(&target).await?;
+            ticket_id = target;
+            if let TicketCommand::AddCustomerMessage { customer_id, .. } = &mut command {
+                *customer_id = ticket.state.customer_id;
+            }
+        }
         // Closed is final: a message to a closed ticket of theirs opens a follow-up
-        // linked to it (a retry finds the follow-up by its key, as a repeat).
-        if let TicketCommand::AddCustomerMessage {
-            customer_id: owner, ..
-        } = &command
-            && ticket.state.exists()
-            && ticket.state.follows_up(*owner)?
-        {
+        // linked to it (a retry finds the follow-up by its key, as a repeat; a
+        // message the ticket took before it closed answers as the repeat it is).
+        if ticket.state.exists() && ticket.state.follows_up(&command, actor)? {
             let events = log.read::<Ticket>(&id, None).await?;
             let was = TicketView::replay(events.into_iter().map(|e| e.into_recorded()));
             (ticket_id, command) = contact.follow_up(customer_id, id, &was);

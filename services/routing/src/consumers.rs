@@ -165,9 +165,12 @@ async fn on_ticket(assigner: &Assigner, d: &Delivery<TicketEvent>) -> Result<(),
         | TicketEvent::CustomerMessageAdded { reopened: true, .. } => {
             assigner.route(ticket_id, &meta(d)).await
         }
-        TicketEvent::Solved { .. } | TicketEvent::DeclineApproved { .. } => {
-            assigner.release(ticket_id, &meta(d)).await
-        }
+        // Unmerged: routing owes it an agent again.
+        TicketEvent::Unmerged { .. } => assigner.route(ticket_id, &meta(d)).await,
+        // Solved, or merged into another: its agent lets it go.
+        TicketEvent::Solved { .. }
+        | TicketEvent::DeclineApproved { .. }
+        | TicketEvent::MergedInto { .. } => assigner.release(ticket_id, &meta(d)).await,
         TicketEvent::Assigned(a) => assigner.assigned(ticket_id, &a.agent, at).await,
         TicketEvent::AgentReplied { .. } => {
             let actor = d.envelope.actor.clone().unwrap_or_default();

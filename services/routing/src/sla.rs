@@ -25,6 +25,9 @@ use crate::{
     timers::{Timer, Timers},
 };
 
+/// How much of a low rating's comment its follow-up quotes.
+const QUOTE_CHARS: usize = 300;
+
 /// A ticket's clocks, with what they were computed from.
 #[derive(Clone, Debug)]
 pub struct TicketClocks {
@@ -322,8 +325,17 @@ impl Sla {
             None => String::new(),
         };
         let mut reason = format!("the customer rated the solve {score} of 5");
-        if !comment.trim().is_empty() {
-            reason.push_str(&format!(": \"{}\"", comment.trim()));
+        let comment = comment.trim();
+        if !comment.is_empty() {
+            // A quote, not the whole comment (the rating event keeps that): the
+            // reason stays far within its limit whatever the customer wrote.
+            let quote: String = comment.chars().take(QUOTE_CHARS).collect();
+            let more = if quote.len() < comment.len() {
+                "…"
+            } else {
+                ""
+            };
+            reason.push_str(&format!(": \"{quote}{more}\""));
         }
         let command = TicketCommand::RaiseFollowUp {
             rating,

@@ -32,6 +32,7 @@ mod assign;
 mod close;
 mod customer_message;
 mod decline;
+
 mod note;
 mod open;
 mod reopen;
@@ -41,7 +42,7 @@ mod sla;
 mod solve;
 mod view;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
@@ -54,6 +55,8 @@ use crate::{
 };
 
 pub use assign::Assignment;
+pub mod merge;
+pub use merge::{MergeEvents, merge, unmerge};
 pub use sla::MAX_MINUTES;
 pub use view::{Message, MessageKind, PendingDecline, Rating, TicketView};
 
@@ -156,10 +159,16 @@ pub struct Ticket {
     pub solved_at: Option<UnixMillis>,
     /// How often it was solved (declines included): ratings belong to a solve.
     pub solves: u32,
-    /// Versions of the ratings at or below [`CSAT_LOW`](crate::satisfaction::CSAT_LOW).
-    pub low_ratings: BTreeSet<u64>,
-    /// Ratings whose follow-up was raised.
-    pub follow_ups: BTreeSet<u64>,
+    /// Ratings at or below [`CSAT_LOW`](crate::satisfaction::CSAT_LOW): their
+    /// version, and the solve they rate.
+    pub low_ratings: BTreeMap<u64, u32>,
+    /// Solves whose low rating was followed up (once per solve, however often the
+    /// customer answered).
+    pub follow_ups: BTreeSet<u32>,
+    /// The ticket this one was merged into: read-only while set.
+    pub merged_into: Option<Uuid>,
+    /// Tickets merged into this one.
+    pub merged_from: BTreeSet<Uuid>,
     /// Idempotency keys already taken, scoped by the caller that sent them and
     /// what they were for (`web-shop/email:<key>`, `ana/reply:<key>`,
     /// `ana/note:<key>`); a repeat records nothing.
@@ -441,6 +450,30 @@ pub enum TicketEvent {
         /// By the auto-close timer (else by staff).
         automatic: bool,
     },
+    /// This ticket was merged into another: read-only, shown there.
+    MergedInto {
+        /// The ticket it shows in.
+        target: Uuid,
+        /// Why (internal).
+        reason: String,
+    },
+    /// Another ticket was merged into this one.
+    MergedFrom {
+        /// The merged ticket.
+        source: Uuid,
+    },
+    /// The merge into `target` was undone (the compensating event).
+    Unmerged {
+        /// The ticket it was merged into.
+        target: Uuid,
+        /// Why (internal).
+        reason: String,
+    },
+    /// The merge of `source` into this ticket was undone.
+    UnmergedFrom {
+        /// The ticket merged in before.
+        source: Uuid,
+    },
 }
 
 impl TicketEvent {
@@ -497,6 +530,10 @@ impl TicketEvent {
             TicketEvent::FollowUpRaised { team, .. } => {
                 format!("low rating raised to the manager of {team}")
             }
+            TicketEvent::MergedInto { target, .. } => format!("merged into {target}"),
+            TicketEvent::MergedFrom { source } => format!("{source} merged into this ticket"),
+            TicketEvent::Unmerged { target, .. } => format!("unmerged from {target}"),
+            TicketEvent::UnmergedFrom { source } => format!("{source} unmerged from this ticket"),
             TicketEvent::Closed { automatic: true } => "closed automatically".into(),
             TicketEvent::Closed { automatic: false } => "closed".into(),
         }
@@ -529,7 +566,11 @@ impl TicketEvent {
             | TicketEvent::TimeLogged { .. }
             | TicketEvent::TimeBudgetExceeded { .. }
             | TicketEvent::SatisfactionRated { .. }
-            | TicketEvent::FollowUpRaised { .. } => before,
+            | TicketEvent::FollowUpRaised { .. }
+            | TicketEvent::MergedInto { .. }
+            | TicketEvent::MergedFrom { .. }
+            | TicketEvent::Unmerged { .. }
+            | TicketEvent::UnmergedFrom { .. } => before,
             TicketEvent::Solved { .. } | TicketEvent::DeclineApproved { .. } => {
                 Some(TicketStatus::Solved)
             }
@@ -596,6 +637,18 @@ impl Ticket {
             .is_some_and(|k| self.idempotency_keys.contains(&k))
         {
             return Ok(None);
+        }
+
+        // A merged ticket is read-only: people are told where to work; the system's
+        // own bookkeeping (routing, SLA timers) finds nothing to do.
+        if let Some(target) = self.merged_into {
+            return match command.action() {
+                Action::AssignTickets => Ok(None),
+                _ => Err(refuse(
+                    "change a merged ticket",
+                    format!("it was merged into {target}: work on that ticket"),
+                )),
+            };
         }
 
         // The command's own rule (`self.status(id)` answered above already).
@@ -667,24 +720,36 @@ impl Ticket {
         Ok(Some(event))
     }
 
-    /// Whether a message by `customer_id` on this ticket opens a follow-up ticket
-    /// linked to it instead (the ticket is theirs and closed); refused for another
-    /// customer's ticket.
-    pub fn follows_up(&self, customer_id: Uuid) -> Result<bool, DomainError> {
-        customer_message::follows_up(self, customer_id)
+    /// Whether `command` (a customer's message) opens a follow-up ticket linked to
+    /// this one instead: the ticket is theirs and closed, and the message is not a
+    /// repeat of one it already took (a retry answers as the repeat it is). Refused
+    /// for another customer's ticket.
+    pub fn follows_up(&self, command: &TicketCommand, actor: &Actor) -> Result<bool, DomainError> {
+        let TicketCommand::AddCustomerMessage { customer_id, .. } = command else {
+            return Ok(false);
+        };
+        let repeat = command
+            .scoped_key(actor)
+            .is_some_and(|k| self.idempotency_keys.contains(&k));
+        Ok(customer_message::follows_up(self, *customer_id)? && !repeat)
     }
 
     /// Whether routing owes it an agent: active, and opened or reopened since its
     /// last assignment.
     pub fn needs_agent(&self) -> bool {
-        self.awaiting_agent && self.status.is_some_and(TicketStatus::is_active)
+        self.awaiting_agent && self.works()
+    }
+
+    /// Active and not merged into another: support works on it.
+    fn works(&self) -> bool {
+        self.merged_into.is_none() && self.status.is_some_and(TicketStatus::is_active)
     }
 
     /// The agent whose load it counts in: its assignee while it is active.
     pub fn holder(&self) -> Option<&str> {
         self.assignee
             .as_deref()
-            .filter(|_| !self.awaiting_agent && self.status.is_some_and(TicketStatus::is_active))
+            .filter(|_| !self.awaiting_agent && self.works())
     }
 
     /// The status of an opened ticket, or `NotFound`.
@@ -859,9 +924,9 @@ fn note_key(key: &str) -> String {
 impl Aggregate for Ticket {
     type Event = TicketEvent;
     const KIND: &'static str = "ticket";
-    /// 7: product area, priority, assignment, SLA alarms, logged time, declines,
-    /// solves, low ratings.
-    const SNAPSHOT_SCHEMA: u32 = 7;
+    /// 8: product area, priority, assignment, SLA alarms, logged time, declines,
+    /// solves, low ratings, merges.
+    const SNAPSHOT_SCHEMA: u32 = 8;
 
     fn version(&self) -> u64 {
         self.version
@@ -942,14 +1007,35 @@ impl Aggregate for Ticket {
                 self.decline_proposer = None;
                 None
             }
-            TicketEvent::SatisfactionRated { score, .. } => {
+            TicketEvent::SatisfactionRated { score, solve, .. } => {
                 if *score <= crate::satisfaction::CSAT_LOW {
-                    self.low_ratings.insert(self.version + 1);
+                    self.low_ratings.insert(self.version + 1, *solve);
                 }
                 None
             }
             TicketEvent::FollowUpRaised { rating, .. } => {
-                self.follow_ups.insert(*rating);
+                if let Some(solve) = self.low_ratings.get(rating) {
+                    self.follow_ups.insert(*solve);
+                }
+                None
+            }
+            TicketEvent::MergedInto { target, .. } => {
+                self.merged_into = Some(*target);
+                None
+            }
+            TicketEvent::MergedFrom { source } => {
+                self.merged_from.insert(*source);
+                None
+            }
+            TicketEvent::Unmerged { .. } => {
+                self.merged_into = None;
+                // Its agent let it go at the merge: routing owes it one again.
+                self.awaiting_agent = true;
+                self.queued = false;
+                None
+            }
+            TicketEvent::UnmergedFrom { source } => {
+                self.merged_from.remove(source);
                 None
             }
             TicketEvent::Solved { .. }
@@ -1066,6 +1152,21 @@ mod tests {
         assert_eq!(t.decide(ID, &own, &system(), 1), Ok(None));
         let fresh = message(CUSTOMER, "hi", "k2");
         assert!(refusal(t.decide(ID, &fresh, &system(), 1)).contains("closed"));
+    }
+
+    #[test]
+    fn a_message_to_a_closed_ticket_follows_it_up_unless_it_is_a_repeat() {
+        let mut t = ticket(TicketStatus::Closed);
+        let again = message(CUSTOMER, "again", "k");
+        assert_eq!(t.follows_up(&again, &system()), Ok(true));
+        t.idempotency_keys.insert("web-shop/email:k".into());
+        assert_eq!(t.follows_up(&again, &system()), Ok(false));
+        let stranger = message(Uuid::from_u128(9), "hi", "k2");
+        assert!(t.follows_up(&stranger, &system()).is_err());
+        assert_eq!(
+            ticket(TicketStatus::Solved).follows_up(&again, &system()),
+            Ok(false)
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!   each answer belongs to the solve it follows, and a later answer replaces an
 //!   earlier one of the same solve.
 //! - `RaiseFollowUp` (routing, as the system): only for a rating at or below
-//!   [`CSAT_LOW`], once per rating.
+//!   [`CSAT_LOW`], once per solve (a customer who answers 1 and then 2 for the
+//!   same solve gets one follow-up).
 
 use super::{Ticket, TicketEvent, TicketStatus, refuse};
 use crate::{
@@ -44,22 +45,22 @@ pub(super) fn rate(
     })
 }
 
-/// Raises the follow-up of the rating recorded as version `rating`: `None` when it
-/// was raised already.
+/// Raises the follow-up of the rating recorded as version `rating`: `None` when
+/// its solve was followed up already.
 pub(super) fn follow_up(
     ticket: &Ticket,
     rating: u64,
     team: &str,
     reason: &str,
 ) -> Result<Option<TicketEvent>, DomainError> {
-    if ticket.follow_ups.contains(&rating) {
-        return Ok(None);
-    }
-    if !ticket.low_ratings.contains(&rating) {
+    let Some(solve) = ticket.low_ratings.get(&rating) else {
         return Err(refuse(
             "raise a follow-up",
             format!("version {rating} is no rating of {CSAT_LOW} or less"),
         ));
+    };
+    if ticket.follow_ups.contains(solve) {
+        return Ok(None);
     }
     Ok(Some(TicketEvent::FollowUpRaised {
         rating,
@@ -108,16 +109,19 @@ mod tests {
     }
 
     #[test]
-    fn a_low_rating_raises_one_follow_up() {
+    fn a_low_rating_raises_one_follow_up_per_solve() {
         let mut t = ticket(TicketStatus::Solved);
-        t.low_ratings.insert(7);
+        t.low_ratings.insert(7, 1);
+        t.low_ratings.insert(9, 1);
         let event = follow_up(&t, 7, "first-line", "CSAT 1").unwrap();
         assert!(matches!(
             event,
             Some(TicketEvent::FollowUpRaised { rating: 7, .. })
         ));
-        t.follow_ups.insert(7);
+        t.follow_ups.insert(1);
         assert_eq!(follow_up(&t, 7, "first-line", "CSAT 1"), Ok(None));
+        // The customer answered again for the same solve: still one follow-up.
+        assert_eq!(follow_up(&t, 9, "first-line", "CSAT 2"), Ok(None));
         assert!(refusal(follow_up(&t, 8, "", "CSAT 5")).contains("no rating"));
     }
 }

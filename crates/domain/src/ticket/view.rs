@@ -113,6 +113,10 @@ pub struct TicketView {
     pub follow_up_of: Option<Uuid>,
     /// The customer's rating of the latest solve (until reopened).
     pub satisfaction: Option<Rating>,
+    /// The ticket this one was merged into (read-only while set).
+    pub merged_into: Option<Uuid>,
+    /// Tickets merged into this one, in merge order: their messages show here.
+    pub merged_from: Vec<Uuid>,
 }
 
 impl TicketView {
@@ -261,6 +265,14 @@ impl TicketView {
                     at,
                 });
             }
+            TicketEvent::MergedInto { target, .. } => self.merged_into = Some(*target),
+            TicketEvent::Unmerged { .. } => self.merged_into = None,
+            TicketEvent::MergedFrom { source } => {
+                if !self.merged_from.contains(source) {
+                    self.merged_from.push(*source);
+                }
+            }
+            TicketEvent::UnmergedFrom { source } => self.merged_from.retain(|s| s != source),
             TicketEvent::FollowUpRaised { reason, .. } => {
                 self.messages.push(message(
                     MessageKind::InternalNote,
