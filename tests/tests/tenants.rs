@@ -27,9 +27,10 @@
 //! decline its tenant's agent proposed to approve or reject, a solved ticket to
 //! reopen or close, two new customers to link, a linked pair to unlink, a new key
 //! to submit with, a new agent to change, a queued ticket to assign, an assigned
-//! one to transfer, a new customer to put in a tier, and for the feedback calls a
-//! solved ticket to rate, a new customer to answer NPS for and a new key to record
-//! feedback with). The table's agents handle only billing, never the table's
+//! one to transfer, a new customer to put in a tier, two new tickets of one new
+//! customer to merge or a pair its agent merged to unmerge, and for the feedback
+//! calls a solved ticket to rate, a new customer to answer NPS for and a new key to
+//! record feedback with). The table's agents handle only billing, never the table's
 //! router tickets, so routing queues every table ticket and none has an agent
 //! until a row gives it one.
 #![allow(clippy::unwrap_used)]
@@ -90,6 +91,8 @@ enum Rpc {
     RejectDecline,
     Close,
     RateSatisfaction,
+    MergeTicket,
+    UnmergeTicket,
     GetTicket,
     GetTicketHistory,
     WatchTicket,
@@ -142,6 +145,8 @@ impl Rpc {
             Rpc::RejectDecline => "RejectDecline",
             Rpc::Close => "Close",
             Rpc::RateSatisfaction => "RateSatisfaction",
+            Rpc::MergeTicket => "MergeTicket",
+            Rpc::UnmergeTicket => "UnmergeTicket",
             Rpc::GetTicket => "GetTicket",
             Rpc::GetTicketHistory => "GetTicketHistory",
             Rpc::WatchTicket => "WatchTicket",
@@ -195,8 +200,9 @@ enum Target {
     Acme,
     Globex,
     /// An acme customer and a globex customer (link / unlink), an acme ticket
-    /// and a globex agent (assign / transfer), or acme's tickets filtered on a
-    /// globex customer (ListTickets).
+    /// and a globex agent (assign / transfer), an acme ticket to merge into a
+    /// globex ticket (merge), or acme's tickets filtered on a globex customer
+    /// (ListTickets).
     Cross,
     /// An id nothing has.
     Missing,
@@ -217,6 +223,9 @@ impl Target {
             Target::Cross if rpc == Rpc::RecordFeedback => {
                 return "new feedback naming a globex customer".into();
             }
+            Target::Cross if rpc == Rpc::MergeTicket => {
+                return "new acme ticket into a new globex ticket".into();
+            }
             Target::Cross => return "acme customer + globex customer".into(),
             Target::MissingAgent => return "acme ticket + nonexistent agent".into(),
             Target::Missing => {
@@ -226,6 +235,7 @@ impl Target {
                         "acme customer + nonexistent id".into()
                     }
                     Rpc::RecordFeedback => "new feedback naming a nonexistent customer".into(),
+                    Rpc::MergeTicket => "new acme ticket into a nonexistent id".into(),
                     _ => "nonexistent id".into(),
                 };
             }
@@ -238,6 +248,10 @@ impl Target {
             Rpc::UnlinkCustomers => format!("two linked {tenant} customers"),
             Rpc::Solve | Rpc::ProposeDecline => format!("new {tenant} ticket"),
             Rpc::Reopen | Rpc::Close | Rpc::RateSatisfaction => format!("solved {tenant} ticket"),
+            Rpc::MergeTicket => format!("two new {tenant} tickets of one customer"),
+            Rpc::UnmergeTicket => {
+                format!("{tenant} ticket its agent merged into another of its customer's")
+            }
             Rpc::ApproveDecline | Rpc::RejectDecline => {
                 format!("{tenant} ticket whose decline its agent proposed")
             }
@@ -522,6 +536,34 @@ fn rows() -> Vec<Row> {
             rows.push(row(who, None, rpc, target, expected));
         }
     }
+
+    // Merging a duplicate ticket and undoing it: agents and managers only, on tickets
+    // of tenants they cover (an agent only tickets of one customer: the table's
+    // pairs are); the role is refused before anything is read.
+    for rpc in [Rpc::MergeTicket, Rpc::UnmergeTicket] {
+        for (who, target, expected) in [
+            ("shop-a", Acme, DENIED),
+            ("shop-g", Globex, DENIED),
+            ("agent-acme", Acme, OK),
+            ("agent-acme", Globex, NOT_FOUND),
+            ("agent-globex", Acme, NOT_FOUND),
+            ("agent-globex", Globex, OK),
+            ("manager-acme", Acme, OK),
+            ("manager-acme", Globex, NOT_FOUND),
+            ("agent-both", Acme, OK),
+            ("agent-both", Globex, OK),
+            ("admin-acme", Acme, DENIED),
+            ("admin-all", Acme, DENIED),
+            ("admin-all", Globex, DENIED),
+            ("agent-acme", Missing, NOT_FOUND),
+            ("admin-all", Missing, DENIED),
+        ] {
+            rows.push(row(who, None, rpc, target, expected));
+        }
+    }
+    // Tickets of two tenants are never duplicates: NOT_FOUND, also for a caller
+    // covering both.
+    rows.push(row("agent-both", None, Rpc::MergeTicket, Cross, NOT_FOUND));
 
     // Closing a solved ticket: staff, on tickets of tenants they cover.
     for (who, target, expected) in [
@@ -1003,6 +1045,66 @@ impl<'c> Fixtures<'c> {
         ticket
     }
 
+    /// A new ticket of `target`'s tenant, opened by its shop.
+    async fn open(&self, target: Target, key: &str, email: &str) -> v1::SubmitTicketResponse {
+        self.cluster
+            .intake_as(&self.tenant(target).shop, None)
+            .await
+            .unwrap()
+            .submit_ticket(submit_request(key, email))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+
+    /// A ticket to merge and one to merge it into: two new tickets of one new
+    /// customer of `target`'s tenant (two contacts from one email); for `Cross` a new
+    /// acme ticket and a new globex ticket, for `Missing` a new acme ticket and an id
+    /// nothing has. (source, target, the source's status.)
+    async fn duplicates(&mut self, target: Target) -> (String, String, i32) {
+        let n = self.next();
+        let (from, into) = match target {
+            Target::Cross => (Target::Acme, Target::Globex),
+            Target::Acme | Target::Globex => (target, target),
+            Target::Missing | Target::MissingAgent => (Target::Acme, Target::Acme),
+        };
+        let email = |t: Target| format!("duplicate-{n}@{}.example", self.tenant(t).name);
+        let source = self
+            .open(from, &format!("duplicate-{n}-a"), &email(from))
+            .await;
+        if matches!(target, Target::Missing | Target::MissingAgent) {
+            return (source.ticket_id, random_id(), source.status);
+        }
+        let other = self
+            .open(into, &format!("duplicate-{n}-b"), &email(into))
+            .await;
+        if from == into {
+            assert_eq!(
+                source.customer_id, other.customer_id,
+                "two contacts from one email: one customer"
+            );
+        }
+        (source.ticket_id, other.ticket_id, source.status)
+    }
+
+    /// Two new tickets of one new customer of `target`'s tenant, the first merged
+    /// into the second by the tenant's agent: (source, target, the source's status).
+    async fn merged_duplicates(&mut self, target: Target) -> (String, String, i32) {
+        let (source, into, status) = self.duplicates(target).await;
+        self.cluster
+            .conversation_as(&self.tenant(target).agent, None)
+            .await
+            .unwrap()
+            .merge_ticket(v1::MergeTicketRequest {
+                source_ticket_id: source.clone(),
+                target_ticket_id: into.clone(),
+                reason: "set up an unmerge".into(),
+            })
+            .await
+            .unwrap();
+        (source, into, status)
+    }
+
     /// Two records to link (or unlink): (customer_id, other_customer_id).
     async fn pair(&mut self, target: Target) -> (String, String) {
         match target {
@@ -1193,6 +1295,32 @@ impl<'c> Fixtures<'c> {
                     comment: format!("row {index}: quick and friendly"),
                     expected_version: None,
                 })
+            }
+            Rpc::MergeTicket => {
+                let (source_ticket_id, target_ticket_id, status) = self.duplicates(target).await;
+                Prepared::Merge(
+                    v1::MergeTicketRequest {
+                        source_ticket_id,
+                        target_ticket_id,
+                        reason: format!("row {index}: the same router"),
+                    },
+                    status,
+                )
+            }
+            Rpc::UnmergeTicket => {
+                let (source_ticket_id, into, status) = if missing {
+                    (main_ticket, random_id(), i32::from(v1::TicketStatus::New))
+                } else {
+                    self.merged_duplicates(target).await
+                };
+                Prepared::Unmerge(
+                    v1::UnmergeTicketRequest {
+                        source_ticket_id,
+                        reason: format!("row {index}: not the same router after all"),
+                    },
+                    into,
+                    status,
+                )
             }
             Rpc::GetTicket => Prepared::GetTicket(v1::GetTicketRequest {
                 ticket_id: main_ticket,
@@ -1444,6 +1572,11 @@ enum Prepared {
     ApproveDecline(v1::ApproveDeclineRequest),
     RejectDecline(v1::RejectDeclineRequest),
     Close(v1::CloseRequest),
+    /// The request and the source's status before (a merge leaves it as it was).
+    Merge(v1::MergeTicketRequest, i32),
+    /// The request, the ticket the source is merged into, and the source's status
+    /// before the merge.
+    Unmerge(v1::UnmergeTicketRequest, String, i32),
     GetTicket(v1::GetTicketRequest),
     History(v1::GetTicketHistoryRequest),
     /// Opened from version 0: the first update must be the opening.
@@ -2051,6 +2184,39 @@ async fn execute(
                 ),
             ))
         }
+        Prepared::Merge(request, status) => {
+            let (source, target) = (
+                request.source_ticket_id.clone(),
+                request.target_ticket_id.clone(),
+            );
+            let r = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .merge_ticket(request)
+                .await?
+                .into_inner();
+            Ok(both_recorded(
+                "merge",
+                (r.source, &source, status),
+                (r.target, &target),
+            ))
+        }
+        Prepared::Unmerge(request, target, status) => {
+            let source = request.source_ticket_id.clone();
+            let r = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .unmerge_ticket(request)
+                .await?
+                .into_inner();
+            Ok(both_recorded(
+                "unmerge",
+                (r.source, &source, status),
+                (r.target, &target),
+            ))
+        }
         Prepared::GetTicket(request) => {
             let ticket = cluster
                 .conversation_as(caller, x_tenant)
@@ -2190,6 +2356,28 @@ async fn execute(
             ))
         }
     }
+}
+
+/// `Some(problem)` unless a merge (or an unmerge) answered source `source` with
+/// its status `status` unchanged and target `target`, both recorded.
+fn both_recorded(
+    what: &str,
+    (source, source_id, status): (Option<v1::TicketChange>, &str, i32),
+    (target, target_id): (Option<v1::TicketChange>, &str),
+) -> Option<String> {
+    let (source, target) = (source.unwrap_or_default(), target.unwrap_or_default());
+    let ok = source.ticket_id == source_id
+        && target.ticket_id == target_id
+        && source.recorded
+        && target.recorded
+        && source.status == status;
+    (!ok).then(|| {
+        format!(
+            "after the {what}: source {source:?}, target {target:?}; expected {source_id} \
+             (status {:?} unchanged) and {target_id}, both recorded",
+            v1::TicketStatus::try_from(status)
+        )
+    })
 }
 
 fn random_id() -> String {
