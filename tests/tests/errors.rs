@@ -153,6 +153,24 @@ fn unmerge(source: &str) -> v1::UnmergeTicketRequest {
     }
 }
 
+fn apply_macro(ticket_id: &str, name: &str) -> v1::ApplyMacroRequest {
+    v1::ApplyMacroRequest {
+        ticket_id: ticket_id.to_string(),
+        name: name.to_string(),
+        idempotency_key: String::new(),
+    }
+}
+
+fn put_macro(name: &str, body: &str) -> v1::PutMacroRequest {
+    v1::PutMacroRequest {
+        r#macro: Some(v1::Macro {
+            name: name.to_string(),
+            body: body.to_string(),
+            status_change: 0,
+        }),
+    }
+}
+
 fn get_ticket(ticket_id: &str, as_of_version: Option<u64>) -> v1::GetTicketRequest {
     v1::GetTicketRequest {
         ticket_id: ticket_id.to_string(),
@@ -338,6 +356,71 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
     let mut m = merge(&random_id(), &random_id());
     m.reason = "x".repeat(32 * 1024 + 1);
     expect_invalid(agent.merge_ticket(m).await, "reason", "a long merge reason");
+    expect_invalid(
+        agent.apply_macro(apply_macro("nope", "ack")).await,
+        "ticket_id",
+        "ApplyMacro",
+    );
+    let mut a = apply_macro(&random_id(), "ack");
+    a.idempotency_key = "bad key".into();
+    expect_invalid(agent.apply_macro(a).await, "idempotency_key", "ApplyMacro");
+    {
+        let mut root = cluster.conversation("root", Role::Admin).await.unwrap();
+        for (request, field) in [
+            (put_macro("Bad Name", "hi"), "macro.name"),
+            (put_macro("ok", ""), "macro.body"),
+            (put_macro("ok", "Hi {{customer.age}}"), "macro.body"),
+            (put_macro("ok", "Hi {{customer.name"), "macro.body"),
+            (put_macro("ok", &"x".repeat(32 * 1024 + 1)), "macro.body"),
+        ] {
+            expect_invalid(root.put_macro(request).await, field, "PutMacro");
+        }
+        let mut status = put_macro("ok", "hi");
+        if let Some(m) = status.r#macro.as_mut() {
+            m.status_change = v1::TicketStatus::Closed.into();
+        }
+        expect_invalid(
+            root.put_macro(status).await,
+            "macro.status_change",
+            "PutMacro",
+        );
+        expect_invalid(
+            root.remove_macro(v1::RemoveMacroRequest {
+                name: "Bad Name".into(),
+            })
+            .await,
+            "name",
+            "RemoveMacro",
+        );
+        for (area, name, field) in [
+            ("Router X", "ack", "product_area"),
+            ("router", "Bad Name", "macro_name"),
+        ] {
+            expect_invalid(
+                root.put_answer_rule(v1::PutAnswerRuleRequest {
+                    rule: Some(v1::AnswerRule {
+                        product_area: area.into(),
+                        macro_name: name.into(),
+                    }),
+                })
+                .await,
+                field,
+                "PutAnswerRule",
+            );
+        }
+        let mut shop = cluster
+            .conversation("web-shop", Role::CustomerSystem)
+            .await
+            .unwrap();
+        expect_invalid(
+            shop.request_human(v1::RequestHumanRequest {
+                ticket_id: "nope".into(),
+            })
+            .await,
+            "ticket_id",
+            "RequestHuman",
+        );
+    }
     expect_invalid(
         agent
             .watch_ticket(v1::WatchTicketRequest {
@@ -560,6 +643,50 @@ async fn unknown_tickets_and_customers_are_not_found() {
         agent.unmerge_ticket(unmerge(&unknown)).await,
         Code::NotFound,
         "UnmergeTicket",
+    );
+    expect_code(
+        agent.apply_macro(apply_macro(&unknown, "ack")).await,
+        Code::NotFound,
+        "ApplyMacro on an unknown ticket",
+    );
+    expect_code(
+        cluster
+            .conversation("web-shop", Role::CustomerSystem)
+            .await
+            .unwrap()
+            .request_human(v1::RequestHumanRequest {
+                ticket_id: unknown.clone(),
+            })
+            .await,
+        Code::NotFound,
+        "RequestHuman",
+    );
+    expect_code(
+        cluster
+            .conversation("root", Role::Admin)
+            .await
+            .unwrap()
+            .put_answer_rule(v1::PutAnswerRuleRequest {
+                rule: Some(v1::AnswerRule {
+                    product_area: "router".into(),
+                    macro_name: "nope".into(),
+                }),
+            })
+            .await,
+        Code::NotFound,
+        "PutAnswerRule naming an unknown macro",
+    );
+    expect_code(
+        cluster
+            .conversation("root", Role::Admin)
+            .await
+            .unwrap()
+            .remove_macro(v1::RemoveMacroRequest {
+                name: "nope".into(),
+            })
+            .await,
+        Code::NotFound,
+        "RemoveMacro of an unknown macro",
     );
     expect_code(
         agent
@@ -854,6 +981,44 @@ async fn roles_are_enforced_before_anything_else() {
         shop.merge_ticket(merge(&id, &random_id())).await,
         Code::PermissionDenied,
         "customer system merges",
+    );
+    expect_code(
+        shop.apply_macro(apply_macro(&id, "ack")).await,
+        Code::PermissionDenied,
+        "customer system applies a macro",
+    );
+    expect_code(
+        shop.list_macros(v1::ListMacrosRequest {}).await,
+        Code::PermissionDenied,
+        "customer system lists macros",
+    );
+    expect_code(
+        shop.put_answer_rule(v1::PutAnswerRuleRequest::default())
+            .await,
+        Code::PermissionDenied,
+        "customer system sets an answer rule",
+    );
+    expect_code(
+        cluster
+            .conversation("ana", Role::Agent)
+            .await
+            .unwrap()
+            .request_human(v1::RequestHumanRequest {
+                ticket_id: id.clone(),
+            })
+            .await,
+        Code::PermissionDenied,
+        "agent asks for a person",
+    );
+    expect_code(
+        cluster
+            .conversation("ana", Role::Agent)
+            .await
+            .unwrap()
+            .put_macro(put_macro("ack", "hi"))
+            .await,
+        Code::PermissionDenied,
+        "agent puts a macro",
     );
     expect_code(
         cluster
@@ -1442,6 +1607,53 @@ async fn expect_all_unauthenticated(
         &format!("UnmergeTicket with {what}"),
     );
     expect_code(
+        conversation
+            .apply_macro(request(apply_macro(&id, "ack"), a))
+            .await,
+        code,
+        &format!("ApplyMacro with {what}"),
+    );
+    expect_code(
+        conversation
+            .put_macro(request(put_macro("ack", "hi"), a))
+            .await,
+        code,
+        &format!("PutMacro with {what}"),
+    );
+    expect_code(
+        conversation
+            .remove_macro(request(v1::RemoveMacroRequest { name: "ack".into() }, a))
+            .await,
+        code,
+        &format!("RemoveMacro with {what}"),
+    );
+    expect_code(
+        conversation
+            .list_macros(request(v1::ListMacrosRequest {}, a))
+            .await,
+        code,
+        &format!("ListMacros with {what}"),
+    );
+    expect_code(
+        conversation
+            .put_answer_rule(request(v1::PutAnswerRuleRequest::default(), a))
+            .await,
+        code,
+        &format!("PutAnswerRule with {what}"),
+    );
+    expect_code(
+        conversation
+            .request_human(request(
+                v1::RequestHumanRequest {
+                    ticket_id: id.clone(),
+                },
+                a,
+            ))
+            .await,
+        code,
+        &format!("RequestHuman with {what}"),
+    );
+    expect_code(
         conversation.rate_satisfaction(request(rate(&id), a)).await,
         code,
         &format!("RateSatisfaction with {what}"),
@@ -1824,6 +2036,14 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         (
             "MergeTicket",
             within(agent.merge_ticket(merge(&existing.ticket_id, &random_id()))).await,
+        ),
+        (
+            "ApplyMacro",
+            within(agent.apply_macro(apply_macro(&existing.ticket_id, "ack"))).await,
+        ),
+        (
+            "ListMacros",
+            within(agent.list_macros(v1::ListMacrosRequest {})).await,
         ),
         (
             "RecordNps",

@@ -28,11 +28,11 @@
 //! reopen or close, two new customers to link, a linked pair to unlink, a new key
 //! to submit with, a new agent to change, a queued ticket to assign, an assigned
 //! one to transfer, a new customer to put in a tier, two new tickets of one new
-//! customer to merge or a pair its agent merged to unmerge, and for the feedback
-//! calls a solved ticket to rate, a new customer to answer NPS for and a new key to
-//! record feedback with). The table's agents handle only billing, never the table's
-//! router tickets, so routing queues every table ticket and none has an agent
-//! until a row gives it one.
+//! customer to merge or a pair its agent merged to unmerge, a new macro name to put
+//! or a new macro to remove, and for the feedback calls a solved ticket to rate, a
+//! new customer to answer NPS for and a new key to record feedback with). The
+//! table's agents handle only billing, never the table's router tickets, so routing
+//! queues every table ticket and none has an agent until a row gives it one.
 #![allow(clippy::unwrap_used)]
 
 use std::{collections::BTreeMap, fmt::Write as _};
@@ -93,6 +93,12 @@ enum Rpc {
     RateSatisfaction,
     MergeTicket,
     UnmergeTicket,
+    PutMacro,
+    RemoveMacro,
+    ListMacros,
+    /// ApplyMacro, on a ticket (the target's) with a macro of its tenant (another
+    /// tenant's for `Cross`, nobody's for `MissingMacro`).
+    ApplyMacro,
     GetTicket,
     GetTicketHistory,
     WatchTicket,
@@ -147,6 +153,10 @@ impl Rpc {
             Rpc::RateSatisfaction => "RateSatisfaction",
             Rpc::MergeTicket => "MergeTicket",
             Rpc::UnmergeTicket => "UnmergeTicket",
+            Rpc::PutMacro => "PutMacro",
+            Rpc::RemoveMacro => "RemoveMacro",
+            Rpc::ListMacros => "ListMacros",
+            Rpc::ApplyMacro => "ApplyMacro",
             Rpc::GetTicket => "GetTicket",
             Rpc::GetTicketHistory => "GetTicketHistory",
             Rpc::WatchTicket => "WatchTicket",
@@ -201,13 +211,16 @@ enum Target {
     Globex,
     /// An acme customer and a globex customer (link / unlink), an acme ticket
     /// and a globex agent (assign / transfer), an acme ticket to merge into a
-    /// globex ticket (merge), or acme's tickets filtered on a globex customer
-    /// (ListTickets).
+    /// globex ticket (merge), acme's tickets filtered on a globex customer
+    /// (ListTickets), a new globex macro to remove acting in acme (RemoveMacro), or
+    /// an acme ticket and a macro only globex has (ApplyMacro).
     Cross,
-    /// An id nothing has.
+    /// An id nothing has (for RemoveMacro, a macro name nobody has).
     Missing,
     /// An acme ticket and an agent id nothing has (assign / transfer only).
     MissingAgent,
+    /// An acme ticket and a macro name nobody has (ApplyMacro only).
+    MissingMacro,
 }
 
 impl Target {
@@ -226,8 +239,15 @@ impl Target {
             Target::Cross if rpc == Rpc::MergeTicket => {
                 return "new acme ticket into a new globex ticket".into();
             }
+            Target::Cross if rpc == Rpc::RemoveMacro => {
+                return "new macro only globex has".into();
+            }
+            Target::Cross if rpc == Rpc::ApplyMacro => {
+                return "acme ticket + a macro only globex has".into();
+            }
             Target::Cross => return "acme customer + globex customer".into(),
             Target::MissingAgent => return "acme ticket + nonexistent agent".into(),
+            Target::MissingMacro => return "acme ticket + a macro nobody has".into(),
             Target::Missing => {
                 return match rpc {
                     Rpc::GetCustomerByIdentity => "an email nobody has".into(),
@@ -236,6 +256,7 @@ impl Target {
                     }
                     Rpc::RecordFeedback => "new feedback naming a nonexistent customer".into(),
                     Rpc::MergeTicket => "new acme ticket into a nonexistent id".into(),
+                    Rpc::RemoveMacro => "a macro nobody has".into(),
                     _ => "nonexistent id".into(),
                 };
             }
@@ -255,6 +276,10 @@ impl Target {
             Rpc::ApproveDecline | Rpc::RejectDecline => {
                 format!("{tenant} ticket whose decline its agent proposed")
             }
+            Rpc::PutMacro => format!("new macro for {tenant}"),
+            Rpc::RemoveMacro => format!("new {tenant} macro"),
+            Rpc::ListMacros => format!("{tenant}'s macros"),
+            Rpc::ApplyMacro => format!("{tenant} ticket + {tenant}'s macro"),
             Rpc::ForgetCustomer => format!("new {tenant} customer"),
             Rpc::ExportCustomerData => format!("{tenant} customer"),
             Rpc::RecordNps => format!("new {tenant} customer"),
@@ -283,13 +308,14 @@ impl Target {
     }
 
     /// The target whose NOT_FOUND message this one's must equal: another tenant's
-    /// agent reads as a nonexistent agent, anything else as the call's nonexistent
-    /// id.
+    /// agent reads as a nonexistent agent, another tenant's macro applied as one
+    /// nobody has, anything else as the call's nonexistent id.
     fn reads_as(self, rpc: Rpc) -> Target {
         match (rpc, self) {
             (Rpc::AssignTicket | Rpc::TransferTicket, Target::Cross | Target::MissingAgent) => {
                 Target::MissingAgent
             }
+            (Rpc::ApplyMacro, Target::Cross | Target::MissingMacro) => Target::MissingMacro,
             _ => Target::Missing,
         }
     }
@@ -324,7 +350,7 @@ fn row(
 /// The table. Every expectation follows the rules in the module docs; the few that
 /// need a word say why.
 fn rows() -> Vec<Row> {
-    use Target::{Acme, Cross, Globex, Missing, MissingAgent};
+    use Target::{Acme, Cross, Globex, Missing, MissingAgent, MissingMacro};
     let mut rows = Vec::new();
 
     // SubmitTicket opening a ticket: customer systems and admins, in the acting tenant.
@@ -483,7 +509,8 @@ fn rows() -> Vec<Row> {
     }
 
     // Ticket commands: agents and managers only, on tickets of tenants they cover.
-    // Logging time on a ticket is routing's, but the permission is Reply's.
+    // Logging time on a ticket is routing's, but the permission is Reply's; applying
+    // a macro replies with it.
     for rpc in [
         Rpc::Reply,
         Rpc::AddNote,
@@ -491,6 +518,7 @@ fn rows() -> Vec<Row> {
         Rpc::Reopen,
         Rpc::ProposeDecline,
         Rpc::LogTime,
+        Rpc::ApplyMacro,
     ] {
         for (who, target, expected) in [
             ("shop-a", Acme, DENIED),
@@ -564,6 +592,73 @@ fn rows() -> Vec<Row> {
     // Tickets of two tenants are never duplicates: NOT_FOUND, also for a caller
     // covering both.
     rows.push(row("agent-both", None, Rpc::MergeTicket, Cross, NOT_FOUND));
+
+    // A macro is looked up in the ticket's tenant: another tenant's reads as one
+    // nobody has, also for a caller covering both; the role is refused first.
+    for (who, target, expected) in [
+        ("agent-acme", Cross, NOT_FOUND),
+        ("agent-both", Cross, NOT_FOUND),
+        ("manager-acme", Cross, NOT_FOUND),
+        ("agent-acme", MissingMacro, NOT_FOUND),
+        ("admin-all", MissingMacro, DENIED),
+    ] {
+        rows.push(row(who, None, Rpc::ApplyMacro, target, expected));
+    }
+
+    // The macro book: admins only, in the one tenant the call acts in (as SubmitTicket
+    // opens a ticket); the role is refused before the missing x-tenant is noticed.
+    for rpc in [Rpc::PutMacro, Rpc::RemoveMacro] {
+        for (who, x_tenant, target, expected) in [
+            ("shop-a", None, Acme, DENIED),
+            ("shop-g", None, Globex, DENIED),
+            ("agent-acme", None, Acme, DENIED),
+            ("agent-globex", None, Globex, DENIED),
+            ("manager-acme", None, Acme, DENIED),
+            ("agent-both", None, Acme, DENIED),
+            ("agent-both", Some("acme"), Acme, DENIED),
+            ("admin-acme", None, Acme, OK),
+            ("admin-acme", Some("acme"), Acme, OK),
+            ("admin-acme", Some("globex"), Globex, DENIED),
+            ("admin-all", None, Acme, INVALID),
+            ("admin-all", Some("ACME"), Acme, INVALID),
+            ("admin-all", Some("acme"), Acme, OK),
+            ("admin-all", Some("globex"), Globex, OK),
+        ] {
+            rows.push(row(who, x_tenant, rpc, target, expected));
+        }
+    }
+    // Removing looks the name up in the acting tenant only: another tenant's macro
+    // is not there, even for a caller covering both.
+    for (who, x_tenant, target, expected) in [
+        ("admin-acme", None, Missing, NOT_FOUND),
+        ("admin-acme", None, Cross, NOT_FOUND),
+        ("admin-all", Some("acme"), Cross, NOT_FOUND),
+        ("admin-all", Some("globex"), Missing, NOT_FOUND),
+        ("manager-acme", None, Missing, DENIED),
+    ] {
+        rows.push(row(who, x_tenant, Rpc::RemoveMacro, target, expected));
+    }
+    // Reading the book: staff, in the one tenant the call acts in.
+    for (who, x_tenant, target, expected) in [
+        ("shop-a", None, Acme, DENIED),
+        ("shop-a", Some("acme"), Acme, DENIED),
+        ("shop-g", None, Globex, DENIED),
+        ("agent-acme", None, Acme, OK),
+        ("agent-acme", Some("globex"), Globex, DENIED),
+        ("agent-globex", None, Globex, OK),
+        ("manager-acme", None, Acme, OK),
+        ("manager-acme", Some("globex"), Globex, DENIED),
+        ("agent-both", None, Acme, INVALID),
+        ("agent-both", Some("acme"), Acme, OK),
+        ("agent-both", Some("globex"), Globex, OK),
+        ("admin-acme", None, Acme, OK),
+        ("admin-acme", Some("globex"), Globex, DENIED),
+        ("admin-all", None, Acme, INVALID),
+        ("admin-all", Some("acme"), Acme, OK),
+        ("admin-all", Some("globex"), Globex, OK),
+    ] {
+        rows.push(row(who, x_tenant, Rpc::ListMacros, target, expected));
+    }
 
     // Closing a solved ticket: staff, on tickets of tenants they cover.
     for (who, target, expected) in [
@@ -920,6 +1015,14 @@ struct Tenant {
     agent: Caller,
     /// A manager of this tenant (sets up agents).
     manager: Caller,
+    /// An admin of this tenant (puts macros).
+    admin: Caller,
+    /// A macro only this tenant has (besides [`ACK`], which every tenant has): a
+    /// UUID, so a NOT_FOUND naming it reads as one naming a name nobody has.
+    only_macro: String,
+    /// Every macro name put (or that a row may put) in this tenant: the most its
+    /// book may list.
+    macros: Vec<String>,
     /// An agent registered for this tenant (a UUID, as many identity providers'
     /// subjects are).
     routing_agent: String,
@@ -939,7 +1042,8 @@ struct Fixtures<'c> {
 
 impl<'c> Fixtures<'c> {
     /// A customer with a ticket (opened by the tenant's shop) and an internal note on
-    /// it, in `acme` and in `globex`.
+    /// it, and the macros [`ACK`] and one only the tenant has, in `acme` and in
+    /// `globex`.
     async fn set_up(cluster: &'c Cluster) -> Fixtures<'c> {
         let mut tenants = Vec::new();
         for (name, shop) in [("acme", "setup-shop-a"), ("globex", "setup-shop-g")] {
@@ -964,11 +1068,24 @@ impl<'c> Fixtures<'c> {
             let manager = caller(&format!("setup-manager-{name}"), Role::Manager, &[name]);
             let routing_agent = Uuid::new_v4().to_string();
             register_agent(cluster, &manager, &routing_agent, name).await;
+            let admin = caller(&format!("setup-admin-{name}"), Role::Admin, &[name]);
+            let only_macro = random_id();
+            put_macro(cluster, &admin, ACK, ACK_BODY).await;
+            put_macro(
+                cluster,
+                &admin,
+                &only_macro,
+                &format!("Only {name} says this."),
+            )
+            .await;
             tenants.push(Tenant {
                 name,
                 shop,
                 agent,
                 manager,
+                admin,
+                only_macro: only_macro.clone(),
+                macros: vec![ACK.to_string(), only_macro],
                 routing_agent,
                 email,
                 customer: opened.customer_id,
@@ -990,6 +1107,20 @@ impl<'c> Fixtures<'c> {
             Target::Globex => &self.globex,
             _ => &self.acme,
         }
+    }
+
+    fn tenant_mut(&mut self, target: Target) -> &mut Tenant {
+        match target {
+            Target::Globex => &mut self.globex,
+            _ => &mut self.acme,
+        }
+    }
+
+    /// Puts macro `name` in `target`'s tenant, as its admin.
+    async fn fresh_macro(&mut self, target: Target, name: &str) {
+        self.tenant_mut(target).macros.push(name.to_string());
+        let tenant = self.tenant(target);
+        put_macro(self.cluster, &tenant.admin, name, "Fresh: we are on it.").await;
     }
 
     fn next(&mut self) -> usize {
@@ -1066,13 +1197,18 @@ impl<'c> Fixtures<'c> {
         let (from, into) = match target {
             Target::Cross => (Target::Acme, Target::Globex),
             Target::Acme | Target::Globex => (target, target),
-            Target::Missing | Target::MissingAgent => (Target::Acme, Target::Acme),
+            Target::Missing | Target::MissingAgent | Target::MissingMacro => {
+                (Target::Acme, Target::Acme)
+            }
         };
         let email = |t: Target| format!("duplicate-{n}@{}.example", self.tenant(t).name);
         let source = self
             .open(from, &format!("duplicate-{n}-a"), &email(from))
             .await;
-        if matches!(target, Target::Missing | Target::MissingAgent) {
+        if matches!(
+            target,
+            Target::Missing | Target::MissingAgent | Target::MissingMacro
+        ) {
             return (source.ticket_id, random_id(), source.status);
         }
         let other = self
@@ -1116,7 +1252,7 @@ impl<'c> Fixtures<'c> {
                 self.fresh_customer(Target::Acme).await.0,
                 self.fresh_customer(Target::Globex).await.0,
             ),
-            Target::Missing | Target::MissingAgent => {
+            Target::Missing | Target::MissingAgent | Target::MissingMacro => {
                 (self.fresh_customer(Target::Acme).await.0, random_id())
             }
         }
@@ -1322,6 +1458,48 @@ impl<'c> Fixtures<'c> {
                     status,
                 )
             }
+            // Put in the acting tenant (the target's), under a name of its own.
+            Rpc::PutMacro => {
+                let name = format!("row-{index}");
+                self.tenant_mut(target).macros.push(name.clone());
+                Prepared::PutMacro(v1::PutMacroRequest {
+                    r#macro: Some(v1::Macro {
+                        name,
+                        body: format!("Row {index}: please send us a photo of the router."),
+                        status_change: v1::TicketStatus::Pending.into(),
+                    }),
+                })
+            }
+            // A new macro of the target's tenant (globex's for `Cross`), to remove
+            // acting in the tenant the row names; for `Missing` a name nobody has.
+            Rpc::RemoveMacro => {
+                let name = random_id();
+                match target {
+                    Target::Acme | Target::Globex => self.fresh_macro(target, &name).await,
+                    Target::Cross => self.fresh_macro(Target::Globex, &name).await,
+                    Target::Missing | Target::MissingAgent | Target::MissingMacro => {}
+                }
+                Prepared::RemoveMacro(v1::RemoveMacroRequest { name })
+            }
+            Rpc::ListMacros => {
+                let tenant = self.tenant(target);
+                Prepared::ListMacros {
+                    listed: vec![ACK.to_string(), tenant.only_macro.clone()],
+                    allowed: tenant.macros.clone(),
+                }
+            }
+            Rpc::ApplyMacro => {
+                let name = match target {
+                    Target::Cross => self.globex.only_macro.clone(),
+                    Target::MissingMacro => random_id(),
+                    _ => ACK.to_string(),
+                };
+                Prepared::ApplyMacro(v1::ApplyMacroRequest {
+                    ticket_id: main_ticket,
+                    name,
+                    idempotency_key: format!("row-{index}"),
+                })
+            }
             Rpc::GetTicket => Prepared::GetTicket(v1::GetTicketRequest {
                 ticket_id: main_ticket,
                 as_of_version: None,
@@ -1370,7 +1548,7 @@ impl<'c> Fixtures<'c> {
             Rpc::RecordFeedback => {
                 let customer_id = match target {
                     Target::Cross => self.globex.customer.clone(),
-                    Target::Missing | Target::MissingAgent => random_id(),
+                    Target::Missing | Target::MissingAgent | Target::MissingMacro => random_id(),
                     _ => self.tenant(target).customer.clone(),
                 };
                 let key = format!("row-{index}");
@@ -1577,6 +1755,17 @@ enum Prepared {
     /// The request, the ticket the source is merged into, and the source's status
     /// before the merge.
     Unmerge(v1::UnmergeTicketRequest, String, i32),
+    PutMacro(v1::PutMacroRequest),
+    /// Removed, it must no longer be listed.
+    RemoveMacro(v1::RemoveMacroRequest),
+    /// The acting tenant's macros: `listed` must be among them (with [`ACK`]'s
+    /// body), and each must be one of `allowed` (never another tenant's).
+    ListMacros {
+        listed: Vec<String>,
+        allowed: Vec<String>,
+    },
+    /// Its answer must be [`ACK_BODY`], recorded, the ticket open.
+    ApplyMacro(v1::ApplyMacroRequest),
     GetTicket(v1::GetTicketRequest),
     History(v1::GetTicketHistoryRequest),
     /// Opened from version 0: the first update must be the opening.
@@ -1819,6 +2008,28 @@ async fn assign(cluster: &Cluster, manager: &Caller, ticket_id: &str, agent_id: 
             ticket_id: ticket_id.to_string(),
             agent_id: agent_id.to_string(),
             reason: "set up a transfer".into(),
+        })
+        .await
+        .unwrap();
+}
+
+/// The macro every tenant of the table has, and its body (no placeholders, so it
+/// applies to any ticket).
+const ACK: &str = "ack";
+const ACK_BODY: &str = "We are on it.";
+
+/// Puts macro `name` (no status change) in `admin`'s tenant.
+async fn put_macro(cluster: &Cluster, admin: &Caller, name: &str, body: &str) {
+    cluster
+        .conversation_as(admin, None)
+        .await
+        .unwrap()
+        .put_macro(v1::PutMacroRequest {
+            r#macro: Some(v1::Macro {
+                name: name.to_string(),
+                body: body.to_string(),
+                status_change: v1::TicketStatus::Unspecified.into(),
+            }),
         })
         .await
         .unwrap();
@@ -2215,6 +2426,96 @@ async fn execute(
                 "unmerge",
                 (r.source, &source, status),
                 (r.target, &target),
+            ))
+        }
+        Prepared::PutMacro(request) => {
+            let sent = request.r#macro.clone();
+            let r = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .put_macro(request)
+                .await?
+                .into_inner();
+            Ok(check(
+                r.r#macro == sent && r.recorded,
+                format!(
+                    "answered {:?} (recorded: {}), expected {sent:?} (recorded: true)",
+                    r.r#macro, r.recorded
+                ),
+            ))
+        }
+        Prepared::RemoveMacro(request) => {
+            let name = request.name.clone();
+            let mut conversation = cluster.conversation_as(caller, x_tenant).await.unwrap();
+            conversation.remove_macro(request).await?;
+            Ok(
+                match conversation.list_macros(v1::ListMacrosRequest {}).await {
+                    Ok(r) => {
+                        let names: Vec<String> =
+                            r.into_inner().macros.into_iter().map(|m| m.name).collect();
+                        check(
+                            !names.contains(&name),
+                            format!("{name} still listed after removing it: {names:?}"),
+                        )
+                    }
+                    Err(status) => Some(format!("listing after removing {name}: {status:?}")),
+                },
+            )
+        }
+        Prepared::ListMacros { listed, allowed } => {
+            let macros = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .list_macros(v1::ListMacrosRequest {})
+                .await?
+                .into_inner()
+                .macros;
+            let names: Vec<&str> = macros.iter().map(|m| m.name.as_str()).collect();
+            let mut problems = Vec::new();
+            let missing: Vec<&String> = listed
+                .iter()
+                .filter(|n| !names.contains(&n.as_str()))
+                .collect();
+            if !missing.is_empty() {
+                problems.push(format!("the tenant's {missing:?} not listed"));
+            }
+            let foreign: Vec<&&str> = names
+                .iter()
+                .filter(|n| !allowed.iter().any(|a| a == **n))
+                .collect();
+            if !foreign.is_empty() {
+                problems.push(format!("not the tenant's, listed: {foreign:?}"));
+            }
+            if !names.is_sorted() {
+                problems.push(format!("not by name: {names:?}"));
+            }
+            let ack = macros.iter().find(|m| m.name == ACK);
+            if ack.is_some_and(|m| m.body != ACK_BODY) {
+                problems.push(format!("{ACK} listed as {ack:?}"));
+            }
+            Ok((!problems.is_empty()).then(|| problems.join("; ")))
+        }
+        Prepared::ApplyMacro(request) => {
+            let ticket = request.ticket_id.clone();
+            let r = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .apply_macro(request)
+                .await?
+                .into_inner();
+            let change = r.change.unwrap_or_default();
+            Ok(check(
+                r.body == ACK_BODY
+                    && change.recorded
+                    && change.ticket_id == ticket
+                    && status_of(change.status) == Some(v1::TicketStatus::Open),
+                format!(
+                    "answered {:?} with {change:?}, expected {ACK_BODY:?}, recorded, {ticket} open",
+                    r.body
+                ),
             ))
         }
         Prepared::GetTicket(request) => {

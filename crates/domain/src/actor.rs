@@ -94,6 +94,10 @@ pub enum Action {
     Close,
     /// Merge a duplicate ticket into another, or undo that.
     MergeTickets,
+    /// Put or remove a tenant's macros.
+    ManageMacros,
+    /// Read a tenant's macros.
+    ReadMacros,
     /// Record what a customer thinks: CSAT, NPS, product feedback (customer systems).
     RecordFeedback,
     /// Read a ticket (customer systems see customer-visible parts only).
@@ -140,6 +144,8 @@ impl fmt::Display for Action {
             Action::Close => "close tickets",
             Action::RecordFeedback => "record customer feedback",
             Action::MergeTickets => "merge tickets",
+            Action::ManageMacros => "manage macros",
+            Action::ReadMacros => "read macros",
             Action::ReadTicket => "read tickets",
             Action::ReadHistory => "read ticket history",
             Action::LinkCustomers => "link customers",
@@ -172,11 +178,11 @@ pub fn may(role: Role, action: Action) -> bool {
         // Admin: the auto-close timer acts as the system.
         Close => role.is_staff(),
         ReadHistory | LinkCustomers => role.is_staff(),
-        ManagePersonalData | OperateReadModels => role == Admin,
+        ManagePersonalData | OperateReadModels | ManageMacros => role == Admin,
         ManageAgents | AssignTickets | SetTier | ManagePolicies | ReadMetrics => {
             matches!(role, Manager | Admin)
         }
-        SetAvailability | ReadAgents | ReadRouting => role.is_staff(),
+        SetAvailability | ReadAgents | ReadRouting | ReadMacros => role.is_staff(),
     }
 }
 

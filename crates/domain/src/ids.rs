@@ -59,6 +59,13 @@ pub fn feedback_id(tenant: &TenantId, system: &str, idempotency_key: &str) -> Uu
     )
 }
 
+const MACROS_NAMESPACE: Uuid = Uuid::from_u128(0x5b1f_0c2e_6a3d_4e8f_9a71_3c4d_2e1f_0b07);
+
+/// The id of `tenant`'s macro book (`frontline.macros.<id>`).
+pub fn macro_book_id(tenant: &TenantId) -> Uuid {
+    Uuid::new_v5(&MACROS_NAMESPACE, format!("macros/{tenant}").as_bytes())
+}
+
 const AGENT_NAMESPACE: Uuid = Uuid::from_u128(0x5b1f_0c2e_6a3d_4e8f_9a71_3c4d_2e1f_0b04);
 
 /// The id of the agent whose token subject is `agent_id` (one person, whatever

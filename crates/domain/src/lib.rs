@@ -33,6 +33,7 @@ pub mod identity;
 pub mod identity_claim;
 pub mod ids;
 pub mod limits;
+pub mod macros;
 pub mod satisfaction;
 pub mod sla;
 pub mod tenant;

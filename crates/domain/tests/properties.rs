@@ -163,6 +163,11 @@ fn command() -> impl Strategy<Value = TicketCommand> {
         2 => (0u8..=6, optional_text()).prop_map(|(score, comment)| {
             TicketCommand::RateSatisfaction { score, comment }
         }),
+        1 => body().prop_map(|body| TicketCommand::AutoAnswer {
+            body,
+            rule: "basic".into(),
+        }),
+        1 => Just(TicketCommand::RequestHuman),
         1 => (0..12u64).prop_map(|rating| TicketCommand::RaiseFollowUp {
             rating,
             team: "t".into(),
@@ -281,6 +286,8 @@ fn key_of(command: &TicketCommand, actor: &Actor) -> Option<String> {
         | TicketCommand::RejectDecline { .. }
         | TicketCommand::RateSatisfaction { .. }
         | TicketCommand::RaiseFollowUp { .. }
+        | TicketCommand::AutoAnswer { .. }
+        | TicketCommand::RequestHuman
         | TicketCommand::Close { .. } => None,
     };
     key.map(|k| format!("{}/{k}", actor.id))
@@ -461,11 +468,23 @@ proptest! {
                     }
                 }
                 Ok(None) => {
-                    // Only a repeated key on an existing ticket records nothing.
+                    // Only a repeat on an existing ticket records nothing: a repeated
+                    // key, or a command whose effect the state already shows (an
+                    // automated answer given, a person asked for or already there, a
+                    // follow-up raised for that solve).
                     prop_assert!(before.exists());
                     let key = key_of(command, actor);
+                    let done_already = match command {
+                        TicketCommand::AutoAnswer { .. } => before.auto_answered,
+                        TicketCommand::RequestHuman => before.auto_answered,
+                        TicketCommand::RaiseFollowUp { rating, .. } => before
+                            .low_ratings
+                            .get(rating)
+                            .is_some_and(|solve| before.follow_ups.contains(solve)),
+                        _ => false,
+                    };
                     prop_assert!(
-                        key.is_some_and(|k| before.idempotency_keys.contains(&k)),
+                        done_already || key.is_some_and(|k| before.idempotency_keys.contains(&k)),
                         "Ok(None) for {:?}", command
                     );
                     prop_assert_eq!(&t, &before);
@@ -567,14 +586,17 @@ fn actor_may(role: Role, command: &TicketCommand) -> bool {
     match command {
         TicketCommand::Open(_)
         | TicketCommand::AddCustomerMessage { .. }
-        | TicketCommand::RateSatisfaction { .. } => {
+        | TicketCommand::RateSatisfaction { .. }
+        | TicketCommand::RequestHuman => {
             matches!(role, Role::CustomerSystem | Role::Admin)
         }
         TicketCommand::ApproveDecline { .. } | TicketCommand::RejectDecline { .. } => {
             role == Role::Manager
         }
         TicketCommand::Close { after: None } => role.is_staff(),
-        TicketCommand::Close { after: Some(_) } | TicketCommand::RaiseFollowUp { .. } => {
+        TicketCommand::Close { after: Some(_) }
+        | TicketCommand::RaiseFollowUp { .. }
+        | TicketCommand::AutoAnswer { .. } => {
             matches!(role, Role::Manager | Role::Admin)
         }
         _ => matches!(role, Role::Agent | Role::Manager),

@@ -114,6 +114,7 @@ enum_map!(v1::MessageKind, domain::ticket::MessageKind, v1::MessageKind::Unspeci
     v1::MessageKind::Customer => domain::ticket::MessageKind::Customer,
     v1::MessageKind::AgentReply => domain::ticket::MessageKind::AgentReply,
     v1::MessageKind::InternalNote => domain::ticket::MessageKind::InternalNote,
+    v1::MessageKind::Automated => domain::ticket::MessageKind::Automated,
 });
 
 /// Decodes a raw `i32` enum field into a domain value (`None` if unspecified/unknown).
@@ -210,6 +211,42 @@ pub fn nps_category(score: Option<u8>) -> i32 {
         Some(NpsCategory::Detractor) => v1::NpsCategory::Detractor,
     };
     category.into()
+}
+
+/// A macro on the wire.
+pub fn macro_wire(m: &domain::macros::Macro) -> v1::Macro {
+    use domain::macros::StatusChange;
+    let status = match m.status_change {
+        StatusChange::None => v1::TicketStatus::Unspecified,
+        StatusChange::Pending => v1::TicketStatus::Pending,
+        StatusChange::Solved => v1::TicketStatus::Solved,
+    };
+    v1::Macro {
+        name: m.name.clone(),
+        body: m.body.clone(),
+        status_change: status.into(),
+    }
+}
+
+/// A macro from a request (or an event), checked; error fields name the request's.
+pub fn macro_from_wire(w: &v1::Macro) -> Result<domain::macros::Macro, domain::DomainError> {
+    use domain::macros::StatusChange;
+    let status_change = match v1::TicketStatus::try_from(w.status_change) {
+        Ok(v1::TicketStatus::Unspecified | v1::TicketStatus::Open) => StatusChange::None,
+        Ok(v1::TicketStatus::Pending) => StatusChange::Pending,
+        Ok(v1::TicketStatus::Solved) => StatusChange::Solved,
+        _ => {
+            return Err(domain::DomainError::invalid(
+                "macro.status_change",
+                "OPEN, PENDING or SOLVED (or unset)",
+            ));
+        }
+    };
+    Ok(domain::macros::Macro {
+        name: w.name.clone(),
+        body: w.body.clone(),
+        status_change,
+    })
 }
 
 /// A ticket's short view.

@@ -12,6 +12,7 @@ use frontline_domain::{
     Priority, TenantId, TicketEvent,
     assignment::{Rule, Tier, Verdict},
     feedback::{Feedback, FeedbackEvent},
+    macros::MacroEvent,
     satisfaction,
     sla::{
         clocks::{Alarm, ClockKind},
@@ -161,6 +162,8 @@ impl EventCodec for TicketEvent {
             TicketEvent::Closed { .. } => v1::TicketClosed::full_name(),
             TicketEvent::SatisfactionRated { .. } => v1::SatisfactionRated::full_name(),
             TicketEvent::FollowUpRaised { .. } => v1::FollowUpRaised::full_name(),
+            TicketEvent::AutoAnswered { .. } => v1::TicketAutoAnswered::full_name(),
+            TicketEvent::HumanRequested { .. } => v1::HumanRequested::full_name(),
             TicketEvent::MergedInto { .. } => v1::TicketMergedInto::full_name(),
             TicketEvent::MergedFrom { .. } => v1::TicketMergedFrom::full_name(),
             TicketEvent::Unmerged { .. } => v1::TicketUnmerged::full_name(),
@@ -288,6 +291,15 @@ impl EventCodec for TicketEvent {
             }
             .encode_to_vec(),
             TicketEvent::Closed { automatic } => v1::TicketClosed { automatic }.encode_to_vec(),
+            TicketEvent::AutoAnswered { body, rule } => v1::TicketAutoAnswered {
+                body: fields.seal("body", body),
+                rule,
+            }
+            .encode_to_vec(),
+            TicketEvent::HumanRequested { priority } => v1::HumanRequested {
+                priority: v1::Priority::from(priority).into(),
+            }
+            .encode_to_vec(),
             TicketEvent::MergedInto { target, reason } => v1::TicketMergedInto {
                 target_ticket_id: target.to_string(),
                 reason: fields.seal("reason", reason),
@@ -455,6 +467,18 @@ impl EventCodec for TicketEvent {
                 rating: e.rating,
                 team: e.team,
                 reason: open(fields, "reason", e.reason)?,
+            }));
+        }
+        if let Some(e) = payload::<v1::TicketAutoAnswered>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(TicketEvent::AutoAnswered {
+                body: open(fields, "body", e.body)?,
+                rule: e.rule,
+            }));
+        }
+        if let Some(e) = payload::<v1::HumanRequested>(event_type, bytes) {
+            return Ok(Some(TicketEvent::HumanRequested {
+                priority: priority(e?.priority),
             }));
         }
         if let Some(e) = payload::<v1::TicketMergedInto>(event_type, bytes) {
@@ -853,6 +877,66 @@ impl EventCodec for FeedbackEvent {
     }
 }
 
+// Macros are the tenant's texts: nothing personal.
+impl EventCodec for MacroEvent {
+    fn event_type(&self) -> String {
+        match self {
+            MacroEvent::Put { .. } => v1::MacroPut::full_name(),
+            MacroEvent::Removed { .. } => v1::MacroRemoved::full_name(),
+            MacroEvent::AnswerRuleSet { .. } => v1::AnswerRuleSet::full_name(),
+        }
+    }
+
+    fn encode_payload(&self, _fields: &Fields<'_>) -> Vec<u8> {
+        match self {
+            MacroEvent::Put { tenant, r#macro } => v1::MacroPut {
+                tenant: tenant.to_string(),
+                r#macro: Some(convert::macro_wire(r#macro)),
+            }
+            .encode_to_vec(),
+            MacroEvent::Removed { name } => v1::MacroRemoved { name: name.clone() }.encode_to_vec(),
+            MacroEvent::AnswerRuleSet {
+                tenant,
+                product_area,
+                macro_name,
+            } => v1::AnswerRuleSet {
+                tenant: tenant.to_string(),
+                product_area: product_area.clone(),
+                macro_name: macro_name.clone().unwrap_or_default(),
+            }
+            .encode_to_vec(),
+        }
+    }
+
+    fn decode_payload(
+        event_type: &str,
+        bytes: &[u8],
+        _fields: &Fields<'_>,
+    ) -> Result<Option<Self>, String> {
+        if let Some(e) = payload::<v1::MacroPut>(event_type, bytes) {
+            let e = e?;
+            let r#macro = convert::macro_from_wire(&e.r#macro.unwrap_or_default())
+                .map_err(|e| e.to_string())?;
+            return Ok(Some(MacroEvent::Put {
+                tenant: tenant(&e.tenant)?,
+                r#macro,
+            }));
+        }
+        if let Some(e) = payload::<v1::AnswerRuleSet>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(MacroEvent::AnswerRuleSet {
+                tenant: tenant(&e.tenant)?,
+                product_area: e.product_area,
+                macro_name: optional(e.macro_name),
+            }));
+        }
+        if let Some(e) = payload::<v1::MacroRemoved>(event_type, bytes) {
+            return Ok(Some(MacroEvent::Removed { name: e?.name }));
+        }
+        Ok(None)
+    }
+}
+
 /// An identity as events write it: one field set, its value sealed.
 fn seal_identity(fields: &Fields<'_>, field: &str, key: &IdentityKey) -> v1::CustomerIdentity {
     let mut wire = convert::identity_key(key);
@@ -998,6 +1082,13 @@ mod tests {
             target: Uuid::from_u128(2),
             reason: "same router".into(),
         });
+        round_trip(TicketEvent::AutoAnswered {
+            body: "Try a restart; reply HUMAN for a person.".into(),
+            rule: "basic-router".into(),
+        });
+        round_trip(TicketEvent::HumanRequested {
+            priority: Priority::High,
+        });
         round_trip(TicketEvent::MergedFrom {
             source: Uuid::from_u128(1),
         });
@@ -1086,6 +1177,22 @@ mod tests {
             customer_id: Some(Uuid::from_u128(5)),
             ticket_id: None,
         }));
+        round_trip(MacroEvent::Put {
+            tenant: TenantId::parse("tenant", "acme").unwrap(),
+            r#macro: frontline_domain::macros::Macro {
+                name: "firmware".into(),
+                body: "Hi {{customer.name}}".into(),
+                status_change: frontline_domain::macros::StatusChange::Solved,
+            },
+        });
+        round_trip(MacroEvent::AnswerRuleSet {
+            tenant: TenantId::parse("tenant", "acme").unwrap(),
+            product_area: "router-x200".into(),
+            macro_name: Some("firmware".into()),
+        });
+        round_trip(MacroEvent::Removed {
+            name: "firmware".into(),
+        });
         round_trip(CustomerEvent::NpsRated {
             score: 0,
             comment: "never again".into(),

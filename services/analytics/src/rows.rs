@@ -154,9 +154,14 @@ impl TicketRow {
                 row.stop(&[ClockKind::FirstResponse, ClockKind::NextResponse]);
             }
             TicketEvent::DeclineProposed { .. } => row.declines_proposed += 1,
+            TicketEvent::HumanRequested { priority } => {
+                row.priority = wire::<v1::Priority, _>(*priority);
+            }
             TicketEvent::DeclineRejected { .. }
             | TicketEvent::Closed { .. }
             | TicketEvent::FollowUpRaised { .. }
+            // An automated answer is no first reply.
+            | TicketEvent::AutoAnswered { .. }
             | TicketEvent::MergedInto { .. }
             | TicketEvent::MergedFrom { .. }
             | TicketEvent::Unmerged { .. }

@@ -1,15 +1,22 @@
 //! `frontline.v1.ConversationService`: requests in, answers out. Every call goes
 //! through [`handle`] (authenticate, authorise, validate); the domain decides.
 
-use frontline_domain::{Action, Caller, Ticket, TicketCommand, satisfaction};
+use frontline_domain::{
+    Action, Caller, Ticket, TicketCommand,
+    macros::{MacroCommand, StatusChange},
+    satisfaction,
+};
 use frontline_eventlog::{CommandOptions, EventLog, EventMeta, execute};
-use frontline_proto::v1::{self, conversation_service_server::ConversationService};
+use frontline_proto::{
+    convert,
+    v1::{self, conversation_service_server::ConversationService},
+};
 use frontline_runtime::{ApiError, Call, handle, now_millis};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
-    merge,
+    macros, merge,
     tickets::{self, AsOf},
     watch,
 };
@@ -373,6 +380,166 @@ impl ConversationService for Conversation {
                 target: Some(target),
             })
         })
+        .await
+    }
+
+    async fn put_macro(
+        &self,
+        request: Request<v1::PutMacroRequest>,
+    ) -> Result<Response<v1::PutMacroResponse>, Status> {
+        handle(request, Action::ManageMacros, |call| async move {
+            let wire = call.message.r#macro.clone().unwrap_or_default();
+            let found = convert::macro_from_wire(&wire)?;
+            found.validate()?;
+            let tenant = call.acting_tenant()?;
+            let recorded = macros::change(
+                &self.log,
+                self.options,
+                (&call.caller, &call.meta),
+                &tenant,
+                MacroCommand::Put(found.clone()),
+            )
+            .await?;
+            Ok(v1::PutMacroResponse {
+                r#macro: Some(convert::macro_wire(&found)),
+                recorded,
+            })
+        })
+        .await
+    }
+
+    async fn remove_macro(
+        &self,
+        request: Request<v1::RemoveMacroRequest>,
+    ) -> Result<Response<v1::RemoveMacroResponse>, Status> {
+        handle(request, Action::ManageMacros, |call| async move {
+            let tenant = call.acting_tenant()?;
+            macros::change(
+                &self.log,
+                self.options,
+                (&call.caller, &call.meta),
+                &tenant,
+                MacroCommand::Remove(call.message.name.clone()),
+            )
+            .await?;
+            Ok(v1::RemoveMacroResponse {})
+        })
+        .await
+    }
+
+    async fn list_macros(
+        &self,
+        request: Request<v1::ListMacrosRequest>,
+    ) -> Result<Response<v1::ListMacrosResponse>, Status> {
+        handle(request, Action::ReadMacros, |call| async move {
+            let tenant = call.acting_tenant()?;
+            let book = macros::book(&self.log, &tenant).await?;
+            Ok(v1::ListMacrosResponse {
+                macros: book.macros.values().map(convert::macro_wire).collect(),
+                answer_rules: book
+                    .answer_rules
+                    .iter()
+                    .map(|(area, name)| v1::AnswerRule {
+                        product_area: area.clone(),
+                        macro_name: name.clone(),
+                    })
+                    .collect(),
+            })
+        })
+        .await
+    }
+
+    async fn put_answer_rule(
+        &self,
+        request: Request<v1::PutAnswerRuleRequest>,
+    ) -> Result<Response<v1::PutAnswerRuleResponse>, Status> {
+        handle(request, Action::ManageMacros, |call| async move {
+            let rule = call.message.rule.clone().unwrap_or_default();
+            let command = MacroCommand::SetAnswerRule {
+                product_area: rule.product_area,
+                macro_name: (!rule.macro_name.is_empty()).then_some(rule.macro_name),
+            };
+            let tenant = call.acting_tenant()?;
+            let recorded = macros::change(
+                &self.log,
+                self.options,
+                (&call.caller, &call.meta),
+                &tenant,
+                command,
+            )
+            .await?;
+            Ok(v1::PutAnswerRuleResponse { recorded })
+        })
+        .await
+    }
+
+    async fn request_human(
+        &self,
+        request: Request<v1::RequestHumanRequest>,
+    ) -> Result<Response<v1::RequestHumanResponse>, Status> {
+        handle(
+            request,
+            Action::SubmitContact,
+            |Call {
+                 caller,
+                 meta,
+                 message: r,
+                 ..
+             }| async move {
+                let change = self
+                    .command(
+                        &caller,
+                        &meta,
+                        &r.ticket_id,
+                        None,
+                        TicketCommand::RequestHuman,
+                    )
+                    .await?;
+                Ok(v1::RequestHumanResponse {
+                    change: Some(change),
+                })
+            },
+        )
+        .await
+    }
+
+    async fn apply_macro(
+        &self,
+        request: Request<v1::ApplyMacroRequest>,
+    ) -> Result<Response<v1::ApplyMacroResponse>, Status> {
+        handle(
+            request,
+            Action::Reply,
+            |Call {
+                 caller,
+                 meta,
+                 message: r,
+                 ..
+             }| async move {
+                let id = ticket_id(&r.ticket_id)?;
+                let key = optional_key(r.idempotency_key);
+                if let Some(key) = &key {
+                    frontline_domain::limits::idempotency_key("idempotency_key", key)?;
+                }
+                let (body, change) = macros::fill(&self.log, &caller, id, &r.name).await?;
+                let reply = macros::reply(body.clone(), change, key);
+                let mut outcome = self
+                    .command(&caller, &meta, &r.ticket_id, None, reply)
+                    .await?;
+                if change == StatusChange::Solved && outcome.recorded {
+                    let solve = TicketCommand::Solve {
+                        resolution: String::new(),
+                    };
+                    outcome = self
+                        .command(&caller, &meta, &r.ticket_id, None, solve)
+                        .await?;
+                }
+                Ok(v1::ApplyMacroResponse {
+                    body,
+                    change: Some(outcome),
+                })
+            },
+        )
         .await
     }
 

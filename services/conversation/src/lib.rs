@@ -7,8 +7,10 @@
 //!   moment; history).
 //! - [`watch`]: a ticket's events streamed live (`WatchTicket`).
 //! - [`merge`]: merging a duplicate into another ticket, and undoing it.
+//! - [`macros`]: the tenant's canned answers, filled from what the customer told us.
 
 pub mod grpc;
+pub mod macros;
 pub mod merge;
 pub mod tickets;
 pub mod watch;

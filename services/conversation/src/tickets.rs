@@ -95,6 +95,19 @@ pub async fn view(
     Ok(view)
 }
 
+/// The person behind customer record `id`: the record it shows through, and the
+/// records linked into that one.
+pub async fn person(log: &EventLog, id: Uuid) -> Result<(Customer, Vec<Customer>), ApiError> {
+    let mut customer = log.load::<Customer>(&id).await?.state;
+    if let Some(into) = customer.linked_into {
+        customer = log.load::<Customer>(&into).await?.state;
+    }
+    let linked: Vec<Uuid> = customer.linked.iter().copied().collect();
+    let linked =
+        futures::future::try_join_all(linked.iter().map(|l| log.load::<Customer>(l))).await?;
+    Ok((customer, linked.into_iter().map(|l| l.state).collect()))
+}
+
 /// The wire view of a ticket for a caller (`staff` see internal notes), with the
 /// customer's current facts (those of the person: records linked into the one
 /// shown included).
@@ -104,14 +117,8 @@ pub async fn wire(
     ticket: &TicketView,
     staff: bool,
 ) -> Result<v1::Ticket, ApiError> {
-    let mut customer = log.load::<Customer>(&ticket.customer_id).await?.state;
-    if let Some(into) = customer.linked_into {
-        customer = log.load::<Customer>(&into).await?.state;
-    }
-    let linked: Vec<Uuid> = customer.linked.iter().copied().collect();
-    let linked =
-        futures::future::try_join_all(linked.iter().map(|l| log.load::<Customer>(l))).await?;
-    let facts = customer.person_facts(linked.iter().map(|l| &l.state));
+    let (customer, linked) = person(log, ticket.customer_id).await?;
+    let facts = customer.person_facts(linked.iter());
     let mut wire = convert::ticket(id, ticket, staff, &facts);
     // Tickets merged into this one: their messages show here, in time order.
     for source in &ticket.merged_from {

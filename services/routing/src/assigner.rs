@@ -50,7 +50,7 @@ impl Default for Settings {
 /// Gives tickets to agents.
 #[derive(Clone, Debug)]
 pub struct Assigner {
-    log: EventLog,
+    pub(crate) log: EventLog,
     db: PgPool,
     settings: Settings,
     desks: agents::Desks,

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::{
     assigner::{Assigner, system},
+    auto_answer,
     sla::Sla,
 };
 
@@ -160,11 +161,18 @@ async fn on_ticket(assigner: &Assigner, d: &Delivery<TicketEvent>) -> Result<(),
         .map(convert::millis)
         .unwrap_or_default();
     match event {
-        TicketEvent::Opened(_)
-        | TicketEvent::Reopened { .. }
-        | TicketEvent::CustomerMessageAdded { reopened: true, .. } => {
+        // A basic-tier ticket may get its automated answer first, a person later.
+        TicketEvent::Opened(_) => {
+            if auto_answer::answer(&assigner.log, ticket_id, &meta(d)).await? {
+                return Ok(());
+            }
             assigner.route(ticket_id, &meta(d)).await
         }
+        // Reopened, or a person asked for after an automated answer (a customer
+        // message on a ticket that owes no agent routes nothing).
+        TicketEvent::Reopened { .. }
+        | TicketEvent::CustomerMessageAdded { .. }
+        | TicketEvent::HumanRequested { .. } => assigner.route(ticket_id, &meta(d)).await,
         // Unmerged: routing owes it an agent again.
         TicketEvent::Unmerged { .. } => assigner.route(ticket_id, &meta(d)).await,
         // Solved, or merged into another: its agent lets it go.

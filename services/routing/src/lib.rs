@@ -15,6 +15,7 @@
 
 pub mod agents;
 pub mod assigner;
+pub mod auto_answer;
 pub mod consumers;
 pub mod customers;
 pub mod grpc;

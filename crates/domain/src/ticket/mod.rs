@@ -29,6 +29,7 @@
 //! `view.rs` for what it shows.
 
 mod assign;
+mod auto_answer;
 mod close;
 mod customer_message;
 mod decline;
@@ -55,6 +56,7 @@ use crate::{
 };
 
 pub use assign::Assignment;
+pub use auto_answer::raised;
 pub mod merge;
 pub use merge::{MergeEvents, merge, unmerge};
 pub use sla::MAX_MINUTES;
@@ -169,6 +171,10 @@ pub struct Ticket {
     pub merged_into: Option<Uuid>,
     /// Tickets merged into this one.
     pub merged_from: BTreeSet<Uuid>,
+    /// Answered automatically first (basic tier).
+    pub auto_answered: bool,
+    /// The customer asked for a person after the automated answer.
+    pub human_requested: bool,
     /// Idempotency keys already taken, scoped by the caller that sent them and
     /// what they were for (`web-shop/email:<key>`, `ana/reply:<key>`,
     /// `ana/note:<key>`); a repeat records nothing.
@@ -314,6 +320,15 @@ pub enum TicketCommand {
         /// What happened.
         reason: String,
     },
+    /// Answer a new basic-tier ticket automatically (routing, as the system).
+    AutoAnswer {
+        /// The answer, its placeholders filled.
+        body: String,
+        /// The answer rule's macro.
+        rule: String,
+    },
+    /// The customer asks for a person (customer systems).
+    RequestHuman,
     /// Close a solved ticket for good.
     Close {
         /// The auto-close timer's delay since solve (refused before it passed);
@@ -450,6 +465,19 @@ pub enum TicketEvent {
         /// By the auto-close timer (else by staff).
         automatic: bool,
     },
+    /// Answered automatically (basic tier): a public reply by the system that is no
+    /// first response; the ticket waits on the customer and owes no agent yet.
+    AutoAnswered {
+        /// The answer.
+        body: String,
+        /// The answer rule's macro.
+        rule: String,
+    },
+    /// The customer asked for a person: the ticket goes to the queue at once.
+    HumanRequested {
+        /// Its priority from now on (one step up).
+        priority: Priority,
+    },
     /// This ticket was merged into another: read-only, shown there.
     MergedInto {
         /// The ticket it shows in.
@@ -530,6 +558,11 @@ impl TicketEvent {
             TicketEvent::FollowUpRaised { team, .. } => {
                 format!("low rating raised to the manager of {team}")
             }
+            TicketEvent::AutoAnswered { rule, .. } => format!("answered automatically ({rule})"),
+            TicketEvent::HumanRequested { priority } => format!(
+                "the customer asked for a person (priority {})",
+                format!("{priority:?}").to_lowercase()
+            ),
             TicketEvent::MergedInto { target, .. } => format!("merged into {target}"),
             TicketEvent::MergedFrom { source } => format!("{source} merged into this ticket"),
             TicketEvent::Unmerged { target, .. } => format!("unmerged from {target}"),
@@ -575,6 +608,8 @@ impl TicketEvent {
                 Some(TicketStatus::Solved)
             }
             TicketEvent::DeclineProposed { .. } => Some(TicketStatus::DeclineProposed),
+            TicketEvent::AutoAnswered { .. } => Some(TicketStatus::Pending),
+            TicketEvent::HumanRequested { .. } => Some(TicketStatus::Open),
             TicketEvent::DeclineRejected { .. } => Some(TicketStatus::Open),
             TicketEvent::Closed { .. } => Some(TicketStatus::Closed),
         }
@@ -711,6 +746,12 @@ impl Ticket {
             TicketCommand::RateSatisfaction { score, comment } => {
                 satisfaction::rate(self, self.status(id)?, *score, comment)?
             }
+            TicketCommand::AutoAnswer { body, rule } => {
+                return auto_answer::answer(self, self.status(id)?, body, rule);
+            }
+            TicketCommand::RequestHuman => {
+                return auto_answer::request_human(self, self.status(id)?);
+            }
             TicketCommand::RaiseFollowUp {
                 rating,
                 team,
@@ -796,6 +837,8 @@ impl TicketCommand {
             }
             TicketCommand::Close { after: None } => Action::Close,
             TicketCommand::RateSatisfaction { .. } => Action::RecordFeedback,
+            TicketCommand::AutoAnswer { .. } => Action::AssignTickets,
+            TicketCommand::RequestHuman => Action::SubmitContact,
             TicketCommand::RaiseFollowUp { .. } => Action::AssignTickets,
             // The timer's close is routing's, which acts as the system.
             TicketCommand::Close { after: Some(_) } => Action::AssignTickets,
@@ -832,6 +875,8 @@ impl TicketCommand {
             | TicketCommand::RejectDecline { .. }
             | TicketCommand::RateSatisfaction { .. }
             | TicketCommand::RaiseFollowUp { .. }
+            | TicketCommand::AutoAnswer { .. }
+            | TicketCommand::RequestHuman
             | TicketCommand::Close { .. } => None,
         };
         key.map(|k| by_caller(actor, &k))
@@ -864,6 +909,8 @@ impl TicketCommand {
             | TicketCommand::RejectDecline { .. }
             | TicketCommand::RateSatisfaction { .. }
             | TicketCommand::RaiseFollowUp { .. }
+            | TicketCommand::AutoAnswer { .. }
+            | TicketCommand::RequestHuman
             | TicketCommand::Close { .. } => None,
         }
     }
@@ -893,6 +940,8 @@ impl TicketCommand {
                 satisfaction::validate(*score, comment)
             }
             TicketCommand::RaiseFollowUp { reason, .. } => satisfaction::validate_follow_up(reason),
+            TicketCommand::AutoAnswer { body, rule } => auto_answer::validate(body, rule),
+            TicketCommand::RequestHuman => Ok(()),
             TicketCommand::Queue { .. }
             | TicketCommand::RecordAlarm { .. }
             | TicketCommand::FlagBudget { .. }
@@ -924,9 +973,9 @@ fn note_key(key: &str) -> String {
 impl Aggregate for Ticket {
     type Event = TicketEvent;
     const KIND: &'static str = "ticket";
-    /// 8: product area, priority, assignment, SLA alarms, logged time, declines,
-    /// solves, low ratings, merges.
-    const SNAPSHOT_SCHEMA: u32 = 8;
+    /// 9: product area, priority, assignment, SLA alarms, logged time, declines,
+    /// solves, low ratings, merges, automated answers.
+    const SNAPSHOT_SCHEMA: u32 = 9;
 
     fn version(&self) -> u64 {
         self.version
@@ -1019,6 +1068,15 @@ impl Aggregate for Ticket {
                 }
                 None
             }
+            TicketEvent::AutoAnswered { .. } => {
+                self.auto_answered = true;
+                None
+            }
+            TicketEvent::HumanRequested { priority } => {
+                self.human_requested = true;
+                self.priority = *priority;
+                None
+            }
             TicketEvent::MergedInto { target, .. } => {
                 self.merged_into = Some(*target);
                 None
@@ -1051,9 +1109,20 @@ impl Aggregate for Ticket {
         self.idempotency_keys
             .extend(key.map(|k| by_caller(&recorded.actor, &k)));
         self.status = event.status_after(self.status);
-        if matches!(event, TicketEvent::Opened(_)) || event.reopens() {
+        // Owed an agent: opened or reopened; after an automated answer, once the
+        // customer asks for a person or writes again; not while only the
+        // automated answer has been given.
+        let wants_person = matches!(event, TicketEvent::HumanRequested { .. })
+            || (matches!(event, TicketEvent::CustomerMessageAdded { .. })
+                && self.auto_answered
+                && !self.awaiting_agent
+                && self.assignee.is_none());
+        if matches!(event, TicketEvent::Opened(_)) || event.reopens() || wants_person {
             self.awaiting_agent = true;
             self.queued = false;
+        }
+        if matches!(event, TicketEvent::AutoAnswered { .. }) {
+            self.awaiting_agent = false;
         }
         if event.reopens() {
             self.reopen_count += 1;

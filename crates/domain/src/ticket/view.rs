@@ -15,6 +15,8 @@ pub enum MessageKind {
     AgentReply,
     /// An internal note by support.
     InternalNote,
+    /// An automated answer (basic tier): public, but no person's.
+    Automated,
 }
 
 /// One message of the conversation.
@@ -265,6 +267,16 @@ impl TicketView {
                     at,
                 });
             }
+            // Public, but no first response: that is a person's.
+            TicketEvent::AutoAnswered { body, .. } => {
+                self.messages.push(message(
+                    MessageKind::Automated,
+                    recorded.actor.id.clone(),
+                    body,
+                    None,
+                ));
+            }
+            TicketEvent::HumanRequested { priority } => self.priority = *priority,
             TicketEvent::MergedInto { target, .. } => self.merged_into = Some(*target),
             TicketEvent::Unmerged { .. } => self.merged_into = None,
             TicketEvent::MergedFrom { source } => {
