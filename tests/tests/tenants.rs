@@ -29,8 +29,9 @@
 //! to submit with, a new agent to change, a queued ticket to assign, an assigned
 //! one to transfer, a new customer to put in a tier, two new tickets of one new
 //! customer to merge or a pair its agent merged to unmerge, a new macro name to put
-//! or a new macro to remove, and for the feedback calls a solved ticket to rate, a
-//! new customer to answer NPS for and a new key to record feedback with). The
+//! or a new macro to remove, a new product area to give an answer rule, and for the
+//! feedback calls a solved ticket to rate, a new customer to answer NPS for and a
+//! new key to record feedback with). The
 //! table's agents handle only billing, never the table's router tickets, so routing
 //! queues every table ticket and none has an agent until a row gives it one.
 #![allow(clippy::unwrap_used)]
@@ -96,6 +97,12 @@ enum Rpc {
     PutMacro,
     RemoveMacro,
     ListMacros,
+    /// PutAnswerRule, for a product area no table ticket has (so no ticket is ever
+    /// answered automatically), naming a macro of the acting tenant (the one only
+    /// globex has for `Cross`, one nobody has for `Missing`).
+    PutAnswerRule,
+    /// RequestHuman, on the target's standing ticket (never answered automatically).
+    RequestHuman,
     /// ApplyMacro, on a ticket (the target's) with a macro of its tenant (another
     /// tenant's for `Cross`, nobody's for `MissingMacro`).
     ApplyMacro,
@@ -156,6 +163,8 @@ impl Rpc {
             Rpc::PutMacro => "PutMacro",
             Rpc::RemoveMacro => "RemoveMacro",
             Rpc::ListMacros => "ListMacros",
+            Rpc::PutAnswerRule => "PutAnswerRule",
+            Rpc::RequestHuman => "RequestHuman",
             Rpc::ApplyMacro => "ApplyMacro",
             Rpc::GetTicket => "GetTicket",
             Rpc::GetTicketHistory => "GetTicketHistory",
@@ -212,10 +221,12 @@ enum Target {
     /// An acme customer and a globex customer (link / unlink), an acme ticket
     /// and a globex agent (assign / transfer), an acme ticket to merge into a
     /// globex ticket (merge), acme's tickets filtered on a globex customer
-    /// (ListTickets), a new globex macro to remove acting in acme (RemoveMacro), or
-    /// an acme ticket and a macro only globex has (ApplyMacro).
+    /// (ListTickets), a new globex macro to remove acting in acme (RemoveMacro), an
+    /// answer rule naming a macro only globex has (PutAnswerRule), or an acme ticket
+    /// and a macro only globex has (ApplyMacro).
     Cross,
-    /// An id nothing has (for RemoveMacro, a macro name nobody has).
+    /// An id nothing has (for RemoveMacro and PutAnswerRule, a macro name nobody
+    /// has).
     Missing,
     /// An acme ticket and an agent id nothing has (assign / transfer only).
     MissingAgent,
@@ -242,6 +253,9 @@ impl Target {
             Target::Cross if rpc == Rpc::RemoveMacro => {
                 return "new macro only globex has".into();
             }
+            Target::Cross if rpc == Rpc::PutAnswerRule => {
+                return "new answer rule naming a macro only globex has".into();
+            }
             Target::Cross if rpc == Rpc::ApplyMacro => {
                 return "acme ticket + a macro only globex has".into();
             }
@@ -257,6 +271,7 @@ impl Target {
                     Rpc::RecordFeedback => "new feedback naming a nonexistent customer".into(),
                     Rpc::MergeTicket => "new acme ticket into a nonexistent id".into(),
                     Rpc::RemoveMacro => "a macro nobody has".into(),
+                    Rpc::PutAnswerRule => "new answer rule naming a macro nobody has".into(),
                     _ => "nonexistent id".into(),
                 };
             }
@@ -279,6 +294,8 @@ impl Target {
             Rpc::PutMacro => format!("new macro for {tenant}"),
             Rpc::RemoveMacro => format!("new {tenant} macro"),
             Rpc::ListMacros => format!("{tenant}'s macros"),
+            Rpc::PutAnswerRule => format!("new answer rule for {tenant} naming its {ACK}"),
+            Rpc::RequestHuman => format!("{tenant} ticket not answered automatically"),
             Rpc::ApplyMacro => format!("{tenant} ticket + {tenant}'s macro"),
             Rpc::ForgetCustomer => format!("new {tenant} customer"),
             Rpc::ExportCustomerData => format!("{tenant} customer"),
@@ -607,7 +624,8 @@ fn rows() -> Vec<Row> {
 
     // The macro book: admins only, in the one tenant the call acts in (as SubmitTicket
     // opens a ticket); the role is refused before the missing x-tenant is noticed.
-    for rpc in [Rpc::PutMacro, Rpc::RemoveMacro] {
+    // Answer rules are part of the book: the same rows as putting a macro.
+    for rpc in [Rpc::PutMacro, Rpc::RemoveMacro, Rpc::PutAnswerRule] {
         for (who, x_tenant, target, expected) in [
             ("shop-a", None, Acme, DENIED),
             ("shop-g", None, Globex, DENIED),
@@ -627,16 +645,19 @@ fn rows() -> Vec<Row> {
             rows.push(row(who, x_tenant, rpc, target, expected));
         }
     }
-    // Removing looks the name up in the acting tenant only: another tenant's macro
-    // is not there, even for a caller covering both.
-    for (who, x_tenant, target, expected) in [
-        ("admin-acme", None, Missing, NOT_FOUND),
-        ("admin-acme", None, Cross, NOT_FOUND),
-        ("admin-all", Some("acme"), Cross, NOT_FOUND),
-        ("admin-all", Some("globex"), Missing, NOT_FOUND),
-        ("manager-acme", None, Missing, DENIED),
-    ] {
-        rows.push(row(who, x_tenant, Rpc::RemoveMacro, target, expected));
+    // Removing a macro, or naming one in an answer rule, looks the name up in the
+    // acting tenant only: another tenant's macro is not there, even for a caller
+    // covering both.
+    for rpc in [Rpc::RemoveMacro, Rpc::PutAnswerRule] {
+        for (who, x_tenant, target, expected) in [
+            ("admin-acme", None, Missing, NOT_FOUND),
+            ("admin-acme", None, Cross, NOT_FOUND),
+            ("admin-all", Some("acme"), Cross, NOT_FOUND),
+            ("admin-all", Some("globex"), Missing, NOT_FOUND),
+            ("manager-acme", None, Missing, DENIED),
+        ] {
+            rows.push(row(who, x_tenant, rpc, target, expected));
+        }
     }
     // Reading the book: staff, in the one tenant the call acts in.
     for (who, x_tenant, target, expected) in [
@@ -659,6 +680,40 @@ fn rows() -> Vec<Row> {
     ] {
         rows.push(row(who, x_tenant, Rpc::ListMacros, target, expected));
     }
+
+    // Asking for a person: customer systems and admins, on tickets of tenants they
+    // cover; the role is refused before anything is read. The table's tickets were
+    // never answered automatically (no answer rule covers their product area), so
+    // where the call is allowed the ticket refuses it: FAILED_PRECONDITION is the
+    // "allowed, but no automated answer to undo" outcome, never OK here.
+    for (who, target, expected) in [
+        ("shop-a", Acme, FAILED),
+        ("shop-a", Globex, NOT_FOUND),
+        ("shop-b", Acme, FAILED),
+        ("shop-g", Globex, FAILED),
+        ("shop-g", Acme, NOT_FOUND),
+        ("agent-acme", Acme, DENIED),
+        ("agent-globex", Globex, DENIED),
+        ("manager-acme", Acme, DENIED),
+        ("agent-both", Acme, DENIED),
+        ("agent-both", Globex, DENIED),
+        ("admin-acme", Acme, FAILED),
+        ("admin-acme", Globex, NOT_FOUND),
+        ("admin-all", Acme, FAILED),
+        ("admin-all", Globex, FAILED),
+        ("shop-a", Missing, NOT_FOUND),
+        ("agent-acme", Missing, DENIED),
+    ] {
+        rows.push(row(who, None, Rpc::RequestHuman, target, expected));
+    }
+    // The header widens nothing here either.
+    rows.push(row(
+        "shop-a",
+        Some("globex"),
+        Rpc::RequestHuman,
+        Globex,
+        NOT_FOUND,
+    ));
 
     // Closing a solved ticket: staff, on tickets of tenants they cover.
     for (who, target, expected) in [
@@ -1488,6 +1543,27 @@ impl<'c> Fixtures<'c> {
                     allowed: tenant.macros.clone(),
                 }
             }
+            // A product area of its own, which no ticket of the table has, so the
+            // rule never answers one of them; the macro is the acting tenant's
+            // [`ACK`] (the one only globex has for `Cross`, nobody's for `Missing`).
+            Rpc::PutAnswerRule => {
+                let macro_name = match target {
+                    Target::Acme | Target::Globex => ACK.to_string(),
+                    Target::Cross => self.globex.only_macro.clone(),
+                    Target::Missing | Target::MissingAgent | Target::MissingMacro => random_id(),
+                };
+                Prepared::PutAnswerRule(v1::PutAnswerRuleRequest {
+                    rule: Some(v1::AnswerRule {
+                        product_area: format!("{AGENT_AREA}-rules-{index}"),
+                        macro_name,
+                    }),
+                })
+            }
+            // Refused by the ticket where the role is allowed: it was never answered
+            // automatically, so nothing changes and the standing ticket serves.
+            Rpc::RequestHuman => Prepared::RequestHuman(v1::RequestHumanRequest {
+                ticket_id: main_ticket,
+            }),
             Rpc::ApplyMacro => {
                 let name = match target {
                     Target::Cross => self.globex.only_macro.clone(),
@@ -1764,6 +1840,10 @@ enum Prepared {
         listed: Vec<String>,
         allowed: Vec<String>,
     },
+    /// Recorded, and then listed among the acting tenant's answer rules.
+    PutAnswerRule(v1::PutAnswerRuleRequest),
+    /// The ticket, open after the call.
+    RequestHuman(v1::RequestHumanRequest),
     /// Its answer must be [`ACK_BODY`], recorded, the ticket open.
     ApplyMacro(v1::ApplyMacroRequest),
     GetTicket(v1::GetTicketRequest),
@@ -2496,6 +2576,43 @@ async fn execute(
                 problems.push(format!("{ACK} listed as {ack:?}"));
             }
             Ok((!problems.is_empty()).then(|| problems.join("; ")))
+        }
+        Prepared::PutAnswerRule(request) => {
+            let sent = request.rule.clone().unwrap_or_default();
+            let mut conversation = cluster.conversation_as(caller, x_tenant).await.unwrap();
+            let r = conversation.put_answer_rule(request).await?.into_inner();
+            if !r.recorded {
+                return Ok(Some(format!("{sent:?} not recorded")));
+            }
+            Ok(
+                match conversation.list_macros(v1::ListMacrosRequest {}).await {
+                    Ok(r) => {
+                        let rules = r.into_inner().answer_rules;
+                        check(
+                            rules.contains(&sent),
+                            format!("{sent:?} not listed after putting it: {rules:?}"),
+                        )
+                    }
+                    Err(status) => Some(format!("listing after putting {sent:?}: {status:?}")),
+                },
+            )
+        }
+        Prepared::RequestHuman(request) => {
+            let ticket = request.ticket_id.clone();
+            let change = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .request_human(request)
+                .await?
+                .into_inner()
+                .change
+                .unwrap_or_default();
+            Ok(check(
+                change.ticket_id == ticket
+                    && status_of(change.status) == Some(v1::TicketStatus::Open),
+                format!("after asking for a person: {change:?}, expected {ticket} open"),
+            ))
         }
         Prepared::ApplyMacro(request) => {
             let ticket = request.ticket_id.clone();
