@@ -526,7 +526,10 @@ impl ConversationService for Conversation {
                 let mut outcome = self
                     .command(&caller, &meta, &r.ticket_id, None, reply)
                     .await?;
-                if change == StatusChange::Solved && outcome.recorded {
+                // Solved unless it is already (a retry whose reply was a repeat
+                // still solves a ticket the first attempt left open).
+                let solved = outcome.status == i32::from(v1::TicketStatus::Solved);
+                if change == StatusChange::Solved && !solved {
                     let solve = TicketCommand::Solve {
                         resolution: String::new(),
                     };

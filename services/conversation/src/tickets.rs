@@ -124,6 +124,11 @@ pub async fn wire(
     for source in &ticket.merged_from {
         let events = log.read::<Ticket>(source, None).await?;
         let merged = TicketView::replay(events.into_iter().map(LoggedEvent::into_recorded));
+        // A customer system sees its own customer's words only (a manager may merge
+        // two customers' tickets).
+        if !staff && merged.customer_id != ticket.customer_id {
+            continue;
+        }
         wire.messages.extend(
             merged
                 .messages

@@ -366,21 +366,27 @@ async fn attempt_write(
         // A merged ticket is read-only and shows in the ticket it was merged into:
         // a message of its customer goes there (as that ticket's customer's, since
         // staff made them one conversation).
-        if let Some(target) = ticket.state.merged_into {
+        // Only into a ticket of the same customer (a manager's merge of two
+        // customers' tickets keeps each customer's words on their own), and not
+        // a message the ticket took before it was merged (a retry: a repeat).
+        if let Some(target) = ticket.state.merged_into
+            && !ticket.state.is_repeat(&command, actor)
+        {
             ticket.state.follows_up(&command, actor)?; // theirs, or refused
-            ticket = log.load::<Ticket>(&target).await?;
-            ticket_id = target;
-            if let TicketCommand::AddCustomerMessage { customer_id, .. } = &mut command {
-                *customer_id = ticket.state.customer_id;
+            let into = log.load::<Ticket>(&target).await?;
+            if into.state.customer_id == ticket.state.customer_id {
+                ticket = into;
+                ticket_id = target;
             }
         }
         // Closed is final: a message to a closed ticket of theirs opens a follow-up
         // linked to it (a retry finds the follow-up by its key, as a repeat; a
         // message the ticket took before it closed answers as the repeat it is).
         if ticket.state.exists() && ticket.state.follows_up(&command, actor)? {
-            let events = log.read::<Ticket>(&id, None).await?;
+            let closed = ticket_id;
+            let events = log.read::<Ticket>(&closed, None).await?;
             let was = TicketView::replay(events.into_iter().map(|e| e.into_recorded()));
-            (ticket_id, command) = contact.follow_up(customer_id, id, &was);
+            (ticket_id, command) = contact.follow_up(customer_id, closed, &was);
             opening = true;
             ticket = log.load::<Ticket>(&ticket_id).await?;
         }

@@ -10,7 +10,7 @@ use frontline_domain::{
     ids,
     macros::{Known, MacroBook},
 };
-use frontline_eventlog::{CommandOptions, EventLog, EventMeta, execute};
+use frontline_eventlog::{CommandError, CommandOptions, EventLog, EventMeta, execute};
 use frontline_runtime::{ApiError, now_millis};
 use uuid::Uuid;
 
@@ -70,10 +70,20 @@ pub async fn answer(log: &EventLog, id: Uuid, meta: &EventMeta) -> Result<bool, 
         rule: found.name.clone(),
     };
     let options = CommandOptions::default();
-    let outcome = execute(log, &id, meta, options, now_millis, |t: &Ticket, now| {
+    let outcome = match execute(log, &id, meta, options, now_millis, |t: &Ticket, now| {
         t.decide(&id.to_string(), &command, &actor, now)
     })
-    .await?;
+    .await
+    {
+        Ok(outcome) => outcome,
+        // The rules say no (the customer wrote again meanwhile, the filled answer is
+        // too long, …): a person answers.
+        Err(CommandError::Domain(e)) => {
+            tracing::info!(ticket_id = %id, rule = %found.name, reason = %e, "no automated answer: a person answers");
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    };
     tracing::info!(ticket_id = %id, rule = %found.name, recorded = outcome.appended, "answered automatically");
     Ok(outcome.loaded.state.auto_answered)
 }

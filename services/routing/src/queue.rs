@@ -97,7 +97,7 @@ pub async fn record(
     .bind(ticket_id)
     .bind(ticket.tenant.as_str())
     .bind(&ticket.product_area)
-    .bind(priority_rank(ticket.priority))
+    .bind(priority_rank(ticket.queue_priority()))
     .bind(tier.map(tier_rank))
     .bind(since)
     .bind(version)

@@ -1,8 +1,8 @@
 //! The basic tier's automated first answer, never at the customer's expense.
 //!
 //! Rules:
-//! - `AutoAnswer` (routing, as the system): only a new ticket nobody answered or
-//!   took yet, once. The ticket then waits on the customer (pending) and owes no
+//! - `AutoAnswer` (routing, as the system): only a new ticket with nothing since
+//!   its opening (no message, nobody took it), once. The ticket then waits on the customer (pending) and owes no
 //!   agent yet; the answer is no first response for the SLA (its clocks go on).
 //! - `RequestHuman` (the customer system): on an automatically answered ticket
 //!   still waiting on the customer with no person on it, the ticket goes to the
@@ -29,10 +29,12 @@ pub(super) fn answer(
     if ticket.auto_answered {
         return Ok(None);
     }
-    if status != TicketStatus::New || ticket.assignee.is_some() {
+    // Nothing since the opening: a customer who wrote again meanwhile, or a ticket
+    // someone took, is a person's.
+    if status != TicketStatus::New || ticket.assignee.is_some() || ticket.version != 1 {
         return Err(refuse(
             "answer automatically",
-            "only a new ticket nobody took yet is answered automatically",
+            "only a new ticket with nothing since its opening is answered automatically",
         ));
     }
     Ok(Some(TicketEvent::AutoAnswered {
@@ -95,6 +97,19 @@ mod tests {
                 "r"
             ))
             .contains("new ticket")
+        );
+    }
+
+    #[test]
+    fn a_ticket_the_customer_wrote_to_again_is_a_persons() {
+        // Routing handles events in parallel: the customer's second message may be
+        // stored before the automated answer is decided.
+        let wrote_again = Ticket {
+            version: 2,
+            ..ticket(TicketStatus::New)
+        };
+        assert!(
+            refusal(answer(&wrote_again, TicketStatus::New, "x", "r")).contains("nothing since")
         );
     }
 

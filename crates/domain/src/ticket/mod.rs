@@ -677,8 +677,14 @@ impl Ticket {
         // A merged ticket is read-only: people are told where to work; the system's
         // own bookkeeping (routing, SLA timers) finds nothing to do.
         if let Some(target) = self.merged_into {
-            return match command.action() {
-                Action::AssignTickets => Ok(None),
+            return match command {
+                TicketCommand::Assign(a) if a.rule == crate::assignment::Rule::Manual => {
+                    Err(refuse(
+                        "assign",
+                        format!("it was merged into {target}: assign that ticket"),
+                    ))
+                }
+                _ if command.action() == Action::AssignTickets => Ok(None),
                 _ => Err(refuse(
                     "change a merged ticket",
                     format!("it was merged into {target}: work on that ticket"),
@@ -769,10 +775,24 @@ impl Ticket {
         let TicketCommand::AddCustomerMessage { customer_id, .. } = command else {
             return Ok(false);
         };
-        let repeat = command
+        Ok(customer_message::follows_up(self, *customer_id)? && !self.is_repeat(command, actor))
+    }
+
+    /// Its priority in the queue: one step up once the customer asked for a person
+    /// after an automated answer.
+    pub fn queue_priority(&self) -> Priority {
+        if self.human_requested {
+            auto_answer::raised(self.priority)
+        } else {
+            self.priority
+        }
+    }
+
+    /// Whether `command` repeats a key this ticket already took (it records nothing).
+    pub fn is_repeat(&self, command: &TicketCommand, actor: &Actor) -> bool {
+        command
             .scoped_key(actor)
-            .is_some_and(|k| self.idempotency_keys.contains(&k));
-        Ok(customer_message::follows_up(self, *customer_id)? && !repeat)
+            .is_some_and(|k| self.idempotency_keys.contains(&k))
     }
 
     /// Whether routing owes it an agent: active, and opened or reopened since its
@@ -1072,9 +1092,10 @@ impl Aggregate for Ticket {
                 self.auto_answered = true;
                 None
             }
-            TicketEvent::HumanRequested { priority } => {
+            // The raise is the queue's (`queue_priority`): the SLA's targets stay
+            // those of the priority the ticket opened with.
+            TicketEvent::HumanRequested { .. } => {
                 self.human_requested = true;
-                self.priority = *priority;
                 None
             }
             TicketEvent::MergedInto { target, .. } => {
