@@ -926,6 +926,7 @@ fn sla_policy(first_response_seconds: u32, warning_percent: u32) -> v1::SlaPolic
         time_budget_minutes: Vec::new(),
         escalation: v1::Escalation::Raise.into(),
         auto_close_after_seconds: 0,
+        check_in_after_seconds: 0,
     }
 }
 

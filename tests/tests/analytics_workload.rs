@@ -219,6 +219,7 @@ fn sla_policy() -> v1::SlaPolicy {
         time_budget_minutes: Vec::new(),
         escalation: v1::Escalation::Raise.into(),
         auto_close_after_seconds: 0,
+        check_in_after_seconds: 0,
     }
 }
 

@@ -334,4 +334,19 @@ async fn solved_tickets_close_by_the_tenants_timer() {
         violated_field(&err).as_deref(),
         Some("policy.auto_close_after_seconds")
     );
+    let err = routing
+        .put_sla_policy(v1::PutSlaPolicyRequest {
+            policy: Some(v1::SlaPolicy {
+                warning_percent: 80,
+                escalation: v1::Escalation::Raise.into(),
+                check_in_after_seconds: 366 * 24 * 3600,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated_field(&err).as_deref(),
+        Some("policy.check_in_after_seconds")
+    );
 }

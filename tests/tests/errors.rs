@@ -339,6 +339,21 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
     );
     expect_invalid(agent.close(close("nope")).await, "ticket_id", "Close");
     expect_invalid(
+        cluster
+            .routing_as(
+                &frontline_e2e::caller("max", Role::Manager, &["acme"]),
+                None,
+            )
+            .await
+            .unwrap()
+            .watch_queue(v1::WatchQueueRequest {
+                agent_id: "bad id".into(),
+            })
+            .await,
+        "agent_id",
+        "WatchQueue",
+    );
+    expect_invalid(
         agent.merge_ticket(merge("nope", &random_id())).await,
         "source_ticket_id",
         "MergeTicket",
@@ -1403,6 +1418,18 @@ async fn expect_all_unauthenticated(
                 .map(|_| ()),
         ),
         (
+            "WatchQueue",
+            routing
+                .watch_queue(request(
+                    v1::WatchQueueRequest {
+                        agent_id: agent.clone(),
+                    },
+                    a,
+                ))
+                .await
+                .map(|_| ()),
+        ),
+        (
             "AssignTicket",
             routing
                 .assign_ticket(request(
@@ -2098,6 +2125,13 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         (
             "ListAgents",
             within(routing.list_agents(v1::ListAgentsRequest::default())).await,
+        ),
+        (
+            "WatchQueue",
+            within(routing.watch_queue(v1::WatchQueueRequest {
+                agent_id: "ana".into(),
+            }))
+            .await,
         ),
         (
             "AssignTicket",

@@ -34,6 +34,7 @@ fn policy(first: u32, resolution: u32, escalation: v1::Escalation) -> v1::SlaPol
         time_budget_minutes: vec![0, 1, 0],
         escalation: escalation.into(),
         auto_close_after_seconds: 0,
+        check_in_after_seconds: 0,
     }
 }
 

@@ -119,6 +119,8 @@ enum Rpc {
     SetAgentStatus,
     DeactivateAgent,
     GetAgent,
+    /// WatchQueue of the target's agent (the table's agents are not its callers).
+    WatchQueue,
     ListAgents,
     AssignTicket,
     TransferTicket,
@@ -178,6 +180,7 @@ impl Rpc {
             Rpc::SetAgentStatus => "SetAgentStatus",
             Rpc::DeactivateAgent => "DeactivateAgent",
             Rpc::GetAgent => "GetAgent",
+            Rpc::WatchQueue => "WatchQueue",
             Rpc::ListAgents => "ListAgents",
             Rpc::AssignTicket => "AssignTicket",
             Rpc::TransferTicket => "TransferTicket",
@@ -306,6 +309,7 @@ impl Target {
                 format!("new {tenant} agent")
             }
             Rpc::GetAgent => format!("{tenant} agent"),
+            Rpc::WatchQueue => format!("{tenant} agent's queue"),
             Rpc::ListAgents => format!("{tenant}'s agents"),
             Rpc::AssignTicket => format!("queued {tenant} ticket + {tenant} agent"),
             Rpc::TransferTicket => format!("assigned {tenant} ticket + another {tenant} agent"),
@@ -817,6 +821,26 @@ fn rows() -> Vec<Row> {
             }
         }
         rows.push(row("agent-both", None, rpc, Missing, NOT_FOUND));
+    }
+    // WatchQueue: staff; an agent watches only their own queue (the table's agents
+    // are not its callers, so an agent caller is refused before the agent is looked
+    // up), managers and admins any agent they see; elsewhere NOT_FOUND.
+    for (who, target, expected) in [
+        ("shop-a", Acme, DENIED),
+        ("shop-g", Globex, DENIED),
+        ("agent-acme", Acme, DENIED),
+        ("agent-globex", Globex, DENIED),
+        ("agent-both", Globex, DENIED),
+        ("agent-acme", Missing, DENIED),
+        ("manager-acme", Acme, OK),
+        ("manager-acme", Globex, NOT_FOUND),
+        ("admin-acme", Acme, OK),
+        ("admin-acme", Globex, NOT_FOUND),
+        ("admin-all", Acme, OK),
+        ("admin-all", Globex, OK),
+        ("manager-acme", Missing, NOT_FOUND),
+    ] {
+        rows.push(row(who, None, Rpc::WatchQueue, target, expected));
     }
     // The header widens nothing here either.
     rows.push(row(
@@ -1684,6 +1708,14 @@ impl<'c> Fixtures<'c> {
                 };
                 Prepared::Routing(RoutingCall::Get(v1::GetAgentRequest { agent_id }))
             }
+            Rpc::WatchQueue => {
+                let agent_id = if missing {
+                    random_id()
+                } else {
+                    self.tenant(target).routing_agent.clone()
+                };
+                Prepared::Routing(RoutingCall::Watch(v1::WatchQueueRequest { agent_id }))
+            }
             Rpc::ListAgents => {
                 Prepared::Routing(RoutingCall::List(self.tenant(target).routing_agent.clone()))
             }
@@ -2032,6 +2064,9 @@ enum RoutingCall {
     Status(v1::SetAgentStatusRequest),
     Deactivate(v1::DeactivateAgentRequest),
     Get(v1::GetAgentRequest),
+    /// Watch an agent's queue: the stream starts (updates are live only, none is
+    /// awaited).
+    Watch(v1::WatchQueueRequest),
     /// List the acting tenant's agents; the answer must hold this one.
     List(String),
     Assign(v1::AssignTicketRequest),
@@ -2151,6 +2186,10 @@ async fn execute_routing(
         RoutingCall::Status(r) => routing.set_agent_status(r).await?.into_inner().agent,
         RoutingCall::Deactivate(r) => routing.deactivate_agent(r).await?.into_inner().agent,
         RoutingCall::Get(r) => routing.get_agent(r).await?.into_inner().agent,
+        RoutingCall::Watch(r) => {
+            drop(routing.watch_queue(r).await?.into_inner());
+            return Ok(None);
+        }
         RoutingCall::List(expected) => {
             let agents = routing
                 .list_agents(v1::ListAgentsRequest::default())

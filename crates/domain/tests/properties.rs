@@ -168,6 +168,7 @@ fn command() -> impl Strategy<Value = TicketCommand> {
             rule: "basic".into(),
         }),
         1 => Just(TicketCommand::RequestHuman),
+        1 => Just(TicketCommand::DueCheckIn { agent: "ana".into() }),
         1 => (0..12u64).prop_map(|rating| TicketCommand::RaiseFollowUp {
             rating,
             team: "t".into(),
@@ -288,6 +289,7 @@ fn key_of(command: &TicketCommand, actor: &Actor) -> Option<String> {
         | TicketCommand::RaiseFollowUp { .. }
         | TicketCommand::AutoAnswer { .. }
         | TicketCommand::RequestHuman
+        | TicketCommand::DueCheckIn { .. }
         | TicketCommand::Close { .. } => None,
     };
     key.map(|k| format!("{}/{k}", actor.id))
@@ -477,6 +479,7 @@ proptest! {
                     let done_already = match command {
                         TicketCommand::AutoAnswer { .. } => before.auto_answered,
                         TicketCommand::RequestHuman => before.auto_answered,
+                        TicketCommand::DueCheckIn { .. } => before.check_ins.contains(&before.solves),
                         TicketCommand::RaiseFollowUp { rating, .. } => before
                             .low_ratings
                             .get(rating)
@@ -596,7 +599,8 @@ fn actor_may(role: Role, command: &TicketCommand) -> bool {
         TicketCommand::Close { after: None } => role.is_staff(),
         TicketCommand::Close { after: Some(_) }
         | TicketCommand::RaiseFollowUp { .. }
-        | TicketCommand::AutoAnswer { .. } => {
+        | TicketCommand::AutoAnswer { .. }
+        | TicketCommand::DueCheckIn { .. } => {
             matches!(role, Role::Manager | Role::Admin)
         }
         _ => matches!(role, Role::Agent | Role::Manager),

@@ -620,6 +620,47 @@ impl EventLog {
         }))
     }
 
+    /// Every event stored on subjects `filter` (e.g. `frontline.ticket.>`) from now
+    /// on, as it lands, with its subject, for as long as the stream is read: an
+    /// ordered consumer delivering new messages only (nothing durable; gone with
+    /// the reader).
+    #[allow(clippy::type_complexity)]
+    pub async fn tail<E>(
+        &self,
+        filter: &str,
+    ) -> Result<
+        impl futures::Stream<Item = Result<(String, LoggedEvent<E>), LogError>> + Send + use<E>,
+        LogError,
+    >
+    where
+        E: EventCodec + Send,
+    {
+        self.check_connected()?;
+        let consumer = self
+            .stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: filter.to_string(),
+                deliver_policy: jetstream::consumer::DeliverPolicy::New,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| LogError::unavailable("tail", e))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| LogError::unavailable("tail", e))?;
+        let log = self.clone();
+        Ok(futures::StreamExt::then(messages, move |m| {
+            let log = log.clone();
+            async move {
+                let m = m.map_err(|e| LogError::unavailable("tail", e))?;
+                let sequence = m.info().map(|i| i.stream_sequence).unwrap_or_default();
+                let event = log.decode_parts(&m.subject, sequence, &m.payload).await?;
+                Ok((m.subject.to_string(), event))
+            }
+        }))
+    }
+
     /// The stream sequence of aggregate `id`'s last event (0 when it has none).
     pub async fn last_sequence_of<A: Aggregate>(&self, id: &Uuid) -> Result<u64, LogError> {
         self.check_connected()?;

@@ -456,6 +456,7 @@ pub fn sla_policy(p: &domain::sla::policy::SlaPolicy) -> v1::SlaPolicy {
         time_budget_minutes: p.time_budget_minutes.to_vec(),
         escalation: v1::Escalation::from(p.escalation).into(),
         auto_close_after_seconds: p.auto_close_after_secs,
+        check_in_after_seconds: p.check_in_after_secs,
     }
 }
 
@@ -536,6 +537,7 @@ pub fn sla_policy_from_wire(
         time_budget_minutes,
         escalation,
         auto_close_after_secs: wire.auto_close_after_seconds,
+        check_in_after_secs: wire.check_in_after_seconds,
     };
     policy.validate().map_err(|e| match e {
         domain::DomainError::InvalidField { field: f, reason } => {

@@ -163,6 +163,7 @@ impl EventCodec for TicketEvent {
             TicketEvent::SatisfactionRated { .. } => v1::SatisfactionRated::full_name(),
             TicketEvent::FollowUpRaised { .. } => v1::FollowUpRaised::full_name(),
             TicketEvent::AutoAnswered { .. } => v1::TicketAutoAnswered::full_name(),
+            TicketEvent::CheckInDue { .. } => v1::CheckInDue::full_name(),
             TicketEvent::HumanRequested { .. } => v1::HumanRequested::full_name(),
             TicketEvent::MergedInto { .. } => v1::TicketMergedInto::full_name(),
             TicketEvent::MergedFrom { .. } => v1::TicketMergedFrom::full_name(),
@@ -294,6 +295,11 @@ impl EventCodec for TicketEvent {
             TicketEvent::AutoAnswered { body, rule } => v1::TicketAutoAnswered {
                 body: fields.seal("body", body),
                 rule,
+            }
+            .encode_to_vec(),
+            TicketEvent::CheckInDue { agent, solve } => v1::CheckInDue {
+                agent_id: agent,
+                solve,
             }
             .encode_to_vec(),
             TicketEvent::HumanRequested { priority } => v1::HumanRequested {
@@ -474,6 +480,13 @@ impl EventCodec for TicketEvent {
             return Ok(Some(TicketEvent::AutoAnswered {
                 body: open(fields, "body", e.body)?,
                 rule: e.rule,
+            }));
+        }
+        if let Some(e) = payload::<v1::CheckInDue>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(TicketEvent::CheckInDue {
+                agent: e.agent_id,
+                solve: e.solve,
             }));
         }
         if let Some(e) = payload::<v1::HumanRequested>(event_type, bytes) {
@@ -1086,6 +1099,10 @@ mod tests {
             body: "Try a restart; reply HUMAN for a person.".into(),
             rule: "basic-router".into(),
         });
+        round_trip(TicketEvent::CheckInDue {
+            agent: "ana".into(),
+            solve: 2,
+        });
         round_trip(TicketEvent::HumanRequested {
             priority: Priority::High,
         });
@@ -1257,6 +1274,7 @@ mod tests {
             time_budget_minutes: [0, 60, 120],
             escalation: frontline_domain::sla::policy::Escalation::Raise,
             auto_close_after_secs: 0,
+            check_in_after_secs: 0,
         };
         round_trip(PolicyEvent::Set {
             tenant: TenantId::parse("tenant", "acme").unwrap(),

@@ -16,6 +16,7 @@ pub mod call;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod outbox;
 pub mod server;
 pub mod service;
 pub mod tasks;

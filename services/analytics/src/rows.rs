@@ -162,6 +162,7 @@ impl TicketRow {
             | TicketEvent::FollowUpRaised { .. }
             // An automated answer is no first reply.
             | TicketEvent::AutoAnswered { .. }
+            | TicketEvent::CheckInDue { .. }
             | TicketEvent::MergedInto { .. }
             | TicketEvent::MergedFrom { .. }
             | TicketEvent::Unmerged { .. }

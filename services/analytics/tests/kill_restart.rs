@@ -56,6 +56,7 @@ async fn fill(log: &EventLog) -> u64 {
         time_budget_minutes: [0; 3],
         escalation: policy::Escalation::Raise,
         auto_close_after_secs: 0,
+        check_in_after_secs: 0,
     };
     log.append(
         &ids::sla_policy_id(&acme()),

@@ -4,26 +4,19 @@
 //! watcher that stops reading is cut off with RESOURCE_EXHAUSTED rather than
 //! buffered without bound.
 
-use std::{pin::pin, time::Duration};
+use std::pin::pin;
 
 use frontline_domain::{Caller, Ticket, TicketView};
 use frontline_eventlog::{EventLog, LoggedEvent};
 use frontline_proto::{convert, v1};
-use frontline_runtime::ApiError;
+use frontline_runtime::{ApiError, outbox};
 use futures::StreamExt as _;
-use tokio::sync::mpsc;
-use tonic::Status;
 use uuid::Uuid;
 
 use crate::tickets::{self, AsOf};
 
-/// Updates buffered for one watcher at most.
-pub const BUFFER: usize = 256;
-/// How long a full buffer waits for its watcher before cutting it off.
-const PATIENCE: Duration = Duration::from_secs(2);
-
 /// The updates a watcher receives.
-pub type Updates = tokio_stream::wrappers::ReceiverStream<Result<v1::TicketUpdate, Status>>;
+pub type Updates = outbox::Updates<v1::TicketUpdate>;
 
 /// Starts watching ticket `id` after version `from` for `caller`: NOT_FOUND for a
 /// ticket they may not see, INVALID_ARGUMENT for a version it has not reached.
@@ -48,7 +41,7 @@ pub async fn start(
     };
     let events = log.watch::<Ticket>(&id, from).await?;
     let staff = caller.actor.role.is_staff();
-    let (tx, rx) = mpsc::channel(BUFFER);
+    let (out, updates) = outbox::outbox();
     tokio::spawn(async move {
         let mut view = before;
         let mut events = pin!(events);
@@ -56,43 +49,29 @@ pub async fn start(
             // A watcher that hangs up ends the watch at once, even on a quiet ticket.
             let event = tokio::select! {
                 event = events.next() => event,
-                () = tx.closed() => return,
+                () = out.closed() => return,
             };
             let Some(event) = event else { return };
             let update = match event {
                 Ok(event) => update(&mut view, event, staff),
                 Err(e) => {
                     tracing::warn!(ticket_id = %id, error = %e, "a ticket watch ended");
-                    let _ = tx.send(Err(ApiError::from(e).into())).await;
+                    out.fail(ApiError::from(e).into()).await;
                     return;
                 }
             };
             let Some(update) = update else { continue };
-            if !has_room(&tx).await {
-                metrics::counter!("frontline_watchers_cut_off_total").increment(1);
-                let last = update.version.saturating_sub(1);
-                let _ = tx.try_send(Err(Status::resource_exhausted(format!(
-                    "the watcher fell {BUFFER} updates behind; watch again from version {last}"
-                ))));
+            let last = update.version.saturating_sub(1);
+            if out
+                .send(update, || format!("watch again from version {last}"))
+                .await
+                .is_err()
+            {
                 return;
             }
-            if tx.send(Ok(update)).await.is_err() {
-                return; // The watcher hung up.
-            }
         }
     });
-    Ok(tokio_stream::wrappers::ReceiverStream::new(rx))
-}
-
-/// Whether the buffer has room for an update and still one for the cut-off
-/// status, waiting a little for a watcher that is reading.
-async fn has_room<T>(tx: &mpsc::Sender<T>) -> bool {
-    let waited = tokio::time::timeout(PATIENCE, async {
-        while tx.capacity() <= 1 && !tx.is_closed() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    });
-    waited.await.is_ok()
+    Ok(updates)
 }
 
 /// What the watcher gets for `event`, applied to `view`: every event for staff; for

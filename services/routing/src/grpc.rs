@@ -185,6 +185,18 @@ impl RoutingService for Routing {
         .await
     }
 
+    type WatchQueueStream = crate::watch_queue::Updates;
+
+    async fn watch_queue(
+        &self,
+        request: Request<v1::WatchQueueRequest>,
+    ) -> Result<Response<Self::WatchQueueStream>, Status> {
+        handle(request, Action::ReadRouting, |call| async move {
+            crate::watch_queue::start(&self.log, &call.caller, &call.message.agent_id).await
+        })
+        .await
+    }
+
     async fn get_agent(
         &self,
         request: Request<v1::GetAgentRequest>,

@@ -24,6 +24,7 @@ pub mod queue;
 pub mod sla;
 pub mod tickets;
 pub mod timers;
+pub mod watch_queue;
 
 use frontline_proto::v1::routing_service_server::RoutingServiceServer;
 use frontline_runtime::{ServiceBuilder, Task, TaskKind};

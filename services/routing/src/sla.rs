@@ -183,6 +183,15 @@ impl Sla {
         {
             let at = solved_at.saturating_add(auto_close_after(policy.as_ref()));
             self.timers.schedule(id, Timer::Close, at).await?;
+            // Extended-tier customers get a check-in (the tier is read when it fires).
+            if let Some(after) = policy
+                .as_ref()
+                .map(|p| p.check_in_after_secs)
+                .filter(|s| *s > 0)
+            {
+                let at = solved_at.saturating_add(i64::from(after) * 1000);
+                self.timers.schedule(id, Timer::CheckIn, at).await?;
+            }
         }
         // No policy, no clocks: the cheap path for tenants without SLAs.
         let Some(policy) = policy else {
@@ -206,7 +215,60 @@ impl Sla {
         match timer {
             Timer::Clock(kind) => self.clock_fired(id, kind).await,
             Timer::Close => self.close_fired(id).await,
+            Timer::CheckIn => self.check_in_fired(id).await,
         }
+    }
+
+    /// The check-in timer of ticket `id` fired: a check-in is due for the named
+    /// agent of an extended-tier customer not in touch since the solve (read again:
+    /// a reopened ticket, another tier, or a customer who wrote meanwhile records
+    /// nothing).
+    async fn check_in_fired(&self, id: Uuid) -> Result<(), ApiError> {
+        let ticket = self.log.load::<Ticket>(&id).await?;
+        let state = &ticket.state;
+        let (Some(TicketStatus::Solved | TicketStatus::Closed), Some(solved_at)) =
+            (state.status, state.solved_at)
+        else {
+            return Ok(());
+        };
+        let Some(after) = policy_of(&self.log, &state.tenant)
+            .await?
+            .state
+            .policy
+            .map(|p| p.check_in_after_secs)
+            .filter(|s| *s > 0)
+        else {
+            return Ok(());
+        };
+        let due = solved_at.saturating_add(i64::from(after) * 1000);
+        if now_millis() < due {
+            return self.timers.schedule(id, Timer::CheckIn, due).await;
+        }
+        let policy = policy_of(&self.log, &state.tenant).await?.state.policy;
+        let record = self
+            .log
+            .load::<frontline_domain::Customer>(&state.customer_id)
+            .await?
+            .state;
+        let tier = customers::tier_under(&self.log, &record, policy.as_ref()).await?;
+        let Some(agent) = tier.named_agent.filter(|_| tier.tier == Tier::Extended) else {
+            return Ok(());
+        };
+        if record.last_contact_at.is_some_and(|at| at > solved_at) {
+            return Ok(());
+        }
+        let meta = self.meta(format!("check-in-{id}"));
+        let command = TicketCommand::DueCheckIn { agent };
+        execute(
+            &self.log,
+            &id,
+            &meta,
+            self.options,
+            now_millis,
+            |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
+        )
+        .await?;
+        Ok(())
     }
 
     /// The auto-close timer of ticket `id` fired: closes it if it is still solved

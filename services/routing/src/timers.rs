@@ -42,6 +42,8 @@ pub enum Timer {
     Clock(ClockKind),
     /// The solved ticket's auto-close.
     Close,
+    /// The extended-tier customer's check-in after a solve.
+    CheckIn,
 }
 
 impl Timer {
@@ -50,12 +52,14 @@ impl Timer {
         match self {
             Timer::Clock(kind) => kind.as_str(),
             Timer::Close => "close",
+            Timer::CheckIn => "check_in",
         }
     }
 
     fn parse(name: &str) -> Option<Timer> {
         match name {
             "close" => Some(Timer::Close),
+            "check_in" => Some(Timer::CheckIn),
             other => ClockKind::parse(other).map(Timer::Clock),
         }
     }

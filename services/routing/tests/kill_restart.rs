@@ -98,6 +98,7 @@ async fn kill_9_while_assigning_and_timing_loses_and_doubles_nothing() {
         time_budget_minutes: [0; 3],
         escalation: policy::Escalation::Raise,
         auto_close_after_secs: 0,
+        check_in_after_secs: 0,
     };
     log.append(
         &ids::sla_policy_id(&acme()),

@@ -110,6 +110,7 @@ mod tests {
             time_budget_minutes: [0, 0, 0],
             escalation: Escalation::Raise,
             auto_close_after_secs: 0,
+            check_in_after_secs: 0,
         }
     }
 

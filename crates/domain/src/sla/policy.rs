@@ -84,6 +84,10 @@ pub struct SlaPolicy {
     /// ([`DEFAULT_AUTO_CLOSE_SECS`]).
     #[serde(default)]
     pub auto_close_after_secs: u32,
+    /// Seconds after solve at which an extended-tier customer's named agent checks
+    /// in (if the customer has not been in touch since); 0: no check-ins.
+    #[serde(default)]
+    pub check_in_after_secs: u32,
 }
 
 /// Solved tickets close four days after solve unless the policy says otherwise.
@@ -144,6 +148,12 @@ impl SlaPolicy {
     pub fn validate(&self) -> Result<(), DomainError> {
         if !(1..=99).contains(&self.warning_percent) {
             return Err(DomainError::invalid("warning_percent", "from 1 to 99"));
+        }
+        if self.check_in_after_secs > MAX_AUTO_CLOSE_SECS {
+            return Err(DomainError::invalid(
+                "check_in_after_seconds",
+                format!("at most {MAX_AUTO_CLOSE_SECS} seconds"),
+            ));
         }
         if self.auto_close_after_secs > MAX_AUTO_CLOSE_SECS {
             return Err(DomainError::invalid(
@@ -277,6 +287,7 @@ pub(crate) mod tests {
             time_budget_minutes: [30, 60, 120],
             escalation: Escalation::Reassign,
             auto_close_after_secs: 0,
+            check_in_after_secs: 0,
         }
     }
 

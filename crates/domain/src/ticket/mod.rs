@@ -30,6 +30,7 @@
 
 mod assign;
 mod auto_answer;
+mod check_in;
 mod close;
 mod customer_message;
 mod decline;
@@ -175,6 +176,8 @@ pub struct Ticket {
     pub auto_answered: bool,
     /// The customer asked for a person after the automated answer.
     pub human_requested: bool,
+    /// Solves whose check-in was due.
+    pub check_ins: BTreeSet<u32>,
     /// Idempotency keys already taken, scoped by the caller that sent them and
     /// what they were for (`web-shop/email:<key>`, `ana/reply:<key>`,
     /// `ana/note:<key>`); a repeat records nothing.
@@ -329,6 +332,11 @@ pub enum TicketCommand {
     },
     /// The customer asks for a person (customer systems).
     RequestHuman,
+    /// A check-in with the extended-tier customer is due (routing, as the system).
+    DueCheckIn {
+        /// Their named agent.
+        agent: String,
+    },
     /// Close a solved ticket for good.
     Close {
         /// The auto-close timer's delay since solve (refused before it passed);
@@ -473,6 +481,13 @@ pub enum TicketEvent {
         /// The answer rule's macro.
         rule: String,
     },
+    /// A check-in with the extended-tier customer is due for their named agent.
+    CheckInDue {
+        /// The named agent.
+        agent: String,
+        /// The solve it follows.
+        solve: u32,
+    },
     /// The customer asked for a person: the ticket goes to the queue at once.
     HumanRequested {
         /// Its priority from now on (one step up).
@@ -559,6 +574,7 @@ impl TicketEvent {
                 format!("low rating raised to the manager of {team}")
             }
             TicketEvent::AutoAnswered { rule, .. } => format!("answered automatically ({rule})"),
+            TicketEvent::CheckInDue { agent, .. } => format!("check-in due for {agent}"),
             TicketEvent::HumanRequested { priority } => format!(
                 "the customer asked for a person (priority {})",
                 format!("{priority:?}").to_lowercase()
@@ -603,7 +619,8 @@ impl TicketEvent {
             | TicketEvent::MergedInto { .. }
             | TicketEvent::MergedFrom { .. }
             | TicketEvent::Unmerged { .. }
-            | TicketEvent::UnmergedFrom { .. } => before,
+            | TicketEvent::UnmergedFrom { .. }
+            | TicketEvent::CheckInDue { .. } => before,
             TicketEvent::Solved { .. } | TicketEvent::DeclineApproved { .. } => {
                 Some(TicketStatus::Solved)
             }
@@ -758,6 +775,9 @@ impl Ticket {
             TicketCommand::RequestHuman => {
                 return auto_answer::request_human(self, self.status(id)?);
             }
+            TicketCommand::DueCheckIn { agent } => {
+                return check_in::due(self, self.status(id)?, agent);
+            }
             TicketCommand::RaiseFollowUp {
                 rating,
                 team,
@@ -859,6 +879,7 @@ impl TicketCommand {
             TicketCommand::RateSatisfaction { .. } => Action::RecordFeedback,
             TicketCommand::AutoAnswer { .. } => Action::AssignTickets,
             TicketCommand::RequestHuman => Action::SubmitContact,
+            TicketCommand::DueCheckIn { .. } => Action::AssignTickets,
             TicketCommand::RaiseFollowUp { .. } => Action::AssignTickets,
             // The timer's close is routing's, which acts as the system.
             TicketCommand::Close { after: Some(_) } => Action::AssignTickets,
@@ -897,6 +918,7 @@ impl TicketCommand {
             | TicketCommand::RaiseFollowUp { .. }
             | TicketCommand::AutoAnswer { .. }
             | TicketCommand::RequestHuman
+            | TicketCommand::DueCheckIn { .. }
             | TicketCommand::Close { .. } => None,
         };
         key.map(|k| by_caller(actor, &k))
@@ -931,6 +953,7 @@ impl TicketCommand {
             | TicketCommand::RaiseFollowUp { .. }
             | TicketCommand::AutoAnswer { .. }
             | TicketCommand::RequestHuman
+            | TicketCommand::DueCheckIn { .. }
             | TicketCommand::Close { .. } => None,
         }
     }
@@ -962,6 +985,7 @@ impl TicketCommand {
             TicketCommand::RaiseFollowUp { reason, .. } => satisfaction::validate_follow_up(reason),
             TicketCommand::AutoAnswer { body, rule } => auto_answer::validate(body, rule),
             TicketCommand::RequestHuman => Ok(()),
+            TicketCommand::DueCheckIn { agent } => check_in::validate(agent),
             TicketCommand::Queue { .. }
             | TicketCommand::RecordAlarm { .. }
             | TicketCommand::FlagBudget { .. }
@@ -993,9 +1017,9 @@ fn note_key(key: &str) -> String {
 impl Aggregate for Ticket {
     type Event = TicketEvent;
     const KIND: &'static str = "ticket";
-    /// 9: product area, priority, assignment, SLA alarms, logged time, declines,
-    /// solves, low ratings, merges, automated answers.
-    const SNAPSHOT_SCHEMA: u32 = 9;
+    /// 10: product area, priority, assignment, SLA alarms, logged time, declines,
+    /// solves, low ratings, merges, automated answers, check-ins.
+    const SNAPSHOT_SCHEMA: u32 = 10;
 
     fn version(&self) -> u64 {
         self.version
@@ -1090,6 +1114,10 @@ impl Aggregate for Ticket {
             }
             TicketEvent::AutoAnswered { .. } => {
                 self.auto_answered = true;
+                None
+            }
+            TicketEvent::CheckInDue { solve, .. } => {
+                self.check_ins.insert(*solve);
                 None
             }
             // The raise is the queue's (`queue_priority`): the SLA's targets stay

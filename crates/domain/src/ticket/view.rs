@@ -277,6 +277,14 @@ impl TicketView {
                 ));
             }
             TicketEvent::HumanRequested { priority } => self.priority = *priority,
+            TicketEvent::CheckInDue { agent, .. } => {
+                self.messages.push(message(
+                    MessageKind::InternalNote,
+                    recorded.actor.id.clone(),
+                    &format!("Check-in due: {agent} checks in with the customer."),
+                    None,
+                ));
+            }
             TicketEvent::MergedInto { target, .. } => self.merged_into = Some(*target),
             TicketEvent::Unmerged { .. } => self.merged_into = None,
             TicketEvent::MergedFrom { source } => {
