@@ -231,10 +231,9 @@ impl Sla {
         else {
             return Ok(());
         };
-        let Some(after) = policy_of(&self.log, &state.tenant)
-            .await?
-            .state
-            .policy
+        let policy = policy_of(&self.log, &state.tenant).await?.state.policy;
+        let Some(after) = policy
+            .as_ref()
             .map(|p| p.check_in_after_secs)
             .filter(|s| *s > 0)
         else {
@@ -244,7 +243,6 @@ impl Sla {
         if now_millis() < due {
             return self.timers.schedule(id, Timer::CheckIn, due).await;
         }
-        let policy = policy_of(&self.log, &state.tenant).await?.state.policy;
         let record = self
             .log
             .load::<frontline_domain::Customer>(&state.customer_id)
@@ -257,17 +255,8 @@ impl Sla {
         if record.last_contact_at.is_some_and(|at| at > solved_at) {
             return Ok(());
         }
-        let meta = self.meta(format!("check-in-{id}"));
         let command = TicketCommand::DueCheckIn { agent };
-        execute(
-            &self.log,
-            &id,
-            &meta,
-            self.options,
-            now_millis,
-            |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
-        )
-        .await?;
+        self.record(id, format!("check-in-{id}"), &command).await?;
         Ok(())
     }
 
@@ -286,17 +275,10 @@ impl Sla {
         if now_millis() < due {
             return self.timers.schedule(id, Timer::Close, due).await;
         }
-        let meta = self.meta(format!("timer-{id}-close"));
         let command = TicketCommand::Close { after: Some(after) };
-        let outcome = execute(
-            &self.log,
-            &id,
-            &meta,
-            self.options,
-            now_millis,
-            |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
-        )
-        .await?;
+        let outcome = self
+            .record(id, format!("timer-{id}-close"), &command)
+            .await?;
         if outcome.appended {
             metrics::histogram!("frontline_timer_lateness_seconds")
                 .record((now_millis() - due).max(0) as f64 / 1000.0);
@@ -404,16 +386,8 @@ impl Sla {
             team,
             reason,
         };
-        let meta = self.meta(format!("follow-up-{id}-{rating}"));
-        execute(
-            &self.log,
-            &id,
-            &meta,
-            self.options,
-            now_millis,
-            |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
-        )
-        .await?;
+        self.record(id, format!("follow-up-{id}-{rating}"), &command)
+            .await?;
         Ok(())
     }
 
@@ -483,16 +457,8 @@ impl Sla {
             team,
             reassign_to: to.unwrap_or_default(),
         };
-        let meta = self.meta(format!("escalation-{id}"));
-        execute(
-            &self.log,
-            &id,
-            &meta,
-            self.options,
-            now_millis,
-            |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
-        )
-        .await?;
+        self.record(id, format!("escalation-{id}"), &command)
+            .await?;
         Ok(())
     }
 
@@ -546,17 +512,8 @@ impl Sla {
         if budget == 0 || state.budget_exceeded || state.minutes_logged <= budget {
             return Ok(());
         }
-        let meta = self.meta(format!("budget-{id}"));
         let command = TicketCommand::FlagBudget { budget };
-        execute(
-            &self.log,
-            &id,
-            &meta,
-            self.options,
-            now_millis,
-            |t: &Ticket, now| t.decide(&id.to_string(), &command, &meta.actor, now),
-        )
-        .await?;
+        self.record(id, format!("budget-{id}"), &command).await?;
         Ok(())
     }
 
@@ -601,6 +558,26 @@ impl Sla {
             self.reschedule(id).await?;
         }
         Ok(())
+    }
+
+    /// Records `command` on ticket `id` as routing, caused by `cause` (decided on the
+    /// ticket as it is then; a repeat records nothing).
+    async fn record(
+        &self,
+        id: Uuid,
+        cause: String,
+        command: &TicketCommand,
+    ) -> Result<frontline_eventlog::Outcome<Ticket>, ApiError> {
+        let meta = self.meta(cause);
+        Ok(execute(
+            &self.log,
+            &id,
+            &meta,
+            self.options,
+            now_millis,
+            |t: &Ticket, now| t.decide(&id.to_string(), command, &meta.actor, now),
+        )
+        .await?)
     }
 
     fn meta(&self, cause: String) -> EventMeta {
