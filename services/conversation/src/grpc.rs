@@ -94,32 +94,46 @@ impl Conversation {
     }
 }
 
+impl Conversation {
+    /// One ticket command call: `parse` turns the request into the ticket, the
+    /// expected version and the command; `answer` wraps what changed.
+    async fn ticket_command<M, R>(
+        &self,
+        request: Request<M>,
+        action: Action,
+        parse: impl FnOnce(M) -> (String, Option<u64>, TicketCommand),
+        answer: impl FnOnce(v1::TicketChange) -> R,
+    ) -> Result<Response<R>, Status> {
+        handle(request, action, |call| async move {
+            let (id, expected_version, command) = parse(call.message);
+            let change = self
+                .command(&call.caller, &call.meta, &id, expected_version, command)
+                .await?;
+            Ok(answer(change))
+        })
+        .await
+    }
+}
+
 #[tonic::async_trait]
 impl ConversationService for Conversation {
     async fn reply(
         &self,
         request: Request<v1::ReplyRequest>,
     ) -> Result<Response<v1::ReplyResponse>, Status> {
-        handle(
+        self.ticket_command(
             request,
             Action::Reply,
-            |Call {
-                 caller,
-                 meta,
-                 message: r,
-                 ..
-             }| async move {
+            |r| {
                 let command = TicketCommand::Reply {
                     body: r.body,
                     awaiting_customer: r.awaiting_customer,
                     idempotency_key: optional_key(r.idempotency_key),
                 };
-                let change = self
-                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
-                    .await?;
-                Ok(v1::ReplyResponse {
-                    change: Some(change),
-                })
+                (r.ticket_id, r.expected_version, command)
+            },
+            |change| v1::ReplyResponse {
+                change: Some(change),
             },
         )
         .await
@@ -129,25 +143,18 @@ impl ConversationService for Conversation {
         &self,
         request: Request<v1::AddNoteRequest>,
     ) -> Result<Response<v1::AddNoteResponse>, Status> {
-        handle(
+        self.ticket_command(
             request,
             Action::AddNote,
-            |Call {
-                 caller,
-                 meta,
-                 message: r,
-                 ..
-             }| async move {
+            |r| {
                 let command = TicketCommand::AddNote {
                     body: r.body,
                     idempotency_key: optional_key(r.idempotency_key),
                 };
-                let change = self
-                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
-                    .await?;
-                Ok(v1::AddNoteResponse {
-                    change: Some(change),
-                })
+                (r.ticket_id, r.expected_version, command)
+            },
+            |change| v1::AddNoteResponse {
+                change: Some(change),
             },
         )
         .await
@@ -157,24 +164,17 @@ impl ConversationService for Conversation {
         &self,
         request: Request<v1::SolveRequest>,
     ) -> Result<Response<v1::SolveResponse>, Status> {
-        handle(
+        self.ticket_command(
             request,
             Action::Solve,
-            |Call {
-                 caller,
-                 meta,
-                 message: r,
-                 ..
-             }| async move {
+            |r| {
                 let command = TicketCommand::Solve {
                     resolution: r.resolution,
                 };
-                let change = self
-                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
-                    .await?;
-                Ok(v1::SolveResponse {
-                    change: Some(change),
-                })
+                (r.ticket_id, r.expected_version, command)
+            },
+            |change| v1::SolveResponse {
+                change: Some(change),
             },
         )
         .await
@@ -184,22 +184,15 @@ impl ConversationService for Conversation {
         &self,
         request: Request<v1::ReopenRequest>,
     ) -> Result<Response<v1::ReopenResponse>, Status> {
-        handle(
+        self.ticket_command(
             request,
             Action::Reopen,
-            |Call {
-                 caller,
-                 meta,
-                 message: r,
-                 ..
-             }| async move {
+            |r| {
                 let command = TicketCommand::Reopen { reason: r.reason };
-                let change = self
-                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
-                    .await?;
-                Ok(v1::ReopenResponse {
-                    change: Some(change),
-                })
+                (r.ticket_id, r.expected_version, command)
+            },
+            |change| v1::ReopenResponse {
+                change: Some(change),
             },
         )
         .await
@@ -209,25 +202,18 @@ impl ConversationService for Conversation {
         &self,
         request: Request<v1::ProposeDeclineRequest>,
     ) -> Result<Response<v1::ProposeDeclineResponse>, Status> {
-        handle(
+        self.ticket_command(
             request,
             Action::ProposeDecline,
-            |Call {
-                 caller,
-                 meta,
-                 message: r,
-                 ..
-             }| async move {
+            |r| {
                 let command = TicketCommand::ProposeDecline {
                     reason: r.reason,
                     rationale: r.rationale,
                 };
-                let change = self
-                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
-                    .await?;
-                Ok(v1::ProposeDeclineResponse {
-                    change: Some(change),
-                })
+                (r.ticket_id, r.expected_version, command)
+            },
+            |change| v1::ProposeDeclineResponse {
+                change: Some(change),
             },
         )
         .await
@@ -237,22 +223,15 @@ impl ConversationService for Conversation {
         &self,
         request: Request<v1::ApproveDeclineRequest>,
     ) -> Result<Response<v1::ApproveDeclineResponse>, Status> {
-        handle(
+        self.ticket_command(
             request,
             Action::DecideDecline,
-            |Call {
-                 caller,
-                 meta,
-                 message: r,
-                 ..
-             }| async move {
+            |r| {
                 let command = TicketCommand::ApproveDecline { note: r.note };
-                let change = self
-                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
-                    .await?;
-                Ok(v1::ApproveDeclineResponse {
-                    change: Some(change),
-                })
+                (r.ticket_id, r.expected_version, command)
+            },
+            |change| v1::ApproveDeclineResponse {
+                change: Some(change),
             },
         )
         .await
@@ -262,22 +241,15 @@ impl ConversationService for Conversation {
         &self,
         request: Request<v1::RejectDeclineRequest>,
     ) -> Result<Response<v1::RejectDeclineResponse>, Status> {
-        handle(
+        self.ticket_command(
             request,
             Action::DecideDecline,
-            |Call {
-                 caller,
-                 meta,
-                 message: r,
-                 ..
-             }| async move {
+            |r| {
                 let command = TicketCommand::RejectDecline { note: r.note };
-                let change = self
-                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
-                    .await?;
-                Ok(v1::RejectDeclineResponse {
-                    change: Some(change),
-                })
+                (r.ticket_id, r.expected_version, command)
+            },
+            |change| v1::RejectDeclineResponse {
+                change: Some(change),
             },
         )
         .await
@@ -287,22 +259,15 @@ impl ConversationService for Conversation {
         &self,
         request: Request<v1::CloseRequest>,
     ) -> Result<Response<v1::CloseResponse>, Status> {
-        handle(
+        self.ticket_command(
             request,
             Action::Close,
-            |Call {
-                 caller,
-                 meta,
-                 message: r,
-                 ..
-             }| async move {
+            |r| {
                 let command = TicketCommand::Close { after: None };
-                let change = self
-                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
-                    .await?;
-                Ok(v1::CloseResponse {
-                    change: Some(change),
-                })
+                (r.ticket_id, r.expected_version, command)
+            },
+            |change| v1::CloseResponse {
+                change: Some(change),
             },
         )
         .await
@@ -312,25 +277,18 @@ impl ConversationService for Conversation {
         &self,
         request: Request<v1::RateSatisfactionRequest>,
     ) -> Result<Response<v1::RateSatisfactionResponse>, Status> {
-        handle(
+        self.ticket_command(
             request,
             Action::RecordFeedback,
-            |Call {
-                 caller,
-                 meta,
-                 message: r,
-                 ..
-             }| async move {
+            |r| {
                 let command = TicketCommand::RateSatisfaction {
                     score: satisfaction::score(r.score),
                     comment: r.comment,
                 };
-                let change = self
-                    .command(&caller, &meta, &r.ticket_id, r.expected_version, command)
-                    .await?;
-                Ok(v1::RateSatisfactionResponse {
-                    change: Some(change),
-                })
+                (r.ticket_id, r.expected_version, command)
+            },
+            |change| v1::RateSatisfactionResponse {
+                change: Some(change),
             },
         )
         .await
@@ -477,27 +435,12 @@ impl ConversationService for Conversation {
         &self,
         request: Request<v1::RequestHumanRequest>,
     ) -> Result<Response<v1::RequestHumanResponse>, Status> {
-        handle(
+        self.ticket_command(
             request,
             Action::SubmitContact,
-            |Call {
-                 caller,
-                 meta,
-                 message: r,
-                 ..
-             }| async move {
-                let change = self
-                    .command(
-                        &caller,
-                        &meta,
-                        &r.ticket_id,
-                        None,
-                        TicketCommand::RequestHuman,
-                    )
-                    .await?;
-                Ok(v1::RequestHumanResponse {
-                    change: Some(change),
-                })
+            |r| (r.ticket_id, None, TicketCommand::RequestHuman),
+            |change| v1::RequestHumanResponse {
+                change: Some(change),
             },
         )
         .await
