@@ -1051,6 +1051,7 @@ async fn dump(db: &sqlx::PgPool) -> Vec<String> {
         ("analytics_tickets", "ticket_id, revision"),
         ("analytics_customers", "customer_id, revision"),
         ("analytics_policies", "tenant"),
+        ("analytics_articles", "article_id"),
     ] {
         let text: Vec<String> =
             sqlx::query_scalar(&format!("SELECT r::text FROM {view} r ORDER BY {order}"))

@@ -98,6 +98,11 @@ pub enum Action {
     ManageMacros,
     /// Read a tenant's macros.
     ReadMacros,
+    /// Publish or retire a tenant's self-service articles.
+    ManageArticles,
+    /// Read self-service articles and have them suggested (channels offer them to
+    /// customers).
+    ReadArticles,
     /// Record what a customer thinks: CSAT, NPS, product feedback (customer systems).
     RecordFeedback,
     /// Read a ticket (customer systems see customer-visible parts only).
@@ -143,6 +148,8 @@ impl fmt::Display for Action {
             Action::DecideDecline => "approve or reject declines",
             Action::Close => "close tickets",
             Action::RecordFeedback => "record customer feedback",
+            Action::ManageArticles => "manage articles",
+            Action::ReadArticles => "read articles",
             Action::MergeTickets => "merge tickets",
             Action::ManageMacros => "manage macros",
             Action::ReadMacros => "read macros",
@@ -170,7 +177,7 @@ pub fn may(role: Role, action: Action) -> bool {
     use Role::*;
     match action {
         SubmitContact | RecordFeedback => matches!(role, CustomerSystem | Admin),
-        ReadCustomer | ReadTicket => true,
+        ReadCustomer | ReadTicket | ReadArticles => true,
         Reply | AddNote | Solve | Reopen | ProposeDecline | MergeTickets => {
             matches!(role, Agent | Manager)
         }
@@ -178,7 +185,7 @@ pub fn may(role: Role, action: Action) -> bool {
         // Admin: the auto-close timer acts as the system.
         Close => role.is_staff(),
         ReadHistory | LinkCustomers => role.is_staff(),
-        ManagePersonalData | OperateReadModels | ManageMacros => role == Admin,
+        ManagePersonalData | OperateReadModels | ManageMacros | ManageArticles => role == Admin,
         ManageAgents | AssignTickets | SetTier | ManagePolicies | ReadMetrics => {
             matches!(role, Manager | Admin)
         }

@@ -66,6 +66,27 @@ pub fn macro_book_id(tenant: &TenantId) -> Uuid {
     Uuid::new_v5(&MACROS_NAMESPACE, format!("macros/{tenant}").as_bytes())
 }
 
+const ARTICLE_NAMESPACE: Uuid = Uuid::from_u128(0x5b1f_0c2e_6a3d_4e8f_9a71_3c4d_2e1f_0b08);
+
+/// The id of `tenant`'s article `slug` (`frontline.article.<id>`).
+pub fn article_id(tenant: &TenantId, slug: &str) -> Uuid {
+    Uuid::new_v5(
+        &ARTICLE_NAMESPACE,
+        name(&[tenant.as_str(), slug]).as_bytes(),
+    )
+}
+
+const SELF_SERVICE_NAMESPACE: Uuid = Uuid::from_u128(0x5b1f_0c2e_6a3d_4e8f_9a71_3c4d_2e1f_0b09);
+
+/// The id of the self-service answer `system` records with `idempotency_key` in
+/// `tenant` (`frontline.selfservice.<id>`): a repeat of the key is the same answer.
+pub fn self_service_id(tenant: &TenantId, system: &str, idempotency_key: &str) -> Uuid {
+    Uuid::new_v5(
+        &SELF_SERVICE_NAMESPACE,
+        name(&[tenant.as_str(), system, idempotency_key]).as_bytes(),
+    )
+}
+
 const AGENT_NAMESPACE: Uuid = Uuid::from_u128(0x5b1f_0c2e_6a3d_4e8f_9a71_3c4d_2e1f_0b04);
 
 /// The id of the agent whose token subject is `agent_id` (one person, whatever

@@ -25,6 +25,7 @@
 
 pub mod actor;
 pub mod agent;
+pub mod article;
 pub mod assignment;
 pub mod customer;
 mod error;
@@ -35,6 +36,7 @@ pub mod ids;
 pub mod limits;
 pub mod macros;
 pub mod satisfaction;
+pub mod self_service;
 pub mod sla;
 pub mod tenant;
 pub mod ticket;

@@ -168,6 +168,7 @@ fn command() -> impl Strategy<Value = TicketCommand> {
             rule: "basic".into(),
         }),
         1 => Just(TicketCommand::RequestHuman),
+        1 => (0..2u128).prop_map(|a| TicketCommand::SelfServe { article_id: Uuid::from_u128(a) }),
         1 => Just(TicketCommand::DueCheckIn { agent: "ana".into() }),
         1 => (0..12u64).prop_map(|rating| TicketCommand::RaiseFollowUp {
             rating,
@@ -289,6 +290,7 @@ fn key_of(command: &TicketCommand, actor: &Actor) -> Option<String> {
         | TicketCommand::RaiseFollowUp { .. }
         | TicketCommand::AutoAnswer { .. }
         | TicketCommand::RequestHuman
+        | TicketCommand::SelfServe { .. }
         | TicketCommand::DueCheckIn { .. }
         | TicketCommand::Close { .. } => None,
     };
@@ -319,6 +321,31 @@ fn check_ticket(t: &Ticket, log: &[Recorded<TicketEvent>]) -> Result<(), TestCas
     }
     prop_assert!(
         !t.declined || matches!(t.status, Some(TicketStatus::Solved | TicketStatus::Closed))
+    );
+    // Self-service costs no agent time: a ticket solved by an article had no reply,
+    // note or logged time before it, and only a customer system or admin said so.
+    let mut worked = false;
+    for recorded in log {
+        match &recorded.event {
+            TicketEvent::AgentReplied { .. }
+            | TicketEvent::NoteAdded { .. }
+            | TicketEvent::TimeLogged { .. } => worked = true,
+            TicketEvent::Solved {
+                self_served: Some(_),
+                ..
+            } => {
+                prop_assert!(!worked, "{:?}", log);
+                prop_assert!(matches!(
+                    recorded.actor.role,
+                    Role::CustomerSystem | Role::Admin
+                ));
+            }
+            _ => {}
+        }
+    }
+    prop_assert!(
+        t.self_served.is_none()
+            || matches!(t.status, Some(TicketStatus::Solved | TicketStatus::Closed))
     );
     prop_assert_eq!(
         t.decline_proposer.is_some(),
@@ -479,6 +506,9 @@ proptest! {
                     let done_already = match command {
                         TicketCommand::AutoAnswer { .. } => before.auto_answered,
                         TicketCommand::RequestHuman => before.auto_answered,
+                        TicketCommand::SelfServe { article_id } => {
+                            before.self_served == Some(*article_id)
+                        }
                         TicketCommand::DueCheckIn { .. } => before.check_ins.contains(&before.solves),
                         TicketCommand::RaiseFollowUp { rating, .. } => before
                             .low_ratings
@@ -590,7 +620,8 @@ fn actor_may(role: Role, command: &TicketCommand) -> bool {
         TicketCommand::Open(_)
         | TicketCommand::AddCustomerMessage { .. }
         | TicketCommand::RateSatisfaction { .. }
-        | TicketCommand::RequestHuman => {
+        | TicketCommand::RequestHuman
+        | TicketCommand::SelfServe { .. } => {
             matches!(role, Role::CustomerSystem | Role::Admin)
         }
         TicketCommand::ApproveDecline { .. } | TicketCommand::RejectDecline { .. } => {

@@ -213,6 +213,29 @@ pub fn nps_category(score: Option<u8>) -> i32 {
     category.into()
 }
 
+/// An article on the wire, with its id.
+pub fn article_wire(id: uuid::Uuid, a: &domain::article::Article) -> v1::Article {
+    v1::Article {
+        article_id: id.to_string(),
+        slug: a.slug.clone(),
+        product_area: a.product_area.clone(),
+        title: a.title.clone(),
+        body: a.body.clone(),
+        revision: a.revision,
+        retired: a.retired,
+    }
+}
+
+/// An article's text from the wire (its fields checked by the domain).
+pub fn article_draft(a: &v1::Article) -> domain::article::Draft {
+    domain::article::Draft {
+        slug: a.slug.clone(),
+        product_area: a.product_area.clone(),
+        title: a.title.clone(),
+        body: a.body.clone(),
+    }
+}
+
 /// A macro on the wire.
 pub fn macro_wire(m: &domain::macros::Macro) -> v1::Macro {
     use domain::macros::StatusChange;
@@ -323,6 +346,7 @@ pub fn ticket(
             }),
         closed_at: t.closed_at.map(timestamp),
         follow_up_of: t.follow_up_of.map(|f| f.to_string()).unwrap_or_default(),
+        self_served_article_id: t.self_served.map(|a| a.to_string()).unwrap_or_default(),
         satisfaction: t.satisfaction.as_ref().map(|r| v1::Satisfaction {
             score: u32::from(r.score),
             comment: r.comment.clone(),

@@ -10,10 +10,12 @@
 use frontline_domain::{
     AgentEvent, Assignment, Channel, CustomerEvent, IdentityClaimEvent, IdentityKey, Opening,
     Priority, TenantId, TicketEvent,
+    article::{ArticleEvent, Draft},
     assignment::{Rule, Tier, Verdict},
     feedback::{Feedback, FeedbackEvent},
     macros::MacroEvent,
     satisfaction,
+    self_service::{SelfServed, SelfServiceEvent},
     sla::{
         clocks::{Alarm, ClockKind},
         policy::PolicyEvent,
@@ -216,8 +218,12 @@ impl EventCodec for TicketEvent {
                 idempotency_key: idempotency_key.unwrap_or_default(),
             }
             .encode_to_vec(),
-            TicketEvent::Solved { resolution } => v1::TicketSolved {
+            TicketEvent::Solved {
+                resolution,
+                self_served,
+            } => v1::TicketSolved {
                 resolution: fields.seal("resolution", resolution),
+                self_served_article_id: self_served.map(|a| a.to_string()).unwrap_or_default(),
             }
             .encode_to_vec(),
             TicketEvent::Reopened { reason } => v1::TicketReopened {
@@ -394,8 +400,10 @@ impl EventCodec for TicketEvent {
             }));
         }
         if let Some(e) = payload::<v1::TicketSolved>(event_type, bytes) {
+            let e = e?;
             return Ok(Some(TicketEvent::Solved {
-                resolution: open(fields, "resolution", e?.resolution)?,
+                self_served: optional_uuid(&e.self_served_article_id, "self_served_article_id")?,
+                resolution: open(fields, "resolution", e.resolution)?,
             }));
         }
         if let Some(e) = payload::<v1::TicketReopened>(event_type, bytes) {
@@ -890,6 +898,102 @@ impl EventCodec for FeedbackEvent {
     }
 }
 
+// Articles are the tenant's texts: nothing personal.
+impl EventCodec for ArticleEvent {
+    fn event_type(&self) -> String {
+        match self {
+            ArticleEvent::Published { .. } => v1::ArticlePublished::full_name(),
+            ArticleEvent::Retired { .. } => v1::ArticleRetired::full_name(),
+        }
+    }
+
+    fn encode_payload(&self, _fields: &Fields<'_>) -> Vec<u8> {
+        match self {
+            ArticleEvent::Published {
+                tenant,
+                revision,
+                draft,
+            } => v1::ArticlePublished {
+                tenant: tenant.to_string(),
+                revision: *revision,
+                slug: draft.slug.clone(),
+                product_area: draft.product_area.clone(),
+                title: draft.title.clone(),
+                body: draft.body.clone(),
+            }
+            .encode_to_vec(),
+            ArticleEvent::Retired { revision } => v1::ArticleRetired {
+                revision: *revision,
+            }
+            .encode_to_vec(),
+        }
+    }
+
+    fn decode_payload(
+        event_type: &str,
+        bytes: &[u8],
+        _fields: &Fields<'_>,
+    ) -> Result<Option<Self>, String> {
+        if let Some(e) = payload::<v1::ArticlePublished>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(ArticleEvent::Published {
+                tenant: tenant(&e.tenant)?,
+                revision: e.revision,
+                draft: Draft {
+                    slug: e.slug,
+                    product_area: e.product_area,
+                    title: e.title,
+                    body: e.body,
+                },
+            }));
+        }
+        if let Some(e) = payload::<v1::ArticleRetired>(event_type, bytes) {
+            return Ok(Some(ArticleEvent::Retired {
+                revision: e?.revision,
+            }));
+        }
+        Ok(None)
+    }
+}
+
+// A customer's id and an article: nothing to seal.
+impl EventCodec for SelfServiceEvent {
+    fn event_type(&self) -> String {
+        match self {
+            SelfServiceEvent::Recorded(_) => v1::SelfServiceRecorded::full_name(),
+        }
+    }
+
+    fn encode_payload(&self, _fields: &Fields<'_>) -> Vec<u8> {
+        match self {
+            SelfServiceEvent::Recorded(r) => v1::SelfServiceRecorded {
+                tenant: r.tenant.to_string(),
+                article_id: r.article_id.to_string(),
+                revision: r.revision,
+                customer_id: r.customer_id.map(|c| c.to_string()).unwrap_or_default(),
+            }
+            .encode_to_vec(),
+        }
+    }
+
+    fn decode_payload(
+        event_type: &str,
+        bytes: &[u8],
+        _fields: &Fields<'_>,
+    ) -> Result<Option<Self>, String> {
+        if let Some(e) = payload::<v1::SelfServiceRecorded>(event_type, bytes) {
+            let e = e?;
+            return Ok(Some(SelfServiceEvent::Recorded(SelfServed {
+                tenant: tenant(&e.tenant)?,
+                article_id: uuid(&e.article_id, "article_id")?,
+                revision: e.revision,
+                customer_id: optional_uuid(&e.customer_id, "customer_id")?,
+            })));
+        }
+        Ok(None)
+    }
+}
+
 // Macros are the tenant's texts: nothing personal.
 impl EventCodec for MacroEvent {
     fn event_type(&self) -> String {
@@ -1069,6 +1173,7 @@ mod tests {
         });
         round_trip(TicketEvent::Solved {
             resolution: "done".into(),
+            self_served: None,
         });
         round_trip(TicketEvent::Reopened { reason: "".into() });
         round_trip(TicketEvent::DeclineProposed {
@@ -1194,6 +1299,27 @@ mod tests {
             customer_id: Some(Uuid::from_u128(5)),
             ticket_id: None,
         }));
+        round_trip(ArticleEvent::Published {
+            tenant: TenantId::parse("tenant", "acme").unwrap(),
+            revision: 2,
+            draft: Draft {
+                slug: "reset-router".into(),
+                product_area: "router-x200".into(),
+                title: "Resetting".into(),
+                body: "Hold the button.".into(),
+            },
+        });
+        round_trip(ArticleEvent::Retired { revision: 2 });
+        round_trip(SelfServiceEvent::Recorded(SelfServed {
+            tenant: TenantId::parse("tenant", "acme").unwrap(),
+            article_id: Uuid::from_u128(9),
+            revision: 2,
+            customer_id: Some(Uuid::from_u128(10)),
+        }));
+        round_trip(TicketEvent::Solved {
+            resolution: String::new(),
+            self_served: Some(Uuid::from_u128(9)),
+        });
         round_trip(MacroEvent::Put {
             tenant: TenantId::parse("tenant", "acme").unwrap(),
             r#macro: frontline_domain::macros::Macro {
@@ -1291,6 +1417,7 @@ mod tests {
     fn type_names_come_from_the_contract() {
         let e = TicketEvent::Solved {
             resolution: String::new(),
+            self_served: None,
         };
         assert_eq!(e.event_type(), "frontline.v1.TicketSolved");
         assert!(is::<v1::TicketSolved>("frontline.v1.TicketSolved"));

@@ -2,9 +2,10 @@
 //! ticket event, a customer's contacts) are folded in memory over the rows they
 //! touch — loaded at once — and written at once (the stored live revisions closed
 //! in one statement, the new revisions inserted in one). The rare events whose
-//! effects reach across rows (a tier, a link, a forget, a policy) are applied one
-//! by one between the runs, so each run reads the state it would have read event
-//! by event: the rows come out the same.
+//! effects reach across rows (a tier, a link, a forget, a policy, a ticket solved
+//! by an article) and the articles' own events are applied one by one between the
+//! runs, so each run reads the state it would have read event by event: the rows
+//! come out the same.
 
 use std::collections::{HashMap, HashSet};
 
@@ -47,9 +48,15 @@ pub async fn apply_all(
     Ok(())
 }
 
-/// Whether an event changes only its own row (and so folds in memory).
+/// Whether an event changes only its own row (and so folds in memory). A ticket
+/// solved by an article also counts on the article's row; articles and
+/// self-service answers are rare: one by one.
 fn common(event: &AnalyticsEvent) -> bool {
     match event {
+        AnalyticsEvent::Ticket(TicketEvent::Solved {
+            self_served: Some(_),
+            ..
+        }) => false,
         AnalyticsEvent::Ticket(_) => true,
         AnalyticsEvent::Customer(e) => {
             matches!(
@@ -57,7 +64,9 @@ fn common(event: &AnalyticsEvent) -> bool {
                 CustomerEvent::Contacted { .. } | CustomerEvent::Absorbed { .. }
             )
         }
-        AnalyticsEvent::Policy(_) => false,
+        AnalyticsEvent::Policy(_) | AnalyticsEvent::Article(_) | AnalyticsEvent::SelfService(_) => {
+            false
+        }
     }
 }
 
@@ -123,7 +132,10 @@ async fn fold(
                 }
             }
             AnalyticsEvent::Customer(_) => customer_ids.push(c.id),
-            AnalyticsEvent::Policy(_) => {}
+            // Not common: never in a run.
+            AnalyticsEvent::Policy(_)
+            | AnalyticsEvent::Article(_)
+            | AnalyticsEvent::SelfService(_) => {}
         }
     }
     let mut tickets: HashMap<Uuid, Slot<TicketRow>> = store::live_tickets(db, t, &ticket_ids)
@@ -181,7 +193,10 @@ async fn fold(
                     }
                 }
             }
-            AnalyticsEvent::Policy(_) => {}
+            // Not common: never in a run.
+            AnalyticsEvent::Policy(_)
+            | AnalyticsEvent::Article(_)
+            | AnalyticsEvent::SelfService(_) => {}
         }
     }
 
@@ -195,4 +210,35 @@ async fn fold(
     store::insert_tickets(db, t, &ticket_revisions).await?;
     store::insert_customers(db, t, &customer_revisions).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use frontline_domain::{article::ArticleEvent, self_service::SelfServiceEvent};
+
+    use super::*;
+
+    #[test]
+    fn articles_and_tickets_solved_by_one_are_applied_one_by_one() {
+        let solved = |self_served| {
+            AnalyticsEvent::Ticket(TicketEvent::Solved {
+                resolution: String::new(),
+                self_served,
+            })
+        };
+        assert!(common(&solved(None)));
+        assert!(!common(&solved(Some(Uuid::nil()))));
+        assert!(!common(&AnalyticsEvent::Article(ArticleEvent::Retired {
+            revision: 1
+        })));
+        let served = frontline_domain::self_service::SelfServed {
+            tenant: frontline_domain::TenantId::default(),
+            article_id: Uuid::nil(),
+            revision: 1,
+            customer_id: None,
+        };
+        assert!(!common(&AnalyticsEvent::SelfService(
+            SelfServiceEvent::Recorded(served)
+        )));
+    }
 }

@@ -27,6 +27,16 @@ pub fn optional(raw: &str) -> Option<String> {
     (!raw.is_empty()).then(|| raw.to_string())
 }
 
+/// A product area filter: `None` when empty (any area); otherwise it must be one
+/// (`[a-z0-9_-]{1,64}`), so a typo is an error rather than an empty answer.
+pub fn product_area(field: &str, raw: &str) -> Result<Option<String>, ApiError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    frontline_domain::limits::product_area(field, raw)?;
+    Ok(Some(raw.to_string()))
+}
+
 /// A UUID filter; `None` when empty.
 pub fn uuid(field: &str, raw: &str) -> Result<Option<Uuid>, ApiError> {
     optional(raw)
@@ -138,5 +148,20 @@ mod tests {
         assert!(known::<v1::Tier>("tier", 9).is_err());
         assert!(uuid("customer_id", "nope").is_err());
         assert_eq!(uuid("customer_id", " ").unwrap(), None);
+    }
+
+    #[test]
+    fn product_areas_are_empty_or_well_formed() {
+        assert_eq!(product_area("product_area", "").unwrap(), None);
+        assert_eq!(
+            product_area("product_area", "router-x200").unwrap(),
+            Some("router-x200".into())
+        );
+        for bad in [" ", "Router", "a b", &"a".repeat(65)] {
+            assert!(
+                matches!(product_area("product_area", bad), Err(ApiError::InvalidArgument { field, .. }) if field == "product_area"),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! Generations of the read models. Readers see the live generation through the
-//! views (`analytics_tickets`, ...). A rebuild adds a generation beside it, built
-//! from the log's first event by its own consumer while the live one keeps
-//! serving; once it has applied as much of the log as the live one, one
-//! transaction makes it live (the views follow) and retires the old one, whose
-//! tables, consumer and checkpoint are then dropped.
+//! views (`analytics_tickets`, ...: [`Tables::with_views`]). A rebuild adds a
+//! generation beside it, built from the log's first event by its own consumer
+//! while the live one keeps serving; once it has applied as much of the log as
+//! the live one, one transaction makes it live (the views follow) and retires the
+//! old one, whose tables, consumer and checkpoint are then dropped.
 //!
 //! [`run`] is the service's projection task: it runs the projection of every
 //! current generation (the live one, and the one being built) and watches for a
@@ -23,6 +23,11 @@ use crate::{
 
 /// How often the generations are looked at (a rebuild asked elsewhere, a switch).
 const WATCH: Duration = Duration::from_millis(500);
+
+/// A generation's tables, comma-separated (for ANALYZE, DROP).
+fn all_tables(t: &Tables) -> String {
+    t.with_views().map(|(_, table)| table).join(", ")
+}
 
 /// The generations at work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,12 +88,10 @@ pub async fn rebuild(db: &PgPool) -> Result<(i32, bool), sqlx::Error> {
         .bind(next)
         .execute(&mut *tx)
         .await?;
-    let (from, to) = (Tables::of(gens.live), Tables::of(next));
-    for (from, to) in [
-        (&from.tickets, &to.tickets),
-        (&from.customers, &to.customers),
-        (&from.policies, &to.policies),
-    ] {
+    let (live, new) = (Tables::of(gens.live), Tables::of(next));
+    for ((_, from), (_, to)) in live.with_views().into_iter().zip(new.with_views()) {
+        // INCLUDING ALL: defaults, generated columns (articles' search vector) and
+        // indexes (named anew after the new table) come along.
         sqlx::query(&format!("CREATE TABLE {to} (LIKE {from} INCLUDING ALL)"))
             .execute(&mut *tx)
             .await?;
@@ -117,12 +120,9 @@ async fn try_switch(db: &PgPool, gens: Generations) -> Result<bool, sqlx::Error>
         return Ok(false);
     }
     let t = Tables::of(building);
-    sqlx::query(&format!(
-        "ANALYZE {}, {}, {}",
-        t.tickets, t.customers, t.policies
-    ))
-    .execute(db)
-    .await?;
+    sqlx::query(&format!("ANALYZE {}", all_tables(&t)))
+        .execute(db)
+        .await?;
     let mut tx = db.begin().await?;
     if locked(&mut tx).await? != gens {
         return Ok(false);
@@ -156,11 +156,7 @@ async fn try_switch(db: &PgPool, gens: Generations) -> Result<bool, sqlx::Error>
     .bind(building)
     .execute(&mut *tx)
     .await?;
-    for (view, table) in [
-        ("analytics_tickets", &t.tickets),
-        ("analytics_customers", &t.customers),
-        ("analytics_policies", &t.policies),
-    ] {
+    for (view, table) in t.with_views() {
         sqlx::query(&format!(
             "CREATE OR REPLACE VIEW {view} AS SELECT * FROM {table}"
         ))
@@ -193,12 +189,9 @@ async fn clear_retired(log: &EventLog, db: &PgPool) -> Result<(), ProjectionErro
         sqlx::query("SELECT set_config('lock_timeout', '3s', true)")
             .execute(&mut *tx)
             .await?;
-        sqlx::query(&format!(
-            "DROP TABLE IF EXISTS {}, {}, {}",
-            t.tickets, t.customers, t.policies
-        ))
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(&format!("DROP TABLE IF EXISTS {}", all_tables(&t)))
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
             .bind(consumer(generation))
             .execute(&mut *tx)

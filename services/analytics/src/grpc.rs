@@ -12,7 +12,9 @@ use frontline_runtime::{ApiError, Call, handle, now_millis};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
 
-use crate::{figures, filters, generations, search, snapshot::Snapshot, status, thirds, whatif};
+use crate::{
+    articles, figures, filters, generations, search, snapshot::Snapshot, status, thirds, whatif,
+};
 
 /// The analytics gRPC service.
 #[derive(Debug, Clone)]
@@ -118,6 +120,29 @@ impl AnalyticsService for Analytics {
                 now_millis(),
             )
             .await
+        })
+        .await
+    }
+
+    async fn suggest_answers(
+        &self,
+        request: Request<v1::SuggestAnswersRequest>,
+    ) -> Result<Response<v1::SuggestAnswersResponse>, Status> {
+        handle(request, Action::ReadArticles, |call| async move {
+            let tenant = call.acting_tenant()?;
+            articles::suggest(&self.db, &tenant, &call.message).await
+        })
+        .await
+    }
+
+    async fn list_articles(
+        &self,
+        request: Request<v1::ListArticlesRequest>,
+    ) -> Result<Response<v1::ListArticlesResponse>, Status> {
+        // Deflection counts are support metrics: managers and admins.
+        handle(request, Action::ReadMetrics, |call| async move {
+            let tenant = call.acting_tenant()?;
+            articles::list(&self.db, &tenant, &call.message).await
         })
         .await
     }

@@ -1,11 +1,13 @@
 //! Analytics: the event log projected into PostgreSQL read models, exactly once,
 //! and the questions asked of them — ticket search, support metrics, who costs how
-//! much — for now or as of any past moment.
+//! much — for now or as of any past moment — and which self-service articles
+//! answer a customer's question, and how often they spared a ticket.
 //!
 //! - [`grpc`]: `frontline.v1.AnalyticsService` — requests in, answers out.
 //! - [`projection`]: the consumer that keeps the read models (one, in stream order).
 //! - [`generations`]: the live read models and one rebuilt beside them; the switch.
-//! - [`events`]: the events it reads (tickets, customers, SLA policies).
+//! - [`events`]: the events it reads (tickets, customers, SLA policies, articles,
+//!   self-service answers).
 //! - [`batch`]: a batch of events applied in a handful of statements.
 //! - [`rows`]: the rows and how one event changes them (pure).
 //! - [`store`]: writing rows as revisions (each valid until the next).
@@ -14,9 +16,12 @@
 //! - [`figures`]: `GetMetrics` — the support metrics.
 //! - [`thirds`]: `GetCustomerThirds` — customers by NPS category and their cost.
 //! - [`whatif`]: `SimulateSlaPolicy` — past tickets' SLA under a proposed policy.
+//! - [`articles`]: `SuggestAnswers` (full-text search of the articles) and
+//!   `ListArticles` (their deflection counts).
 //! - [`filters`]: request fields every call shares.
 //! - [`status`]: the projection's standing and lag.
 
+pub mod articles;
 pub mod batch;
 pub mod events;
 pub mod figures;

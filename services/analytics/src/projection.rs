@@ -1,8 +1,12 @@
-//! The projection: every ticket, customer and SLA-policy event, in stream order,
-//! into the read models, exactly once (through `frontline-projection`: the rows
-//! and the stream sequence they reach commit together).
+//! The projection: every ticket, customer, SLA-policy, article and self-service
+//! event, in stream order, into the read models, exactly once (through
+//! `frontline-projection`: the rows and the stream sequence they reach commit
+//! together).
 
-use frontline_domain::{CustomerEvent, TicketEvent, sla::policy::PolicyEvent};
+use frontline_domain::{
+    CustomerEvent, TicketEvent, article::ArticleEvent, self_service::SelfServiceEvent,
+    sla::policy::PolicyEvent,
+};
 use frontline_eventlog::{ConsumerConfig, Delivery};
 use frontline_projection::Projection;
 use frontline_proto::convert;
@@ -12,11 +16,12 @@ use uuid::Uuid;
 use crate::{
     events::AnalyticsEvent,
     rows::{CustomerRow, TicketRow},
-    store::{self, Tables},
+    store::{self, Deflection, Tables},
 };
 
-/// Ticket, customer and policy events → one generation's tables (`analytics_tickets_g<n>`,
-/// `analytics_customers_g<n>`, `analytics_policies_g<n>`).
+/// Ticket, customer, policy, article and self-service events → one generation's
+/// tables (`analytics_tickets_g<n>`, `analytics_customers_g<n>`,
+/// `analytics_policies_g<n>`, `analytics_articles_g<n>`).
 #[derive(Debug)]
 pub struct ReadModels {
     durable: String,
@@ -91,12 +96,55 @@ pub(crate) async fn apply_one(
     event: &AnalyticsEvent,
 ) -> Result<(), sqlx::Error> {
     match event {
-        AnalyticsEvent::Ticket(e) => ticket(db, t, change, e).await,
+        AnalyticsEvent::Ticket(e) => {
+            let written = ticket(db, t, change, e).await?;
+            // A ticket an article solved counts for the article — once: only when
+            // the event changed the ticket's row (not a stale repeat).
+            match (written, e) {
+                (
+                    Some(row),
+                    TicketEvent::Solved {
+                        self_served: Some(article),
+                        ..
+                    },
+                ) => {
+                    let key = (*article, row.tenant.as_str());
+                    store::count_deflection(db, t, key, Deflection::TicketSolved).await
+                }
+                _ => Ok(()),
+            }
+        }
         AnalyticsEvent::Customer(e) => customer(db, t, change, e).await,
         AnalyticsEvent::Policy(PolicyEvent::Set { tenant, policy }) => {
             let at = (change.version, change.sequence, change.at);
             store::put_policy(db, t, tenant.as_str(), policy, at).await
         }
+        AnalyticsEvent::Article(e) => article(db, t, change, e).await,
+        AnalyticsEvent::SelfService(SelfServiceEvent::Recorded(served)) => {
+            let key = (served.article_id, served.tenant.as_str());
+            store::count_deflection(db, t, key, Deflection::SelfServed).await
+        }
+    }
+}
+
+/// An article's row: each published revision replaces its text (keeping its
+/// counts); retiring marks it.
+async fn article(
+    db: &mut PgConnection,
+    t: &Tables,
+    c: Change,
+    event: &ArticleEvent,
+) -> Result<(), sqlx::Error> {
+    match event {
+        ArticleEvent::Published {
+            tenant,
+            revision,
+            draft,
+        } => {
+            let key = (c.id, tenant.as_str());
+            store::publish_article(db, t, key, *revision, draft, c.at).await
+        }
+        ArticleEvent::Retired { .. } => store::retire_article(db, t, c.id, c.at).await,
     }
 }
 
@@ -131,12 +179,14 @@ impl Change {
     }
 }
 
+/// Applies a ticket's event to its row; returns the row written (`None`: the
+/// event changed nothing).
 async fn ticket(
     db: &mut PgConnection,
     t: &Tables,
     c: Change,
     event: &TicketEvent,
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<TicketRow>, sqlx::Error> {
     let live = store::live_tickets(db, t, &[c.id]).await?.pop();
     let next = match (&live, event) {
         (None, TicketEvent::Opened(opening)) => {
@@ -146,11 +196,12 @@ async fn ticket(
         }
         // An event of a ticket whose opening the log no longer holds (or that came
         // before it) has no row to change.
-        (None, _) => return Ok(()),
-        (Some(row), _) if row.version >= c.version => return Ok(()),
+        (None, _) => return Ok(None),
+        (Some(row), _) if row.version >= c.version => return Ok(None),
         (Some(row), _) => row.after(c.version, c.at, event),
     };
-    store::write_ticket(db, t, live.as_ref(), &next, c.sequence).await
+    store::write_ticket(db, t, live.as_ref(), &next, c.sequence).await?;
+    Ok(Some(next))
 }
 
 async fn customer(

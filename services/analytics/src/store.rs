@@ -6,7 +6,7 @@ use frontline_domain::UnixMillis;
 use sqlx::{PgConnection, types::chrono};
 use uuid::Uuid;
 
-use frontline_domain::sla::policy::SlaPolicy;
+use frontline_domain::{article::Draft, sla::policy::SlaPolicy};
 use frontline_proto::v1;
 
 use crate::rows::{CustomerRow, Owners, TicketRow, wire};
@@ -24,6 +24,9 @@ pub struct Tables {
     pub customers: String,
     /// Policy defaults.
     pub policies: String,
+    /// Self-service articles and their deflection counts (one row each, no
+    /// revisions).
+    pub articles: String,
 }
 
 impl Tables {
@@ -33,7 +36,20 @@ impl Tables {
             tickets: format!("analytics_tickets_g{generation}"),
             customers: format!("analytics_customers_g{generation}"),
             policies: format!("analytics_policies_g{generation}"),
+            articles: format!("analytics_articles_g{generation}"),
         }
+    }
+
+    /// Every table, with the view readers see it through (its name without the
+    /// suffix). Rebuilds copy, switch and drop what this lists: a new read model
+    /// is added here (and made for the current generations by a migration).
+    pub fn with_views(&self) -> [(&'static str, &str); 4] {
+        [
+            ("analytics_tickets", &self.tickets),
+            ("analytics_customers", &self.customers),
+            ("analytics_policies", &self.policies),
+            ("analytics_articles", &self.articles),
+        ]
     }
 }
 type Time = chrono::DateTime<chrono::Utc>;
@@ -271,6 +287,90 @@ pub async fn put_policy(
     .bind(time(from))
     .bind(wire::<v1::Tier, _>(policy.default_tier))
     .bind(json)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Makes revision `revision` of `article` (published at `at`) its row, live again
+/// if it was retired; its counts stay. An older revision than the stored one
+/// changes nothing.
+pub async fn publish_article(
+    db: &mut PgConnection,
+    t: &Tables,
+    (article, tenant): (Uuid, &str),
+    revision: u32,
+    draft: &Draft,
+    at: UnixMillis,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO {table} AS a (article_id, tenant, slug, product_area, title, body, revision, \
+                               retired, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, false, $8) \
+         ON CONFLICT (article_id) DO UPDATE SET tenant = EXCLUDED.tenant, slug = EXCLUDED.slug, \
+             product_area = EXCLUDED.product_area, title = EXCLUDED.title, body = EXCLUDED.body, \
+             revision = EXCLUDED.revision, retired = false, updated_at = EXCLUDED.updated_at \
+         WHERE a.revision < EXCLUDED.revision",
+        table = t.articles
+    ))
+    .bind(article)
+    .bind(tenant)
+    .bind(&draft.slug)
+    .bind(&draft.product_area)
+    .bind(&draft.title)
+    .bind(&draft.body)
+    .bind(i32::try_from(revision).unwrap_or(i32::MAX))
+    .bind(time(at))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Marks `article` retired (at `at`): no longer suggested, still listed.
+pub async fn retire_article(
+    db: &mut PgConnection,
+    t: &Tables,
+    article: Uuid,
+    at: UnixMillis,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "UPDATE {} SET retired = true, updated_at = $2 WHERE article_id = $1",
+        t.articles
+    ))
+    .bind(article)
+    .bind(time(at))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A deflection count of an article.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deflection {
+    /// A customer said it solved their problem, with no ticket.
+    SelfServed,
+    /// It solved a ticket, with no agent time.
+    TicketSolved,
+}
+
+/// Adds one to `article`'s `kind` count. The tenant must match the row's (an id
+/// from another tenant counts nothing); an article with no row counts nothing.
+pub async fn count_deflection(
+    db: &mut PgConnection,
+    t: &Tables,
+    (article, tenant): (Uuid, &str),
+    kind: Deflection,
+) -> Result<(), sqlx::Error> {
+    let column = match kind {
+        Deflection::SelfServed => "self_served",
+        Deflection::TicketSolved => "tickets_solved",
+    };
+    sqlx::query(&format!(
+        "UPDATE {} SET {column} = {column} + 1 WHERE article_id = $1 AND tenant = $2",
+        t.articles
+    ))
+    .bind(article)
+    .bind(tenant)
     .execute(db)
     .await?;
     Ok(())

@@ -1,7 +1,8 @@
 //! kill -9 of the real analytics binary while it projects a mixed log (tickets
-//! through their lifecycle, customers and their tiers, a policy, and garbage that
-//! must be parked), then a restart: the read models equal a rebuild from the log,
-//! row for row — no event counted twice or missed.
+//! through their lifecycle, customers and their tiers, a policy, self-service
+//! articles and their deflections, and garbage that must be parked), then a
+//! restart: the read models equal a rebuild from the log, row for row — no event
+//! counted twice or missed.
 #![allow(clippy::unwrap_used)]
 
 use std::{path::Path, time::Duration};
@@ -9,8 +10,10 @@ use std::{path::Path, time::Duration};
 use frontline_domain::{
     Actor, Caller, Channel, Customer, CustomerEvent, Opening, Priority, Role, TenantId,
     TenantScope, Ticket, TicketEvent,
+    article::{Article, ArticleEvent, Draft},
     assignment::Tier,
     ids,
+    self_service::{SelfServed, SelfService, SelfServiceEvent},
     sla::{
         clocks::{Alarm, ClockKind},
         policy,
@@ -29,6 +32,10 @@ const TICKETS: usize = 1_500;
 const CUSTOMERS: usize = 60;
 /// The customer forgotten before any of their tickets.
 const FORGOTTEN: usize = 7;
+/// Every this many tickets, a customer says an article helped (no ticket).
+const SELF_SERVED_EVERY: usize = 50;
+/// Tickets `t` with `t % SOLVED_BY_ARTICLE == 1` are solved by the router article.
+const SOLVED_BY_ARTICLE: usize = 10;
 
 fn meta(role: Role) -> EventMeta {
     EventMeta {
@@ -43,9 +50,50 @@ fn acme() -> TenantId {
     TenantId::parse("tenant", "acme").unwrap()
 }
 
-/// Fills the log: a policy, customers (some given a tier), tickets taken through
-/// replies, solves, reopens, assignments, logged time and SLA alarms, and two
-/// messages that are not events. Returns the last stream sequence.
+/// Publishes revision `loaded.revision + 1` of the article `slug` (area `router`).
+async fn publish(log: &EventLog, loaded: &Loaded<Article>, slug: &str, at: i64) -> Loaded<Article> {
+    let revision = loaded.state.revision + 1;
+    let event = ArticleEvent::Published {
+        tenant: acme(),
+        revision,
+        draft: Draft {
+            slug: slug.into(),
+            product_area: "router".into(),
+            title: format!("{slug} (revision {revision})"),
+            body: "Hold the reset button for ten seconds.".into(),
+        },
+    };
+    let id = ids::article_id(&acme(), slug);
+    log.append(&id, loaded, event, &meta(Role::Admin), at)
+        .await
+        .unwrap()
+}
+
+/// A customer says `article` helped, before any ticket.
+async fn self_served(log: &EventLog, article: Uuid, at: i64) {
+    let event = SelfServiceEvent::Recorded(SelfServed {
+        tenant: acme(),
+        article_id: article,
+        revision: 1,
+        customer_id: None,
+    });
+    let loaded = Loaded::<SelfService>::default();
+    log.append(
+        &Uuid::new_v4(),
+        &loaded,
+        event,
+        &meta(Role::CustomerSystem),
+        at,
+    )
+    .await
+    .unwrap();
+}
+
+/// Fills the log: a policy, customers (some given a tier), articles (one retired,
+/// one published again midway) and their deflections, tickets taken through
+/// replies, solves (some by an article), reopens, assignments, logged time and
+/// SLA alarms, and two messages that are not events. Returns the last stream
+/// sequence.
 async fn fill(log: &EventLog) -> u64 {
     let t0 = frontline_runtime::now_millis() - 3_600_000;
     let sla = policy::SlaPolicy {
@@ -113,9 +161,23 @@ async fn fill(log: &EventLog) -> u64 {
         }
         customers.push(id);
     }
+    let mut router = publish(log, &Loaded::default(), "reset-router", t0 + 2).await;
+    let old = publish(log, &Loaded::default(), "old-firmware", t0 + 2).await;
+    let retired = ArticleEvent::Retired { revision: 1 };
+    let old_id = ids::article_id(&acme(), "old-firmware");
+    log.append(&old_id, &old, retired, &meta(Role::Admin), t0 + 3)
+        .await
+        .unwrap();
+    let articles = [ids::article_id(&acme(), "reset-router"), old_id];
     let mut last = 0;
     for t in 0..TICKETS {
         let at = t0 + 10 + t as i64;
+        if t == TICKETS / 2 {
+            router = publish(log, &router, "reset-router", at).await;
+        }
+        if t % SELF_SERVED_EVERY == 0 {
+            self_served(log, articles[(t / SELF_SERVED_EVERY) % 2], at).await;
+        }
         let id = Uuid::new_v4();
         let opened = TicketEvent::Opened(Opening {
             tenant: acme(),
@@ -151,6 +213,7 @@ async fn fill(log: &EventLog) -> u64 {
         };
         let solved = TicketEvent::Solved {
             resolution: "done".into(),
+            self_served: (t % SOLVED_BY_ARTICLE == 1).then_some(articles[0]),
         };
         let steps: Vec<TicketEvent> = match t % 5 {
             0 => vec![assigned, reply],
@@ -234,6 +297,7 @@ async fn dump(db: &PgPool) -> Vec<String> {
         ("analytics_tickets", "ticket_id, revision"),
         ("analytics_customers", "customer_id, revision"),
         ("analytics_policies", "tenant"),
+        ("analytics_articles", "article_id"),
     ] {
         let text: Vec<String> =
             sqlx::query_scalar(&format!("SELECT r::text FROM {view} r ORDER BY {order}"))
@@ -362,6 +426,28 @@ async fn kill_9_while_projecting_then_restart_equals_a_rebuild() {
         erased,
         (TICKETS / CUSTOMERS) as i64,
         "the forgotten customer's tickets keep no subject"
+    );
+    let deflections: Vec<(String, i32, bool, i64, i64)> = sqlx::query_as(
+        "SELECT slug, revision, retired, self_served, tickets_solved FROM analytics_articles \
+         ORDER BY slug",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let self_served = (TICKETS / SELF_SERVED_EVERY / 2) as i64;
+    assert_eq!(
+        deflections,
+        [
+            ("old-firmware".to_string(), 1, true, self_served, 0),
+            (
+                "reset-router".to_string(),
+                2,
+                false,
+                self_served,
+                (TICKETS / SOLVED_BY_ARTICLE) as i64
+            ),
+        ],
+        "each deflection counted once"
     );
     assert_eq!(incremental.len(), rebuilt.len());
     assert_eq!(

@@ -3,6 +3,7 @@
 
 use frontline_domain::{
     Action, Caller, Ticket, TicketCommand,
+    article::ArticleCommand,
     macros::{MacroCommand, StatusChange},
     satisfaction,
 };
@@ -16,7 +17,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
-    macros, merge,
+    articles, macros, merge,
     tickets::{self, AsOf},
     watch,
 };
@@ -427,6 +428,79 @@ impl ConversationService for Conversation {
             )
             .await?;
             Ok(v1::PutAnswerRuleResponse { recorded })
+        })
+        .await
+    }
+
+    async fn publish_article(
+        &self,
+        request: Request<v1::PublishArticleRequest>,
+    ) -> Result<Response<v1::PublishArticleResponse>, Status> {
+        handle(request, Action::ManageArticles, |call| async move {
+            let wire = call.message.article.clone().unwrap_or_default();
+            let draft = convert::article_draft(&wire);
+            // The fields before anything is read.
+            draft.validate()?;
+            let tenant = call.acting_tenant()?;
+            let slug = draft.slug.clone();
+            let command = ArticleCommand::Publish {
+                tenant: tenant.clone(),
+                draft,
+                expected_revision: call.message.expected_revision,
+            };
+            let (id, article, recorded) = articles::change(
+                &self.log,
+                self.options,
+                (&call.caller, &call.meta),
+                (&tenant, &slug),
+                command,
+            )
+            .await?;
+            Ok(v1::PublishArticleResponse {
+                article: Some(convert::article_wire(id, &article)),
+                recorded,
+            })
+        })
+        .await
+    }
+
+    async fn retire_article(
+        &self,
+        request: Request<v1::RetireArticleRequest>,
+    ) -> Result<Response<v1::RetireArticleResponse>, Status> {
+        handle(request, Action::ManageArticles, |call| async move {
+            let tenant = call.acting_tenant()?;
+            let slug = call.message.slug.clone();
+            let command = ArticleCommand::Retire {
+                slug: slug.clone(),
+                expected_revision: call.message.expected_revision,
+            };
+            let (id, article, recorded) = articles::change(
+                &self.log,
+                self.options,
+                (&call.caller, &call.meta),
+                (&tenant, &slug),
+                command,
+            )
+            .await?;
+            Ok(v1::RetireArticleResponse {
+                article: Some(convert::article_wire(id, &article)),
+                recorded,
+            })
+        })
+        .await
+    }
+
+    async fn get_article(
+        &self,
+        request: Request<v1::GetArticleRequest>,
+    ) -> Result<Response<v1::GetArticleResponse>, Status> {
+        handle(request, Action::ReadArticles, |call| async move {
+            let tenant = call.acting_tenant()?;
+            let (id, article) = articles::get(&self.log, &tenant, &call.message.slug).await?;
+            Ok(v1::GetArticleResponse {
+                article: Some(convert::article_wire(id, &article)),
+            })
         })
         .await
     }

@@ -8,7 +8,9 @@
 //! - [`watch`]: a ticket's events streamed live (`WatchTicket`).
 //! - [`merge`]: merging a duplicate into another ticket, and undoing it.
 //! - [`macros`]: the tenant's canned answers, filled from what the customer told us.
+//! - [`articles`]: the tenant's self-service articles (published, retired, read).
 
+pub mod articles;
 pub mod grpc;
 pub mod macros;
 pub mod merge;

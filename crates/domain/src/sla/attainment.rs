@@ -166,6 +166,7 @@ mod tests {
         at(
             TicketEvent::Solved {
                 resolution: "done".into(),
+                self_served: None,
             },
             t,
         )

@@ -514,6 +514,7 @@ mod tests {
         let solved = at(
             TicketEvent::Solved {
                 resolution: String::new(),
+                self_served: None,
             },
             500,
         );

@@ -40,6 +40,7 @@ mod open;
 mod reopen;
 mod reply;
 mod satisfaction;
+mod self_serve;
 mod sla;
 mod solve;
 mod view;
@@ -178,6 +179,11 @@ pub struct Ticket {
     pub human_requested: bool,
     /// Solves whose check-in was due.
     pub check_ins: BTreeSet<u32>,
+    /// The article the customer said solved it (until reopened).
+    pub self_served: Option<Uuid>,
+    /// A person of the support team replied, noted or logged time on it: it is no
+    /// longer a self-service candidate.
+    pub staff_worked: bool,
     /// Idempotency keys already taken, scoped by the caller that sent them and
     /// what they were for (`web-shop/email:<key>`, `ana/reply:<key>`,
     /// `ana/note:<key>`); a repeat records nothing.
@@ -332,6 +338,11 @@ pub enum TicketCommand {
     },
     /// The customer asks for a person (customer systems).
     RequestHuman,
+    /// The customer says a self-service article solved it (customer systems).
+    SelfServe {
+        /// The article (live, of the ticket's tenant: the caller checks).
+        article_id: Uuid,
+    },
     /// A check-in with the extended-tier customer is due (routing, as the system).
     DueCheckIn {
         /// Their named agent.
@@ -381,6 +392,8 @@ pub enum TicketEvent {
     Solved {
         /// How.
         resolution: String,
+        /// The self-service article the customer said solved it (no agent time).
+        self_served: Option<Uuid>,
     },
     /// Support reopened the ticket.
     Reopened {
@@ -775,6 +788,9 @@ impl Ticket {
             TicketCommand::RequestHuman => {
                 return auto_answer::request_human(self, self.status(id)?);
             }
+            TicketCommand::SelfServe { article_id } => {
+                return self_serve::decide(self, self.status(id)?, *article_id);
+            }
             TicketCommand::DueCheckIn { agent } => {
                 return check_in::due(self, self.status(id)?, agent);
             }
@@ -878,7 +894,7 @@ impl TicketCommand {
             TicketCommand::Close { after: None } => Action::Close,
             TicketCommand::RateSatisfaction { .. } => Action::RecordFeedback,
             TicketCommand::AutoAnswer { .. } => Action::AssignTickets,
-            TicketCommand::RequestHuman => Action::SubmitContact,
+            TicketCommand::RequestHuman | TicketCommand::SelfServe { .. } => Action::SubmitContact,
             TicketCommand::DueCheckIn { .. } => Action::AssignTickets,
             TicketCommand::RaiseFollowUp { .. } => Action::AssignTickets,
             // The timer's close is routing's, which acts as the system.
@@ -918,6 +934,7 @@ impl TicketCommand {
             | TicketCommand::RaiseFollowUp { .. }
             | TicketCommand::AutoAnswer { .. }
             | TicketCommand::RequestHuman
+            | TicketCommand::SelfServe { .. }
             | TicketCommand::DueCheckIn { .. }
             | TicketCommand::Close { .. } => None,
         };
@@ -953,6 +970,7 @@ impl TicketCommand {
             | TicketCommand::RaiseFollowUp { .. }
             | TicketCommand::AutoAnswer { .. }
             | TicketCommand::RequestHuman
+            | TicketCommand::SelfServe { .. }
             | TicketCommand::DueCheckIn { .. }
             | TicketCommand::Close { .. } => None,
         }
@@ -984,7 +1002,7 @@ impl TicketCommand {
             }
             TicketCommand::RaiseFollowUp { reason, .. } => satisfaction::validate_follow_up(reason),
             TicketCommand::AutoAnswer { body, rule } => auto_answer::validate(body, rule),
-            TicketCommand::RequestHuman => Ok(()),
+            TicketCommand::RequestHuman | TicketCommand::SelfServe { .. } => Ok(()),
             TicketCommand::DueCheckIn { agent } => check_in::validate(agent),
             TicketCommand::Queue { .. }
             | TicketCommand::RecordAlarm { .. }
@@ -1019,7 +1037,7 @@ impl Aggregate for Ticket {
     const KIND: &'static str = "ticket";
     /// 10: product area, priority, assignment, SLA alarms, logged time, declines,
     /// solves, low ratings, merges, automated answers, check-ins.
-    const SNAPSHOT_SCHEMA: u32 = 10;
+    const SNAPSHOT_SCHEMA: u32 = 11;
 
     fn version(&self) -> u64 {
         self.version
@@ -1051,10 +1069,20 @@ impl Aggregate for Ticket {
             } => Some(contact_key(*channel, idempotency_key)),
             TicketEvent::AgentReplied {
                 idempotency_key, ..
-            } => idempotency_key.as_deref().map(reply_key),
+            } => {
+                self.staff_worked = true;
+                idempotency_key.as_deref().map(reply_key)
+            }
             TicketEvent::NoteAdded {
                 idempotency_key, ..
-            } => idempotency_key.as_deref().map(note_key),
+            } => {
+                self.staff_worked = true;
+                idempotency_key.as_deref().map(note_key)
+            }
+            TicketEvent::Solved { self_served, .. } => {
+                self.self_served = *self_served;
+                None
+            }
             TicketEvent::Assigned(a) => {
                 self.assignee = Some(a.agent.clone());
                 self.awaiting_agent = false;
@@ -1081,6 +1109,7 @@ impl Aggregate for Ticket {
             }
             TicketEvent::TimeLogged { minutes } => {
                 self.minutes_logged = self.minutes_logged.saturating_add(*minutes);
+                self.staff_worked = true;
                 None
             }
             TicketEvent::TimeBudgetExceeded { .. } => {
@@ -1145,9 +1174,7 @@ impl Aggregate for Ticket {
                 self.merged_from.remove(source);
                 None
             }
-            TicketEvent::Solved { .. }
-            | TicketEvent::Reopened { .. }
-            | TicketEvent::Closed { .. } => None,
+            TicketEvent::Reopened { .. } | TicketEvent::Closed { .. } => None,
         };
         if event.status_after(self.status) == Some(TicketStatus::Solved)
             && self.status != Some(TicketStatus::Solved)
@@ -1176,6 +1203,7 @@ impl Aggregate for Ticket {
         if event.reopens() {
             self.reopen_count += 1;
             self.declined = false;
+            self.self_served = None;
             self.solved_at = None;
         }
         self.version += 1;

@@ -27,6 +27,7 @@ pub(super) fn decide(status: TicketStatus, resolution: &str) -> Result<TicketEve
     }
     Ok(TicketEvent::Solved {
         resolution: resolution.to_string(),
+        self_served: None,
     })
 }
 
@@ -42,7 +43,8 @@ mod tests {
             assert_eq!(
                 decide(status, "Fixed."),
                 Ok(TicketEvent::Solved {
-                    resolution: "Fixed.".into()
+                    resolution: "Fixed.".into(),
+                    self_served: None,
                 })
             );
         }

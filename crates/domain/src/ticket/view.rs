@@ -109,6 +109,8 @@ pub struct TicketView {
     pub pending_decline: Option<PendingDecline>,
     /// Solved as declined (until reopened).
     pub declined: bool,
+    /// The self-service article that solved it (until reopened).
+    pub self_served: Option<Uuid>,
     /// When it was closed.
     pub closed_at: Option<UnixMillis>,
     /// The closed ticket this one follows up.
@@ -213,7 +215,10 @@ impl TicketView {
                     None,
                 ));
             }
-            TicketEvent::Solved { .. } => self.solved_at = Some(at),
+            TicketEvent::Solved { self_served, .. } => {
+                self.solved_at = Some(at);
+                self.self_served = *self_served;
+            }
             TicketEvent::DeclineProposed { reason, rationale } => {
                 self.messages.push(message(
                     MessageKind::InternalNote,
@@ -314,6 +319,7 @@ impl TicketView {
             self.reopen_count += 1;
             self.solved_at = None;
             self.declined = false;
+            self.self_served = None;
             self.satisfaction = None;
         }
         self.version = version;
@@ -381,6 +387,7 @@ mod tests {
             recorded(
                 TicketEvent::Solved {
                     resolution: "Restarted.".into(),
+                    self_served: None,
                 },
                 "ana",
                 40,

@@ -106,6 +106,7 @@ async fn ticket_life(log: &EventLog, n: u64, customers: &[Uuid]) -> anyhow::Resu
         TicketEvent::TimeLogged { minutes: 5 },
         TicketEvent::Solved {
             resolution: "Firmware rolled back.".into(),
+            self_served: None,
         },
     ];
     for event in rest {
