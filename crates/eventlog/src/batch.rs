@@ -16,6 +16,7 @@ use std::time::Duration;
 use async_nats::{connection::State, jetstream::context::PublishErrorKind};
 use frontline_domain::{Aggregate, Recorded, UnixMillis};
 use frontline_proto::events::EventCodec;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::{
@@ -34,6 +35,9 @@ const COMMIT_ATTEMPTS: u32 = 3;
 #[derive(Default)]
 pub struct Batch {
     messages: Vec<Unsealed>,
+    /// The first staged event's request `traceparent`: the commit continues that
+    /// trace when it runs outside the request's span.
+    traceparent: Option<String>,
 }
 
 /// A staged event, encoded at commit time: its customer's data key is fetched
@@ -97,6 +101,9 @@ impl Batch {
         A: Aggregate,
         A::Event: EventCodec,
     {
+        if self.traceparent.is_none() {
+            self.traceparent.clone_from(&meta.traceparent);
+        }
         let owner = loaded.state.event_owner(id, &event);
         let (id_for, for_seal, event_for, meta_for) =
             (*id, loaded.clone(), event.clone(), meta.clone());
@@ -156,7 +163,32 @@ impl EventLog {
     /// Stores every event of `batch`, or none: [`LogError::Conflict`] when any
     /// aggregate moved past the state its event was staged on. A batch of one is a
     /// plain append.
+    ///
+    /// Traced as `eventlog.commit`, whose context every event of the batch carries
+    /// in its `traceparent` header (see [`crate::trace`]).
     pub async fn commit(&self, batch: Batch) -> Result<Committed, LogError> {
+        let span = crate::trace::span(|| {
+            tracing::info_span!(
+                "eventlog.commit",
+                otel.kind = "producer",
+                frontline.service = self.service(),
+                events = batch.messages.len(),
+                subjects = %Subjects(&batch.messages),
+                sequences = tracing::field::Empty,
+            )
+        });
+        crate::trace::continue_request(&span, batch.traceparent.as_deref());
+        let committed = self.commit_traced(batch).instrument(span.clone()).await;
+        if let Ok(committed) = &committed
+            && let (Some(first), Some(last)) =
+                (committed.sequences.first(), committed.sequences.last())
+        {
+            span.record("sequences", format!("{first}..={last}"));
+        }
+        committed
+    }
+
+    async fn commit_traced(&self, batch: Batch) -> Result<Committed, LogError> {
         let messages = batch.messages;
         if messages.is_empty() {
             return Ok(Committed {
@@ -322,6 +354,25 @@ impl EventLog {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// A batch's subjects for its span: the first few, then how many more.
+struct Subjects<'a>(&'a [Unsealed]);
+
+impl std::fmt::Display for Subjects<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SHOWN: usize = 8;
+        for (i, m) in self.0.iter().take(SHOWN).enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(&m.subject)?;
+        }
+        if self.0.len() > SHOWN {
+            write!(f, " (+{} more)", self.0.len() - SHOWN)?;
+        }
+        Ok(())
     }
 }
 

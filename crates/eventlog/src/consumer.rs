@@ -22,6 +22,7 @@ use frontline_proto::{
     v1,
 };
 use futures::{FutureExt, StreamExt};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{EventLog, LogError, config::PARKED_PREFIX};
 
@@ -97,6 +98,7 @@ pub struct Delivery<E> {
     pub subject: String,
     /// How often it has been delivered, this time included.
     pub delivered: i64,
+    span: tracing::Span,
     message: jetstream::Message,
     log: EventLog,
     config: Arc<ConsumerConfig>,
@@ -278,6 +280,14 @@ impl<E: EventCodec> Subscription<E> {
             .await;
         match opened {
             Ok((event, envelope)) => Ok(Some(Delivery {
+                span: delivery_span(
+                    &self.log,
+                    &self.config.durable,
+                    &message,
+                    &envelope,
+                    sequence,
+                    delivered,
+                ),
                 event,
                 envelope,
                 sequence,
@@ -296,7 +306,55 @@ impl<E: EventCodec> Subscription<E> {
     }
 }
 
+/// The span of a consumer's handling of one event: `consume <consumer>`, a child
+/// of the span that appended the event (its `traceparent` header), or a root when
+/// the event carries no trace; none when spans are not exported. It lives as long
+/// as the delivery, so it ends when the delivery is settled.
+fn delivery_span(
+    log: &EventLog,
+    durable: &str,
+    message: &jetstream::Message,
+    envelope: &v1::EventEnvelope,
+    sequence: u64,
+    delivered: i64,
+) -> tracing::Span {
+    // No contextual parent: whatever task reads the consumer, the event's own
+    // trace is the one this handling belongs to.
+    let span = crate::trace::span(|| {
+        tracing::info_span!(
+            parent: None,
+            "eventlog.consume",
+            otel.name = %format_args!("consume {durable}"),
+            otel.kind = "consumer",
+            frontline.service = log.service(),
+            consumer = durable,
+            subject = %message.subject,
+            sequence,
+            event_type = %envelope.event_type,
+            correlation_id = %envelope.correlation_id,
+            delivered,
+        )
+    });
+    if span.is_none() {
+        return span;
+    }
+    if let Some(parent) = crate::trace::context_of_headers(message.headers.as_ref()) {
+        // Fails only without an OpenTelemetry layer: nothing to continue then.
+        let _ = span.set_parent(parent);
+    }
+    span
+}
+
 impl<E> Delivery<E> {
+    /// The span of this event's handling, a child of the span that appended it
+    /// (see [`crate::trace`]). Run the handling inside it
+    /// (`handle(delivery).instrument(delivery.span().clone())`): what the handler
+    /// appends then continues the same trace. It ends when the delivery is settled
+    /// (acked, retried or parked) and dropped.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
     /// Done: never deliver again.
     pub async fn ack(self) -> Result<(), LogError> {
         self.message

@@ -17,6 +17,8 @@
 //!   retried on a lost race.
 //! - [`EventLog::subscribe`] is the consumer side: durable pull consumers with
 //!   explicit ack, bounded redelivery with backoff, and a parking lot.
+//! - [`trace`]: appends and loads are traced; an event carries its appender's
+//!   trace context, and [`Delivery::span`] continues it in the consumer.
 
 mod batch;
 mod command;
@@ -27,6 +29,7 @@ mod group_commit;
 mod personal;
 mod snapshot;
 mod store;
+pub mod trace;
 
 pub use batch::{Batch, Committed, MAX_BATCH_EVENTS, Staged};
 pub use command::{CommandError, CommandOptions, Outcome, execute, execute_from, retry_pause};

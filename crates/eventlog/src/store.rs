@@ -25,6 +25,7 @@ use frontline_proto::{
 };
 use prost::Message as _;
 use tokio::sync::Mutex;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::{
@@ -173,9 +174,9 @@ impl Outgoing {
         );
         headers.insert(HEADER_EVENT_TYPE, event_type.as_str());
         headers.insert("Content-Type", CONTENT_TYPE);
-        if let Some(tp) = &meta.traceparent {
-            headers.insert("traceparent", tp.as_str());
-        }
+        // The span appending it (a consumer's span continues from here), else the
+        // request's traceparent as recorded.
+        crate::trace::inject(&mut headers, meta.traceparent.as_deref());
         Outgoing {
             kind: A::KIND,
             subject: subject::<A>(id),
@@ -220,6 +221,9 @@ pub struct EventLog {
     /// Where multi-event batches go to be committed together with others'
     /// (`None` inside the group committer itself).
     pub(crate) group: Option<crate::group_commit::GroupCommit>,
+    /// The service using this handle, named on its spans (several services may
+    /// share one process, and so one tracer); empty when unnamed.
+    pub(crate) service: Arc<str>,
 }
 
 impl EventLog {
@@ -287,9 +291,23 @@ impl EventLog {
             personal,
             locks: Arc::default(),
             group: None,
+            service: Arc::from(""),
         };
         log.group = Some(crate::group_commit::GroupCommit::start(log.clone()));
         Ok(log)
+    }
+
+    /// This handle for service `name`: its spans (append, commit, load, and its
+    /// consumers' deliveries) carry `frontline.service = name`, which tells the
+    /// services of one process (tests run several) apart.
+    pub fn with_service(mut self, name: &str) -> EventLog {
+        self.service = Arc::from(name);
+        self
+    }
+
+    /// The service named by [`EventLog::with_service`] (empty if none).
+    pub fn service(&self) -> &str {
+        &self.service
     }
 
     /// The NATS client underneath.
@@ -346,7 +364,45 @@ impl EventLog {
     /// Appends one event to aggregate `id`, expecting `loaded` to be its latest state.
     /// Returns the new state and the event's stream sequence. A lost race is
     /// [`LogError::Conflict`]; nothing is stored then.
+    ///
+    /// Traced as `eventlog.append`, whose context the event carries in its
+    /// `traceparent` header (see [`crate::trace`]).
     pub async fn append<A>(
+        &self,
+        id: &Uuid,
+        loaded: &Loaded<A>,
+        event: A::Event,
+        meta: &EventMeta,
+        at: UnixMillis,
+    ) -> Result<Loaded<A>, LogError>
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
+        let span = crate::trace::span(|| {
+            tracing::info_span!(
+                "eventlog.append",
+                otel.kind = "producer",
+                frontline.service = self.service(),
+                aggregate = A::KIND,
+                aggregate_id = %id,
+                event_type = tracing::field::Empty,
+                expected_sequence = loaded.sequence,
+                sequence = tracing::field::Empty,
+            )
+        });
+        crate::trace::continue_request(&span, meta.traceparent.as_deref());
+        let appended = self
+            .append_now(id, loaded, event, meta, at)
+            .instrument(span.clone())
+            .await;
+        if let Ok(appended) = &appended {
+            span.record("sequence", appended.sequence);
+        }
+        appended
+    }
+
+    async fn append_now<A>(
         &self,
         id: &Uuid,
         loaded: &Loaded<A>,
@@ -364,6 +420,9 @@ impl EventLog {
             .for_writing(loaded.state.event_owner(id, &event))
             .await?;
         let message = Outgoing::new::<A>(id, loaded, &event, meta, at, (&sealing.0, sealing.1));
+        if let Some(event_type) = message.headers.get(HEADER_EVENT_TYPE) {
+            tracing::Span::current().record("event_type", event_type.as_str());
+        }
         let version = loaded.state.version() + 1;
         let sequence = self
             .publish(
@@ -467,7 +526,33 @@ impl EventLog {
 
     /// Rebuilds aggregate `id`: its snapshot (if current enough) plus the events
     /// after it. An aggregate without events loads as `A::default()` at sequence 0.
+    ///
+    /// Traced as `eventlog.load` when part of something traced (a call, a
+    /// consumer's handling, an append's retry); a load on its own is not.
     pub async fn load<A>(&self, id: &Uuid) -> Result<Loaded<A>, LogError>
+    where
+        A: Aggregate,
+        A::Event: EventCodec,
+    {
+        let span = crate::trace::nested(|| {
+            tracing::info_span!(
+                "eventlog.load",
+                frontline.service = self.service(),
+                aggregate = A::KIND,
+                aggregate_id = %id,
+                sequence = tracing::field::Empty,
+                replayed = tracing::field::Empty,
+            )
+        });
+        let loaded = self.load_now::<A>(id).instrument(span.clone()).await;
+        if let Ok(loaded) = &loaded {
+            span.record("sequence", loaded.sequence);
+            span.record("replayed", loaded.replayed);
+        }
+        loaded
+    }
+
+    async fn load_now<A>(&self, id: &Uuid) -> Result<Loaded<A>, LogError>
     where
         A: Aggregate,
         A::Event: EventCodec,

@@ -16,6 +16,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use frontline_eventlog::{ConsumerConfig, Delivery, EventCodec, EventLog, LogError};
 use sqlx::{PgConnection, PgPool, migrate::Migrator};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 /// The checkpoint table's migrations.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -89,12 +90,53 @@ async fn checkpoint_on(db: &mut PgConnection, name: &str) -> Result<u64, sqlx::E
 /// Applies `batch` and moves the checkpoint, in one transaction. Deliveries at or
 /// below the checkpoint are skipped (already applied). Returns how many events
 /// were applied. Settles nothing: ack after it returns `Ok`.
+///
+/// Traced as `projection.apply` (see [`apply_span`]).
 pub async fn apply_batch<P: Projection>(
     db: &mut PgConnection,
     projection: &P,
     batch: &[Delivery<P::Event>],
 ) -> Result<usize, sqlx::Error> {
     let name = projection.consumer().durable;
+    let span = apply_span(&name, batch);
+    apply_in_transaction(db, projection, name, batch)
+        .instrument(span)
+        .await
+}
+
+/// The span of one transaction. Each event's own span (`consume <projection>`,
+/// [`Delivery::span`]) is a child of the span that appended the event; this one
+/// is a child of the first event's span, so a batch of one (most, unless the
+/// projection is behind) shows its SQL in the event's own trace, and every other
+/// event of the batch links to it (follows-from).
+fn apply_span<E>(name: &str, batch: &[Delivery<E>]) -> tracing::Span {
+    let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+        return tracing::Span::none();
+    };
+    // Events get spans only when traces are exported; then so does the batch.
+    if first.span().is_none() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        parent: first.span(),
+        "projection.apply",
+        projection = name,
+        events = batch.len(),
+        first_sequence = first.sequence,
+        last_sequence = last.sequence,
+    );
+    for delivery in &batch[1..] {
+        delivery.span().follows_from(&span);
+    }
+    span
+}
+
+async fn apply_in_transaction<P: Projection>(
+    db: &mut PgConnection,
+    projection: &P,
+    name: String,
+    batch: &[Delivery<P::Event>],
+) -> Result<usize, sqlx::Error> {
     let mut tx = sqlx::Connection::begin(db).await?;
     // A read model is rebuilt from the log: a commit lost to a database crash is
     // applied again from the checkpoint that was lost with it (the run resumes from

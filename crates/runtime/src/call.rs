@@ -1,16 +1,16 @@
 //! One way through every call, in one order: authenticate (the interceptor, before
 //! the body is read); decode (the transport refuses a body over
 //! [`crate::error::MAX_REQUEST_BYTES`] or one that is not protobuf); authorise
-//! (role); validate (the handler's fields); and only then load. One span per call
-//! carries the ids; an error is logged where it becomes the caller's answer
-//! ([`crate::error`]), not where it passes.
+//! (role); validate (the handler's fields); and only then load. The call's span
+//! (opened by the server's layer, `call_span`) gets the action, tenant,
+//! actor and correlation id here; an error is logged where it becomes the
+//! caller's answer ([`crate::error`]), not where it passes.
 
 use std::future::Future;
 
-use frontline_domain::{Action, Caller, TenantId, authorize};
+use frontline_domain::{Action, Caller, TenantId, TenantScope, authorize};
 use frontline_eventlog::EventMeta;
 use tonic::{Request, Response, Status};
-use tracing::Instrument as _;
 
 use crate::{ApiError, auth, context};
 
@@ -61,25 +61,26 @@ where
     F: FnOnce(Call<T>) -> Fut,
     Fut: Future<Output = Result<R, ApiError>>,
 {
-    let span = tracing::info_span!(
-        "call",
-        action = %action,
-        actor = tracing::field::Empty,
-        correlation_id = tracing::field::Empty,
-    );
+    // The call's span, opened around the route; outside a server (a handler
+    // called directly) there is none and recording does nothing.
+    let span = tracing::Span::current();
+    span.record("action", tracing::field::display(action));
     let result = async {
         let caller = auth::caller(&request)?;
+        span.record("actor", caller.actor.id.as_str());
         authorize(&caller.actor, action)?;
         let meta = context::event_meta(&request, caller.actor.clone());
-        let current = tracing::Span::current();
-        current.record("actor", caller.actor.id.as_str());
-        current.record("correlation_id", meta.correlation_id.as_str());
+        span.record("correlation_id", meta.correlation_id.as_str());
         let requested_tenant = request
             .metadata()
             .get(TENANT_HEADER)
             .map(|v| v.to_str().map(str::to_string))
             .transpose()
             .map_err(|_| ApiError::invalid(TENANT_HEADER, "must be ASCII"))?;
+        span.record(
+            "tenant",
+            tenant_of(&caller, requested_tenant.as_deref()).as_str(),
+        );
         handler(Call {
             caller,
             meta,
@@ -88,7 +89,23 @@ where
         })
         .await
     }
-    .instrument(span)
     .await;
     result.map(Response::new).map_err(Status::from)
+}
+
+/// The tenant a call acts in, for its span: the one it names or the token's only
+/// one; for a token of several that names none, the tenants it covers (`a,b`,
+/// or `*`).
+fn tenant_of(caller: &Caller, requested: Option<&str>) -> String {
+    if let Ok(tenant) = caller.acting_tenant(requested) {
+        return tenant.to_string();
+    }
+    match &caller.tenants {
+        TenantScope::All => "*".to_string(),
+        TenantScope::Named(tenants) => tenants
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    }
 }

@@ -1,6 +1,7 @@
 //! Per-request metadata recorded on every event: correlation id (from
 //! `x-correlation-id`, else new), causation id (from `x-request-id`, else new) and
-//! W3C `traceparent` (continued from the caller's, else a new trace).
+//! W3C `traceparent` (the call's span when traces are exported; else continued
+//! from the caller's, or a new trace).
 
 use frontline_domain::Actor;
 use frontline_eventlog::EventMeta;
@@ -31,8 +32,15 @@ pub fn event_meta<T>(request: &Request<T>, actor: Actor) -> EventMeta {
     }
 }
 
-/// A child `traceparent` of the caller's, or the root of a new trace.
+/// The call's span when traces are exported (it already continues the caller's
+/// trace: `call_span`); otherwise a child `traceparent` of the caller's,
+/// or the root of a new trace.
 fn traceparent(parent: Option<&str>) -> String {
+    frontline_eventlog::trace::current_traceparent().unwrap_or_else(|| made_up(parent))
+}
+
+/// A child `traceparent` of `parent` with a random span id, or a new trace's.
+fn made_up(parent: Option<&str>) -> String {
     let span = format!("{:016x}", random_u64().max(1));
     if let Some(p) = parent {
         let parts: Vec<&str> = p.split('-').collect();

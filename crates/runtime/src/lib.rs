@@ -6,13 +6,15 @@
 //! - [`call`]: the one path through every call (authenticate, authorise, validate).
 //! - [`error`]: the one API error type → exactly one gRPC status code each.
 //! - [`config`]: command-line flags and environment variables (clap).
-//! - [`telemetry`]: structured logs and Prometheus metrics.
+//! - [`telemetry`]: structured logs, OpenTelemetry traces and Prometheus metrics.
+//! - `call_span`: one span per gRPC call (a tower layer on every server).
 //! - [`auth`]: bearer JWTs → [`frontline_domain::Actor`].
 //! - [`context`]: per-request metadata (correlation, causation, traceparent).
 //! - [`server`]: gRPC serving with health, reflection and graceful drain.
 
 pub mod auth;
 pub mod call;
+mod call_span;
 pub mod config;
 pub mod context;
 pub mod error;

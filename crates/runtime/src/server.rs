@@ -1,6 +1,6 @@
 //! Serving gRPC with what every Frontline service has: `grpc.health.v1`, reflection
-//! (v1 and v1alpha, so grpcurl works), one counting point for refusals, and a
-//! graceful drain on shutdown.
+//! (v1 and v1alpha, so grpcurl works), one span per call, one counting point for
+//! refusals, and a graceful drain on shutdown.
 
 use std::{future::Future, time::Duration};
 
@@ -11,11 +11,12 @@ use tonic_health::ServingStatus;
 
 /// Serves `routes` (the service, already wrapped in auth) on `listener` until
 /// `shutdown` resolves; then reports NOT_SERVING, stops accepting, and waits up to
-/// `grace` for in-flight calls. `names` are the full service names for health.
+/// `grace` for in-flight calls. `names` are the full service names for health;
+/// `service` names the server on every call's span.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
-    names: &[&str],
+    (service, names): (&str, &[&str]),
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> Result<(), tonic::transport::Error> {
@@ -51,7 +52,9 @@ pub async fn serve(
         }
         let _ = drain_tx.send(());
     };
+    // The span is outermost, so it sees the status as the caller will.
     let server = tonic::transport::Server::builder()
+        .layer(crate::call_span::CallSpanLayer::new(service))
         .layer(tower::util::MapResponseLayer::new(refusals))
         .add_routes(routes)
         .serve_with_incoming_shutdown(no_delay(listener), signal);

@@ -9,11 +9,12 @@
 //!     .run_main(config, listen)                                  // or .run(Startup) in tests
 //! ```
 //!
-//! Start-up: logging and metrics, NATS and the event log (waiting while they are
-//! unavailable), PostgreSQL and its migrations when asked for, then routes and
-//! tasks. Shutdown — SIGTERM, Ctrl-C, or a required task's failure — reports
-//! NOT_SERVING, drains in-flight calls, drains or aborts tasks by their kind, and
-//! flushes NATS.
+//! Start-up: logging (and trace export, when configured) and metrics, NATS and
+//! the event log (waiting while they are unavailable), PostgreSQL and its
+//! migrations when asked for, then routes and tasks. Shutdown — SIGTERM, Ctrl-C,
+//! or a required task's failure — reports NOT_SERVING, drains in-flight calls,
+//! drains or aborts tasks by their kind, and flushes NATS (and, for a binary, the
+//! spans still buffered).
 
 use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
 
@@ -27,6 +28,7 @@ use crate::{
     config::CommonConfig,
     server::{serve, shutdown_signal},
     tasks::{Supervisor, Task, TaskFailed},
+    telemetry::TracingConfig,
 };
 
 /// What routes and tasks are built from.
@@ -172,14 +174,29 @@ impl ServiceBuilder {
         self
     }
 
-    /// Runs the service as a binary: logs, metrics, binds `listen`, and stops on
-    /// SIGTERM or Ctrl-C.
+    /// The service's name in telemetry: `frontline-<name>`, like its binary (the
+    /// default `service.name` of its traces, and `frontline.service` on its spans).
+    pub fn service_name(&self) -> String {
+        format!("frontline-{}", self.name)
+    }
+
+    /// Runs the service as a binary: logs, traces (when `OTEL_EXPORTER_OTLP_ENDPOINT`
+    /// is set), metrics, binds `listen`, and stops on SIGTERM or Ctrl-C — flushing
+    /// the spans still buffered last.
     pub async fn run_main(
         self,
         config: CommonConfig,
         listen: SocketAddr,
     ) -> Result<(), StartError> {
-        crate::telemetry::init_logging(config.log_format);
+        let tracing = TracingConfig::from_env(self.service_name());
+        let telemetry = crate::telemetry::init(config.log_format, tracing)
+            .map_err(|e| StartError::Config(e.to_string()))?;
+        let result = self.run_binary(config, listen).await;
+        telemetry.shutdown().await;
+        result
+    }
+
+    async fn run_binary(self, config: CommonConfig, listen: SocketAddr) -> Result<(), StartError> {
         if let Some(addr) = config
             .metrics_addr()
             .map_err(|e| StartError::Config(format!("FRONTLINE_METRICS_LISTEN: {e}")))?
@@ -208,6 +225,7 @@ impl ServiceBuilder {
             mut shutdown,
         } = startup;
         self.check(&config)?;
+        let service_name = self.service_name();
         metrics::gauge!(
             "frontline_build_info",
             "service" => self.name,
@@ -225,7 +243,7 @@ impl ServiceBuilder {
         )
         .await;
         let log = match opened {
-            Ok(Some(log)) => log,
+            Ok(Some(log)) => log.with_service(&service_name),
             Ok(None) => return Ok(()),
             Err(refused) => return Err(StartError::Refused(refused)),
         };
@@ -294,7 +312,7 @@ impl ServiceBuilder {
         let served = serve(
             listener,
             routes.unwrap_or_default(),
-            &self.health_names,
+            (&service_name, &self.health_names),
             stop,
             grace,
         )

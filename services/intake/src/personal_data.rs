@@ -17,6 +17,7 @@ use frontline_proto::{convert, v1};
 use frontline_runtime::{ApiError, now_millis};
 use futures::future::try_join_all;
 use sqlx::PgPool;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::{
@@ -136,6 +137,7 @@ pub async fn finish_forgets(
             finish(&log, &meta, options, record_id, released_claims).await?;
             open_tickets::erase(&log, &db, &[record_id]).await
         }
+        .instrument(delivery.span().clone())
         .await;
         match done {
             Ok(()) => delivery.ack().await?,

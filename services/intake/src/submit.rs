@@ -32,6 +32,7 @@ use frontline_proto::{
 };
 use frontline_runtime::{ApiError, now_millis};
 use sqlx::PgPool;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::customers::{self, Person, Records};
@@ -213,9 +214,10 @@ pub async fn submit(
         .validate()?;
     // From here on the submit completes even if the caller goes away: it runs as its
     // own task, and the caller only waits for its answer.
-    let written = tokio::spawn(write(log.clone(), options, contact, meta.clone()))
-        .await
-        .map_err(|e| ApiError::Internal(format!("submit task: {e}")))??;
+    let written =
+        tokio::spawn(write(log.clone(), options, contact, meta.clone()).in_current_span())
+            .await
+            .map_err(|e| ApiError::Internal(format!("submit task: {e}")))??;
     let state = &written.ticket.state;
     let person = Person::load(log, written.customer_id, written.customer).await?;
     // A customer whose records know no other ticket has none open: skip the read

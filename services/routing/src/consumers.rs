@@ -13,6 +13,7 @@ use frontline_proto::{convert, v1};
 use frontline_runtime::ApiError;
 use futures::{StreamExt as _, stream::FuturesUnordered};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::{
@@ -91,7 +92,10 @@ where
                 let Some(delivery) = next else {
                     return Err(ApiError::Unavailable(format!("consumer {durable} ended")));
                 };
-                in_hand.push(handle(delivery?));
+                // Handled in the event's span: what routing appends continues its trace.
+                let delivery = delivery?;
+                let span = delivery.span().clone();
+                in_hand.push(handle(delivery).instrument(span));
             }
             Some((delivery, outcome)) = in_hand.next(), if !in_hand.is_empty() => {
                 settle(durable, delivery, outcome).await?;
