@@ -1052,6 +1052,7 @@ async fn dump(db: &sqlx::PgPool) -> Vec<String> {
         ("analytics_customers", "customer_id, revision"),
         ("analytics_policies", "tenant"),
         ("analytics_articles", "article_id"),
+        ("analytics_self_served", "ticket_id"),
     ] {
         let text: Vec<String> =
             sqlx::query_scalar(&format!("SELECT r::text FROM {view} r ORDER BY {order}"))

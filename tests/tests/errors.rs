@@ -171,6 +171,64 @@ fn put_macro(name: &str, body: &str) -> v1::PutMacroRequest {
     }
 }
 
+fn article(slug: &str, title: &str, body: &str) -> v1::Article {
+    v1::Article {
+        slug: slug.to_string(),
+        product_area: "router-x200".to_string(),
+        title: title.to_string(),
+        body: body.to_string(),
+        ..Default::default()
+    }
+}
+
+/// The article the tests publish: `slug`, about a rebooting router.
+fn router_article(slug: &str) -> v1::Article {
+    article(
+        slug,
+        "Router restarts by itself",
+        "Hold the reset button for ten seconds.",
+    )
+}
+
+fn publish(article: v1::Article, expected_revision: Option<u32>) -> v1::PublishArticleRequest {
+    v1::PublishArticleRequest {
+        article: Some(article),
+        expected_revision,
+    }
+}
+
+fn retire(slug: &str, expected_revision: Option<u32>) -> v1::RetireArticleRequest {
+    v1::RetireArticleRequest {
+        slug: slug.to_string(),
+        expected_revision,
+    }
+}
+
+fn get_article(slug: &str) -> v1::GetArticleRequest {
+    v1::GetArticleRequest {
+        slug: slug.to_string(),
+    }
+}
+
+/// Self-service of article `slug`: with `key` and no ticket, or on `ticket_id`.
+fn self_served(key: &str, slug: &str, ticket_id: &str) -> v1::RecordSelfServiceRequest {
+    v1::RecordSelfServiceRequest {
+        idempotency_key: key.to_string(),
+        slug: slug.to_string(),
+        customer_id: String::new(),
+        ticket_id: ticket_id.to_string(),
+    }
+}
+
+fn suggest(subject: &str, body: &str) -> v1::SuggestAnswersRequest {
+    v1::SuggestAnswersRequest {
+        subject: subject.to_string(),
+        body: body.to_string(),
+        product_area: String::new(),
+        limit: 0,
+    }
+}
+
 fn get_ticket(ticket_id: &str, as_of_version: Option<u64>) -> v1::GetTicketRequest {
     v1::GetTicketRequest {
         ticket_id: ticket_id.to_string(),
@@ -205,7 +263,8 @@ fn with_auth<T>(message: T, authorization: &str) -> Request<T> {
 /// offending request field, and a refused submit stores nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_invalid_argument_naming_the_field() {
-    let cluster = Cluster::start().await.unwrap();
+    let mut cluster = Cluster::start().await.unwrap();
+    cluster.start_analytics().await.unwrap();
     let mut intake = cluster
         .intake("web-shop", Role::CustomerSystem)
         .await
@@ -434,6 +493,179 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
             .await,
             "ticket_id",
             "RequestHuman",
+        );
+    }
+    // Self-service articles: one bad field at a time, and none stores anything.
+    {
+        let before = cluster.log.last_sequence().await.unwrap();
+        let mut root = cluster.conversation("root", Role::Admin).await.unwrap();
+        let ok = router_article("reset-router");
+        let long_body = "x".repeat(32 * 1024 + 1);
+        for (a, field) in [
+            (v1::Article::default(), "article.slug"),
+            (router_article(""), "article.slug"),
+            (router_article("Reset Router"), "article.slug"),
+            (router_article(&"x".repeat(65)), "article.slug"),
+            (
+                v1::Article {
+                    product_area: String::new(),
+                    ..ok.clone()
+                },
+                "article.product_area",
+            ),
+            (
+                v1::Article {
+                    product_area: "Router X".into(),
+                    ..ok.clone()
+                },
+                "article.product_area",
+            ),
+            (
+                v1::Article {
+                    title: String::new(),
+                    ..ok.clone()
+                },
+                "article.title",
+            ),
+            (
+                v1::Article {
+                    title: "x".repeat(201),
+                    ..ok.clone()
+                },
+                "article.title",
+            ),
+            (
+                v1::Article {
+                    body: String::new(),
+                    ..ok.clone()
+                },
+                "article.body",
+            ),
+            (
+                v1::Article {
+                    body: long_body.clone(),
+                    ..ok.clone()
+                },
+                "article.body",
+            ),
+        ] {
+            let what = format!(
+                "PublishArticle with a bad {field} (slug of {} characters)",
+                a.slug.len()
+            );
+            expect_invalid(root.publish_article(publish(a, None)).await, field, &what);
+        }
+        expect_invalid(
+            root.publish_article(v1::PublishArticleRequest {
+                article: None,
+                expected_revision: None,
+            })
+            .await,
+            "article.slug",
+            "PublishArticle without an article",
+        );
+        for slug in ["", "Reset Router"] {
+            expect_invalid(
+                root.retire_article(retire(slug, None)).await,
+                "slug",
+                &format!("RetireArticle of {slug:?}"),
+            );
+            expect_invalid(
+                agent.get_article(get_article(slug)).await,
+                "slug",
+                &format!("GetArticle of {slug:?}"),
+            );
+        }
+        for (request, field, what) in [
+            (
+                self_served("", "reset-router", ""),
+                "idempotency_key",
+                "without a ticket or a key",
+            ),
+            (
+                self_served("has space", "reset-router", ""),
+                "idempotency_key",
+                "with a bad key",
+            ),
+            (self_served("ss-1", "", ""), "slug", "without a slug"),
+            (
+                self_served("ss-1", "Reset Router", ""),
+                "slug",
+                "with a bad slug",
+            ),
+            (
+                self_served("", "reset-router", "nope"),
+                "ticket_id",
+                "with a bad ticket_id",
+            ),
+            (
+                v1::RecordSelfServiceRequest {
+                    customer_id: "nope".into(),
+                    ..self_served("ss-1", "reset-router", "")
+                },
+                "customer_id",
+                "with a bad customer_id",
+            ),
+        ] {
+            expect_invalid(
+                intake.record_self_service(request).await,
+                field,
+                &format!("RecordSelfService {what}"),
+            );
+        }
+        assert_eq!(
+            cluster.log.last_sequence().await.unwrap(),
+            before,
+            "a refused article call must not store events"
+        );
+
+        let shop = frontline_e2e::caller("web-shop", Role::CustomerSystem, &["acme"]);
+        let mut analytics = cluster.analytics_as(&shop, None).await.unwrap();
+        for (request, field, what) in [
+            (suggest("", ""), "subject", "neither subject nor body"),
+            (suggest(" ", "\n"), "subject", "a blank subject and body"),
+            (
+                suggest(&"x".repeat(201), ""),
+                "subject",
+                "a 201-character subject",
+            ),
+            (suggest("Router", &long_body), "body", "a 32 KiB + 1 body"),
+            (
+                v1::SuggestAnswersRequest {
+                    product_area: "Router X".into(),
+                    ..suggest("Router", "")
+                },
+                "product_area",
+                "a bad product area",
+            ),
+            (
+                v1::SuggestAnswersRequest {
+                    limit: 21,
+                    ..suggest("Router", "")
+                },
+                "limit",
+                "a limit over 20",
+            ),
+        ] {
+            expect_invalid(
+                analytics.suggest_answers(request).await,
+                field,
+                &format!("SuggestAnswers with {what}"),
+            );
+        }
+        let manager = frontline_e2e::caller("max", Role::Manager, &["acme"]);
+        expect_invalid(
+            cluster
+                .analytics_as(&manager, None)
+                .await
+                .unwrap()
+                .list_articles(v1::ListArticlesRequest {
+                    product_area: "Router X".into(),
+                    include_retired: false,
+                })
+                .await,
+            "product_area",
+            "ListArticles with a bad product area",
         );
     }
     expect_invalid(
@@ -741,6 +973,90 @@ async fn unknown_tickets_and_customers_are_not_found() {
         Code::NotFound,
         "RecordFeedback naming an unknown ticket",
     );
+
+    // Articles: an unknown slug, and an unknown ticket or customer named with a
+    // real article. Another tenant's article, ticket or customer is one that does
+    // not exist: an article's id derives from its tenant and its slug.
+    let mut root = cluster.conversation("root", Role::Admin).await.unwrap();
+    root.publish_article(publish(router_article("reset-router"), None))
+        .await
+        .unwrap();
+    let globex_admin = frontline_e2e::caller("root-g", Role::Admin, &["globex"]);
+    cluster
+        .conversation_as(&globex_admin, None)
+        .await
+        .unwrap()
+        .publish_article(publish(router_article("globex-only"), None))
+        .await
+        .unwrap();
+    let globex_shop = frontline_e2e::caller("shop-g", Role::CustomerSystem, &["globex"]);
+    let globex = cluster
+        .intake_as(&globex_shop, None)
+        .await
+        .unwrap()
+        .submit_ticket(submit_request("globex-1", "g@globex.example"))
+        .await
+        .unwrap()
+        .into_inner();
+    // Routing answers the new ticket by appending: let it finish before counting.
+    cluster.routing_settled().await.unwrap();
+    let before = cluster.log.last_sequence().await.unwrap();
+    for slug in ["nothing-here", "globex-only"] {
+        expect_code(
+            root.retire_article(retire(slug, None)).await,
+            Code::NotFound,
+            &format!("RetireArticle of {slug}"),
+        );
+        expect_code(
+            shop.get_article(get_article(slug)).await,
+            Code::NotFound,
+            &format!("GetArticle of {slug}"),
+        );
+        expect_code(
+            intake
+                .record_self_service(self_served("ss-unknown", slug, ""))
+                .await,
+            Code::NotFound,
+            &format!("RecordSelfService of {slug}"),
+        );
+    }
+    for (ticket, what) in [(&unknown, "an unknown"), (&globex.ticket_id, "a globex")] {
+        expect_code(
+            intake
+                .record_self_service(self_served("", "reset-router", ticket))
+                .await,
+            Code::NotFound,
+            &format!("RecordSelfService on {what} ticket"),
+        );
+    }
+    // With a ticket, the customer named is ignored (the ticket names its own).
+    expect_code(
+        intake
+            .record_self_service(v1::RecordSelfServiceRequest {
+                customer_id: "nope".into(),
+                ..self_served("", "reset-router", &unknown)
+            })
+            .await,
+        Code::NotFound,
+        "RecordSelfService on an unknown ticket naming a bad customer",
+    );
+    for (customer, what) in [(&unknown, "an unknown"), (&globex.customer_id, "a globex")] {
+        expect_code(
+            intake
+                .record_self_service(v1::RecordSelfServiceRequest {
+                    customer_id: customer.clone(),
+                    ..self_served("ss-customer", "reset-router", "")
+                })
+                .await,
+            Code::NotFound,
+            &format!("RecordSelfService naming {what} customer"),
+        );
+    }
+    assert_eq!(
+        cluster.log.last_sequence().await.unwrap(),
+        before,
+        "a NOT_FOUND stores nothing"
+    );
     let mut max = cluster.conversation("max", Role::Manager).await.unwrap();
     expect_code(
         max.approve_decline(approve(&unknown)).await,
@@ -924,6 +1240,145 @@ async fn illegal_transitions_reused_keys_and_stale_versions() {
         Code::FailedPrecondition,
         "an 11th reopen",
     );
+
+    // Articles: a stale expected_revision is ABORTED and records nothing.
+    let mut root = cluster.conversation("root", Role::Admin).await.unwrap();
+    let first = root
+        .publish_article(publish(router_article("reset-router"), Some(0)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.article.map(|a| a.revision), Some(1));
+    let edited = v1::Article {
+        body: "Hold the reset button for twenty seconds.".into(),
+        ..router_article("reset-router")
+    };
+    cluster.routing_settled().await.unwrap();
+    let before = cluster.log.last_sequence().await.unwrap();
+    expect_code(
+        root.publish_article(publish(edited.clone(), Some(0))).await,
+        Code::Aborted,
+        "PublishArticle creating only a new slug, on an existing one",
+    );
+    expect_code(
+        root.publish_article(publish(edited.clone(), Some(2))).await,
+        Code::Aborted,
+        "PublishArticle on a stale revision",
+    );
+    expect_code(
+        root.retire_article(retire("reset-router", Some(2))).await,
+        Code::Aborted,
+        "RetireArticle on a stale revision",
+    );
+    assert_eq!(
+        cluster.log.last_sequence().await.unwrap(),
+        before,
+        "a stale article call records nothing"
+    );
+
+    // A retired article: no customer may say it helped, with a ticket or without.
+    root.retire_article(retire("reset-router", Some(1)))
+        .await
+        .unwrap();
+    let fresh = intake
+        .submit_ticket(submit_request("self-1", "erin@example.com"))
+        .await
+        .unwrap()
+        .into_inner();
+    cluster.routing_settled().await.unwrap();
+    let before = cluster.log.last_sequence().await.unwrap();
+    expect_code(
+        intake
+            .record_self_service(self_served("ss-retired", "reset-router", ""))
+            .await,
+        Code::FailedPrecondition,
+        "RecordSelfService of a retired article",
+    );
+    expect_code(
+        intake
+            .record_self_service(self_served("", "reset-router", &fresh.ticket_id))
+            .await,
+        Code::FailedPrecondition,
+        "RecordSelfService of a retired article on a ticket",
+    );
+    assert_eq!(
+        cluster.log.last_sequence().await.unwrap(),
+        before,
+        "a refused self-service records nothing"
+    );
+
+    // Published again, it is live; but a ticket the support team worked on, or one
+    // solved, is no longer the customer's to solve, and a forgotten customer
+    // says nothing.
+    let again = root
+        .publish_article(publish(edited, Some(1)))
+        .await
+        .unwrap()
+        .into_inner()
+        .article
+        .unwrap();
+    assert_eq!((again.revision, again.retired), (2, false));
+    let worked = intake
+        .submit_ticket(submit_request("self-2", "erin@example.com"))
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket_id;
+    agent.add_note(note(&worked)).await.unwrap();
+    let forgotten = intake
+        .submit_ticket(submit_request("self-3", "gone@example.com"))
+        .await
+        .unwrap()
+        .into_inner()
+        .customer_id;
+    cluster
+        .intake("root", Role::Admin)
+        .await
+        .unwrap()
+        .forget_customer(v1::ForgetCustomerRequest {
+            customer_id: forgotten.clone(),
+            reason: "gdpr".into(),
+        })
+        .await
+        .unwrap();
+    cluster.routing_settled().await.unwrap();
+    let before = cluster.log.last_sequence().await.unwrap();
+    for (ticket, what) in [
+        (&worked, "a ticket with a note"),
+        (&solved, "a solved ticket"),
+    ] {
+        expect_code(
+            intake
+                .record_self_service(self_served("", "reset-router", ticket))
+                .await,
+            Code::FailedPrecondition,
+            &format!("RecordSelfService on {what}"),
+        );
+    }
+    expect_code(
+        intake
+            .record_self_service(v1::RecordSelfServiceRequest {
+                customer_id: forgotten,
+                ..self_served("ss-forgotten", "reset-router", "")
+            })
+            .await,
+        Code::FailedPrecondition,
+        "RecordSelfService naming a forgotten customer",
+    );
+    assert_eq!(
+        cluster.log.last_sequence().await.unwrap(),
+        before,
+        "a refused self-service records nothing"
+    );
+    // The untouched ticket is solved by it, once: saying so again is no error.
+    for recorded in [true, false] {
+        let r = intake
+            .record_self_service(self_served("", "reset-router", &fresh.ticket_id))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((r.revision, r.recorded), (2, recorded), "{r:?}");
+    }
     cluster.shutdown().await;
 }
 
@@ -1106,6 +1561,51 @@ async fn roles_are_enforced_before_anything_else() {
         );
     }
 
+    // Articles are the admins' to publish and retire; customers' say-so comes from
+    // customer systems. The role is checked before the article is looked up.
+    cluster.routing_settled().await.unwrap();
+    let before = cluster.log.last_sequence().await.unwrap();
+    for (who, client) in [
+        ("customer system", &mut shop),
+        ("agent", &mut agent),
+        ("manager", &mut manager),
+    ] {
+        expect_code(
+            client
+                .publish_article(publish(router_article("reset-router"), None))
+                .await,
+            Code::PermissionDenied,
+            &format!("{who} publishes an article"),
+        );
+        expect_code(
+            client.retire_article(retire("nothing-here", None)).await,
+            Code::PermissionDenied,
+            &format!("{who} retires an unknown article"),
+        );
+    }
+    expect_code(
+        agent_intake
+            .record_self_service(self_served("ss-agent", "nothing-here", ""))
+            .await,
+        Code::PermissionDenied,
+        "agent records self-service",
+    );
+    expect_code(
+        cluster
+            .intake("max", Role::Manager)
+            .await
+            .unwrap()
+            .record_self_service(self_served("", "nothing-here", &id))
+            .await,
+        Code::PermissionDenied,
+        "manager solves a ticket by self-service",
+    );
+    assert_eq!(
+        cluster.log.last_sequence().await.unwrap(),
+        before,
+        "a refused article call records nothing"
+    );
+
     // Nothing was recorded by any refused call.
     let counts = cluster.ticket_event_counts().await.unwrap();
     assert_eq!(counts.get(&format!("frontline.ticket.{id}")), Some(&1));
@@ -1134,11 +1634,16 @@ fn expect_allowed<T: Debug>(result: Result<Response<T>, Status>, allowed: bool, 
 /// | GetCustomer, GetTicket | yes | yes | yes | yes |
 /// | Reply, AddNote, Solve, Reopen | no | yes | yes | no |
 /// | GetTicketHistory | no | yes | yes | yes |
+/// | GetArticle, SuggestAnswers | yes | yes | yes | yes |
+/// | PublishArticle | no | no | no | yes |
+/// | RecordSelfService | yes | no | no | yes |
+/// | ListArticles | no | no | yes | yes |
 ///
 /// and only customer systems are kept from internal notes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn who_may_do_what() {
-    let cluster = Cluster::start().await.unwrap();
+    let mut cluster = Cluster::start().await.unwrap();
+    cluster.start_analytics().await.unwrap();
     let mut shop = cluster
         .intake("web-shop", Role::CustomerSystem)
         .await
@@ -1152,6 +1657,14 @@ async fn who_may_do_what() {
         .into_inner();
     ana.reply(reply(&shared.ticket_id, "On it")).await.unwrap();
     ana.add_note(note(&shared.ticket_id)).await.unwrap();
+    // An article, for the reads and the self-service.
+    cluster
+        .conversation("root", Role::Admin)
+        .await
+        .unwrap()
+        .publish_article(publish(router_article("matrix-shared"), None))
+        .await
+        .unwrap();
 
     let roles = [
         (Role::CustomerSystem, "customer_system"),
@@ -1230,6 +1743,46 @@ async fn who_may_do_what() {
                 .await,
             staff,
             &what("GetTicketHistory"),
+        );
+
+        // Articles: each role publishes one of its own, reads and has suggested the
+        // shared one, says it helped, and lists the deflection counts.
+        let admin = role == Role::Admin;
+        let own = router_article(&format!("matrix-{name}"));
+        expect_allowed(
+            conversation.publish_article(publish(own, None)).await,
+            admin,
+            &what("PublishArticle"),
+        );
+        expect_allowed(
+            conversation.get_article(get_article("matrix-shared")).await,
+            true,
+            &what("GetArticle"),
+        );
+        expect_allowed(
+            intake
+                .record_self_service(self_served(&format!("matrix-{name}"), "matrix-shared", ""))
+                .await,
+            submits,
+            &what("RecordSelfService"),
+        );
+        let mut analytics = cluster
+            .analytics_as(&frontline_e2e::caller(name, role, &["acme"]), None)
+            .await
+            .unwrap();
+        expect_allowed(
+            analytics
+                .suggest_answers(suggest("Router restarts", ""))
+                .await,
+            true,
+            &what("SuggestAnswers"),
+        );
+        expect_allowed(
+            analytics
+                .list_articles(v1::ListArticlesRequest::default())
+                .await,
+            matches!(role, Role::Manager | Role::Admin),
+            &what("ListArticles"),
         );
     }
     cluster.shutdown().await;
@@ -1333,6 +1886,13 @@ async fn expect_all_unauthenticated(
             .await,
         code,
         &format!("RecordFeedback with {what}"),
+    );
+    expect_code(
+        intake
+            .record_self_service(request(self_served("ss-anon", "reset-router", ""), a))
+            .await,
+        code,
+        &format!("RecordSelfService with {what}"),
     );
     let agent = "ana".to_string();
     let profile = v1::AgentProfile {
@@ -1573,6 +2133,20 @@ async fn expect_all_unauthenticated(
                 .await
                 .map(|_| ()),
         ),
+        (
+            "SuggestAnswers",
+            analytics
+                .suggest_answers(request(suggest("Router restarts", ""), a))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "ListArticles",
+            analytics
+                .list_articles(request(v1::ListArticlesRequest::default(), a))
+                .await
+                .map(|_| ()),
+        ),
     ];
     for (call, result) in analytics_calls {
         assert_eq!(
@@ -1670,6 +2244,27 @@ async fn expect_all_unauthenticated(
     );
     expect_code(
         conversation
+            .publish_article(request(publish(router_article("reset-router"), None), a))
+            .await,
+        code,
+        &format!("PublishArticle with {what}"),
+    );
+    expect_code(
+        conversation
+            .retire_article(request(retire("reset-router", None), a))
+            .await,
+        code,
+        &format!("RetireArticle with {what}"),
+    );
+    expect_code(
+        conversation
+            .get_article(request(get_article("reset-router"), a))
+            .await,
+        code,
+        &format!("GetArticle with {what}"),
+    );
+    expect_code(
+        conversation
             .request_human(request(
                 v1::RequestHumanRequest {
                     ticket_id: id.clone(),
@@ -1741,6 +2336,16 @@ async fn callers_without_a_valid_token_are_unauthenticated() {
         .unwrap()
         .into_inner()
         .ticket_id;
+    // A real article, likewise.
+    cluster
+        .conversation("root", Role::Admin)
+        .await
+        .unwrap()
+        .publish_article(publish(router_article("reset-router"), None))
+        .await
+        .unwrap();
+    cluster.routing_settled().await.unwrap();
+    let sequence = cluster.log.last_sequence().await.unwrap();
     let before = cluster.ticket_event_counts().await.unwrap();
     let mut intake = IntakeServiceClient::new(cluster.intake_channel().await.unwrap());
     let mut conversation =
@@ -1886,6 +2491,7 @@ async fn callers_without_a_valid_token_are_unauthenticated() {
 
     // Nothing was stored by any of them.
     assert_eq!(cluster.ticket_event_counts().await.unwrap(), before);
+    assert_eq!(cluster.log.last_sequence().await.unwrap(), sequence);
     cluster.shutdown().await;
 }
 
@@ -1941,6 +2547,24 @@ async fn oversized_requests_are_resource_exhausted() {
             "GetTicketHistory",
             agent.get_ticket_history(history(&huge)).await.err(),
         ),
+        (
+            "PublishArticle",
+            agent
+                .publish_article(publish(article("big", "A big article", &huge), None))
+                .await
+                .err(),
+        ),
+        (
+            "GetArticle",
+            agent.get_article(get_article(&huge)).await.err(),
+        ),
+        (
+            "RecordSelfService",
+            intake
+                .record_self_service(self_served("huge-1", &huge, ""))
+                .await
+                .err(),
+        ),
     ];
     let wrong: Vec<_> = codes
         .iter()
@@ -1978,7 +2602,8 @@ async fn within<T>(
 }
 
 /// With NATS down every call is UNAVAILABLE (but for the reads of PostgreSQL read
-/// models: routing's queue, analytics' search and figures); once NATS is back,
+/// models: routing's queue, analytics' search, figures, suggested answers and
+/// articles); once NATS is back,
 /// retrying with the same key opens the ticket exactly once, and a further repeat
 /// finds the same ticket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2015,7 +2640,15 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         .await
         .unwrap()
         .into_inner();
-    // Analytics holds the ticket before the log goes away.
+    let mut root = cluster.conversation("root", Role::Admin).await.unwrap();
+    let published = root
+        .publish_article(publish(router_article("reset-router"), None))
+        .await
+        .unwrap()
+        .into_inner()
+        .article
+        .unwrap();
+    // Analytics holds the ticket and the article before the log goes away.
     cluster.analytics_settled().await.unwrap();
 
     cluster.nats.kill().unwrap();
@@ -2087,6 +2720,31 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         (
             "RecordFeedback",
             within(intake.record_feedback(feedback("fb-outage"))).await,
+        ),
+        (
+            "PublishArticle",
+            within(root.publish_article(publish(router_article("outage-article"), None))).await,
+        ),
+        (
+            "RetireArticle",
+            within(root.retire_article(retire("reset-router", None))).await,
+        ),
+        (
+            "GetArticle",
+            within(agent.get_article(get_article("reset-router"))).await,
+        ),
+        (
+            "RecordSelfService",
+            within(intake.record_self_service(self_served("ss-outage", "reset-router", ""))).await,
+        ),
+        (
+            "RecordSelfService on a ticket",
+            within(intake.record_self_service(self_served(
+                "",
+                "reset-router",
+                &existing.ticket_id,
+            )))
+            .await,
         ),
         (
             "GetTicketHistory",
@@ -2246,6 +2904,43 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
     for (call, code) in reads {
         assert_eq!(code, None, "{call} with NATS down reads PostgreSQL");
     }
+    // Suggestions and the articles' list too: the article published before.
+    let suggested = tokio::time::timeout(
+        Duration::from_secs(30),
+        analytics.suggest_answers(suggest("My router restarts", "")),
+    )
+    .await
+    .expect("a call with NATS down must answer, not hang")
+    .map(|r| {
+        r.into_inner()
+            .answers
+            .into_iter()
+            .map(|a| a.article_id)
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        suggested.as_ref().map_err(Status::code),
+        Ok(&vec![published.article_id.clone()]),
+        "SuggestAnswers with NATS down reads PostgreSQL: {suggested:?}"
+    );
+    let articles = tokio::time::timeout(
+        Duration::from_secs(30),
+        analytics.list_articles(v1::ListArticlesRequest::default()),
+    )
+    .await
+    .expect("a call with NATS down must answer, not hang")
+    .map(|r| {
+        r.into_inner()
+            .articles
+            .into_iter()
+            .map(|a| a.article_id)
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        articles.as_ref().map_err(Status::code),
+        Ok(&vec![published.article_id.clone()]),
+        "ListArticles with NATS down reads PostgreSQL: {articles:?}"
+    );
     // Bad fields are refused before anything is read, reachable log or not.
     let mut bad_submit = request();
     bad_submit.subject = String::new();
@@ -2257,6 +2952,18 @@ async fn an_unreachable_log_is_unavailable_and_retries_double_nothing() {
         (
             "Reply",
             within(agent.reply(reply(&existing.ticket_id, ""))).await,
+        ),
+        (
+            "PublishArticle",
+            within(root.publish_article(publish(router_article("Bad Slug"), None))).await,
+        ),
+        (
+            "RecordSelfService",
+            within(intake.record_self_service(self_served("", "reset-router", ""))).await,
+        ),
+        (
+            "SuggestAnswers",
+            within(analytics.suggest_answers(suggest("", ""))).await,
         ),
     ];
     for (call, code) in invalid {

@@ -89,6 +89,13 @@ async fn an_article_is_suggested_solves_the_problem_and_is_counted() {
         .unwrap()
         .into_inner();
     assert_eq!(second.article.unwrap().revision, 2);
+    // A retry of that call (its answer lost) is a repeat, not a conflict.
+    let retry = root
+        .publish_article(publish(edited.clone(), Some(1)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!retry.recorded);
     // Someone else's edit was made on revision 1: refused, not overwritten.
     let err = root
         .publish_article(publish(reset(), Some(1)))
@@ -208,6 +215,36 @@ async fn an_article_is_suggested_solves_the_problem_and_is_counted() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    // Retired after it helped: a retry is still answered as the repeat.
+    root.publish_article(publish(
+        article(
+            "temp",
+            "router-x200",
+            "Temporary",
+            "Unplug it for a minute.",
+        ),
+        None,
+    ))
+    .await
+    .unwrap();
+    let first = intake
+        .record_self_service(served("temp", "ss-temp", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.recorded);
+    root.retire_article(v1::RetireArticleRequest {
+        slug: "temp".into(),
+        expected_revision: None,
+    })
+    .await
+    .unwrap();
+    let late = intake
+        .record_self_service(served("temp", "ss-temp", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!late.recorded);
 
     // A customer whose ticket is open says the article solved it: solved, with no
     // agent time, and the ticket says by which article.
@@ -218,7 +255,7 @@ async fn an_article_is_suggested_solves_the_problem_and_is_counted() {
         .into_inner()
         .ticket_id;
     let solved = intake
-        .record_self_service(served("reset-router", "", &ticket))
+        .record_self_service(served("reset-router", "ss-3", &ticket))
         .await
         .unwrap()
         .into_inner();
@@ -242,6 +279,47 @@ async fn an_article_is_suggested_solves_the_problem_and_is_counted() {
         .unwrap()
         .into_inner();
     assert!(!repeat.recorded);
+    // The customer writes again: reopened. A late retry of the same call (same
+    // key) is still the repeat it is, and leaves the customer's new question open.
+    let mut again = submit_request("ss-3b", "fred@example.com");
+    again.continue_ticket_id = ticket.clone();
+    intake.submit_ticket(again).await.unwrap();
+    let retry = intake
+        .record_self_service(served("reset-router", "ss-3", &ticket))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!retry.recorded);
+    let view = shop
+        .get_ticket(v1::GetTicketRequest {
+            ticket_id: ticket.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert_eq!(view.status(), v1::TicketStatus::Open);
+    assert_eq!(view.self_served_article_id, "");
+    // A key that recorded one article cannot record another.
+    let err = intake
+        .record_self_service(served("wifi-password", "ss-1", ""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
+
+    // Another customer's ticket, solved by it and left so.
+    let kept = intake
+        .submit_ticket(submit_request("ss-5", "hugo@example.com"))
+        .await
+        .unwrap()
+        .into_inner()
+        .ticket_id;
+    intake
+        .record_self_service(served("reset-router", "", &kept))
+        .await
+        .unwrap();
 
     // Once an agent has worked on a ticket, it is theirs to solve.
     let worked = intake
@@ -288,6 +366,7 @@ async fn an_article_is_suggested_solves_the_problem_and_is_counted() {
             ("refunds", 0, 0, false),
             ("old-firmware", 0, 0, true),
             ("reset-router", 1, 1, false),
+            ("temp", 1, 0, true),
             ("wifi-password", 0, 0, false),
         ]
     );

@@ -12,6 +12,10 @@
 //!   Analytics runs too: its calls act in one tenant each, a search lists only that
 //!   tenant's tickets (never one of the other tenant's, not even filtered on the
 //!   other tenant's customer), and its figures count exactly the tickets it lists.
+//!   Self-service articles too: each tenant has its own article [`ARTICLE`] (one
+//!   slug, two articles: an article's id derives from its tenant and its slug) and
+//!   one only it has; another tenant's slug reads as one nobody has, and its
+//!   articles are never suggested nor listed.
 //! - [`keys_and_external_ids_are_each_systems_own`]: two customer systems of one
 //!   tenant share its customers, but each has its own idempotency keys and its own
 //!   external ids, and sees only its own external ids.
@@ -31,9 +35,10 @@
 //! customer to merge or a pair its agent merged to unmerge, a new macro name to put
 //! or a new macro to remove, a new product area to give an answer rule, and for the
 //! feedback calls a solved ticket to rate, a new customer to answer NPS for and a
-//! new key to record feedback with). The
-//! table's agents handle only billing, never the table's router tickets, so routing
-//! queues every table ticket and none has an agent until a row gives it one.
+//! new key to record feedback with; a new slug to publish, a new article to retire,
+//! a new key to record self-service with and a new ticket to solve by an article).
+//! The table's agents handle only billing, never the table's router tickets, so
+//! routing queues every table ticket and none has an agent until a row gives it one.
 #![allow(clippy::unwrap_used)]
 
 use std::{collections::BTreeMap, fmt::Write as _};
@@ -114,6 +119,23 @@ enum Rpc {
     RecordNps,
     /// RecordFeedback naming a customer (the target's; another tenant's for `Cross`).
     RecordFeedback,
+    /// RecordSelfService without a ticket, of the acting tenant's [`ARTICLE`], naming
+    /// a customer (the target's; another tenant's for `Cross`, nobody's for
+    /// `Missing`); an article nobody has for `MissingArticle`.
+    RecordSelfService,
+    /// RecordSelfService solving a new ticket (the target's tenant's) by the acting
+    /// tenant's [`ARTICLE`]; for `Cross` a new acme ticket and an article only globex
+    /// has, for `MissingArticle` one nobody has.
+    RecordSelfServiceOnTicket,
+    /// PublishArticle: a new slug of the acting tenant; for `Cross`, acting in acme,
+    /// the slug of a new article only globex has (another article in acme).
+    PublishArticle,
+    /// RetireArticle: a new article of the target's tenant (only globex's for
+    /// `Cross`, nobody's for `Missing`).
+    RetireArticle,
+    /// GetArticle: the acting tenant's [`ARTICLE`] (only globex's for `Cross`,
+    /// nobody's for `Missing`).
+    GetArticle,
     RegisterAgent,
     UpdateAgent,
     SetAgentStatus,
@@ -140,6 +162,12 @@ enum Rpc {
     GetCustomerThirds,
     GetProjectionStatus,
     RebuildReadModels,
+    /// SuggestAnswers for [`ARTICLE`]'s words (for `Cross`, acting in acme, words
+    /// only globex's article has).
+    SuggestAnswers,
+    /// ListArticles, retired ones too (for `Cross`, acting in acme, filtered on a
+    /// product area only globex's article has).
+    ListArticles,
 }
 
 impl Rpc {
@@ -175,6 +203,11 @@ impl Rpc {
             Rpc::ExportCustomerData => "ExportCustomerData",
             Rpc::RecordNps => "RecordNps",
             Rpc::RecordFeedback => "RecordFeedback",
+            Rpc::RecordSelfService => "RecordSelfService (no ticket)",
+            Rpc::RecordSelfServiceOnTicket => "RecordSelfService (ticket_id)",
+            Rpc::PublishArticle => "PublishArticle",
+            Rpc::RetireArticle => "RetireArticle",
+            Rpc::GetArticle => "GetArticle",
             Rpc::RegisterAgent => "RegisterAgent",
             Rpc::UpdateAgent => "UpdateAgent",
             Rpc::SetAgentStatus => "SetAgentStatus",
@@ -198,6 +231,8 @@ impl Rpc {
             Rpc::GetCustomerThirds => "GetCustomerThirds",
             Rpc::GetProjectionStatus => "GetProjectionStatus",
             Rpc::RebuildReadModels => "RebuildReadModels",
+            Rpc::SuggestAnswers => "SuggestAnswers",
+            Rpc::ListArticles => "ListArticles",
         }
     }
 
@@ -212,6 +247,8 @@ impl Rpc {
                 | Rpc::GetCustomerThirds
                 | Rpc::GetProjectionStatus
                 | Rpc::RebuildReadModels
+                | Rpc::SuggestAnswers
+                | Rpc::ListArticles
         )
     }
 }
@@ -225,8 +262,12 @@ enum Target {
     /// and a globex agent (assign / transfer), an acme ticket to merge into a
     /// globex ticket (merge), acme's tickets filtered on a globex customer
     /// (ListTickets), a new globex macro to remove acting in acme (RemoveMacro), an
-    /// answer rule naming a macro only globex has (PutAnswerRule), or an acme ticket
-    /// and a macro only globex has (ApplyMacro).
+    /// answer rule naming a macro only globex has (PutAnswerRule), an acme ticket
+    /// and a macro only globex has (ApplyMacro); for the article calls, acting in
+    /// acme, an article only globex has (with a new acme ticket for
+    /// RecordSelfServiceOnTicket), words only globex's article has (SuggestAnswers)
+    /// or a product area only globex's article has (ListArticles), and self-service
+    /// naming a globex customer (RecordSelfService).
     Cross,
     /// An id nothing has (for RemoveMacro and PutAnswerRule, a macro name nobody
     /// has).
@@ -235,6 +276,9 @@ enum Target {
     MissingAgent,
     /// An acme ticket and a macro name nobody has (ApplyMacro only).
     MissingMacro,
+    /// An article nobody has, with a new acme ticket or naming acme's customer
+    /// (RecordSelfService only).
+    MissingArticle,
 }
 
 impl Target {
@@ -262,9 +306,36 @@ impl Target {
             Target::Cross if rpc == Rpc::ApplyMacro => {
                 return "acme ticket + a macro only globex has".into();
             }
+            Target::Cross if rpc == Rpc::RecordSelfService => {
+                return "new self-service naming a globex customer".into();
+            }
+            Target::Cross if rpc == Rpc::RecordSelfServiceOnTicket => {
+                return "new acme ticket + an article only globex has".into();
+            }
+            Target::Cross if rpc == Rpc::PublishArticle => {
+                return "the slug of a new article only globex has".into();
+            }
+            Target::Cross if rpc == Rpc::RetireArticle => {
+                return "new article only globex has".into();
+            }
+            Target::Cross if rpc == Rpc::GetArticle => {
+                return "an article only globex has".into();
+            }
+            Target::Cross if rpc == Rpc::SuggestAnswers => {
+                return "acme's answers to words only globex's article has".into();
+            }
+            Target::Cross if rpc == Rpc::ListArticles => {
+                return "acme's articles of a product area only globex's article has".into();
+            }
             Target::Cross => return "acme customer + globex customer".into(),
             Target::MissingAgent => return "acme ticket + nonexistent agent".into(),
             Target::MissingMacro => return "acme ticket + a macro nobody has".into(),
+            Target::MissingArticle if rpc == Rpc::RecordSelfServiceOnTicket => {
+                return "new acme ticket + an article nobody has".into();
+            }
+            Target::MissingArticle => {
+                return "new self-service of an article nobody has, naming acme's customer".into();
+            }
             Target::Missing => {
                 return match rpc {
                     Rpc::GetCustomerByIdentity => "an email nobody has".into(),
@@ -275,6 +346,13 @@ impl Target {
                     Rpc::MergeTicket => "new acme ticket into a nonexistent id".into(),
                     Rpc::RemoveMacro => "a macro nobody has".into(),
                     Rpc::PutAnswerRule => "new answer rule naming a macro nobody has".into(),
+                    Rpc::RecordSelfService => {
+                        "new self-service naming a nonexistent customer".into()
+                    }
+                    Rpc::RetireArticle | Rpc::GetArticle => "an article nobody has".into(),
+                    Rpc::RecordSelfServiceOnTicket => {
+                        "nonexistent ticket + the acting tenant's article".into()
+                    }
                     _ => "nonexistent id".into(),
                 };
             }
@@ -304,6 +382,17 @@ impl Target {
             Rpc::ExportCustomerData => format!("{tenant} customer"),
             Rpc::RecordNps => format!("new {tenant} customer"),
             Rpc::RecordFeedback => format!("new feedback naming {tenant}'s customer"),
+            Rpc::RecordSelfService => {
+                format!("new self-service of {tenant}'s {ARTICLE} naming {tenant}'s customer")
+            }
+            Rpc::RecordSelfServiceOnTicket => {
+                format!("new {tenant} ticket + the acting tenant's {ARTICLE}")
+            }
+            Rpc::PublishArticle => format!("new article for {tenant}"),
+            Rpc::RetireArticle => format!("new {tenant} article"),
+            Rpc::GetArticle => format!("{tenant}'s {ARTICLE}"),
+            Rpc::SuggestAnswers => format!("{tenant}'s answers to its {ARTICLE}'s words"),
+            Rpc::ListArticles => format!("{tenant}'s articles"),
             Rpc::RegisterAgent => format!("new agent for {tenant}"),
             Rpc::UpdateAgent | Rpc::SetAgentStatus | Rpc::DeactivateAgent => {
                 format!("new {tenant} agent")
@@ -330,13 +419,16 @@ impl Target {
 
     /// The target whose NOT_FOUND message this one's must equal: another tenant's
     /// agent reads as a nonexistent agent, another tenant's macro applied as one
-    /// nobody has, anything else as the call's nonexistent id.
+    /// nobody has, another tenant's article self-served on a ticket as one nobody
+    /// has, anything else as the call's nonexistent id.
     fn reads_as(self, rpc: Rpc) -> Target {
         match (rpc, self) {
             (Rpc::AssignTicket | Rpc::TransferTicket, Target::Cross | Target::MissingAgent) => {
                 Target::MissingAgent
             }
             (Rpc::ApplyMacro, Target::Cross | Target::MissingMacro) => Target::MissingMacro,
+            (Rpc::RecordSelfServiceOnTicket, Target::Cross | Target::MissingArticle)
+            | (Rpc::RecordSelfService, Target::MissingArticle) => Target::MissingArticle,
             _ => Target::Missing,
         }
     }
@@ -371,7 +463,7 @@ fn row(
 /// The table. Every expectation follows the rules in the module docs; the few that
 /// need a word say why.
 fn rows() -> Vec<Row> {
-    use Target::{Acme, Cross, Globex, Missing, MissingAgent, MissingMacro};
+    use Target::{Acme, Cross, Globex, Missing, MissingAgent, MissingArticle, MissingMacro};
     let mut rows = Vec::new();
 
     // SubmitTicket opening a ticket: customer systems and admins, in the acting tenant.
@@ -628,8 +720,15 @@ fn rows() -> Vec<Row> {
 
     // The macro book: admins only, in the one tenant the call acts in (as SubmitTicket
     // opens a ticket); the role is refused before the missing x-tenant is noticed.
-    // Answer rules are part of the book: the same rows as putting a macro.
-    for rpc in [Rpc::PutMacro, Rpc::RemoveMacro, Rpc::PutAnswerRule] {
+    // Answer rules are part of the book: the same rows as putting a macro. So are
+    // self-service articles: admins publish and retire them in the acting tenant.
+    for rpc in [
+        Rpc::PutMacro,
+        Rpc::RemoveMacro,
+        Rpc::PutAnswerRule,
+        Rpc::PublishArticle,
+        Rpc::RetireArticle,
+    ] {
         for (who, x_tenant, target, expected) in [
             ("shop-a", None, Acme, DENIED),
             ("shop-g", None, Globex, DENIED),
@@ -651,8 +750,8 @@ fn rows() -> Vec<Row> {
     }
     // Removing a macro, or naming one in an answer rule, looks the name up in the
     // acting tenant only: another tenant's macro is not there, even for a caller
-    // covering both.
-    for rpc in [Rpc::RemoveMacro, Rpc::PutAnswerRule] {
+    // covering both. Retiring an article looks its slug up the same way.
+    for rpc in [Rpc::RemoveMacro, Rpc::PutAnswerRule, Rpc::RetireArticle] {
         for (who, x_tenant, target, expected) in [
             ("admin-acme", None, Missing, NOT_FOUND),
             ("admin-acme", None, Cross, NOT_FOUND),
@@ -663,6 +762,49 @@ fn rows() -> Vec<Row> {
             rows.push(row(who, x_tenant, rpc, target, expected));
         }
     }
+    // An article's id derives from its tenant and its slug: acting in acme, the slug
+    // of an article only globex has is a new slug, so publishing it creates acme's
+    // own article (revision 1), even for a caller covering both.
+    for (who, x_tenant) in [("admin-acme", None), ("admin-all", Some("acme"))] {
+        rows.push(row(who, x_tenant, Rpc::PublishArticle, Cross, OK));
+    }
+    rows.push(row("agent-acme", None, Rpc::PublishArticle, Cross, DENIED));
+    // Reading an article: every role, in the one tenant the call acts in (as the
+    // search); a slug only another tenant has is not there, even for a caller
+    // covering both.
+    for (who, x_tenant, target, expected) in [
+        ("shop-a", None, Acme, OK),
+        ("shop-a", Some("acme"), Acme, OK),
+        ("shop-a", Some("globex"), Globex, DENIED),
+        ("shop-b", None, Acme, OK),
+        ("shop-g", None, Globex, OK),
+        ("shop-g", Some("acme"), Acme, DENIED),
+        ("agent-acme", None, Acme, OK),
+        ("agent-globex", None, Globex, OK),
+        ("agent-acme", Some("globex"), Globex, DENIED),
+        ("manager-acme", None, Acme, OK),
+        ("manager-acme", Some("globex"), Globex, DENIED),
+        ("agent-both", None, Acme, INVALID),
+        ("agent-both", Some("acme"), Acme, OK),
+        ("agent-both", Some("globex"), Globex, OK),
+        ("admin-acme", None, Acme, OK),
+        ("admin-acme", Some("globex"), Globex, DENIED),
+        ("admin-all", None, Acme, INVALID),
+        ("admin-all", Some("ACME"), Acme, INVALID),
+        ("admin-all", Some("acme"), Acme, OK),
+        ("admin-all", Some("globex"), Globex, OK),
+        ("shop-a", None, Cross, NOT_FOUND),
+        ("agent-acme", None, Cross, NOT_FOUND),
+        ("manager-acme", None, Cross, NOT_FOUND),
+        ("admin-acme", None, Cross, NOT_FOUND),
+        ("agent-both", Some("acme"), Cross, NOT_FOUND),
+        ("admin-all", Some("acme"), Cross, NOT_FOUND),
+        ("shop-a", None, Missing, NOT_FOUND),
+        ("agent-globex", None, Missing, NOT_FOUND),
+    ] {
+        rows.push(row(who, x_tenant, Rpc::GetArticle, target, expected));
+    }
+
     // Reading the book: staff, in the one tenant the call acts in.
     for (who, x_tenant, target, expected) in [
         ("shop-a", None, Acme, DENIED),
@@ -965,66 +1107,125 @@ fn rows() -> Vec<Row> {
 
     // Product feedback: customer systems and admins, recorded in the acting tenant
     // as SubmitTicket opens a ticket; a customer it names must be that tenant's.
+    // Self-service without a ticket is recorded the same way, of an article of the
+    // acting tenant.
+    for rpc in [Rpc::RecordFeedback, Rpc::RecordSelfService] {
+        for (who, x_tenant, target, expected) in [
+            ("shop-a", None, Acme, OK),
+            ("shop-a", Some("acme"), Acme, OK),
+            ("shop-a", Some("globex"), Globex, DENIED),
+            ("shop-b", None, Acme, OK),
+            ("shop-g", None, Globex, OK),
+            ("shop-g", Some("acme"), Acme, DENIED),
+            ("agent-acme", None, Acme, DENIED),
+            ("agent-globex", None, Globex, DENIED),
+            ("manager-acme", None, Acme, DENIED),
+            // The role is refused before the missing x-tenant is noticed.
+            ("agent-both", None, Acme, DENIED),
+            ("agent-both", Some("acme"), Acme, DENIED),
+            ("admin-acme", None, Acme, OK),
+            ("admin-acme", Some("globex"), Globex, DENIED),
+            ("admin-all", None, Acme, INVALID),
+            ("admin-all", Some("ACME"), Acme, INVALID),
+            ("admin-all", Some("acme"), Acme, OK),
+            ("admin-all", Some("globex"), Globex, OK),
+            // Acting in acme, a globex customer is not there, even for a caller
+            // covering both.
+            ("shop-a", None, Cross, NOT_FOUND),
+            ("admin-acme", None, Cross, NOT_FOUND),
+            ("admin-all", Some("acme"), Cross, NOT_FOUND),
+            ("shop-a", None, Missing, NOT_FOUND),
+            ("admin-all", Some("globex"), Missing, NOT_FOUND),
+        ] {
+            rows.push(row(who, x_tenant, rpc, target, expected));
+        }
+    }
+    // An article nobody has (the role is refused before it is looked up).
+    for (who, x_tenant, expected) in [
+        ("shop-a", None, NOT_FOUND),
+        ("admin-all", Some("globex"), NOT_FOUND),
+        ("manager-acme", None, DENIED),
+    ] {
+        rows.push(row(
+            who,
+            x_tenant,
+            Rpc::RecordSelfService,
+            MissingArticle,
+            expected,
+        ));
+    }
+    // Self-service solving a ticket: customer systems and admins, in the acting
+    // tenant (the article's): a ticket of another tenant is not there, even for a
+    // caller covering both; the role is refused before anything is read.
     for (who, x_tenant, target, expected) in [
         ("shop-a", None, Acme, OK),
-        ("shop-a", Some("acme"), Acme, OK),
+        ("shop-a", None, Globex, NOT_FOUND),
         ("shop-a", Some("globex"), Globex, DENIED),
         ("shop-b", None, Acme, OK),
         ("shop-g", None, Globex, OK),
+        ("shop-g", None, Acme, NOT_FOUND),
         ("shop-g", Some("acme"), Acme, DENIED),
         ("agent-acme", None, Acme, DENIED),
         ("agent-globex", None, Globex, DENIED),
         ("manager-acme", None, Acme, DENIED),
-        // The role is refused before the missing x-tenant is noticed.
         ("agent-both", None, Acme, DENIED),
-        ("agent-both", Some("acme"), Acme, DENIED),
+        ("agent-both", Some("globex"), Globex, DENIED),
         ("admin-acme", None, Acme, OK),
+        ("admin-acme", None, Globex, NOT_FOUND),
         ("admin-acme", Some("globex"), Globex, DENIED),
         ("admin-all", None, Acme, INVALID),
-        ("admin-all", Some("ACME"), Acme, INVALID),
         ("admin-all", Some("acme"), Acme, OK),
         ("admin-all", Some("globex"), Globex, OK),
-        // Acting in acme, a globex customer is not there, even for a caller
-        // covering both.
-        ("shop-a", None, Cross, NOT_FOUND),
-        ("admin-acme", None, Cross, NOT_FOUND),
-        ("admin-all", Some("acme"), Cross, NOT_FOUND),
+        ("admin-all", Some("acme"), Globex, NOT_FOUND),
         ("shop-a", None, Missing, NOT_FOUND),
-        ("admin-all", Some("globex"), Missing, NOT_FOUND),
+        ("agent-acme", None, Missing, DENIED),
+        // An article only globex has, acting in acme: not there.
+        ("shop-a", None, Cross, NOT_FOUND),
+        ("admin-all", Some("acme"), Cross, NOT_FOUND),
+        ("shop-a", None, MissingArticle, NOT_FOUND),
     ] {
-        rows.push(row(who, x_tenant, Rpc::RecordFeedback, target, expected));
+        rows.push(row(
+            who,
+            x_tenant,
+            Rpc::RecordSelfServiceOnTicket,
+            target,
+            expected,
+        ));
     }
 
     // Analytics' search: every role, in the one tenant the call acts in, as the
-    // routing lists.
-    for (who, x_tenant, target, expected) in [
-        ("shop-a", None, Acme, OK),
-        ("shop-a", Some("acme"), Acme, OK),
-        ("shop-a", Some("globex"), Globex, DENIED),
-        ("shop-b", None, Acme, OK),
-        ("shop-g", None, Globex, OK),
-        ("shop-g", Some("acme"), Acme, DENIED),
-        ("agent-acme", None, Acme, OK),
-        ("agent-globex", None, Globex, OK),
-        ("agent-acme", Some("globex"), Globex, DENIED),
-        ("manager-acme", None, Acme, OK),
-        ("manager-acme", Some("globex"), Globex, DENIED),
-        ("agent-both", None, Acme, INVALID),
-        ("agent-both", Some("acme"), Acme, OK),
-        ("agent-both", Some("globex"), Globex, OK),
-        ("admin-acme", None, Acme, OK),
-        ("admin-acme", Some("globex"), Globex, DENIED),
-        ("admin-all", None, Acme, INVALID),
-        ("admin-all", Some("ACME"), Acme, INVALID),
-        ("admin-all", Some("acme"), Acme, OK),
-        ("admin-all", Some("globex"), Globex, OK),
-        // Filtered on another tenant's customer: nothing, for a caller covering
-        // both too (the search reads the acting tenant only).
-        ("shop-a", None, Cross, OK),
-        ("agent-both", Some("acme"), Cross, OK),
-        ("admin-all", Some("acme"), Cross, OK),
-    ] {
-        rows.push(row(who, x_tenant, Rpc::ListTickets, target, expected));
+    // routing lists. Suggested answers too: only the acting tenant's articles, never
+    // one of the other tenant's (not even for its words, for a caller covering both).
+    for rpc in [Rpc::ListTickets, Rpc::SuggestAnswers] {
+        for (who, x_tenant, target, expected) in [
+            ("shop-a", None, Acme, OK),
+            ("shop-a", Some("acme"), Acme, OK),
+            ("shop-a", Some("globex"), Globex, DENIED),
+            ("shop-b", None, Acme, OK),
+            ("shop-g", None, Globex, OK),
+            ("shop-g", Some("acme"), Acme, DENIED),
+            ("agent-acme", None, Acme, OK),
+            ("agent-globex", None, Globex, OK),
+            ("agent-acme", Some("globex"), Globex, DENIED),
+            ("manager-acme", None, Acme, OK),
+            ("manager-acme", Some("globex"), Globex, DENIED),
+            ("agent-both", None, Acme, INVALID),
+            ("agent-both", Some("acme"), Acme, OK),
+            ("agent-both", Some("globex"), Globex, OK),
+            ("admin-acme", None, Acme, OK),
+            ("admin-acme", Some("globex"), Globex, DENIED),
+            ("admin-all", None, Acme, INVALID),
+            ("admin-all", Some("ACME"), Acme, INVALID),
+            ("admin-all", Some("acme"), Acme, OK),
+            ("admin-all", Some("globex"), Globex, OK),
+            // Filtered on another tenant's customer: nothing, for a caller covering
+            // both too (the search reads the acting tenant only).
+            ("shop-a", None, Cross, OK),
+            ("agent-both", Some("acme"), Cross, OK),
+            ("admin-all", Some("acme"), Cross, OK),
+        ] {
+            rows.push(row(who, x_tenant, rpc, target, expected));
+        }
     }
     // Filtering on internal data (assignee, SLA standing): staff only; a customer
     // system is refused whatever the tenant.
@@ -1045,8 +1246,9 @@ fn rows() -> Vec<Row> {
         }
     }
     // Analytics' figures: managers and admins, in the one tenant the call acts in;
-    // the role is refused before the missing x-tenant is noticed.
-    for rpc in [Rpc::GetMetrics, Rpc::GetCustomerThirds] {
+    // the role is refused before the missing x-tenant is noticed. The articles'
+    // deflection counts are figures too.
+    for rpc in [Rpc::GetMetrics, Rpc::GetCustomerThirds, Rpc::ListArticles] {
         for (who, x_tenant, target, expected) in [
             ("shop-a", None, Acme, DENIED),
             ("shop-g", None, Globex, DENIED),
@@ -1066,6 +1268,11 @@ fn rows() -> Vec<Row> {
         ] {
             rows.push(row(who, x_tenant, rpc, target, expected));
         }
+    }
+    // Filtered on a product area only the other tenant's article has: nothing, for a
+    // caller covering both too.
+    for (who, x_tenant) in [("manager-acme", None), ("admin-all", Some("acme"))] {
+        rows.push(row(who, x_tenant, Rpc::ListArticles, Cross, OK));
     }
     // The read models hold every tenant: seeing where they stand and rebuilding
     // them take an admin whose token covers all tenants (whatever x-tenant says).
@@ -1102,6 +1309,15 @@ struct Tenant {
     /// Every macro name put (or that a row may put) in this tenant: the most its
     /// book may list.
     macros: Vec<String>,
+    /// An article only this tenant has (besides [`ARTICLE`], which every tenant
+    /// has, each its own): a UUID slug, so a NOT_FOUND naming it reads as one naming
+    /// a slug nobody has. Its product area and its word are this tenant's only.
+    only_article: String,
+    /// The word only [`Tenant::only_article`] has, of all the table's articles.
+    only_word: &'static str,
+    /// Every article slug published (or that a row may publish) in this tenant: the
+    /// most it may suggest or list.
+    articles: Vec<String>,
     /// An agent registered for this tenant (a UUID, as many identity providers'
     /// subjects are).
     routing_agent: String,
@@ -1121,11 +1337,14 @@ struct Fixtures<'c> {
 
 impl<'c> Fixtures<'c> {
     /// A customer with a ticket (opened by the tenant's shop) and an internal note on
-    /// it, and the macros [`ACK`] and one only the tenant has, in `acme` and in
-    /// `globex`.
+    /// it, the macros [`ACK`] and one only the tenant has, and the articles
+    /// [`ARTICLE`] and one only the tenant has, in `acme` and in `globex`.
     async fn set_up(cluster: &'c Cluster) -> Fixtures<'c> {
         let mut tenants = Vec::new();
-        for (name, shop) in [("acme", "setup-shop-a"), ("globex", "setup-shop-g")] {
+        for (name, shop, only_word) in [
+            ("acme", "setup-shop-a", "zeppelin"),
+            ("globex", "setup-shop-g", "trampoline"),
+        ] {
             let shop = caller(shop, Role::CustomerSystem, &[name]);
             let agent = caller(&format!("setup-agent-{name}"), Role::Agent, &[name]);
             let email = format!("main@{name}.example");
@@ -1157,6 +1376,20 @@ impl<'c> Fixtures<'c> {
                 &format!("Only {name} says this."),
             )
             .await;
+            let only_article = random_id();
+            publish_article(cluster, &admin, table_article(name)).await;
+            publish_article(
+                cluster,
+                &admin,
+                v1::Article {
+                    slug: only_article.clone(),
+                    product_area: format!("{name}-only"),
+                    title: format!("The {only_word}"),
+                    body: format!("Only {name} has an article about the {only_word}."),
+                    ..Default::default()
+                },
+            )
+            .await;
             tenants.push(Tenant {
                 name,
                 shop,
@@ -1165,6 +1398,9 @@ impl<'c> Fixtures<'c> {
                 admin,
                 only_macro: only_macro.clone(),
                 macros: vec![ACK.to_string(), only_macro],
+                only_article: only_article.clone(),
+                only_word,
+                articles: vec![ARTICLE.to_string(), only_article],
                 routing_agent,
                 email,
                 customer: opened.customer_id,
@@ -1200,6 +1436,43 @@ impl<'c> Fixtures<'c> {
         self.tenant_mut(target).macros.push(name.to_string());
         let tenant = self.tenant(target);
         put_macro(self.cluster, &tenant.admin, name, "Fresh: we are on it.").await;
+    }
+
+    /// Publishes a new article (a UUID slug) in `target`'s tenant, as its admin:
+    /// its slug.
+    async fn fresh_article(&mut self, target: Target) -> String {
+        let slug = random_id();
+        self.tenant_mut(target).articles.push(slug.clone());
+        let tenant = self.tenant(target);
+        publish_article(
+            self.cluster,
+            &tenant.admin,
+            v1::Article {
+                slug: slug.clone(),
+                product_area: "router-x200".into(),
+                title: "Fresh article".into(),
+                body: "Fresh: press the reset button.".into(),
+                ..Default::default()
+            },
+        )
+        .await;
+        slug
+    }
+
+    /// The id of `target`'s tenant's article `slug`.
+    fn article_id(&self, target: Target, slug: &str) -> String {
+        let tenant = TenantId::parse("tenant", self.tenant(target).name).unwrap();
+        ids::article_id(&tenant, slug).to_string()
+    }
+
+    /// The ids of every article `target`'s tenant may have: the most it may suggest
+    /// or list.
+    fn article_ids(&self, target: Target) -> Vec<String> {
+        self.tenant(target)
+            .articles
+            .iter()
+            .map(|slug| self.article_id(target, slug))
+            .collect()
     }
 
     fn next(&mut self) -> usize {
@@ -1276,9 +1549,10 @@ impl<'c> Fixtures<'c> {
         let (from, into) = match target {
             Target::Cross => (Target::Acme, Target::Globex),
             Target::Acme | Target::Globex => (target, target),
-            Target::Missing | Target::MissingAgent | Target::MissingMacro => {
-                (Target::Acme, Target::Acme)
-            }
+            Target::Missing
+            | Target::MissingAgent
+            | Target::MissingMacro
+            | Target::MissingArticle => (Target::Acme, Target::Acme),
         };
         let email = |t: Target| format!("duplicate-{n}@{}.example", self.tenant(t).name);
         let source = self
@@ -1286,7 +1560,7 @@ impl<'c> Fixtures<'c> {
             .await;
         if matches!(
             target,
-            Target::Missing | Target::MissingAgent | Target::MissingMacro
+            Target::Missing | Target::MissingAgent | Target::MissingMacro | Target::MissingArticle
         ) {
             return (source.ticket_id, random_id(), source.status);
         }
@@ -1331,9 +1605,10 @@ impl<'c> Fixtures<'c> {
                 self.fresh_customer(Target::Acme).await.0,
                 self.fresh_customer(Target::Globex).await.0,
             ),
-            Target::Missing | Target::MissingAgent | Target::MissingMacro => {
-                (self.fresh_customer(Target::Acme).await.0, random_id())
-            }
+            Target::Missing
+            | Target::MissingAgent
+            | Target::MissingMacro
+            | Target::MissingArticle => (self.fresh_customer(Target::Acme).await.0, random_id()),
         }
     }
 
@@ -1556,7 +1831,10 @@ impl<'c> Fixtures<'c> {
                 match target {
                     Target::Acme | Target::Globex => self.fresh_macro(target, &name).await,
                     Target::Cross => self.fresh_macro(Target::Globex, &name).await,
-                    Target::Missing | Target::MissingAgent | Target::MissingMacro => {}
+                    Target::Missing
+                    | Target::MissingAgent
+                    | Target::MissingMacro
+                    | Target::MissingArticle => {}
                 }
                 Prepared::RemoveMacro(v1::RemoveMacroRequest { name })
             }
@@ -1574,7 +1852,10 @@ impl<'c> Fixtures<'c> {
                 let macro_name = match target {
                     Target::Acme | Target::Globex => ACK.to_string(),
                     Target::Cross => self.globex.only_macro.clone(),
-                    Target::Missing | Target::MissingAgent | Target::MissingMacro => random_id(),
+                    Target::Missing
+                    | Target::MissingAgent
+                    | Target::MissingMacro
+                    | Target::MissingArticle => random_id(),
                 };
                 Prepared::PutAnswerRule(v1::PutAnswerRuleRequest {
                     rule: Some(v1::AnswerRule {
@@ -1666,6 +1947,110 @@ impl<'c> Fixtures<'c> {
                         ticket_id: String::new(),
                     },
                     expected.to_string(),
+                )
+            }
+            // Of the acting tenant's [`ARTICLE`] (a slug nobody has for
+            // `MissingArticle`), naming a customer as RecordFeedback does.
+            Rpc::RecordSelfService => {
+                let customer_id = match target {
+                    Target::Cross => self.globex.customer.clone(),
+                    Target::Missing | Target::MissingAgent | Target::MissingMacro => random_id(),
+                    _ => self.tenant(target).customer.clone(),
+                };
+                let slug = match target {
+                    Target::MissingArticle => random_id(),
+                    _ => ARTICLE.to_string(),
+                };
+                let key = format!("row-{index}");
+                let record = ids::self_service_id(
+                    &TenantId::parse("tenant", self.tenant(target).name).unwrap(),
+                    row.who,
+                    &key,
+                );
+                Prepared::SelfService(
+                    v1::RecordSelfServiceRequest {
+                        idempotency_key: key,
+                        slug: slug.clone(),
+                        customer_id,
+                        ticket_id: String::new(),
+                    },
+                    record.to_string(),
+                    self.article_id(target, &slug),
+                )
+            }
+            // A new ticket nobody worked on, solved by the acting tenant's
+            // [`ARTICLE`] (only globex's for `Cross`, nobody's for `MissingArticle`).
+            Rpc::RecordSelfServiceOnTicket => {
+                let ticket_id = if missing {
+                    main_ticket
+                } else {
+                    self.fresh_customer(target).await.1
+                };
+                let slug = match target {
+                    Target::Cross => self.globex.only_article.clone(),
+                    Target::MissingArticle => random_id(),
+                    _ => ARTICLE.to_string(),
+                };
+                Prepared::SelfService(
+                    v1::RecordSelfServiceRequest {
+                        idempotency_key: String::new(),
+                        slug: slug.clone(),
+                        customer_id: String::new(),
+                        ticket_id: ticket_id.clone(),
+                    },
+                    ticket_id,
+                    self.article_id(target, &slug),
+                )
+            }
+            // A new slug of the acting tenant (the target's); for `Cross`, acting in
+            // acme, the slug of a new article only globex has. Either way new in the
+            // acting tenant: created only if new (`expected_revision` 0).
+            Rpc::PublishArticle => {
+                let slug = match target {
+                    Target::Cross => self.fresh_article(Target::Globex).await,
+                    _ => format!("row-{index}"),
+                };
+                self.tenant_mut(target).articles.push(slug.clone());
+                Prepared::PublishArticle(
+                    v1::PublishArticleRequest {
+                        article: Some(v1::Article {
+                            slug: slug.clone(),
+                            product_area: "router-x200".into(),
+                            title: format!("Row {index}"),
+                            body: format!("Row {index}: send us a photo of the label."),
+                            ..Default::default()
+                        }),
+                        expected_revision: Some(0),
+                    },
+                    self.article_id(target, &slug),
+                )
+            }
+            // A new article of the target's tenant (globex's for `Cross`, acting in
+            // acme); for `Missing` a slug nobody has.
+            Rpc::RetireArticle => {
+                let slug = match target {
+                    Target::Acme | Target::Globex => self.fresh_article(target).await,
+                    Target::Cross => self.fresh_article(Target::Globex).await,
+                    _ => random_id(),
+                };
+                Prepared::RetireArticle(
+                    v1::RetireArticleRequest {
+                        slug: slug.clone(),
+                        expected_revision: None,
+                    },
+                    self.article_id(target, &slug),
+                )
+            }
+            Rpc::GetArticle => {
+                let slug = match target {
+                    Target::Acme | Target::Globex => ARTICLE.to_string(),
+                    Target::Cross => self.globex.only_article.clone(),
+                    _ => random_id(),
+                };
+                Prepared::GetArticle(
+                    v1::GetArticleRequest { slug: slug.clone() },
+                    self.article_id(target, &slug),
+                    table_article(self.tenant(target).name).body,
                 )
             }
             Rpc::RegisterAgent => {
@@ -1794,6 +2179,53 @@ impl<'c> Fixtures<'c> {
             Rpc::GetCustomerThirds => Prepared::Analytics(AnalyticsCall::Thirds),
             Rpc::GetProjectionStatus => Prepared::Analytics(AnalyticsCall::Status),
             Rpc::RebuildReadModels => Prepared::Analytics(AnalyticsCall::Rebuild),
+            // The acting tenant's (acme for `Cross`): its [`ARTICLE`] is suggested for
+            // its words, any answer is one of its articles; for `Cross` the words
+            // are only globex's article's, and nothing is suggested.
+            Rpc::SuggestAnswers => {
+                let (request, suggested, allowed) = if target == Target::Cross {
+                    let word = self.globex.only_word;
+                    (suggest(&format!("The {word}"), word), None, Vec::new())
+                } else {
+                    (
+                        suggest("Orange lights", "The lights of my router blink orange."),
+                        Some(self.article_id(target, ARTICLE)),
+                        self.article_ids(target),
+                    )
+                };
+                Prepared::Analytics(AnalyticsCall::Suggest {
+                    request,
+                    suggested,
+                    allowed,
+                })
+            }
+            // The acting tenant's articles, retired ones too: its two standing ones
+            // among them, none of the other tenant's; for `Cross` filtered on the
+            // product area only globex's article has, so nothing is listed.
+            Rpc::ListArticles => {
+                let (request, listed, allowed) = if target == Target::Cross {
+                    let request = v1::ListArticlesRequest {
+                        product_area: format!("{}-only", self.globex.name),
+                        include_retired: true,
+                    };
+                    (request, Vec::new(), Vec::new())
+                } else {
+                    let tenant = self.tenant(target);
+                    let request = v1::ListArticlesRequest {
+                        product_area: String::new(),
+                        include_retired: true,
+                    };
+                    let listed = [ARTICLE, tenant.only_article.as_str()]
+                        .map(|slug| self.article_id(target, slug))
+                        .to_vec();
+                    (request, listed, self.article_ids(target))
+                };
+                Prepared::Analytics(AnalyticsCall::Articles {
+                    request,
+                    listed,
+                    allowed,
+                })
+            }
         }
     }
 
@@ -1888,6 +2320,17 @@ enum Prepared {
     Nps(v1::RecordNpsRequest),
     /// The request and the feedback id it must answer with.
     Feedback(v1::RecordFeedbackRequest, String),
+    /// The request, and the record id (the ticket's with a ticket) and article id
+    /// it must answer with, recorded; a ticket is then solved by that article.
+    SelfService(v1::RecordSelfServiceRequest, String, String),
+    /// The request and the id the article must have (the acting tenant's): a new
+    /// article, revision 1, live, recorded.
+    PublishArticle(v1::PublishArticleRequest, String),
+    /// The request and the id of the article it must answer with, retired.
+    RetireArticle(v1::RetireArticleRequest, String),
+    /// The request, and the id and the text the article must have (the acting
+    /// tenant's, never the other tenant's article of the same slug).
+    GetArticle(v1::GetArticleRequest, String, String),
     Routing(RoutingCall),
     Analytics(AnalyticsCall),
 }
@@ -1912,6 +2355,21 @@ enum AnalyticsCall {
     Status,
     /// A rebuild: a new generation (or the one under way).
     Rebuild,
+    /// Suggestions: `suggested` must be among them, best first, and each one of
+    /// `allowed` (the acting tenant's articles; none for another tenant's words).
+    Suggest {
+        request: v1::SuggestAnswersRequest,
+        suggested: Option<String>,
+        allowed: Vec<String>,
+    },
+    /// The acting tenant's articles: `listed` must be among them, each one of
+    /// `allowed` (none for another tenant's product area), by product area then
+    /// slug.
+    Articles {
+        request: v1::ListArticlesRequest,
+        listed: Vec<String>,
+        allowed: Vec<String>,
+    },
 }
 
 /// The page size of the table's searches (the largest there is).
@@ -2053,6 +2511,70 @@ async fn execute_analytics(
                 format!("rebuild: {rebuild:?}"),
             ))
         }
+        AnalyticsCall::Suggest {
+            request,
+            suggested,
+            allowed,
+        } => {
+            let answers = analytics
+                .suggest_answers(request)
+                .await?
+                .into_inner()
+                .answers;
+            let ids: Vec<&str> = answers.iter().map(|a| a.article_id.as_str()).collect();
+            let mut problems = Vec::new();
+            if let Some(article) = &suggested {
+                if !ids.contains(&article.as_str()) {
+                    problems.push(format!("the tenant's {ARTICLE} {article} not suggested"));
+                }
+            }
+            let foreign: Vec<&&str> = ids
+                .iter()
+                .filter(|id| !allowed.iter().any(|a| a == **id))
+                .collect();
+            if !foreign.is_empty() {
+                problems.push(format!("not the tenant's, suggested: {foreign:?}"));
+            }
+            if !answers.windows(2).all(|w| w[0].rank >= w[1].rank) {
+                problems.push(format!("not best first: {answers:?}"));
+            }
+            Ok((!problems.is_empty()).then(|| problems.join("; ")))
+        }
+        AnalyticsCall::Articles {
+            request,
+            listed,
+            allowed,
+        } => {
+            let articles = analytics
+                .list_articles(request)
+                .await?
+                .into_inner()
+                .articles;
+            let ids: Vec<&str> = articles.iter().map(|a| a.article_id.as_str()).collect();
+            let mut problems = Vec::new();
+            let missing: Vec<&String> = listed
+                .iter()
+                .filter(|id| !ids.contains(&id.as_str()))
+                .collect();
+            if !missing.is_empty() {
+                problems.push(format!("the tenant's {missing:?} not listed"));
+            }
+            let foreign: Vec<&&str> = ids
+                .iter()
+                .filter(|id| !allowed.iter().any(|a| a == **id))
+                .collect();
+            if !foreign.is_empty() {
+                problems.push(format!("not the tenant's, listed: {foreign:?}"));
+            }
+            let order: Vec<(&str, &str)> = articles
+                .iter()
+                .map(|a| (a.product_area.as_str(), a.slug.as_str()))
+                .collect();
+            if !order.is_sorted() {
+                problems.push(format!("not by product area, then slug: {order:?}"));
+            }
+            Ok((!problems.is_empty()).then(|| problems.join("; ")))
+        }
     }
 }
 
@@ -2148,6 +2670,46 @@ async fn put_macro(cluster: &Cluster, admin: &Caller, name: &str, body: &str) {
         })
         .await
         .unwrap();
+}
+
+/// The article every tenant of the table has, each its own (one slug, two
+/// articles), and its words.
+const ARTICLE: &str = "table-article";
+
+/// `tenant`'s [`ARTICLE`]: its text names the tenant, so a read shows whose it is.
+fn table_article(tenant: &str) -> v1::Article {
+    v1::Article {
+        slug: ARTICLE.into(),
+        product_area: "router-x200".into(),
+        title: "Router lights blink orange".into(),
+        body: format!("When the lights of a {tenant} router blink orange, unplug it for a minute."),
+        ..Default::default()
+    }
+}
+
+/// Publishes `article` in `admin`'s tenant.
+async fn publish_article(cluster: &Cluster, admin: &Caller, article: v1::Article) {
+    cluster
+        .conversation_as(admin, None)
+        .await
+        .unwrap()
+        .publish_article(v1::PublishArticleRequest {
+            article: Some(article),
+            expected_revision: None,
+        })
+        .await
+        .unwrap();
+}
+
+/// A SuggestAnswers request for `subject` and `body`, in any product area, with
+/// as many answers as there may be.
+fn suggest(subject: &str, body: &str) -> v1::SuggestAnswersRequest {
+    v1::SuggestAnswersRequest {
+        subject: subject.into(),
+        body: body.into(),
+        product_area: String::new(),
+        limit: 20,
+    }
 }
 
 /// Registers agent `id` for `tenant`, as `manager`.
@@ -2794,6 +3356,97 @@ async fn execute(
                     r.customer_id,
                     r.category()
                 ),
+            ))
+        }
+        Prepared::SelfService(request, record, article) => {
+            let ticket = request.ticket_id.clone();
+            let r = cluster
+                .intake_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .record_self_service(request)
+                .await?
+                .into_inner();
+            if !(r.record_id == record && r.article_id == article && r.recorded) {
+                return Ok(Some(format!(
+                    "answered {r:?}, expected record {record} of article {article}, recorded"
+                )));
+            }
+            if ticket.is_empty() {
+                return Ok(None);
+            }
+            // The ticket is solved, by that article.
+            let solved = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .get_ticket(v1::GetTicketRequest {
+                    ticket_id: ticket.clone(),
+                    as_of_version: None,
+                    as_of_time: None,
+                })
+                .await
+                .map(|r| r.into_inner().ticket.unwrap_or_default());
+            Ok(match solved {
+                Ok(t) => check(
+                    status_of(t.status) == Some(v1::TicketStatus::Solved)
+                        && t.self_served_article_id == article,
+                    format!(
+                        "{ticket} after self-service: {:?} by {:?}, expected solved by {article}",
+                        status_of(t.status),
+                        t.self_served_article_id
+                    ),
+                ),
+                Err(status) => Some(format!("reading {ticket} after self-service: {status:?}")),
+            })
+        }
+        Prepared::PublishArticle(request, id) => {
+            let sent = request.article.clone().unwrap_or_default();
+            let r = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .publish_article(request)
+                .await?
+                .into_inner();
+            let a = r.article.clone().unwrap_or_default();
+            Ok(check(
+                r.recorded
+                    && a.article_id == id
+                    && a.revision == 1
+                    && !a.retired
+                    && (a.slug.as_str(), a.title.as_str(), a.body.as_str())
+                        == (sent.slug.as_str(), sent.title.as_str(), sent.body.as_str()),
+                format!("answered {r:?}, expected {id} at revision 1, recorded"),
+            ))
+        }
+        Prepared::RetireArticle(request, id) => {
+            let r = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .retire_article(request)
+                .await?
+                .into_inner();
+            let a = r.article.clone().unwrap_or_default();
+            Ok(check(
+                r.recorded && a.article_id == id && a.retired,
+                format!("answered {r:?}, expected {id} retired, recorded"),
+            ))
+        }
+        Prepared::GetArticle(request, id, body) => {
+            let a = cluster
+                .conversation_as(caller, x_tenant)
+                .await
+                .unwrap()
+                .get_article(request)
+                .await?
+                .into_inner()
+                .article
+                .unwrap_or_default();
+            Ok(check(
+                a.article_id == id && a.body == body && !a.retired,
+                format!("answered {a:?}, expected {id} reading {body:?}"),
             ))
         }
         Prepared::Feedback(request, feedback) => {

@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// A self-service answer, as recorded.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SelfServed {
     /// The tenant.
     pub tenant: TenantId,
@@ -33,6 +33,8 @@ pub struct SelfServed {
 pub struct SelfService {
     /// Events applied.
     pub version: u64,
+    /// What was recorded.
+    pub served: Option<SelfServed>,
 }
 
 /// What happened.
@@ -52,8 +54,14 @@ impl SelfService {
         actor: &Actor,
     ) -> Result<Option<SelfServiceEvent>, DomainError> {
         authorize(actor, Action::RecordFeedback)?;
-        if self.version > 0 {
-            return Ok(None);
+        if let Some(prior) = &self.served {
+            if prior.article_id == article_id {
+                return Ok(None);
+            }
+            return Err(DomainError::AlreadyExists(format!(
+                "this idempotency key already recorded that article {} helped",
+                prior.article_id
+            )));
         }
         live(article)?;
         Ok(Some(SelfServiceEvent::Recorded(SelfServed {
@@ -92,7 +100,9 @@ impl Aggregate for SelfService {
         self.version
     }
 
-    fn apply(&mut self, _recorded: &Recorded<SelfServiceEvent>) {
+    fn apply(&mut self, recorded: &Recorded<SelfServiceEvent>) {
+        let SelfServiceEvent::Recorded(served) = &recorded.event;
+        self.served = Some(served.clone());
         self.version += 1;
     }
 
@@ -137,6 +147,13 @@ mod tests {
             at: 1,
         });
         assert_eq!(done.decide((id, &article(false)), None, &shop), Ok(None));
+        // Even once the article is retired: a retry is a repeat.
+        assert_eq!(done.decide((id, &article(true)), None, &shop), Ok(None));
+        // The same key for another article is another request.
+        assert!(matches!(
+            done.decide((Uuid::from_u128(8), &article(false)), None, &shop),
+            Err(DomainError::AlreadyExists(_))
+        ));
     }
 
     #[test]

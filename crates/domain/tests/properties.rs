@@ -168,7 +168,13 @@ fn command() -> impl Strategy<Value = TicketCommand> {
             rule: "basic".into(),
         }),
         1 => Just(TicketCommand::RequestHuman),
-        1 => (0..2u128).prop_map(|a| TicketCommand::SelfServe { article_id: Uuid::from_u128(a) }),
+        1 => (0..2u128, proptest::bool::weighted(0.8), proptest::option::of(0..3u8)).prop_map(
+            |(a, live, key)| TicketCommand::SelfServe {
+                article_id: Uuid::from_u128(a),
+                article_live: live,
+                idempotency_key: key.map(|k| format!("s{k}")),
+            }
+        ),
         1 => Just(TicketCommand::DueCheckIn { agent: "ana".into() }),
         1 => (0..12u64).prop_map(|rating| TicketCommand::RaiseFollowUp {
             rating,
@@ -275,6 +281,9 @@ fn key_of(command: &TicketCommand, actor: &Actor) -> Option<String> {
         TicketCommand::AddNote {
             idempotency_key, ..
         } => idempotency_key.as_ref().map(|k| format!("note:{k}")),
+        TicketCommand::SelfServe {
+            idempotency_key, ..
+        } => idempotency_key.as_ref().map(|k| format!("self_serve:{k}")),
         TicketCommand::Solve { .. }
         | TicketCommand::Reopen { .. }
         | TicketCommand::Assign(_)
@@ -290,7 +299,6 @@ fn key_of(command: &TicketCommand, actor: &Actor) -> Option<String> {
         | TicketCommand::RaiseFollowUp { .. }
         | TicketCommand::AutoAnswer { .. }
         | TicketCommand::RequestHuman
-        | TicketCommand::SelfServe { .. }
         | TicketCommand::DueCheckIn { .. }
         | TicketCommand::Close { .. } => None,
     };
@@ -329,7 +337,13 @@ fn check_ticket(t: &Ticket, log: &[Recorded<TicketEvent>]) -> Result<(), TestCas
         match &recorded.event {
             TicketEvent::AgentReplied { .. }
             | TicketEvent::NoteAdded { .. }
-            | TicketEvent::TimeLogged { .. } => worked = true,
+            | TicketEvent::TimeLogged { .. }
+            | TicketEvent::DeclineProposed { .. }
+            | TicketEvent::DeclineApproved { .. }
+            | TicketEvent::DeclineRejected { .. }
+            | TicketEvent::Solved {
+                self_served: None, ..
+            } => worked = true,
             TicketEvent::Solved {
                 self_served: Some(_),
                 ..
@@ -506,7 +520,7 @@ proptest! {
                     let done_already = match command {
                         TicketCommand::AutoAnswer { .. } => before.auto_answered,
                         TicketCommand::RequestHuman => before.auto_answered,
-                        TicketCommand::SelfServe { article_id } => {
+                        TicketCommand::SelfServe { article_id, .. } => {
                             before.self_served == Some(*article_id)
                         }
                         TicketCommand::DueCheckIn { .. } => before.check_ins.contains(&before.solves),
@@ -1188,7 +1202,7 @@ proptest! {
         }
         // The first response is met exactly by the first public reply (or a solve).
         let first = clocks.iter().find(|c| c.kind == ClockKind::FirstResponse).unwrap();
-        let answered = history.iter().find(|(_, r)| matches!(r.event, TicketEvent::AgentReplied { .. } | TicketEvent::Solved { .. }));
+        let answered = history.iter().find(|(_, r)| matches!(r.event, TicketEvent::AgentReplied { .. } | TicketEvent::Solved { self_served: None, .. }));
         prop_assert_eq!(first.met_at, answered.map(|(_, r)| r.at));
     }
 }

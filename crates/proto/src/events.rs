@@ -221,9 +221,11 @@ impl EventCodec for TicketEvent {
             TicketEvent::Solved {
                 resolution,
                 self_served,
+                idempotency_key,
             } => v1::TicketSolved {
                 resolution: fields.seal("resolution", resolution),
                 self_served_article_id: self_served.map(|a| a.to_string()).unwrap_or_default(),
+                idempotency_key: idempotency_key.clone().unwrap_or_default(),
             }
             .encode_to_vec(),
             TicketEvent::Reopened { reason } => v1::TicketReopened {
@@ -403,6 +405,7 @@ impl EventCodec for TicketEvent {
             let e = e?;
             return Ok(Some(TicketEvent::Solved {
                 self_served: optional_uuid(&e.self_served_article_id, "self_served_article_id")?,
+                idempotency_key: optional(e.idempotency_key),
                 resolution: open(fields, "resolution", e.resolution)?,
             }));
         }
@@ -1174,6 +1177,7 @@ mod tests {
         round_trip(TicketEvent::Solved {
             resolution: "done".into(),
             self_served: None,
+            idempotency_key: None,
         });
         round_trip(TicketEvent::Reopened { reason: "".into() });
         round_trip(TicketEvent::DeclineProposed {
@@ -1319,6 +1323,7 @@ mod tests {
         round_trip(TicketEvent::Solved {
             resolution: String::new(),
             self_served: Some(Uuid::from_u128(9)),
+            idempotency_key: None,
         });
         round_trip(MacroEvent::Put {
             tenant: TenantId::parse("tenant", "acme").unwrap(),
@@ -1418,6 +1423,7 @@ mod tests {
         let e = TicketEvent::Solved {
             resolution: String::new(),
             self_served: None,
+            idempotency_key: None,
         };
         assert_eq!(e.event_type(), "frontline.v1.TicketSolved");
         assert!(is::<v1::TicketSolved>("frontline.v1.TicketSolved"));

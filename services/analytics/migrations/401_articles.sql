@@ -10,8 +10,14 @@
 --
 -- `search` is what SuggestAnswers matches: English stemming, the title weighing
 -- more than the body. `self_served` counts customers who said the article solved
--- their problem with no ticket; `tickets_solved` the tickets it solved with no
--- agent time.
+-- their problem with no ticket.
+--
+-- The tickets an article solved with no agent time are not a counter: a ticket
+-- counts once, and no more once reopened. `analytics_self_served_g<n>` (view
+-- `analytics_self_served`) holds one row per ticket a self-service article solves
+-- now: written when the customer says the article solved it (again: the row is
+-- replaced), deleted when the ticket is reopened. ListArticles counts an
+-- article's rows.
 
 DO $$
 DECLARE
@@ -34,7 +40,6 @@ BEGIN
                 retired        boolean     NOT NULL DEFAULT false,
                 updated_at     timestamptz NOT NULL,
                 self_served    bigint      NOT NULL DEFAULT 0,
-                tickets_solved bigint      NOT NULL DEFAULT 0,
                 search         tsvector    GENERATED ALWAYS AS (
                     setweight(to_tsvector(''english'', title), ''A'')
                     || setweight(to_tsvector(''english'', body), ''B'')
@@ -46,6 +51,17 @@ BEGIN
             'analytics_articles_g' || g || '_search', 'analytics_articles_g' || g);
         EXECUTE format('CREATE INDEX %I ON %I (tenant, product_area)',
             'analytics_articles_g' || g || '_area', 'analytics_articles_g' || g);
+
+        EXECUTE format(
+            'CREATE TABLE %I (
+                ticket_id  uuid        PRIMARY KEY,
+                article_id uuid        NOT NULL,
+                tenant     text        NOT NULL,
+                solved_at  timestamptz NOT NULL
+            )',
+            'analytics_self_served_g' || g);
+        EXECUTE format('CREATE INDEX %I ON %I (article_id)',
+            'analytics_self_served_g' || g || '_article', 'analytics_self_served_g' || g);
     END LOOP;
 
     SELECT generation INTO live FROM analytics_generations WHERE state = 'live';
@@ -54,5 +70,7 @@ BEGIN
     END IF;
     EXECUTE format('CREATE VIEW analytics_articles AS SELECT * FROM %I',
         'analytics_articles_g' || live);
+    EXECUTE format('CREATE VIEW analytics_self_served AS SELECT * FROM %I',
+        'analytics_self_served_g' || live);
 END
 $$;

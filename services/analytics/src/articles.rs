@@ -1,6 +1,8 @@
 //! `SuggestAnswers` and `ListArticles`: the tenant's self-service articles, as the
 //! projection keeps them in `analytics_articles` (one row each: the live revision's
-//! text, whether it is retired, and its deflection counts).
+//! text, whether it is retired, and how many customers it self-served), with the
+//! tickets each solves now with no agent time (its rows in
+//! `analytics_self_served`: a ticket counts once, and not once reopened).
 //!
 //! Suggestions are PostgreSQL full-text search (English stemming; the title
 //! weighs more than the body, see migration 401). The question is every word of
@@ -177,6 +179,19 @@ impl From<Listed> for v1::ArticleDeflection {
     }
 }
 
+/// `ListArticles`: `$1` tenant, `$2` product area (`''`: any), `$3` whether
+/// retired ones too. `tickets_solved` counts the tickets of the tenant's that the
+/// article solves now (solved by it and not reopened since; a ticket of another
+/// tenant naming its id counts nothing).
+const LIST: &str = "\
+SELECT a.article_id, a.slug, a.product_area, a.title, a.revision, a.retired, a.self_served, \
+       (SELECT count(*) FROM analytics_self_served s \
+        WHERE s.article_id = a.article_id AND s.tenant = a.tenant) AS tickets_solved, \
+       a.updated_at \
+FROM analytics_articles a \
+WHERE a.tenant = $1 AND ($2 = '' OR a.product_area = $2) AND ($3 OR NOT a.retired) \
+ORDER BY a.product_area, a.slug";
+
 /// `tenant`'s articles (of one area, if asked; retired ones only if asked) with
 /// their deflection counts, by product area and slug.
 pub async fn list(
@@ -185,18 +200,12 @@ pub async fn list(
     request: &v1::ListArticlesRequest,
 ) -> Result<v1::ListArticlesResponse, ApiError> {
     let area = filters::product_area("product_area", &request.product_area)?;
-    let articles: Vec<Listed> = sqlx::query_as(
-        "SELECT article_id, slug, product_area, title, revision, retired, self_served, \
-                tickets_solved, updated_at \
-         FROM analytics_articles \
-         WHERE tenant = $1 AND ($2 = '' OR product_area = $2) AND ($3 OR NOT retired) \
-         ORDER BY product_area, slug",
-    )
-    .bind(tenant.as_str())
-    .bind(area.unwrap_or_default())
-    .bind(request.include_retired)
-    .fetch_all(db)
-    .await?;
+    let articles: Vec<Listed> = sqlx::query_as(LIST)
+        .bind(tenant.as_str())
+        .bind(area.unwrap_or_default())
+        .bind(request.include_retired)
+        .fetch_all(db)
+        .await?;
     Ok(v1::ListArticlesResponse {
         articles: articles.into_iter().map(Into::into).collect(),
     })
@@ -277,6 +286,15 @@ mod db {
         store::Tables,
     };
 
+    /// How a ticket is reopened.
+    #[derive(Clone, Copy)]
+    enum Reopen {
+        /// Support reopens it.
+        BySupport,
+        /// Its customer writes again.
+        ByCustomer,
+    }
+
     const T0: i64 = 1_700_000_000_000;
 
     fn acme() -> TenantId {
@@ -306,6 +324,8 @@ mod db {
         db: PgPool,
         tables: Tables,
         sequence: i64,
+        /// Everything applied, in order (to apply again, batched).
+        applied: Vec<(Change, AnalyticsEvent)>,
     }
 
     impl Log {
@@ -314,7 +334,20 @@ mod db {
                 db: db.clone(),
                 tables: Tables::of(generation),
                 sequence: 0,
+                applied: Vec::new(),
             }
+        }
+
+        /// Applies everything applied so far to generation `generation`, as one
+        /// batch of the batched path.
+        async fn apply_batched(&self, generation: i32) {
+            let changes: Vec<(Change, &AnalyticsEvent)> =
+                self.applied.iter().map(|(c, e)| (*c, e)).collect();
+            let mut tx = self.db.begin().await.unwrap();
+            crate::batch::apply_changes(&mut tx, &Tables::of(generation), &changes)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
         }
 
         async fn apply(&mut self, id: Uuid, version: i64, event: AnalyticsEvent) {
@@ -330,6 +363,7 @@ mod db {
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
+            self.applied.push((change, event));
         }
 
         /// Publishes revision `revision` of `slug`; returns the article's id.
@@ -374,8 +408,8 @@ mod db {
                 .await;
         }
 
-        /// Opens a ticket of `tenant` and solves it (by `article`, if any).
-        async fn solved_ticket(&mut self, tenant: &TenantId, article: Option<Uuid>) {
+        /// Opens a ticket of `tenant` (its version 1); returns its id.
+        async fn open_ticket(&mut self, tenant: &TenantId) -> Uuid {
             let ticket = Uuid::new_v4();
             let opened = TicketEvent::Opened(Opening {
                 tenant: tenant.clone(),
@@ -389,15 +423,47 @@ mod db {
                 follow_up_of: None,
             });
             self.apply(ticket, 1, AnalyticsEvent::Ticket(opened)).await;
+            ticket
+        }
+
+        /// Solves `ticket` (by `article`, if any) as its `version`th event.
+        async fn solve(&mut self, ticket: Uuid, version: i64, article: Option<Uuid>) {
             let solved = TicketEvent::Solved {
                 resolution: String::new(),
                 self_served: article,
+                idempotency_key: None,
             };
-            self.apply(ticket, 2, AnalyticsEvent::Ticket(solved.clone()))
+            self.apply(ticket, version, AnalyticsEvent::Ticket(solved.clone()))
                 .await;
             // The same event again (a stale repeat): the ticket's row ignores it,
             // and so does the count.
-            self.apply(ticket, 2, AnalyticsEvent::Ticket(solved)).await;
+            self.apply(ticket, version, AnalyticsEvent::Ticket(solved))
+                .await;
+        }
+
+        /// Reopens `ticket` as its `version`th event.
+        async fn reopen(&mut self, ticket: Uuid, version: i64, how: Reopen) {
+            let event = match how {
+                Reopen::BySupport => TicketEvent::Reopened {
+                    reason: "not solved".into(),
+                },
+                Reopen::ByCustomer => TicketEvent::CustomerMessageAdded {
+                    body: "still broken".into(),
+                    channel: Channel::Web,
+                    idempotency_key: format!("{ticket}-{version}"),
+                    reopened: true,
+                },
+            };
+            self.apply(ticket, version, AnalyticsEvent::Ticket(event))
+                .await;
+        }
+
+        /// Opens a ticket of `tenant` and solves it (by `article`, if any);
+        /// returns its id (at version 2).
+        async fn solved_ticket(&mut self, tenant: &TenantId, article: Option<Uuid>) -> Uuid {
+            let ticket = self.open_ticket(tenant).await;
+            self.solve(ticket, 2, article).await;
+            ticket
         }
     }
 
@@ -615,6 +681,110 @@ mod db {
         ));
     }
 
+    /// `tenant`'s articles' `tickets_solved`, by slug.
+    async fn tickets_solved(db: &PgPool, tenant: &TenantId) -> Vec<(String, u64)> {
+        let request = v1::ListArticlesRequest {
+            product_area: String::new(),
+            include_retired: true,
+        };
+        let listed = super::list(db, tenant, &request).await.unwrap().articles;
+        listed
+            .into_iter()
+            .map(|a| (a.slug, a.tickets_solved))
+            .collect()
+    }
+
+    /// A generation's table (or view), row by row, as text.
+    async fn rows(db: &PgPool, table: &str, order: &str) -> Vec<String> {
+        sqlx::query_scalar(&format!("SELECT r::text FROM {table} r ORDER BY {order}"))
+            .fetch_all(db)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_ticket_counts_once_for_its_article_and_not_once_reopened() {
+        let db = database().await;
+        let mut log = Log::new(&db, 1);
+        let router = log
+            .publish(&acme(), ("reset-router", "router-x200"), ROUTER, 1)
+            .await;
+        let refund = log
+            .publish(
+                &acme(),
+                ("refund", "billing"),
+                ("Refunds", "To the card."),
+                1,
+            )
+            .await;
+        let counts = |router: u64, refund: u64| {
+            vec![
+                ("refund".to_string(), refund),
+                ("reset-router".to_string(), router),
+            ]
+        };
+
+        // Solved by the article (and a stale repeat of that): once.
+        let first = log.solved_ticket(&acme(), Some(router)).await;
+        assert_eq!(tickets_solved(&db, &acme()).await, counts(1, 0));
+        // Reopened by support: no more.
+        log.reopen(first, 3, Reopen::BySupport).await;
+        assert_eq!(tickets_solved(&db, &acme()).await, counts(0, 0));
+        // Solved by the article again: once again, not twice.
+        log.solve(first, 4, Some(router)).await;
+        assert_eq!(tickets_solved(&db, &acme()).await, counts(1, 0));
+        // A stale repeat of the reopen changes nothing.
+        let stale = TicketEvent::Reopened {
+            reason: "not solved".into(),
+        };
+        log.apply(first, 3, AnalyticsEvent::Ticket(stale)).await;
+        assert_eq!(tickets_solved(&db, &acme()).await, counts(1, 0));
+        // Another ticket.
+        let second = log.solved_ticket(&acme(), Some(router)).await;
+        assert_eq!(tickets_solved(&db, &acme()).await, counts(2, 0));
+        // Its customer writes again: reopened, and left open.
+        log.reopen(second, 3, Reopen::ByCustomer).await;
+        assert_eq!(tickets_solved(&db, &acme()).await, counts(1, 0));
+        // Reopened, then solved by another article: it counts for that one.
+        log.reopen(first, 5, Reopen::ByCustomer).await;
+        log.solve(first, 6, Some(refund)).await;
+        assert_eq!(tickets_solved(&db, &acme()).await, counts(0, 1));
+        // Reopened, then solved by an agent: no article's.
+        log.reopen(first, 7, Reopen::BySupport).await;
+        log.solve(first, 8, None).await;
+        assert_eq!(tickets_solved(&db, &acme()).await, counts(0, 0));
+        let third = log.solved_ticket(&acme(), Some(router)).await;
+        // Another tenant's ticket naming the article counts for no one.
+        log.solved_ticket(&globex(), Some(router)).await;
+        assert_eq!(tickets_solved(&db, &acme()).await, counts(1, 0));
+        assert!(tickets_solved(&db, &globex()).await.is_empty());
+        let stored: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+            "SELECT ticket_id, article_id, tenant FROM analytics_self_served WHERE tenant = 'acme'",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        assert_eq!(stored, [(third, router, "acme".to_string())]);
+
+        // The batched path (the reopens folded, the deletes at the runs' ends)
+        // makes the same rows of the same log.
+        let (generation, _) = crate::generations::rebuild(&db).await.unwrap();
+        log.apply_batched(generation).await;
+        for (table, order) in [
+            ("analytics_self_served", "ticket_id"),
+            ("analytics_tickets", "ticket_id, revision"),
+            ("analytics_articles", "article_id"),
+        ] {
+            assert_eq!(
+                rows(&db, &format!("{table}_g1"), order).await,
+                rows(&db, &format!("{table}_g{generation}"), order).await,
+                "{table}"
+            );
+        }
+        let table = format!("analytics_self_served_g{generation}");
+        assert_eq!(rows(&db, &table, "ticket_id").await.len(), 2);
+    }
+
     #[tokio::test]
     async fn a_rebuilt_generation_gets_the_search_column_and_index() {
         let db = database().await;
@@ -638,5 +808,16 @@ mod db {
         .await
         .unwrap();
         assert_eq!(gin, 1, "the GIN index was copied");
+        // The tickets solved by an article: keyed by ticket, indexed by article.
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'analytics_self_served_g2' \
+             ORDER BY indexdef",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        assert_eq!(indexes.len(), 2, "{indexes:?}");
+        assert!(indexes[0].contains("(article_id)"), "{indexes:?}");
+        assert!(indexes[1].contains("UNIQUE") && indexes[1].contains("(ticket_id)"));
     }
 }

@@ -6,6 +6,12 @@
 //! by an article) and the articles' own events are applied one by one between the
 //! runs, so each run reads the state it would have read event by event: the rows
 //! come out the same.
+//!
+//! A ticket reopened in a run no longer counts as solved by an article: its row in
+//! `analytics_self_served` goes, with the others' of the run, in one statement at
+//! the run's end. No solve by an article is in a run (it is applied one by one),
+//! so nothing in the run could have written that row after the reopen: deleting
+//! at the end is deleting at once.
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,7 +23,7 @@ use uuid::Uuid;
 use crate::{
     events::AnalyticsEvent,
     projection::{Change, apply_one},
-    rows::{CustomerRow, TicketRow},
+    rows::{self, CustomerRow, TicketRow},
     store::{self, Close, Revision, Tables},
 };
 
@@ -31,7 +37,16 @@ pub async fn apply_all(
     for (delivery, event) in events {
         changes.push((Change::of(delivery)?, *event));
     }
-    let mut rest = changes.as_slice();
+    apply_changes(db, t, &changes).await
+}
+
+/// Applies these events (in stream order), each where its [`Change`] says.
+pub(crate) async fn apply_changes(
+    db: &mut PgConnection,
+    t: &Tables,
+    changes: &[(Change, &AnalyticsEvent)],
+) -> Result<(), sqlx::Error> {
+    let mut rest = changes;
     while !rest.is_empty() {
         let run = rest
             .iter()
@@ -49,8 +64,9 @@ pub async fn apply_all(
 }
 
 /// Whether an event changes only its own row (and so folds in memory). A ticket
-/// solved by an article also counts on the article's row; articles and
-/// self-service answers are rare: one by one.
+/// solved by an article also writes its row in `analytics_self_served`; articles
+/// and self-service answers are rare: one by one. (A reopen only deletes from
+/// `analytics_self_served`: it folds, see [`fold`].)
 fn common(event: &AnalyticsEvent) -> bool {
     match event {
         AnalyticsEvent::Ticket(TicketEvent::Solved {
@@ -111,7 +127,8 @@ impl<R: Clone> Slot<R> {
     }
 }
 
-/// Folds a run of common events over their rows and writes the result.
+/// Folds a run of common events over their rows and writes the result; the
+/// tickets the run reopens are no longer solved by an article.
 async fn fold(
     db: &mut PgConnection,
     t: &Tables,
@@ -156,6 +173,8 @@ async fn fold(
     let owners = store::owners(db, t, &owners, &tenants).await?;
 
     let (mut ticket_closes, mut customer_closes) = (Vec::new(), Vec::new());
+    // Tickets an applied event reopened (a stale repeat, skipped, reopens nothing).
+    let mut reopened = Vec::new();
     for (c, event) in run {
         match event {
             AnalyticsEvent::Ticket(e) => match (tickets.get_mut(&c.id), e) {
@@ -169,6 +188,9 @@ async fn fold(
                     let next = slot.current.after(c.version, c.at, e);
                     let from = next.valid_from;
                     slot.push(c.id, next, from, c.sequence, &mut ticket_closes);
+                    if rows::reopens(e) {
+                        reopened.push(c.id);
+                    }
                 }
             },
             AnalyticsEvent::Customer(e) => {
@@ -209,6 +231,7 @@ async fn fold(
     store::close_all(db, &t.customers, "customer_id", &customer_closes).await?;
     store::insert_tickets(db, t, &ticket_revisions).await?;
     store::insert_customers(db, t, &customer_revisions).await?;
+    store::reopened(db, t, &reopened).await?;
     Ok(())
 }
 
@@ -224,6 +247,7 @@ mod tests {
             AnalyticsEvent::Ticket(TicketEvent::Solved {
                 resolution: String::new(),
                 self_served,
+                idempotency_key: None,
             })
         };
         assert!(common(&solved(None)));

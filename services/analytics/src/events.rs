@@ -116,6 +116,7 @@ mod tests {
         round_trip(AnalyticsEvent::Ticket(TicketEvent::Solved {
             resolution: String::new(),
             self_served: Some(Uuid::from_u128(7)),
+            idempotency_key: Some("k".into()),
         }));
     }
 }

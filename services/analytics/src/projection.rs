@@ -15,13 +15,14 @@ use uuid::Uuid;
 
 use crate::{
     events::AnalyticsEvent,
-    rows::{CustomerRow, TicketRow},
-    store::{self, Deflection, Tables},
+    rows::{self, CustomerRow, TicketRow},
+    store::{self, Tables},
 };
 
 /// Ticket, customer, policy, article and self-service events → one generation's
 /// tables (`analytics_tickets_g<n>`, `analytics_customers_g<n>`,
-/// `analytics_policies_g<n>`, `analytics_articles_g<n>`).
+/// `analytics_policies_g<n>`, `analytics_articles_g<n>`,
+/// `analytics_self_served_g<n>`).
 #[derive(Debug)]
 pub struct ReadModels {
     durable: String,
@@ -97,20 +98,23 @@ pub(crate) async fn apply_one(
 ) -> Result<(), sqlx::Error> {
     match event {
         AnalyticsEvent::Ticket(e) => {
-            let written = ticket(db, t, change, e).await?;
-            // A ticket an article solved counts for the article — once: only when
-            // the event changed the ticket's row (not a stale repeat).
-            match (written, e) {
-                (
-                    Some(row),
-                    TicketEvent::Solved {
-                        self_served: Some(article),
-                        ..
-                    },
-                ) => {
-                    let key = (*article, row.tenant.as_str());
-                    store::count_deflection(db, t, key, Deflection::TicketSolved).await
+            // Only an event that changed the ticket's row (not a stale repeat)
+            // changes which article solves it.
+            let Some(row) = ticket(db, t, change, e).await? else {
+                return Ok(());
+            };
+            match e {
+                // Solved by an article, with no agent time (again, after a reopen:
+                // still one row).
+                TicketEvent::Solved {
+                    self_served: Some(article),
+                    ..
+                } => {
+                    let key = (change.id, row.tenant.as_str());
+                    store::solved_by_article(db, t, key, *article, change.at).await
                 }
+                // Reopened: no article solves it now.
+                e if rows::reopens(e) => store::reopened(db, t, &[change.id]).await,
                 _ => Ok(()),
             }
         }
@@ -122,7 +126,7 @@ pub(crate) async fn apply_one(
         AnalyticsEvent::Article(e) => article(db, t, change, e).await,
         AnalyticsEvent::SelfService(SelfServiceEvent::Recorded(served)) => {
             let key = (served.article_id, served.tenant.as_str());
-            store::count_deflection(db, t, key, Deflection::SelfServed).await
+            store::count_self_served(db, t, key).await
         }
     }
 }

@@ -14,6 +14,11 @@ use frontline_proto::v1;
 
 use uuid::Uuid;
 
+/// Whether `event` reopened its ticket: the domain's own rule.
+pub fn reopens(event: &TicketEvent) -> bool {
+    event.reopens()
+}
+
 /// A ticket's row in `analytics_tickets` (times in milliseconds since the epoch,
 /// enumerations as wire numbers).
 #[derive(Clone, Debug, PartialEq)]
@@ -143,12 +148,8 @@ impl TicketRow {
         }
         match event {
             TicketEvent::Opened(_) | TicketEvent::NoteAdded { .. } => {}
-            TicketEvent::CustomerMessageAdded { reopened, .. } => {
-                row.contacts += 1;
-                if *reopened {
-                    row.reopened();
-                }
-            }
+            // Reopening (a solved ticket's customer writing again): below.
+            TicketEvent::CustomerMessageAdded { .. } => row.contacts += 1,
             TicketEvent::AgentReplied { .. } => {
                 row.first_reply_at.get_or_insert(at);
                 row.stop(&[ClockKind::FirstResponse, ClockKind::NextResponse]);
@@ -179,7 +180,7 @@ impl TicketRow {
                 row.ever_solved = true;
                 row.warned_clocks.clear();
             }
-            TicketEvent::Reopened { .. } => row.reopened(),
+            TicketEvent::Reopened { .. } => {}
             TicketEvent::Assigned(a) => row.assignee = a.agent.clone(),
             TicketEvent::Queued { .. } => row.assignee.clear(),
             TicketEvent::SlaAlarm {
@@ -201,6 +202,9 @@ impl TicketRow {
                     .minutes_logged
                     .saturating_add(i32::try_from(*minutes).unwrap_or(i32::MAX));
             }
+        }
+        if reopens(event) {
+            row.reopened();
         }
         row
     }
@@ -370,5 +374,56 @@ mod tests {
             .map(wire::<v1::TicketStatus, _>)
             .collect();
         assert_eq!(active, [1, 2, 3, 6]);
+    }
+
+    /// [`reopens`] is the domain's rule: the aggregate counts a reopen exactly for
+    /// the events it names, and the row's `reopens` follows it.
+    #[test]
+    fn reopens_is_the_domains_rule() {
+        use frontline_domain::{Actor, Aggregate, Channel, Recorded, Role, Ticket};
+        let message = |reopened| TicketEvent::CustomerMessageAdded {
+            body: "again".into(),
+            channel: Channel::Web,
+            idempotency_key: "k".into(),
+            reopened,
+        };
+        let events = [
+            message(true),
+            message(false),
+            TicketEvent::Reopened { reason: "r".into() },
+            TicketEvent::AgentReplied {
+                body: "r".into(),
+                awaiting_customer: false,
+                idempotency_key: None,
+            },
+            TicketEvent::DeclineRejected { note: "n".into() },
+            TicketEvent::Closed { automatic: false },
+        ];
+        let row = TicketRow::opened(
+            Uuid::nil(),
+            (1, 0),
+            &Opening {
+                tenant: frontline_domain::TenantId::default(),
+                channel: Channel::Web,
+                customer_id: Uuid::nil(),
+                subject: "s".into(),
+                body: "b".into(),
+                product_area: "router".into(),
+                priority: frontline_domain::Priority::Normal,
+                idempotency_key: "o".into(),
+                follow_up_of: None,
+            },
+            &Owners::default(),
+        );
+        for event in events {
+            let mut ticket = Ticket::default();
+            ticket.apply(&Recorded {
+                event: event.clone(),
+                actor: Actor::new("a", Role::Agent),
+                at: 1,
+            });
+            assert_eq!(ticket.reopen_count == 1, reopens(&event), "{event:?}");
+            assert_eq!(row.after(2, 1, &event).reopens == 1, reopens(&event));
+        }
     }
 }

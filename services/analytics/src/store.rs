@@ -24,9 +24,13 @@ pub struct Tables {
     pub customers: String,
     /// Policy defaults.
     pub policies: String,
-    /// Self-service articles and their deflection counts (one row each, no
+    /// Self-service articles and their self-served counts (one row each, no
     /// revisions).
     pub articles: String,
+    /// The tickets a self-service article solves now, with the article: one row
+    /// each, from the self-served solve until the ticket is reopened (no
+    /// revisions).
+    pub self_served: String,
 }
 
 impl Tables {
@@ -37,18 +41,20 @@ impl Tables {
             customers: format!("analytics_customers_g{generation}"),
             policies: format!("analytics_policies_g{generation}"),
             articles: format!("analytics_articles_g{generation}"),
+            self_served: format!("analytics_self_served_g{generation}"),
         }
     }
 
     /// Every table, with the view readers see it through (its name without the
     /// suffix). Rebuilds copy, switch and drop what this lists: a new read model
     /// is added here (and made for the current generations by a migration).
-    pub fn with_views(&self) -> [(&'static str, &str); 4] {
+    pub fn with_views(&self) -> [(&'static str, &str); 5] {
         [
             ("analytics_tickets", &self.tickets),
             ("analytics_customers", &self.customers),
             ("analytics_policies", &self.policies),
             ("analytics_articles", &self.articles),
+            ("analytics_self_served", &self.self_served),
         ]
     }
 }
@@ -344,33 +350,65 @@ pub async fn retire_article(
     Ok(())
 }
 
-/// A deflection count of an article.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Deflection {
-    /// A customer said it solved their problem, with no ticket.
-    SelfServed,
-    /// It solved a ticket, with no agent time.
-    TicketSolved,
-}
-
-/// Adds one to `article`'s `kind` count. The tenant must match the row's (an id
-/// from another tenant counts nothing); an article with no row counts nothing.
-pub async fn count_deflection(
+/// Adds one to `article`'s self-served count (a customer said it solved their
+/// problem, with no ticket). The tenant must match the row's (an id from another
+/// tenant counts nothing); an article with no row counts nothing.
+pub async fn count_self_served(
     db: &mut PgConnection,
     t: &Tables,
     (article, tenant): (Uuid, &str),
-    kind: Deflection,
 ) -> Result<(), sqlx::Error> {
-    let column = match kind {
-        Deflection::SelfServed => "self_served",
-        Deflection::TicketSolved => "tickets_solved",
-    };
     sqlx::query(&format!(
-        "UPDATE {} SET {column} = {column} + 1 WHERE article_id = $1 AND tenant = $2",
+        "UPDATE {} SET self_served = self_served + 1 WHERE article_id = $1 AND tenant = $2",
         t.articles
     ))
     .bind(article)
     .bind(tenant)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Records that `article` solved `ticket` (of `tenant`) at `at`, with no agent
+/// time: the ticket's row, replaced if it had one (solved by an article again).
+/// Readers count an article's rows of its own tenant only.
+pub async fn solved_by_article(
+    db: &mut PgConnection,
+    t: &Tables,
+    (ticket, tenant): (Uuid, &str),
+    article: Uuid,
+    at: UnixMillis,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO {} (ticket_id, article_id, tenant, solved_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (ticket_id) DO UPDATE SET article_id = EXCLUDED.article_id, \
+             tenant = EXCLUDED.tenant, solved_at = EXCLUDED.solved_at",
+        t.self_served
+    ))
+    .bind(ticket)
+    .bind(article)
+    .bind(tenant)
+    .bind(time(at))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// These tickets were reopened: no article solves them now (one statement; none
+/// of them need have a row).
+pub async fn reopened(
+    db: &mut PgConnection,
+    t: &Tables,
+    tickets: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    if tickets.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "DELETE FROM {} WHERE ticket_id = ANY($1)",
+        t.self_served
+    ))
+    .bind(tickets)
     .execute(db)
     .await?;
     Ok(())

@@ -95,6 +95,34 @@ pub async fn load_missing(
     Ok(())
 }
 
+/// Checks that `customer` is a record of `tenant` the caller sees (NOT_FOUND
+/// otherwise) and was not forgotten (FAILED_PRECONDITION for `action`: nothing new
+/// is kept about a forgotten person).
+pub async fn living(
+    log: &EventLog,
+    caller: &Caller,
+    tenant: &TenantId,
+    customer: Uuid,
+    action: &'static str,
+) -> Result<(), ApiError> {
+    let record = load_visible(log, caller, customer).await?;
+    if record.state.tenant != *tenant {
+        return Err(DomainError::NotFound {
+            kind: "customer",
+            id: customer.to_string(),
+        }
+        .into());
+    }
+    if record.state.forgotten_at.is_some() {
+        return Err(DomainError::Precondition {
+            action,
+            reason: format!("customer {customer} was forgotten"),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// The customer record `id` as `caller` may see it: NOT_FOUND when it does not exist
 /// or belongs to a tenant the caller does not cover.
 pub async fn load_visible(

@@ -2,12 +2,9 @@
 //! [`handle`] (authenticate, authorise, validate); rules live in the domain.
 
 use frontline_domain::{
-    Action, Caller, Customer, CustomerCommand, DomainError, Identity, IdentityKey, TenantId,
-    Ticket, TicketCommand,
-    article::Article,
+    Action, Caller, Customer, CustomerCommand, DomainError, Identity, IdentityKey, Ticket,
     feedback::{Feedback, ProductFeedback},
     ids, limits, satisfaction,
-    self_service::SelfService,
 };
 use frontline_eventlog::{CommandOptions, EventLog, execute};
 use frontline_proto::{
@@ -21,7 +18,7 @@ use uuid::Uuid;
 
 use crate::{
     customers::{self, Person},
-    personal_data, submit,
+    personal_data, self_service, submit,
 };
 
 /// The intake gRPC service.
@@ -45,30 +42,6 @@ impl Intake {
             .await?
             .view(&self.log, &self.db, caller)
             .await
-    }
-
-    /// Checks that `customer` is a record of `tenant` the caller sees (NOT_FOUND
-    /// otherwise) and was not forgotten (FAILED_PRECONDITION for `action`: nothing
-    /// new is kept about a forgotten person).
-    async fn living_customer(
-        &self,
-        caller: &Caller,
-        tenant: &TenantId,
-        customer: Uuid,
-        action: &'static str,
-    ) -> Result<(), ApiError> {
-        let record = customers::load_visible(&self.log, caller, customer).await?;
-        if record.state.tenant != *tenant {
-            return Err(not_found("customer", customer));
-        }
-        if record.state.forgotten_at.is_some() {
-            return Err(DomainError::Precondition {
-                action,
-                reason: format!("customer {customer} was forgotten"),
-            }
-            .into());
-        }
-        Ok(())
     }
 
     /// Links or unlinks two records for the call; answers both records after.
@@ -268,8 +241,14 @@ impl IntakeService for Intake {
             feedback.validate()?;
             // What it names must exist in the tenant it is recorded for.
             if let Some(customer) = feedback.customer_id {
-                self.living_customer(&call.caller, &feedback.tenant, customer, "record feedback")
-                    .await?;
+                customers::living(
+                    &self.log,
+                    &call.caller,
+                    &feedback.tenant,
+                    customer,
+                    "record feedback",
+                )
+                .await?;
             }
             if let Some(ticket) = feedback.ticket_id {
                 let state = self.log.load::<Ticket>(&ticket).await?.state;
@@ -302,86 +281,7 @@ impl IntakeService for Intake {
         request: Request<v1::RecordSelfServiceRequest>,
     ) -> Result<Response<v1::RecordSelfServiceResponse>, Status> {
         handle(request, Action::RecordFeedback, |call| async move {
-            let tenant = call.acting_tenant()?;
-            let m = call.message;
-            limits::product_area("slug", &m.slug)?;
-            let ticket = match m.ticket_id.as_str() {
-                "" => None,
-                raw => Some(uuid("ticket_id", raw)?),
-            };
-            let customer = match (ticket, m.customer_id.as_str()) {
-                // The ticket names its customer.
-                (Some(_), _) | (None, "") => None,
-                (None, raw) => Some(uuid("customer_id", raw)?),
-            };
-            if ticket.is_none() {
-                limits::idempotency_key("idempotency_key", &m.idempotency_key)?;
-            }
-            let article_id = ids::article_id(&tenant, &m.slug);
-            let article = self.log.load::<Article>(&article_id).await?.state;
-            if !article.exists() {
-                return Err(DomainError::NotFound {
-                    kind: "article",
-                    id: m.slug,
-                }
-                .into());
-            }
-            frontline_domain::self_service::live(&article)?;
-            let actor = &call.caller.actor;
-            let (record_id, recorded) = match ticket {
-                Some(ticket) => {
-                    let command = TicketCommand::SelfServe { article_id };
-                    let raw = ticket.to_string();
-                    let outcome = execute(
-                        &self.log,
-                        &ticket,
-                        &call.meta,
-                        self.options,
-                        now_millis,
-                        |t: &Ticket, now| {
-                            // Another tenant's ticket is one that does not exist.
-                            if !t.exists() || t.tenant != tenant {
-                                return Err(DomainError::NotFound {
-                                    kind: "ticket",
-                                    id: raw.clone(),
-                                });
-                            }
-                            t.decide(&raw, &command, actor, now)
-                        },
-                    )
-                    .await?;
-                    (ticket, outcome.appended)
-                }
-                None => {
-                    if let Some(customer) = customer {
-                        self.living_customer(
-                            &call.caller,
-                            &tenant,
-                            customer,
-                            "record self-service",
-                        )
-                        .await?;
-                    }
-                    let id = ids::self_service_id(&tenant, &actor.id, &m.idempotency_key);
-                    let outcome = execute(
-                        &self.log,
-                        &id,
-                        &call.meta,
-                        self.options,
-                        now_millis,
-                        |r: &SelfService, _| r.decide((article_id, &article), customer, actor),
-                    )
-                    .await?;
-                    (id, outcome.appended)
-                }
-            };
-            tracing::info!(%record_id, %article_id, recorded, "self-service recorded");
-            Ok(v1::RecordSelfServiceResponse {
-                record_id: record_id.to_string(),
-                article_id: article_id.to_string(),
-                revision: article.revision,
-                recorded,
-            })
+            self_service::record(&self.log, self.options, &call).await
         })
         .await
     }

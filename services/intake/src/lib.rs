@@ -5,6 +5,7 @@
 //! - [`submit`]: the submit flow (resolve the customer, decide, one atomic batch).
 //! - [`customers`]: the identity index, linked records, and what a caller sees.
 //! - [`open_tickets`]: the `customer_tickets` read model and its projection.
+//! - [`self_service`]: a customer saying a self-service article solved it.
 //! - [`personal_data`]: forgetting a customer (and finishing every forget from its
 //!   event) and exporting what is held about them.
 
@@ -12,6 +13,7 @@ pub mod customers;
 pub mod grpc;
 pub mod open_tickets;
 pub mod personal_data;
+pub mod self_service;
 pub mod submit;
 
 use std::sync::Arc;

@@ -231,6 +231,10 @@ impl Sla {
         else {
             return Ok(());
         };
+        // The customer solved it themselves with an article: no agent work to add.
+        if state.self_served.is_some() {
+            return Ok(());
+        }
         let policy = policy_of(&self.log, &state.tenant).await?.state.policy;
         let Some(after) = policy
             .as_ref()

@@ -167,6 +167,7 @@ mod tests {
             TicketEvent::Solved {
                 resolution: "done".into(),
                 self_served: None,
+                idempotency_key: None,
             },
             t,
         )

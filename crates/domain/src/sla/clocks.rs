@@ -323,6 +323,27 @@ fn fold<'a>(
                     &mut past,
                 );
             }
+            // The customer solved it with a self-service article: nobody answered,
+            // and no answer is owed any more. A response cycle not yet breached is
+            // dropped (neither met nor breached: no agent's figure); one already
+            // breached stays breached, stopped now. The resolution is met.
+            TicketEvent::Solved {
+                self_served: Some(_),
+                ..
+            } => {
+                for slot in [&mut first, &mut next] {
+                    match slot {
+                        Some(clock) if clock.running() && clock.breached => {
+                            clock.met_at = Some(at);
+                        }
+                        Some(clock) if clock.running() => *slot = None,
+                        _ => {}
+                    }
+                }
+                if let Some(clock) = resolution.as_mut().filter(|c| c.running()) {
+                    clock.met_at = Some(at);
+                }
+            }
             // A decline's approval sends its reason to the customer and solves.
             TicketEvent::Solved { .. } | TicketEvent::DeclineApproved { .. } => {
                 for clock in [&mut first, &mut next, &mut resolution]
@@ -487,6 +508,47 @@ mod tests {
     }
 
     #[test]
+    fn a_self_served_solve_meets_no_response_clock() {
+        let self_served = |t| {
+            at(
+                TicketEvent::Solved {
+                    resolution: String::new(),
+                    self_served: Some(uuid::Uuid::from_u128(7)),
+                    idempotency_key: None,
+                },
+                t,
+            )
+        };
+        // Before the first response was due: that cycle is gone, not met.
+        let c = run(&[opened(0), self_served(30)]);
+        assert!(
+            c.iter().all(|c| c.kind != ClockKind::FirstResponse),
+            "{c:?}"
+        );
+        assert_eq!(of(&c, ClockKind::Resolution).met_at, Some(30 * S));
+        // After its breach was recorded: it stays breached.
+        let breach = at(
+            TicketEvent::SlaAlarm {
+                clock: ClockKind::FirstResponse,
+                cycle: 1,
+                alarm: Alarm::Breach,
+                due_at: 60 * S,
+            },
+            61,
+        );
+        let events = [opened(0), breach, self_served(90)];
+        let first = of(&run(&events), ClockKind::FirstResponse);
+        assert_eq!(first.next_alarm(), None);
+        let history = cycles(
+            events.iter().enumerate().map(|(i, r)| (i as u64 + 1, r)),
+            &targets(),
+            &BusinessHours::always(),
+        );
+        let first = of(&history, ClockKind::FirstResponse);
+        assert_eq!(first.outcome(100 * S), Outcome::Breached);
+    }
+
+    #[test]
     fn the_customer_writing_starts_the_next_response_clock() {
         let c = run(&[opened(0), reply(10, true), customer(40)]);
         let next = of(&c, ClockKind::NextResponse);
@@ -515,6 +577,7 @@ mod tests {
             TicketEvent::Solved {
                 resolution: String::new(),
                 self_served: None,
+                idempotency_key: None,
             },
             500,
         );

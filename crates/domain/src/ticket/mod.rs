@@ -340,8 +340,13 @@ pub enum TicketCommand {
     RequestHuman,
     /// The customer says a self-service article solved it (customer systems).
     SelfServe {
-        /// The article (live, of the ticket's tenant: the caller checks).
+        /// The article (of the ticket's tenant: the caller checks).
         article_id: Uuid,
+        /// Whether the article is live (not retired): a retired one solves nothing,
+        /// but a repeat still answers as the repeat it is.
+        article_live: bool,
+        /// The caller's key: a retry after the ticket moved on is still a repeat.
+        idempotency_key: Option<String>,
     },
     /// A check-in with the extended-tier customer is due (routing, as the system).
     DueCheckIn {
@@ -394,6 +399,8 @@ pub enum TicketEvent {
         resolution: String,
         /// The self-service article the customer said solved it (no agent time).
         self_served: Option<Uuid>,
+        /// The customer system's key for a self-served solve, if any.
+        idempotency_key: Option<String>,
     },
     /// Support reopened the ticket.
     Reopened {
@@ -647,7 +654,7 @@ impl TicketEvent {
 
     /// Whether this event reopened a solved ticket (counts towards
     /// [`limits::MAX_REOPENS`]).
-    fn reopens(&self) -> bool {
+    pub fn reopens(&self) -> bool {
         matches!(
             self,
             TicketEvent::CustomerMessageAdded { reopened: true, .. } | TicketEvent::Reopened { .. }
@@ -788,8 +795,17 @@ impl Ticket {
             TicketCommand::RequestHuman => {
                 return auto_answer::request_human(self, self.status(id)?);
             }
-            TicketCommand::SelfServe { article_id } => {
-                return self_serve::decide(self, self.status(id)?, *article_id);
+            TicketCommand::SelfServe {
+                article_id,
+                article_live,
+                idempotency_key,
+            } => {
+                return self_serve::decide(
+                    self,
+                    self.status(id)?,
+                    (*article_id, *article_live),
+                    idempotency_key,
+                );
             }
             TicketCommand::DueCheckIn { agent } => {
                 return check_in::due(self, self.status(id)?, agent);
@@ -919,6 +935,9 @@ impl TicketCommand {
             TicketCommand::AddNote {
                 idempotency_key, ..
             } => idempotency_key.as_deref().map(note_key),
+            TicketCommand::SelfServe {
+                idempotency_key, ..
+            } => idempotency_key.as_deref().map(self_serve_key),
             TicketCommand::Solve { .. }
             | TicketCommand::Reopen { .. }
             | TicketCommand::Assign(_)
@@ -934,7 +953,6 @@ impl TicketCommand {
             | TicketCommand::RaiseFollowUp { .. }
             | TicketCommand::AutoAnswer { .. }
             | TicketCommand::RequestHuman
-            | TicketCommand::SelfServe { .. }
             | TicketCommand::DueCheckIn { .. }
             | TicketCommand::Close { .. } => None,
         };
@@ -954,6 +972,9 @@ impl TicketCommand {
             }
             | TicketCommand::AddNote {
                 idempotency_key, ..
+            }
+            | TicketCommand::SelfServe {
+                idempotency_key, ..
             } => idempotency_key.as_deref(),
             TicketCommand::Solve { .. }
             | TicketCommand::Reopen { .. }
@@ -970,7 +991,6 @@ impl TicketCommand {
             | TicketCommand::RaiseFollowUp { .. }
             | TicketCommand::AutoAnswer { .. }
             | TicketCommand::RequestHuman
-            | TicketCommand::SelfServe { .. }
             | TicketCommand::DueCheckIn { .. }
             | TicketCommand::Close { .. } => None,
         }
@@ -1032,6 +1052,11 @@ fn note_key(key: &str) -> String {
     format!("note:{key}")
 }
 
+/// How a self-served solve's key is remembered.
+fn self_serve_key(key: &str) -> String {
+    format!("self_serve:{key}")
+}
+
 impl Aggregate for Ticket {
     type Event = TicketEvent;
     const KIND: &'static str = "ticket";
@@ -1079,9 +1104,15 @@ impl Aggregate for Ticket {
                 self.staff_worked = true;
                 idempotency_key.as_deref().map(note_key)
             }
-            TicketEvent::Solved { self_served, .. } => {
+            TicketEvent::Solved {
+                self_served,
+                idempotency_key,
+                ..
+            } => {
                 self.self_served = *self_served;
-                None
+                // Support solving it is support's work.
+                self.staff_worked |= self_served.is_none();
+                idempotency_key.as_deref().map(self_serve_key)
             }
             TicketEvent::Assigned(a) => {
                 self.assignee = Some(a.agent.clone());
@@ -1116,17 +1147,21 @@ impl Aggregate for Ticket {
                 self.budget_exceeded = true;
                 None
             }
+            // A decline's proposal and decision are notes and a reply: support's work.
             TicketEvent::DeclineProposed { .. } => {
                 self.decline_proposer = Some(recorded.actor.id.clone());
+                self.staff_worked = true;
                 None
             }
             TicketEvent::DeclineApproved { .. } => {
                 self.decline_proposer = None;
                 self.declined = true;
+                self.staff_worked = true;
                 None
             }
             TicketEvent::DeclineRejected { .. } => {
                 self.decline_proposer = None;
+                self.staff_worked = true;
                 None
             }
             TicketEvent::SatisfactionRated { score, solve, .. } => {

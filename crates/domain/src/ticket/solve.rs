@@ -28,6 +28,7 @@ pub(super) fn decide(status: TicketStatus, resolution: &str) -> Result<TicketEve
     Ok(TicketEvent::Solved {
         resolution: resolution.to_string(),
         self_served: None,
+        idempotency_key: None,
     })
 }
 
@@ -45,6 +46,7 @@ mod tests {
                 Ok(TicketEvent::Solved {
                     resolution: "Fixed.".into(),
                     self_served: None,
+                    idempotency_key: None,
                 })
             );
         }

@@ -388,6 +388,7 @@ mod tests {
                 TicketEvent::Solved {
                     resolution: "Restarted.".into(),
                     self_served: None,
+                    idempotency_key: None,
                 },
                 "ana",
                 40,

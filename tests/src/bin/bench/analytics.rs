@@ -107,6 +107,7 @@ async fn ticket_life(log: &EventLog, n: u64, customers: &[Uuid]) -> anyhow::Resu
         TicketEvent::Solved {
             resolution: "Firmware rolled back.".into(),
             self_served: None,
+            idempotency_key: None,
         },
     ];
     for event in rest {
