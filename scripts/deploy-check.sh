@@ -156,6 +156,18 @@ else
     echo "skip helm template of deploy/nats/values.yaml: the NATS chart is not available offline (set NATS_CHART=<chart dir or .tgz>)"
 fi
 
+# Grafana dashboards: valid JSON, every panel querying Prometheus.
+for dash in deploy/grafana/*.json; do
+    if python3 - "$dash" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+panels = d["panels"]
+assert panels and all(p["targets"] and all(t["expr"] for t in p["targets"]) for p in panels)
+print(f"ok   {sys.argv[1]}: {len(panels)} panels")
+PY
+    then :; else echo "FAIL $dash" >&2; failed=1; fi
+done
+
 if [[ $failed -ne 0 ]]; then
     echo "deploy-check: FAILED" >&2
     exit 1

@@ -77,14 +77,32 @@ where
         let Some(span) = call_span(&request, &self.service) else {
             return Box::pin(self.inner.call(request));
         };
+        let method = request.uri().path().trim_start_matches('/').to_string();
+        let started = std::time::Instant::now();
         let answer = span.in_scope(|| self.inner.call(request));
         let in_span = span.clone();
         Box::pin(
             async move {
                 let answer = answer.await;
-                if let Ok(response) = &answer {
-                    record_status(&span, response);
-                }
+                let code = answer.as_ref().map_or(tonic::Code::Unknown, |response| {
+                    record_status(&span, response)
+                });
+                // Every call by method and code, and its latency by method (the
+                // time to the answer's headers: a unary call's whole work). A path
+                // no route knows is `unknown`: callers cannot mint label values.
+                let method = if code == tonic::Code::Unimplemented {
+                    "unknown".to_string()
+                } else {
+                    method
+                };
+                metrics::counter!(
+                    "frontline_grpc_requests_total",
+                    "method" => method.clone(),
+                    "code" => format!("{code:?}")
+                )
+                .increment(1);
+                metrics::histogram!("frontline_grpc_request_duration_seconds", "method" => method)
+                    .record(started.elapsed().as_secs_f64());
                 answer
             }
             .instrument(in_span),
@@ -131,11 +149,11 @@ fn call_span<B>(request: &http::Request<B>, service: &str) -> Option<Span> {
     Some(span)
 }
 
-/// Records the answer's gRPC status. A refusal is a trailers-only answer, so its
+/// Records the answer's gRPC status (and returns it). A refusal is a trailers-only answer, so its
 /// status is in the headers; an answer without one there carries its status in
 /// trailers, which a unary call only sends after a successful reply: OK. (A
 /// stream that fails after its first message is not seen here.)
-fn record_status<R>(span: &Span, response: &http::Response<R>) {
+fn record_status<R>(span: &Span, response: &http::Response<R>) -> tonic::Code {
     let code = response
         .headers()
         .get("grpc-status")
@@ -157,6 +175,7 @@ fn record_status<R>(span: &Span, response: &http::Response<R>) {
     if server_fault {
         span.record("otel.status_code", "error");
     }
+    tonic::Code::from_i32(code)
 }
 
 struct RequestHeaders<'a>(&'a http::HeaderMap);

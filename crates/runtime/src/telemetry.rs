@@ -243,10 +243,20 @@ fn resource(service_name: &str) -> Resource {
     }
 }
 
+/// Seconds-valued histograms (call latency, timer lateness) are exported as
+/// Prometheus histograms with these buckets, so dashboards can aggregate
+/// quantiles across replicas (`histogram_quantile`).
+const SECONDS_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// Serves Prometheus metrics on `addr` (`GET /metrics`, or any path).
 pub fn init_metrics(addr: SocketAddr) -> Result<(), String> {
+    use metrics_exporter_prometheus::Matcher;
     metrics_exporter_prometheus::PrometheusBuilder::new()
         .with_http_listener(addr)
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)
+        .map_err(|e| format!("metrics buckets: {e}"))?
         .install()
         .map_err(|e| format!("metrics on {addr}: {e}"))
 }

@@ -81,6 +81,31 @@ async fn the_binary_serves_and_drains_on_sigterm() {
         scrape.contains(r#"frontline_grpc_errors_total{code="Unauthenticated"} 1"#),
         "{scrape}"
     );
+    // Every call by method and code, and its latency as a Prometheus histogram.
+    let has = |name: &str, parts: &[&str]| {
+        scrape
+            .lines()
+            .any(|l| l.starts_with(name) && parts.iter().all(|p| l.contains(p)))
+    };
+    let submit = r#"method="frontline.v1.IntakeService/SubmitTicket""#;
+    assert!(
+        has("frontline_grpc_requests_total{", &[submit, r#"code="Ok""#]),
+        "{scrape}"
+    );
+    assert!(
+        has(
+            "frontline_grpc_requests_total{",
+            &[submit, r#"code="Unauthenticated""#]
+        ),
+        "{scrape}"
+    );
+    assert!(
+        has(
+            "frontline_grpc_request_duration_seconds_bucket{",
+            &[submit, r#"le="0.1""#]
+        ),
+        "{scrape}"
+    );
     assert!(scrape.contains(" 200 "), "{scrape}");
     assert!(scrape.contains("frontline_build_info"), "{scrape}");
     assert!(
