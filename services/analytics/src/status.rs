@@ -38,13 +38,16 @@ pub async fn of(log: &EventLog, db: &PgPool) -> Result<Vec<v1::ProjectionStatus>
         .fetch_optional(db)
         .await?;
         let applied = row.map_or(0, |(s, _)| u64::try_from(s).unwrap_or_default());
+        // Not created yet, or just dropped (a rebuild switching over between the
+        // generations read above and now): everything after the checkpoint is
+        // still to read. NATS being down failed the stream reads above.
+        let unread = stream_sequence.saturating_sub(applied);
         let pending = match stream
             .get_consumer::<async_nats::jetstream::consumer::pull::Config>(&name)
             .await
         {
-            Ok(mut c) => c.info().await.map_err(|e| unavailable(&e))?.num_pending,
-            // Not created yet: everything after the checkpoint is still to read.
-            Err(_) => stream_sequence.saturating_sub(applied),
+            Ok(mut c) => c.info().await.map_or(unread, |i| i.num_pending),
+            Err(_) => unread,
         };
         answer.push(v1::ProjectionStatus {
             name,
