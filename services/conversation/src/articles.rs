@@ -8,26 +8,34 @@ use frontline_domain::{
     ids, limits,
 };
 use frontline_eventlog::{CommandOptions, EventLog, EventMeta, execute};
+use frontline_proto::{convert, v1};
 use frontline_runtime::{ApiError, now_millis};
 use uuid::Uuid;
 
-/// Runs `command` on `tenant`'s article `slug`: its id, its state after, and
-/// whether anything was recorded.
+/// Runs `command` on the article of `tenant` it names: the article after, as
+/// the wire shows it, and whether anything was recorded.
 pub async fn change(
     log: &EventLog,
     options: CommandOptions,
     (caller, meta): (&Caller, &EventMeta),
-    (tenant, slug): (&TenantId, &str),
+    tenant: &TenantId,
     command: ArticleCommand,
-) -> Result<(Uuid, Article, bool), ApiError> {
+) -> Result<(v1::Article, bool), ApiError> {
+    let slug = match &command {
+        ArticleCommand::Publish { draft, .. } => &draft.slug,
+        ArticleCommand::Retire { slug, .. } => slug,
+    };
     limits::product_area("slug", slug)?;
     let id = ids::article_id(tenant, slug);
     let outcome = execute(log, &id, meta, options, now_millis, |a: &Article, _| {
         a.decide(&command, &caller.actor)
     })
     .await?;
-    tracing::info!(article_id = %id, slug, recorded = outcome.appended, "article changed");
-    Ok((id, outcome.loaded.state, outcome.appended))
+    tracing::info!(article_id = %id, recorded = outcome.appended, "article changed");
+    Ok((
+        convert::article_wire(id, &outcome.loaded.state),
+        outcome.appended,
+    ))
 }
 
 /// `tenant`'s article `slug` as it stands (retired ones too); NOT_FOUND if it was

@@ -442,22 +442,21 @@ impl ConversationService for Conversation {
             // The fields before anything is read.
             draft.validate()?;
             let tenant = call.acting_tenant()?;
-            let slug = draft.slug.clone();
             let command = ArticleCommand::Publish {
                 tenant: tenant.clone(),
                 draft,
                 expected_revision: call.message.expected_revision,
             };
-            let (id, article, recorded) = articles::change(
+            let (article, recorded) = articles::change(
                 &self.log,
                 self.options,
                 (&call.caller, &call.meta),
-                (&tenant, &slug),
+                &tenant,
                 command,
             )
             .await?;
             Ok(v1::PublishArticleResponse {
-                article: Some(convert::article_wire(id, &article)),
+                article: Some(article),
                 recorded,
             })
         })
@@ -470,21 +469,20 @@ impl ConversationService for Conversation {
     ) -> Result<Response<v1::RetireArticleResponse>, Status> {
         handle(request, Action::ManageArticles, |call| async move {
             let tenant = call.acting_tenant()?;
-            let slug = call.message.slug.clone();
             let command = ArticleCommand::Retire {
-                slug: slug.clone(),
+                slug: call.message.slug.clone(),
                 expected_revision: call.message.expected_revision,
             };
-            let (id, article, recorded) = articles::change(
+            let (article, recorded) = articles::change(
                 &self.log,
                 self.options,
                 (&call.caller, &call.meta),
-                (&tenant, &slug),
+                &tenant,
                 command,
             )
             .await?;
             Ok(v1::RetireArticleResponse {
-                article: Some(convert::article_wire(id, &article)),
+                article: Some(article),
                 recorded,
             })
         })

@@ -74,6 +74,14 @@ fn uuid(field: &str, raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::invalid(field, "must be a UUID"))
 }
 
+/// An optional UUID field: empty is none.
+pub(crate) fn optional_uuid(field: &str, raw: &str) -> Result<Option<Uuid>, ApiError> {
+    match raw {
+        "" => Ok(None),
+        raw => uuid(field, raw).map(Some),
+    }
+}
+
 #[tonic::async_trait]
 impl IntakeService for Intake {
     async fn submit_ticket(
@@ -226,14 +234,10 @@ impl IntakeService for Intake {
         handle(request, Action::RecordFeedback, |call| async move {
             let tenant = call.acting_tenant()?;
             let m = call.message;
-            let optional = |field: &str, raw: &str| match raw {
-                "" => Ok(None),
-                raw => uuid(field, raw).map(Some),
-            };
             limits::idempotency_key("idempotency_key", &m.idempotency_key)?;
             let feedback = Feedback {
-                customer_id: optional("customer_id", &m.customer_id)?,
-                ticket_id: optional("ticket_id", &m.ticket_id)?,
+                customer_id: optional_uuid("customer_id", &m.customer_id)?,
+                ticket_id: optional_uuid("ticket_id", &m.ticket_id)?,
                 tenant,
                 product_area: m.product_area,
                 body: m.body,

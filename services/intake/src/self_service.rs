@@ -12,7 +12,7 @@ use frontline_proto::v1;
 use frontline_runtime::{ApiError, Call};
 use uuid::Uuid;
 
-use crate::customers;
+use crate::{customers, grpc::optional_uuid};
 
 /// The request, checked.
 struct Request {
@@ -23,17 +23,11 @@ struct Request {
 }
 
 fn parse(m: &v1::RecordSelfServiceRequest) -> Result<Request, ApiError> {
-    let optional = |field: &str, raw: &str| match raw {
-        "" => Ok(None),
-        raw => Uuid::parse_str(raw)
-            .map(Some)
-            .map_err(|_| ApiError::invalid(field, "must be a UUID")),
-    };
-    let ticket = optional("ticket_id", &m.ticket_id)?;
+    let ticket = optional_uuid("ticket_id", &m.ticket_id)?;
     // The ticket names its customer.
     let customer = match ticket {
         Some(_) => None,
-        None => optional("customer_id", &m.customer_id)?,
+        None => optional_uuid("customer_id", &m.customer_id)?,
     };
     limits::product_area("slug", &m.slug)?;
     // Required without a ticket (it is the record's identity); optional with one.
