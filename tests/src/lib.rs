@@ -169,11 +169,22 @@ impl Cluster {
 
     /// Runs `service` as its binary would, on an ephemeral port, until the cluster stops.
     pub async fn serve(&mut self, service: ServiceBuilder) -> anyhow::Result<SocketAddr> {
+        let config = self.config()?;
+        self.serve_config(service, config).await
+    }
+
+    /// [`Cluster::serve`] with another configuration (say, [`Cluster::config`] with
+    /// TLS settings added).
+    pub async fn serve_config(
+        &mut self,
+        service: ServiceBuilder,
+        config: CommonConfig,
+    ) -> anyhow::Result<SocketAddr> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let mut stop = self.stop.subscribe();
         let startup = Startup {
-            config: self.config()?,
+            config,
             listener,
             shutdown: Box::pin(async move {
                 let _ = stop.wait_for(|s| *s).await;

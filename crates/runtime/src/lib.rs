@@ -11,6 +11,7 @@
 //! - [`auth`]: bearer JWTs → [`frontline_domain::Actor`].
 //! - [`context`]: per-request metadata (correlation, causation, traceparent).
 //! - [`server`]: gRPC serving with health, reflection and graceful drain.
+//! - [`tls`]: gRPC server TLS and mutual TLS, and the checks of every TLS file.
 
 pub mod auth;
 pub mod call;
@@ -23,6 +24,7 @@ pub mod server;
 pub mod service;
 pub mod tasks;
 pub mod telemetry;
+pub mod tls;
 
 pub use call::{Call, TENANT_HEADER, handle};
 pub use error::ApiError;

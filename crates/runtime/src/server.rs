@@ -6,17 +6,20 @@ use std::{future::Future, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::service::Routes;
+use tonic::{service::Routes, transport::ServerTlsConfig};
 use tonic_health::ServingStatus;
 
 /// Serves `routes` (the service, already wrapped in auth) on `listener` until
 /// `shutdown` resolves; then reports NOT_SERVING, stops accepting, and waits up to
 /// `grace` for in-flight calls. `names` are the full service names for health;
-/// `service` names the server on every call's span.
+/// `service` names the server on every call's span. With `tls`, every connection —
+/// health and reflection included — is TLS (mutual when it names a client CA);
+/// `health_only` then serves the same health statuses in plaintext, for probes.
 pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     (service, names): (&str, &[&str]),
+    (tls, health_only): (Option<ServerTlsConfig>, Option<TcpListener>),
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> Result<(), tonic::transport::Error> {
@@ -31,6 +34,19 @@ pub async fn serve(
             .register_encoded_file_descriptor_set(frontline_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
+    // Clones of the health service share the reporter's statuses.
+    let probes = health_only.map(|listener| {
+        let health = health_service.clone();
+        tokio::spawn(async move {
+            let served = tonic::transport::Server::builder()
+                .add_service(health)
+                .serve_with_incoming(no_delay(listener))
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "health-only listener failed");
+            }
+        })
+    });
     let routes = routes.add_service(health_service);
     let routes = match (reflection().build_v1(), reflection().build_v1alpha()) {
         (Ok(v1), Ok(v1alpha)) => routes.add_service(v1).add_service(v1alpha),
@@ -52,14 +68,19 @@ pub async fn serve(
         }
         let _ = drain_tx.send(());
     };
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        // Handshakes run on the accepted (already TCP_NODELAY) streams.
+        builder = builder.tls_config(tls)?;
+    }
     // The span is outermost, so it sees the status as the caller will.
-    let server = tonic::transport::Server::builder()
+    let server = builder
         .layer(crate::call_span::CallSpanLayer::new(service))
         .layer(tower::util::MapResponseLayer::new(refusals))
         .add_routes(routes)
         .serve_with_incoming_shutdown(no_delay(listener), signal);
     tokio::pin!(server);
-    tokio::select! {
+    let served = tokio::select! {
         result = &mut server => result,
         () = async {
             if drain_rx.await.is_ok() {
@@ -71,7 +92,11 @@ pub async fn serve(
             tracing::warn!(?grace, "grace period over; abandoning in-flight calls");
             Ok(())
         }
+    };
+    if let Some(probes) = probes {
+        probes.abort();
     }
+    served
 }
 
 /// Accepted connections with Nagle's algorithm off: a gRPC answer is several small

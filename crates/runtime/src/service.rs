@@ -21,7 +21,7 @@ use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
 use frontline_eventlog::{CommandOptions, EventLog};
 use sqlx::{PgPool, migrate::Migrator, postgres::PgPoolOptions};
 use tokio::net::TcpListener;
-use tonic::service::Routes;
+use tonic::{service::Routes, transport::ServerTlsConfig};
 
 use crate::{
     auth::Authenticator,
@@ -134,6 +134,15 @@ pub enum StartError {
     Task(#[from] TaskFailed),
 }
 
+impl From<crate::config::StartNatsError> for StartError {
+    fn from(error: crate::config::StartNatsError) -> Self {
+        match error {
+            crate::config::StartNatsError::Config(e) => StartError::Config(e.to_string()),
+            crate::config::StartNatsError::Connect(e) => StartError::Nats(e),
+        }
+    }
+}
+
 impl ServiceBuilder {
     /// A service called `name` (logs, metrics).
     pub fn new(name: &'static str) -> Self {
@@ -224,7 +233,18 @@ impl ServiceBuilder {
             listener,
             mut shutdown,
         } = startup;
-        self.check(&config)?;
+        let tls = self.check(&config)?;
+        let health_only = match config
+            .health_addr()
+            .map_err(|e| StartError::Config(format!("FRONTLINE_HEALTH_LISTEN: {e}")))?
+        {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         let service_name = self.service_name();
         metrics::gauge!(
             "frontline_build_info",
@@ -313,6 +333,7 @@ impl ServiceBuilder {
             listener,
             routes.unwrap_or_default(),
             (&service_name, &self.health_names),
+            (tls, health_only),
             stop,
             grace,
         )
@@ -336,8 +357,17 @@ impl ServiceBuilder {
 }
 
 impl ServiceBuilder {
-    /// Refuses a configuration the service cannot run with, before anything starts.
-    fn check(&self, config: &CommonConfig) -> Result<(), StartError> {
+    /// Refuses a configuration the service cannot run with, before anything starts;
+    /// returns the gRPC server's TLS settings (`None`: plaintext).
+    fn check(&self, config: &CommonConfig) -> Result<Option<ServerTlsConfig>, StartError> {
+        // Every TLS file is read now: a wrong path stops the start with its name,
+        // rather than failing every handshake or retrying NATS forever.
+        let tls =
+            crate::tls::server_tls(&config.tls).map_err(|e| StartError::Config(e.to_string()))?;
+        config
+            .nats
+            .check()
+            .map_err(|e| StartError::Config(e.to_string()))?;
         // Reads the key files too: a bad key stops the start before anything connects.
         Authenticator::from_config(&config.tokens)
             .map_err(|e| StartError::Config(e.to_string()))?;
@@ -348,7 +378,7 @@ impl ServiceBuilder {
             )));
         }
         config.log_config().map_err(StartError::Config)?;
-        Ok(())
+        Ok(tls)
     }
 }
 

@@ -25,6 +25,7 @@ pub use postgres::{
     SUPERUSER, TestDatabase, create_database, postgres_bin_dir, test_database,
 };
 
+use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -174,6 +175,8 @@ pub struct NatsServer {
     monitor_port: u16,
     /// Temporary directory: JetStream store (`-sd`) and the server log.
     dir: TempDir,
+    /// Arguments added to every launch (TLS, authorization).
+    extra_args: Vec<OsString>,
 }
 
 impl NatsServer {
@@ -192,6 +195,20 @@ impl NatsServer {
     /// ready within [`READY_TIMEOUT`], [`Error::Io`] for I/O failures. Start errors
     /// include the tail of the server log.
     pub fn start() -> Result<NatsServer, Error> {
+        Self::start_with_args(std::iter::empty::<OsString>())
+    }
+
+    /// [`NatsServer::start`] with more `nats-server` arguments, kept for
+    /// [`NatsServer::restart`]: say `--tls --tlscert … --tlskey …` or
+    /// `--user … --pass …`. The monitoring port stays plain HTTP, so readiness is
+    /// probed as usual.
+    ///
+    /// # Errors
+    ///
+    /// As for [`NatsServer::start`].
+    pub fn start_with_args(
+        args: impl IntoIterator<Item = impl Into<OsString>>,
+    ) -> Result<NatsServer, Error> {
         let binary = nats_server_binary()?;
         let dir = tempfile::Builder::new()
             .prefix("frontline-nats-")
@@ -203,6 +220,7 @@ impl NatsServer {
             port: 0,
             monitor_port: 0,
             dir,
+            extra_args: args.into_iter().map(Into::into).collect(),
         };
         let mut attempts = 0;
         loop {
@@ -335,6 +353,7 @@ impl NatsServer {
             .arg("-js")
             .arg("-sd")
             .arg(self.dir.path())
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
