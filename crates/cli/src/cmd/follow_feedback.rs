@@ -6,9 +6,64 @@
 use std::io::Write;
 
 use anyhow::Context as _;
+use clap::Args;
 use frontline_domain::feedback::{Feedback, FeedbackEvent};
 use frontline_eventlog::{ConsumerConfig, EventLog, LogConfig};
 use frontline_proto::convert;
+use frontline_runtime::config::{KekConfig, NatsConfig};
+
+/// The `follow-feedback` command line.
+#[derive(Debug, Args)]
+pub struct FollowFeedback {
+    /// NATS: URL(s), TLS and credentials, as the services take them.
+    #[command(flatten)]
+    nats: NatsConfig,
+    /// The event log's stream.
+    #[arg(long, env = "FRONTLINE_STREAM", default_value = "FRONTLINE")]
+    stream: String,
+    /// The reader's name, e.g. the team's: a durable consumer that remembers
+    /// what it printed. One name per reader (two readers sharing a name split
+    /// the feedback between them).
+    #[arg(long)]
+    durable: String,
+    /// Only this product area; repeat for several.
+    #[arg(long = "product-area", value_name = "AREA")]
+    product_areas: Vec<String>,
+    /// One JSON object per line.
+    #[arg(long)]
+    json: bool,
+    /// Stop after this many.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// The key-encryption key, to read the customers' words.
+    #[command(flatten)]
+    kek: KekConfig,
+}
+
+impl FollowFeedback {
+    /// Follows the feedback and prints it to stdout.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let config = LogConfig {
+            stream: self.stream,
+            kek: Some(self.kek.load().map_err(anyhow::Error::msg)?),
+            previous_kek: self.kek.load_previous().map_err(anyhow::Error::msg)?,
+            ..Default::default()
+        };
+        let follow = Follow {
+            durable: self.durable,
+            product_areas: self.product_areas,
+            json: self.json,
+            limit: self.limit,
+        };
+        run(
+            &self.nats,
+            config,
+            &follow,
+            &mut std::io::stdout().lock(),
+        )
+        .await
+    }
+}
 
 /// What to follow and how to print it.
 #[derive(Debug)]
@@ -23,16 +78,17 @@ pub struct Follow {
     pub limit: Option<usize>,
 }
 
-/// Follows `frontline.feedback.>` on the log at `nats_url` and prints to `out`.
+/// Follows `frontline.feedback.>` on the log `nats` reaches and prints to `out`.
 pub async fn run(
-    nats_url: &str,
+    nats: &NatsConfig,
     config: LogConfig,
     follow: &Follow,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let client = async_nats::connect(nats_url)
+    let client = nats
+        .connect_once("frontline-cli")
         .await
-        .with_context(|| format!("connect to NATS at {nats_url}"))?;
+        .with_context(|| format!("connect to NATS at {}", nats.url))?;
     let log = EventLog::open(client, config).await?;
     let mut consumer = ConsumerConfig::new(follow.durable.clone(), "frontline.feedback.>");
     // A line that could not be printed comes again; nothing is parked. One at a
