@@ -38,6 +38,12 @@ health = {
     "frontline-routing": ("frontline.v1.RoutingService", 50053),
     "frontline-analytics": ("frontline.v1.AnalyticsService", 50054),
 }
+config = {}
+for d in docs:
+    if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("frontline-config"):
+        config = d.get("data", {})
+if config.get("FRONTLINE_HEALTH_LISTEN") != "0.0.0.0:8086":
+    errors.append("frontline-config: FRONTLINE_HEALTH_LISTEN must be 0.0.0.0:8086 (the probes' port)")
 kinds = {}
 for d in docs:
     kind, name = d["kind"], d["metadata"]["name"]
@@ -64,10 +70,14 @@ for d in docs:
             errors.append(f"{where}: container {c['name']} needs readOnlyRootFilesystem, no privilege escalation, drop ALL")
         if c.get("command") != [f"/usr/local/bin/{name}"]:
             errors.append(f"{where}: command must run /usr/local/bin/{name}")
+        # Probes ask the plaintext health-only port (the gRPC port may speak TLS).
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             g = c.get(probe, {}).get("grpc")
-            if g != {"port": port, "service": svc}:
-                errors.append(f"{where}: {probe} must be grpc on {port} for {svc}, is {g}")
+            if g != {"port": 8086, "service": svc}:
+                errors.append(f"{where}: {probe} must be grpc on the health port 8086 for {svc}, is {g}")
+        ports = {p["containerPort"] for p in c.get("ports", [])}
+        if not {port, 8086} <= ports:
+            errors.append(f"{where}: container must expose gRPC {port} and health 8086, has {sorted(ports)}")
         if not any(p.get("name") == "metrics" for p in c.get("ports", [])):
             errors.append(f"{where}: no `metrics` port")
         for e in c.get("env", []):
@@ -156,13 +166,18 @@ else
     echo "skip helm template of deploy/nats/values.yaml: the NATS chart is not available offline (set NATS_CHART=<chart dir or .tgz>)"
 fi
 
-# Grafana dashboards: valid JSON, every panel querying Prometheus.
+# Grafana dashboards: valid JSON, every panel querying Prometheus (`expr`) or
+# PostgreSQL (`rawSql`; tests/tests/grafana.rs runs those against the schema).
 for dash in deploy/grafana/*.json; do
     if python3 - "$dash" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 panels = d["panels"]
-assert panels and all(p["targets"] and all(t["expr"] for t in p["targets"]) for p in panels)
+def query(p, t):
+    kind = (t.get("datasource") or p.get("datasource") or {}).get("type", "")
+    return t.get("rawSql") if "postgres" in kind else t.get("expr")
+bad = [p.get("title") for p in panels if not p.get("targets") or not all(query(p, t) for t in p["targets"])]
+assert panels and not bad, f"panels without a query: {bad}"
 print(f"ok   {sys.argv[1]}: {len(panels)} panels")
 PY
     then :; else echo "FAIL $dash" >&2; failed=1; fi
