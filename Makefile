@@ -8,7 +8,7 @@ SUB ?= dev-agent
 FRONTLINE_JWT_SECRET ?= dev-secret-change-me
 export FRONTLINE_JWT_SECRET
 
-.PHONY: tools contract-tools test lint contract build release image-check bench token run rebuild deploy-check
+.PHONY: tools contract-tools test lint contract build release image-check bench token run readme-session rebuild deploy-check
 
 ## tools: install the pinned nats-server into .tools/bin and PostgreSQL into .tools/postgres, check for cargo
 tools:
@@ -59,9 +59,14 @@ TENANT ?= dev
 token:
 	@cargo run -q --locked -p frontline-cli -- token --role $(ROLE) --subject $(SUB) --tenant '$(TENANT)'
 
-## run: local stack (nats-server, PostgreSQL, intake, conversation, routing, analytics); Ctrl-C stops it
-run: tools build
+## run: local stack (nats-server, PostgreSQL, intake, conversation, routing, analytics); waits
+## until every service is SERVING, prints tokens and a session to paste; Ctrl-C stops it
+run: tools contract-tools release
 	scripts/run-local.sh
+
+## readme-session: run every `sh` example of README.md, as written, against a fresh `make run` stack
+readme-session: tools contract-tools release
+	scripts/readme-session.sh
 
 ## rebuild: rebuild analytics' read models from the log (ANALYTICS=http://host:port, default `make run`'s)
 ANALYTICS ?= http://127.0.0.1:50054

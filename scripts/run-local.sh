@@ -85,12 +85,30 @@ PIDS+=($!)
 FRONTLINE_LISTEN=0.0.0.0:50054 FRONTLINE_METRICS_LISTEN=127.0.0.1:9104 "$BIN/frontline-analytics" &
 PIDS+=($!)
 
+# Ready means every service answers gRPC health SERVING (they wait for NATS and
+# PostgreSQL and run their migrations first); a service that exits stops the stack.
+GRPCURL="$ROOT/.tools/bin/grpcurl"
+[[ -x "$GRPCURL" ]] || { echo "error: $GRPCURL missing; run \`make contract-tools\`" >&2; exit 1; }
+for port in 50051 50052 50053 50054; do
+    for attempt in $(seq 300); do
+        for pid in "${PIDS[@]}"; do
+            kill -0 "$pid" 2>/dev/null || { echo "error: a process exited while starting (see its log above)" >&2; exit 1; }
+        done
+        "$GRPCURL" -plaintext -max-time 2 "127.0.0.1:$port" grpc.health.v1.Health/Check 2>/dev/null \
+            | grep -q SERVING && break
+        [[ $attempt -eq 300 ]] && { echo "error: nothing SERVING on :$port after 60 s" >&2; exit 1; }
+        sleep 0.2
+    done
+done
+
 TENANT="${FRONTLINE_DEV_TENANT:-dev}"
 AGENT_TOKEN="$("$BIN/frontline" token --role agent --subject dev-agent --tenant "$TENANT")"
 SHOP_TOKEN="$("$BIN/frontline" token --role customer_system --subject dev-shop --tenant "$TENANT")"
 ADMIN_TOKEN="$("$BIN/frontline" token --role admin --subject dev-admin --tenant "$TENANT")"
 
 cat <<INFO
+
+ready: every service answers health SERVING
 
 intake         grpc 127.0.0.1:50051  metrics http://127.0.0.1:9101/metrics
 conversation   grpc 127.0.0.1:50052  metrics http://127.0.0.1:9102/metrics
@@ -111,6 +129,15 @@ grpcurl -plaintext -import-path proto -proto frontline/v1/intake.proto \\
   -H "authorization: Bearer $SHOP_TOKEN" \\
   -d '{"idempotency_key":"demo-1","channel":"CHANNEL_EMAIL","customer":{"email":"ann@example.com"},"subject":"Printer jams","body":"It jams on page 2.","product_area":"printers"}' \\
   127.0.0.1:50051 frontline.v1.IntakeService/SubmitTicket
+
+the same with the CLI (docs/cli.md):
+export PATH="$BIN:\$PATH"
+FRONTLINE_TOKEN=$SHOP_TOKEN frontline submit --email ann@example.com --channel email \\
+  --subject "Printer jams" --body "It jams on page 2." --product-area printers
+export FRONTLINE_TOKEN=$AGENT_TOKEN
+frontline queue
+frontline show <ticket id>      # its timeline; \`frontline watch <ticket id>\` follows it live
+FRONTLINE_TOKEN=$ADMIN_TOKEN frontline top
 
 Ctrl-C stops everything.
 INFO
