@@ -220,10 +220,11 @@ impl NatsConfig {
             .map(str::trim)
             .filter(|url| !url.is_empty())
             .map(|url| {
-                url.parse().map_err(|e: std::io::Error| NatsConfigError::Url {
-                    url: url.to_string(),
-                    reason: e.to_string(),
-                })
+                url.parse()
+                    .map_err(|e: std::io::Error| NatsConfigError::Url {
+                        url: url.to_string(),
+                        reason: e.to_string(),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if servers.is_empty() {
@@ -708,10 +709,7 @@ mod tests {
 
     #[test]
     fn nats_url_takes_a_comma_separated_seed_list() {
-        let config = parse(&[
-            "--nats-url",
-            "nats://n1:4222, nats://n2:4222,tls://n3:4223",
-        ]);
+        let config = parse(&["--nats-url", "nats://n1:4222, nats://n2:4222,tls://n3:4223"]);
         let servers = config.nats.servers().unwrap();
         let hosts: Vec<_> = servers
             .iter()

@@ -55,13 +55,7 @@ impl FollowFeedback {
             json: self.json,
             limit: self.limit,
         };
-        run(
-            &self.nats,
-            config,
-            &follow,
-            &mut std::io::stdout().lock(),
-        )
-        .await
+        run(&self.nats, config, &follow, &mut std::io::stdout().lock()).await
     }
 }
 
