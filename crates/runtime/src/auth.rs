@@ -198,6 +198,8 @@ struct Rules {
 #[derive(Clone)]
 pub struct Authenticator {
     rules: Arc<Rules>,
+    /// The per-caller cap on calls in flight, when set.
+    in_flight: Option<Arc<crate::in_flight::InFlightLimit>>,
 }
 
 impl fmt::Debug for Authenticator {
@@ -239,6 +241,7 @@ impl Authenticator {
                 audience: None,
                 max_lifetime_secs: crate::config::DEFAULT_TOKEN_MAX_LIFETIME_SECS,
             }),
+            in_flight: None,
         }
     }
 
@@ -288,7 +291,15 @@ impl Authenticator {
                 audience,
                 max_lifetime_secs: config.max_lifetime_secs,
             }),
+            in_flight: None,
         })
+    }
+
+    /// Caps each caller at `max` calls in flight (0: no cap); a call over it is
+    /// refused with `RESOURCE_EXHAUSTED` before its body is read.
+    pub fn with_in_flight_limit(mut self, max: usize) -> Self {
+        self.in_flight = (max > 0).then(|| crate::in_flight::InFlightLimit::new(max));
+        self
     }
 
     /// The caller a `Bearer` authorization value names, or `UNAUTHENTICATED`.
@@ -433,6 +444,11 @@ impl tonic::service::Interceptor for Authenticator {
             None => None,
         };
         let caller = self.verify(header)?;
+        if let Some(limit) = &self.in_flight {
+            // Held by `crate::handle` until the handler answers.
+            let slot = limit.enter(&caller)?;
+            request.extensions_mut().insert(Arc::new(slot));
+        }
         request.extensions_mut().insert(caller);
         Ok(request)
     }

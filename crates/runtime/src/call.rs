@@ -53,7 +53,7 @@ impl<T> Call<T> {
 
 /// Runs `handler` for `request` once the caller is authenticated and may do `action`.
 pub async fn handle<T, R, F, Fut>(
-    request: Request<T>,
+    mut request: Request<T>,
     action: Action,
     handler: F,
 ) -> Result<Response<R>, Status>
@@ -65,6 +65,10 @@ where
     // called directly) there is none and recording does nothing.
     let span = tracing::Span::current();
     span.record("action", tracing::field::display(action));
+    // The caller's in-flight slot, taken by the authenticator, lasts the call.
+    let _slot = request
+        .extensions_mut()
+        .remove::<std::sync::Arc<crate::in_flight::InFlight>>();
     let result = async {
         let caller = auth::caller(&request)?;
         span.record("actor", caller.actor.id.as_str());
@@ -107,5 +111,56 @@ fn tenant_of(caller: &Caller, requested: Option<&str>) -> String {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(","),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use frontline_domain::{Actor, Role, TenantId};
+    use tonic::{Code, service::Interceptor as _};
+
+    use super::*;
+    use crate::auth::Authenticator;
+
+    /// The authenticator takes a caller's slot before the body is read, and
+    /// `handle` keeps it until the handler has answered.
+    #[tokio::test]
+    async fn a_call_holds_its_in_flight_slot_until_it_answers() {
+        let mut auth = Authenticator::hs256("secret").with_in_flight_limit(1);
+        let tenant = TenantId::parse("tenant", "acme").unwrap();
+        let ana = Caller::new(
+            Actor::new("ana", Role::Agent),
+            TenantScope::Named([tenant].into()),
+        )
+        .unwrap();
+        let token = auth::mint("secret", &ana, Duration::from_secs(60)).unwrap();
+        let request = || {
+            let mut r = Request::new(());
+            r.metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+            r
+        };
+
+        let first = auth.call(request()).unwrap();
+        let refused = auth.call(request()).unwrap_err();
+        assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+
+        let (answer, answered) = tokio::sync::oneshot::channel::<()>();
+        let call = tokio::spawn(handle(first, Action::Reply, |_call| async move {
+            let _ = answered.await;
+            Ok::<_, ApiError>(())
+        }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let still = auth.call(request()).unwrap_err();
+        assert_eq!(still.code(), Code::ResourceExhausted, "{still:?}");
+
+        answer.send(()).unwrap();
+        call.await.unwrap().unwrap();
+        assert!(
+            auth.call(request()).is_ok(),
+            "the slot is free once answered"
+        );
     }
 }

@@ -43,6 +43,12 @@ pub struct CommonConfig {
     #[arg(long, env = "FRONTLINE_HEALTH_LISTEN", default_value = "")]
     pub health_listen: String,
 
+    /// Most calls one caller (a token's subject, role and tenants) may have in
+    /// flight at this service; more are refused with RESOURCE_EXHAUSTED at once.
+    /// 0: no cap.
+    #[arg(long, env = "FRONTLINE_CALLER_MAX_IN_FLIGHT", default_value_t = crate::in_flight::DEFAULT_MAX_IN_FLIGHT)]
+    pub caller_max_in_flight: usize,
+
     /// Log format: `json` (one object per line) or `text`.
     #[arg(long, env = "FRONTLINE_LOG_FORMAT", default_value = "json")]
     pub log_format: crate::telemetry::LogFormat,

@@ -9,6 +9,7 @@
 //! - [`telemetry`]: structured logs, OpenTelemetry traces and Prometheus metrics.
 //! - `call_span`: one span per gRPC call (a tower layer on every server).
 //! - [`auth`]: bearer JWTs → [`frontline_domain::Actor`].
+//! - [`in_flight`]: the per-caller cap on calls in flight (`RESOURCE_EXHAUSTED`).
 //! - [`context`]: per-request metadata (correlation, causation, traceparent).
 //! - [`server`]: gRPC serving with health, reflection and graceful drain.
 //! - [`tls`]: gRPC server TLS and mutual TLS, and the checks of every TLS file.
@@ -19,6 +20,7 @@ mod call_span;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod in_flight;
 pub mod outbox;
 pub mod server;
 pub mod service;

@@ -291,7 +291,8 @@ impl ServiceBuilder {
         let ctx = Context {
             log,
             auth: Authenticator::from_config(&config.tokens)
-                .map_err(|e| StartError::Config(e.to_string()))?,
+                .map_err(|e| StartError::Config(e.to_string()))?
+                .with_in_flight_limit(config.caller_max_in_flight),
             db,
             options: config.command_options(),
             config: config.clone(),
