@@ -94,17 +94,23 @@ pub fn report(err: &anyhow::Error) -> u8 {
     OTHER
 }
 
-/// True when `err` is stdout closing early (`frontline show ... | head`).
+/// True when `err` is stdout closing early (`frontline show ... | head`) — not
+/// any broken pipe: a TLS handshake the server refused can end as one.
 pub fn broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    err.chain().any(|c| c.is::<crate::output::StdoutClosed>())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_stdout_closing_is_a_quiet_exit() {
+        let network = anyhow::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(!broken_pipe(&network.context("connect to intake")));
+        let stdout = crate::output::stdout_error(std::io::ErrorKind::BrokenPipe.into());
+        assert!(broken_pipe(&stdout));
+    }
 
     #[test]
     fn exit_codes_are_ten_plus_the_grpc_code() {

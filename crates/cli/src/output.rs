@@ -48,9 +48,32 @@ pub fn message_line<M: prost::Message + prost::Name>(message: &M) -> anyhow::Res
 /// Prints one line to stdout (an error when stdout is gone).
 pub fn line(text: impl std::fmt::Display) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{text}")?;
-    out.flush()?;
+    writeln!(out, "{text}").map_err(stdout_error)?;
+    out.flush().map_err(stdout_error)?;
     Ok(())
+}
+
+/// Stdout was closed by its reader (`frontline show … | head`): not a failure.
+/// Its own type, because a network connection broken mid-handshake is a broken
+/// pipe too — and that one is a failure.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stdout was closed")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// A failed write to stdout: [`StdoutClosed`] when its reader went away.
+pub fn stdout_error(error: std::io::Error) -> anyhow::Error {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        StdoutClosed.into()
+    } else {
+        error.into()
+    }
 }
 
 /// A timestamp as `2025-06-01 12:00:03Z` (UTC); `-` when unset.

@@ -110,8 +110,9 @@ pub async fn run(
                 out,
                 "{}",
                 line(f, at, &delivery.envelope.aggregate_id, follow.json)
-            )?;
-            out.flush()?;
+            )
+            .map_err(crate::output::stdout_error)?;
+            out.flush().map_err(crate::output::stdout_error)?;
             printed += 1;
         }
         delivery.ack().await?;
