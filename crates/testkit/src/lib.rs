@@ -5,7 +5,8 @@
 //! fresh temporary store directory, and returns once the server reports that
 //! JetStream is ready. Dropping the [`NatsServer`] kills the process and removes
 //! the store. [`NatsServer::kill`] and [`NatsServer::restart`] support fault tests
-//! (crash the server, bring it back on the same port with the same store).
+//! (crash the server, bring it back on the same port with the same store);
+//! [`NatsServer::pause`] and [`NatsServer::resume`] freeze and thaw it.
 //!
 //! Everything here is synchronous `std` code, so it can be used from plain `#[test]`s
 //! as well as from async tests (call it before entering the runtime, or from
@@ -17,7 +18,7 @@
 #![warn(missing_docs)]
 
 mod process;
-pub use process::{ServiceProcess, free_port, http_get, service_env};
+pub use process::{ServiceProcess, free_port, http_get, service_env, signal};
 
 mod postgres;
 pub use postgres::{
@@ -283,6 +284,34 @@ impl NatsServer {
                 .map_err(|e| Error::io("waiting for nats-server to exit", e))?;
         }
         Ok(())
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Freezes the server with SIGSTOP (as a stalled host or a long GC pause
+    /// would): connections stay open but nothing is answered until
+    /// [`NatsServer::resume`]. Does nothing if it is not running.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the signal could not be sent.
+    pub fn pause(&self) -> Result<(), Error> {
+        self.pid()
+            .map_or(Ok(()), |pid| process::signal(pid, "STOP"))
+    }
+
+    /// Lets a server frozen by [`NatsServer::pause`] run again (SIGCONT). Does
+    /// nothing if it is not running.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the signal could not be sent.
+    pub fn resume(&self) -> Result<(), Error> {
+        self.pid()
+            .map_or(Ok(()), |pid| process::signal(pid, "CONT"))
     }
 
     /// Starts the server again on the same port with the same store directory and

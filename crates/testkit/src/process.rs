@@ -65,6 +65,27 @@ pub fn http_get(port: u16, path: &str) -> Result<String, Error> {
     Ok(response)
 }
 
+/// Sends signal `name` (`"STOP"`, `"CONT"`, `"KILL"`, …) to process `pid` with
+/// `kill(1)`, for fault tests.
+///
+/// # Errors
+///
+/// [`Error::Io`] if `kill` could not run or refused (no such process).
+pub fn signal(pid: u32, name: &str) -> Result<(), Error> {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), pid.to_string()])
+        .status()
+        .map_err(|e| Error::io(format!("sending SIG{name} to {pid}"), e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::io(
+            format!("sending SIG{name} to {pid}"),
+            std::io::Error::other(format!("kill exited with {status}")),
+        ))
+    }
+}
+
 /// A service binary running as a child process; killed on drop if still running.
 #[derive(Debug)]
 pub struct ServiceProcess {
