@@ -93,6 +93,11 @@ pub struct Cluster {
     pub routing_addr: SocketAddr,
     /// Analytics' address, once [`Cluster::start_analytics`] started it.
     pub analytics_addr: Option<SocketAddr>,
+    /// `NATS_URL` of the services: [`Cluster::nats`]'s URL, or the seed list of
+    /// [`Cluster::bare_on_nats`].
+    nats_url: String,
+    /// Stream replicas the services (and [`Cluster::log`]) create.
+    replicas: usize,
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
 }
@@ -114,11 +119,30 @@ impl Cluster {
     /// the ones wanted with [`Cluster::serve`] or [`Cluster::start_analytics`]).
     pub async fn bare() -> anyhow::Result<Cluster> {
         let nats = tokio::task::spawn_blocking(NatsServer::start).await??;
+        let url = nats.url();
+        Cluster::bare_with(nats, url, 1).await
+    }
+
+    /// [`Cluster::bare`] against other NATS servers: `urls` (a comma-separated seed
+    /// list, say a [`frontline_testkit::NatsCluster`]'s) with streams of `replicas`
+    /// replicas. [`Cluster::nats`] is then an idle standalone server nobody uses.
+    pub async fn bare_on_nats(urls: &str, replicas: usize) -> anyhow::Result<Cluster> {
+        let idle = tokio::task::spawn_blocking(NatsServer::start).await??;
+        Cluster::bare_with(idle, urls.to_string(), replicas).await
+    }
+
+    async fn bare_with(
+        nats: NatsServer,
+        nats_url: String,
+        replicas: usize,
+    ) -> anyhow::Result<Cluster> {
         let database = frontline_testkit::test_database().await?;
-        let log = open_log(&nats.url()).await?;
+        let log = open_log_with(&nats_url, replicas).await?;
         let (stop, _) = watch::channel(false);
         Ok(Cluster {
             nats,
+            nats_url,
+            replicas,
             database,
             log,
             intake_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -134,7 +158,9 @@ impl Cluster {
     pub fn config(&self) -> anyhow::Result<CommonConfig> {
         Ok(CommonConfig::from_args([
             "--nats-url",
-            &self.nats.url(),
+            &self.nats_url,
+            "--replicas",
+            &self.replicas.to_string(),
             "--jwt-secret",
             SECRET,
             "--kek",
@@ -466,12 +492,19 @@ impl Drop for Cluster {
     }
 }
 
-async fn open_log(url: &str) -> anyhow::Result<EventLog> {
+/// The event log at `urls` (one URL or a comma-separated seed list), creating its
+/// streams with `replicas` replicas if they do not exist yet.
+pub async fn open_log_with(urls: &str, replicas: usize) -> anyhow::Result<EventLog> {
+    let servers = urls
+        .split(',')
+        .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()?;
     let client = async_nats::ConnectOptions::new()
         .request_timeout(Some(Duration::from_secs(2)))
-        .connect(url)
+        .connect(servers)
         .await?;
     let config = LogConfig {
+        replicas,
         timeout: Duration::from_secs(2),
         kek: Some(frontline_privacy::Kek::from_base64(
             frontline_testkit::TEST_KEK,

@@ -20,6 +20,9 @@
 mod process;
 pub use process::{ServiceProcess, free_port, http_get, service_env, signal};
 
+mod cluster;
+pub use cluster::{CLUSTER_READY_TIMEOUT, NatsCluster};
+
 mod postgres;
 pub use postgres::{
     DATABASE_URL_ENV, POSTGRES_BIN_DIR_ENV, POSTGRES_READY_TIMEOUT, PostgresError, PostgresServer,
@@ -178,6 +181,8 @@ pub struct NatsServer {
     dir: TempDir,
     /// Arguments added to every launch (TLS, authorization).
     extra_args: Vec<OsString>,
+    /// Whether `-sd <dir>` is passed (not when a configuration file names it).
+    store_flag: bool,
 }
 
 impl NatsServer {
@@ -210,11 +215,22 @@ impl NatsServer {
     pub fn start_with_args(
         args: impl IntoIterator<Item = impl Into<OsString>>,
     ) -> Result<NatsServer, Error> {
-        let binary = nats_server_binary()?;
         let dir = tempfile::Builder::new()
             .prefix("frontline-nats-")
             .tempdir()
             .map_err(|e| Error::io("creating temporary store directory", e))?;
+        Self::start_in(dir, args, true)
+    }
+
+    /// [`NatsServer::start_with_args`] storing into `dir` (which may already hold
+    /// files, say a configuration file naming it as `store_dir`: then give
+    /// `store_flag` false, as `nats-server` refuses `-sd` on top of it).
+    pub(crate) fn start_in(
+        dir: TempDir,
+        args: impl IntoIterator<Item = impl Into<OsString>>,
+        store_flag: bool,
+    ) -> Result<NatsServer, Error> {
+        let binary = nats_server_binary()?;
         let mut server = NatsServer {
             child: None,
             binary,
@@ -222,6 +238,7 @@ impl NatsServer {
             monitor_port: 0,
             dir,
             extra_args: args.into_iter().map(Into::into).collect(),
+            store_flag,
         };
         let mut attempts = 0;
         loop {
@@ -380,8 +397,12 @@ impl NatsServer {
             .arg("-m")
             .arg(self.monitor_port.to_string())
             .arg("-js")
-            .arg("-sd")
-            .arg(self.dir.path())
+            .args(
+                self.store_flag
+                    .then(|| [OsString::from("-sd"), self.dir.path().into()])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
