@@ -50,9 +50,18 @@ image-check: release
 	.tools/bin/hadolint Dockerfile
 	@echo "Dockerfile: hadolint clean; release binaries built"
 
-## bench: end-to-end benchmark against a local nats-server
-bench: tools
-	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" POSTGRES_BIN_DIR="$(CURDIR)/.tools/postgres/bin" cargo run --release --locked -p frontline-e2e --bin frontline-bench
+## bench: every target row against a ceiling measured in the same run, one table, and
+## target/bench/latest.json (docs/performance.md); QUICK=1: small sizes, a few minutes
+bench: tools release
+	$(if $(QUICK),BENCH_QUICK="$(QUICK)") NATS_SERVER_BIN="$(NATS_SERVER_BIN)" POSTGRES_BIN_DIR="$(CURDIR)/.tools/postgres/bin" cargo run --release --locked -p frontline-e2e --bin frontline-bench
+
+## soak: the fault suite (tests/tests/faults.rs) at soak size, release build, figures printed
+FAULT_OPS ?= 10000
+FAULT_GARBAGE ?= 500
+soak: tools
+	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" POSTGRES_BIN_DIR="$(CURDIR)/.tools/postgres/bin" \
+		FAULT_OPS=$(FAULT_OPS) FAULT_GARBAGE=$(FAULT_GARBAGE) \
+		cargo test --locked -p frontline-e2e --test faults --release -- --nocapture
 
 ## token: mint a dev JWT, e.g. `make token ROLE=customer_system SUB=dev-shop TENANT=dev`
 TENANT ?= dev

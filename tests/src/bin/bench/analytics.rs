@@ -268,10 +268,15 @@ async fn list_latency(cluster: &Cluster, rounds: usize) -> anyhow::Result<Spread
     Ok(spread(samples))
 }
 
-/// Every analytics row: `events` events re-projected, then lag at `rate` events/s
-/// for `secs` seconds, then searches.
-pub async fn measure(events: u64, rate: f64, secs: u64) -> anyhow::Result<Results> {
-    let mut cluster = Cluster::bare().await?;
+/// Every analytics row: `raw_rows` rows inserted raw, `events` events
+/// re-projected, then lag at `rate` events/s for `secs` seconds, then searches.
+pub async fn measure(
+    raw_rows: usize,
+    events: u64,
+    rate: f64,
+    secs: u64,
+) -> anyhow::Result<Results> {
+    let mut cluster = crate::setup::bare().await?;
     let db = sqlx::PgPool::connect(&cluster.database.url).await?;
     frontline_runtime::service::migrate(
         &db,
@@ -282,7 +287,7 @@ pub async fn measure(events: u64, rate: f64, secs: u64) -> anyhow::Result<Result
     )
     .await?;
     eprintln!("raw PostgreSQL batched inserts…");
-    let raw_insert = raw_insert_rate(&db, 200_000).await?;
+    let raw_insert = raw_insert_rate(&db, raw_rows).await?;
 
     let tickets = events / EVENTS_PER_TICKET;
     eprintln!("filling the log with {tickets} tickets × {EVENTS_PER_TICKET} events…");

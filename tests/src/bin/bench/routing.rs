@@ -21,7 +21,6 @@ pub struct Spread {
     pub p50: Duration,
     pub p99: Duration,
     pub max: Duration,
-    pub count: usize,
 }
 
 /// The percentiles of `samples`.
@@ -37,7 +36,6 @@ pub fn spread(mut samples: Vec<Duration>) -> Spread {
         p50: at(0.50),
         p99: at(0.99),
         max: samples.last().copied().unwrap_or_default(),
-        count: samples.len(),
     }
 }
 
@@ -45,13 +43,14 @@ pub fn spread(mut samples: Vec<Duration>) -> Spread {
 /// agents of ample capacity online, and measures from each submit's start to its
 /// `TicketAssigned` on the wire (a core subscription sees the message as the
 /// assigner's batch is published). With `BENCH_LOG` set, prints routing's consumer
-/// backlog every second while it waits.
+/// backlog every second while it waits. Also returns the submits' own latency
+/// (until intake answered), the part of the path before routing.
 pub async fn assigned_latency(
     cluster: &Cluster,
     rate: f64,
     ops: usize,
     agents: usize,
-) -> anyhow::Result<Spread> {
+) -> anyhow::Result<(Spread, Spread)> {
     let manager = caller("bench-manager", Role::Manager, &[frontline_e2e::TENANT]);
     let mut routing = cluster.routing_as(&manager, None).await?;
     for a in 0..agents {
@@ -101,11 +100,12 @@ pub async fn assigned_latency(
     };
     let intake = cluster.intake("bench-assign", Role::CustomerSystem).await?;
     let started: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let answered: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1.0)));
     let mut tasks = Vec::with_capacity(ops);
     for i in 0..ops {
         tick.tick().await;
-        let (mut intake, started) = (intake.clone(), started.clone());
+        let (mut intake, started, answered) = (intake.clone(), started.clone(), answered.clone());
         tasks.push(tokio::spawn(async move {
             let at = Instant::now();
             let request =
@@ -113,6 +113,9 @@ pub async fn assigned_latency(
             let id = intake.submit_ticket(request).await?.into_inner().ticket_id;
             if let Ok(mut map) = started.lock() {
                 map.insert(id, at);
+            }
+            if let Ok(mut all) = answered.lock() {
+                all.push(at.elapsed());
             }
             anyhow::Ok(())
         }));
@@ -163,7 +166,8 @@ pub async fn assigned_latency(
         "only {} of {ops} tickets were assigned within a minute",
         samples.len()
     );
-    Ok(spread(samples))
+    let answered = answered.lock().map(|a| a.clone()).unwrap_or_default();
+    Ok((spread(samples), spread(answered)))
 }
 
 /// Schedules `count` timers due at random moments within the next `window`, and

@@ -2,7 +2,8 @@
 //! key (every event's personal fields sealed with its customer's data key, each
 //! new customer's key created in the key bucket) and on one without (nothing
 //! sealed), side by side in one run, each on a fresh nats-server of its own (two
-//! event streams cannot share one server: each owns `frontline.>`).
+//! event streams cannot share one server: each owns `frontline.>`), both with the
+//! deployment's durability.
 
 use std::time::{Duration, Instant};
 
@@ -15,32 +16,34 @@ use crate::tickets::{open, run_all};
 
 /// Events per ticket in the load measurement.
 const EVENTS_PER_TICKET: usize = 20;
-/// Tickets loaded per log.
-const LOADED: usize = 200;
 
 /// Opens per second and cold-load latency, for one log.
 pub struct Cost {
     pub opens_per_sec: f64,
-    pub load_p50: Duration,
     pub load_p99: Duration,
 }
 
-/// The cost on a sealing log and on a clear one.
-pub async fn measure(concurrency: usize, ops: usize) -> anyhow::Result<(Cost, Cost)> {
+/// The cost on a sealing log and on a clear one (`loaded` tickets of
+/// [`EVENTS_PER_TICKET`] events cold-loaded on each).
+pub async fn measure(
+    concurrency: usize,
+    ops: usize,
+    loaded: usize,
+) -> anyhow::Result<(Cost, Cost)> {
     eprintln!("sealing cost: opening tickets (a new customer each) on a sealing and a clear log…");
     let kek = frontline_privacy::Kek::from_base64(frontline_testkit::TEST_KEK)?;
     let (sealed_server, sealed) = log(Some(kek)).await?;
-    let sealed_cost = cost(&sealed, concurrency, ops).await?;
+    let sealed_cost = cost(&sealed, concurrency, ops, loaded).await?;
     drop((sealed, sealed_server));
     let (clear_server, clear) = log(None).await?;
-    let clear_cost = cost(&clear, concurrency, ops).await?;
+    let clear_cost = cost(&clear, concurrency, ops, loaded).await?;
     drop((clear, clear_server));
     Ok((sealed_cost, clear_cost))
 }
 
 /// A fresh nats-server and a log on it, sealing with `kek` if given.
 async fn log(kek: Option<frontline_privacy::Kek>) -> anyhow::Result<(NatsServer, EventLog)> {
-    let server = tokio::task::spawn_blocking(NatsServer::start).await??;
+    let server = crate::setup::nats().await?;
     let client = async_nats::connect(server.url()).await?;
     let log = EventLog::open(
         client,
@@ -53,12 +56,17 @@ async fn log(kek: Option<frontline_privacy::Kek>) -> anyhow::Result<(NatsServer,
     Ok((server, log))
 }
 
-async fn cost(log: &EventLog, concurrency: usize, ops: usize) -> anyhow::Result<Cost> {
+async fn cost(
+    log: &EventLog,
+    concurrency: usize,
+    ops: usize,
+    loaded: usize,
+) -> anyhow::Result<Cost> {
     let ids: Vec<Uuid> = (0..ops).map(|_| Uuid::new_v4()).collect();
     let start = Instant::now();
     run_all(log, &ids, concurrency, |_| open(&Uuid::new_v4())).await?;
     let opens_per_sec = ops as f64 / start.elapsed().as_secs_f64();
-    let loaded = &ids[..LOADED.min(ids.len())];
+    let loaded = &ids[..loaded.min(ids.len())];
     for n in 1..EVENTS_PER_TICKET {
         run_all(log, loaded, concurrency, |_| TicketCommand::AddNote {
             body: format!("note {n}: the customer says the router reboots hourly"),
@@ -82,7 +90,6 @@ async fn cost(log: &EventLog, concurrency: usize, ops: usize) -> anyhow::Result<
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
     Ok(Cost {
         opens_per_sec,
-        load_p50: at(0.5),
         load_p99: at(0.99),
     })
 }
