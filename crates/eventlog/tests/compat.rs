@@ -290,6 +290,10 @@ async fn a_stream_from_before_tenants_is_refused_unless_empty() {
     })
     .await
     .unwrap();
+    // Another ticket: a stream deleted and created again under the same name can
+    // still answer the deleted one's last sequence for a subject for a moment
+    // (seen once under load: "wrong last sequence: 1").
+    let id = Uuid::new_v4();
     publish_raw(
         &client,
         &subject::<Ticket>(&id),
