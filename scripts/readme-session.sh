@@ -47,8 +47,9 @@ for line in lines:
         previous = line.strip()
 print("\n".join(out))
 PY
-blocks=$(grep -c '^```sh' "$README")
+blocks=$(grep -cE '^```sh[[:space:]]*$' "$README" || true)
 skipped=$(grep -c '^<!-- not run' "$README" || true)
+[[ $blocks -gt 0 ]] || { echo "error: no \`\`\`sh blocks in $README" >&2; exit 1; }
 echo "README session: $blocks sh blocks, $skipped marked not run"
 
 echo "starting the local stack (scripts/run-local.sh; log $WORK/stack.log)..."

@@ -95,7 +95,7 @@ for port in 50051 50052 50053 50054; do
             kill -0 "$pid" 2>/dev/null || { echo "error: a process exited while starting (see its log above)" >&2; exit 1; }
         done
         "$GRPCURL" -plaintext -max-time 2 "127.0.0.1:$port" grpc.health.v1.Health/Check 2>/dev/null \
-            | grep -q SERVING && break
+            | grep -q '"SERVING"' && break
         [[ $attempt -eq 300 ]] && { echo "error: nothing SERVING on :$port after 60 s" >&2; exit 1; }
         sleep 0.2
     done

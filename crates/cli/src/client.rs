@@ -187,9 +187,11 @@ impl Global {
             .connect_timeout(Duration::from_secs(10))
             .tcp_nodelay(true);
         if let Some(tls) = self.tls(name, address)? {
+            // A file tonic cannot use is the user's to fix, not UNAVAILABLE (which
+            // scripts retry).
             endpoint = endpoint
                 .tls_config(tls)
-                .with_context(|| format!("TLS for {name} at {address}"))?;
+                .map_err(|e| Usage(format!("TLS for {name} at {address}: {e}")))?;
         }
         let channel = endpoint
             .connect()

@@ -239,7 +239,32 @@ impl NatsConfig {
                 reason: "no server address".into(),
             });
         }
+        // The client speaks plain websockets whatever TLS settings say: with TLS
+        // asked for, a `ws://` address would send credentials and events in clear.
+        if self.tls_asked()
+            && let Some(ws) = self.url.split(',').map(str::trim).find(|u| {
+                u.get(..5)
+                    .is_some_and(|scheme| scheme.eq_ignore_ascii_case("ws://"))
+            })
+        {
+            return Err(NatsConfigError::Url {
+                url: ws.to_string(),
+                reason: "TLS is asked for (a tls:// address, NATS_CA_FILE or a client \
+                         certificate) but ws:// is plaintext: use wss://"
+                    .into(),
+            });
+        }
         Ok(servers)
+    }
+
+    /// Whether TLS is asked for: a `tls://` address, a CA or a client certificate.
+    fn tls_asked(&self) -> bool {
+        self.url.split(',').any(|u| {
+            u.trim()
+                .get(..6)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("tls://"))
+        }) || crate::tls::non_empty(&self.ca_file).is_some()
+            || crate::tls::non_empty(&self.cert_file).is_some()
     }
 
     /// Connects once, without retrying (tools: a failure is reported).
@@ -254,7 +279,7 @@ impl NatsConfig {
         use crate::tls::{non_empty, pair};
         self.check()?;
         let mut options = async_nats::ConnectOptions::new();
-        let mut tls = self.url.split(',').any(|u| u.trim().starts_with("tls://"));
+        let mut tls = self.tls_asked();
         if let Some(ca) = non_empty(&self.ca_file) {
             options = options.add_root_certificates(ca.to_path_buf());
             tls = true;
@@ -736,6 +761,27 @@ mod tests {
             .to_string();
         assert!(message.contains("nats://n2:port"), "{message}");
         assert!(parse(&["--nats-url", " , "]).nats.check().is_err());
+    }
+
+    #[test]
+    fn plaintext_websockets_are_refused_when_tls_is_asked_for() {
+        let message = parse(&["--nats-url", "ws://n1:8080", "--nats-ca-file", "/ca.pem"])
+            .nats
+            .servers()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("ws://n1:8080") && message.contains("wss://"),
+            "{message}"
+        );
+        let mixed = parse(&["--nats-url", "tls://n1:4222,WS://n2:8080"]);
+        assert!(mixed.nats.servers().is_err());
+        assert!(
+            parse(&["--nats-url", "ws://n1:8080"])
+                .nats
+                .servers()
+                .is_ok()
+        );
     }
 
     #[tokio::test]

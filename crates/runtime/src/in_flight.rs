@@ -6,6 +6,8 @@
 //!
 //! The authenticator takes the slot (it knows the caller first) and puts it in the
 //! request's extensions; [`crate::handle`] holds it until the handler has answered.
+//! A streaming call (`WatchTicket`, `WatchQueue`) holds it only while the stream
+//! is set up, not while it runs: long-lived watches are not counted here.
 
 use std::{
     collections::HashMap,

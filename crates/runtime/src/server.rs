@@ -23,6 +23,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> Result<(), tonic::transport::Error> {
+    // First, so a TLS setting tonic refuses stops the start before anything serves.
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        // Handshakes run on the accepted (already TCP_NODELAY) streams.
+        builder = builder.tls_config(tls)?;
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in names.iter().copied().chain([""]) {
         health
@@ -68,11 +74,6 @@ pub async fn serve(
         }
         let _ = drain_tx.send(());
     };
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = tls {
-        // Handshakes run on the accepted (already TCP_NODELAY) streams.
-        builder = builder.tls_config(tls)?;
-    }
     // The span is outermost, so it sees the status as the caller will.
     let server = builder
         .layer(crate::call_span::CallSpanLayer::new(service))

@@ -95,6 +95,12 @@ impl Submit {
             facts: self.facts,
             continue_ticket_id: self.continue_ticket_id.unwrap_or_default(),
         };
+        if generated {
+            // Before the call: after a failure (UNAVAILABLE says "retry"), the
+            // same key repeats the submit without opening a second ticket. stdout
+            // is the answer alone.
+            eprintln!("idempotency key: {key}");
+        }
         let answer = self
             .global
             .intake()
@@ -103,10 +109,6 @@ impl Submit {
             .await?
             .into_inner();
         if self.global.json {
-            if generated {
-                // stdout is the answer alone; the key goes where people read.
-                eprintln!("idempotency key: {key}");
-            }
             return output::message(&answer);
         }
         let what = if answer.created {

@@ -67,6 +67,13 @@ fn write_private(path: &PathBuf, text: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
+    // `mode` applies only to a file it creates: an existing one is made private
+    // before the token goes in.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     file.write_all(text.as_bytes())?;
     file.sync_all()
 }

@@ -34,24 +34,33 @@ impl Top {
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
         loop {
-            let queue = routing
-                .list_queue(v1::ListQueueRequest { page_size: 500 })
-                .await
-                .map(|r| r.into_inner().tickets);
-            let agents = routing
-                .list_agents(v1::ListAgentsRequest::default())
-                .await
-                .map(|r| r.into_inner().agents);
-            let metrics = match analytics.as_mut() {
-                Some(a) => a
-                    .get_metrics(v1::GetMetricsRequest::default())
+            let fetch = async {
+                let queue = routing
+                    .list_queue(v1::ListQueueRequest { page_size: 500 })
                     .await
-                    .map(|r| r.into_inner().total.unwrap_or_default())
-                    .map_err(|s| format!("{}: {}", exit::name(s.code()), s.message())),
-                None => Err(format!(
-                    "analytics unreachable at {}",
-                    self.global.analytics
-                )),
+                    .map(|r| r.into_inner().tickets);
+                let agents = routing
+                    .list_agents(v1::ListAgentsRequest::default())
+                    .await
+                    .map(|r| r.into_inner().agents);
+                let metrics = match analytics.as_mut() {
+                    Some(a) => a
+                        .get_metrics(v1::GetMetricsRequest::default())
+                        .await
+                        .map(|r| r.into_inner().total.unwrap_or_default())
+                        .map_err(|s| format!("{}: {}", exit::name(s.code()), s.message())),
+                    None => Err(format!(
+                        "analytics unreachable at {}",
+                        self.global.analytics
+                    )),
+                };
+                (queue, agents, metrics)
+            };
+            // Ctrl-C ends the view even while a refresh waits on a service that
+            // stopped answering.
+            let (queue, agents, metrics) = tokio::select! {
+                _ = &mut ctrl_c => return Ok(()),
+                fetched = fetch => fetched,
             };
             if self.once {
                 let (queue, agents) = (queue?, agents?);
