@@ -55,13 +55,21 @@ image-check: release
 bench: tools release
 	$(if $(QUICK),BENCH_QUICK="$(QUICK)") NATS_SERVER_BIN="$(NATS_SERVER_BIN)" POSTGRES_BIN_DIR="$(CURDIR)/.tools/postgres/bin" cargo run --release --locked -p frontline-e2e --bin frontline-bench
 
-## soak: the fault suite (tests/tests/faults.rs) at soak size, release build, figures printed
+## soak: the fault suite (tests/tests/faults.rs), the gRPC fuzzer (tests/tests/fuzz.rs) and the
+## decoder/decide property tests (`prop_*`) at soak size, release build, figures printed
 FAULT_OPS ?= 10000
 FAULT_GARBAGE ?= 500
+# the decoder and decide property tests (`prop_*`): cases per property
+PROPTEST_CASES ?= 1000000
 soak: tools
 	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" POSTGRES_BIN_DIR="$(CURDIR)/.tools/postgres/bin" \
 		FAULT_OPS=$(FAULT_OPS) FAULT_GARBAGE=$(FAULT_GARBAGE) \
 		cargo test --locked -p frontline-e2e --test faults --release -- --nocapture
+	NATS_SERVER_BIN="$(NATS_SERVER_BIN)" POSTGRES_BIN_DIR="$(CURDIR)/.tools/postgres/bin" \
+		FUZZ_CASES=2000 \
+		cargo test --locked -p frontline-e2e --test fuzz --release -- --nocapture
+	PROPTEST_CASES=$(PROPTEST_CASES) cargo test --locked --release -p frontline-eventlog -p frontline-proto \
+		-p frontline-privacy -p frontline-runtime -p frontline-domain -- prop_
 
 ## token: mint a dev JWT, e.g. `make token ROLE=customer_system SUB=dev-shop TENANT=dev`
 TENANT ?= dev

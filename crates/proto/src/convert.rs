@@ -134,9 +134,12 @@ pub fn timestamp(millis: domain::UnixMillis) -> prost_types::Timestamp {
     }
 }
 
-/// A protobuf `Timestamp` as milliseconds since the epoch.
+/// A protobuf `Timestamp` as milliseconds since the epoch. Saturates: a stored or
+/// sent timestamp out of range (corrupt or hostile) never overflows.
 pub fn millis(ts: &prost_types::Timestamp) -> domain::UnixMillis {
-    ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
+    ts.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(ts.nanos) / 1_000_000)
 }
 
 /// The last second of year 9999, the latest moment a request may name.
