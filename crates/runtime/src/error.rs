@@ -92,20 +92,42 @@ impl ApiError {
     }
 }
 
+/// The longest message a status carries, in bytes. A message travels in an HTTP/2
+/// header (`grpc-message`), and one that quotes a caller's 30 KiB input would
+/// exceed the client's header limit: the caller would see a protocol error
+/// (INTERNAL) instead of the refusal (found by `make soak`'s fuzzer).
+pub const MAX_STATUS_MESSAGE_BYTES: usize = 1024;
+
+/// `message` cut at a character boundary to [`MAX_STATUS_MESSAGE_BYTES`].
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_STATUS_MESSAGE_BYTES {
+        let mut end = MAX_STATUS_MESSAGE_BYTES - 3;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("...");
+    }
+    message
+}
+
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Status {
         match e {
-            ApiError::InvalidArgument { field, reason } => Status::with_error_details(
-                Code::InvalidArgument,
-                format!("invalid {field}: {reason}"),
-                ErrorDetails::with_bad_request_violation(field, reason),
-            ),
+            ApiError::InvalidArgument { field, reason } => {
+                let (field, reason) = (bounded(field), bounded(reason));
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    bounded(format!("invalid {field}: {reason}")),
+                    ErrorDetails::with_bad_request_violation(field, reason),
+                )
+            }
             ApiError::Internal(message) => {
                 // Handled here, where it becomes the caller's answer: logged once.
                 tracing::error!(error = %message, "internal error");
-                Status::internal(message)
+                Status::internal(bounded(message))
             }
-            other => Status::new(other.code(), other.to_string()),
+            other => Status::new(other.code(), bounded(other.to_string())),
         }
     }
 }
@@ -176,6 +198,21 @@ impl From<sqlx::Error> for ApiError {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_message_is_cut_to_fit_a_header() {
+        let long = "é".repeat(20_000);
+        let status = Status::from(ApiError::NotFound(format!("no macro named {long}")));
+        assert!(status.message().len() <= MAX_STATUS_MESSAGE_BYTES);
+        assert!(status.message().starts_with("no macro named é"));
+        assert!(status.message().ends_with("..."));
+        let status = Status::from(ApiError::InvalidArgument {
+            field: "name".into(),
+            reason: long,
+        });
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().len() <= MAX_STATUS_MESSAGE_BYTES);
+    }
 
     #[test]
     fn each_error_has_its_code() {

@@ -2,7 +2,7 @@
 //! search's pages neither skip nor repeat a ticket while tickets change.
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use frontline_domain::{TenantId, UnixMillis};
+use frontline_domain::{TenantId, UnixMillis, limits};
 use frontline_proto::{convert, v1};
 use frontline_runtime::ApiError;
 use prost::Message as _;
@@ -168,6 +168,10 @@ fn validate(r: &v1::ListTicketsRequest, internal: bool) -> Result<Search, ApiErr
         .into_iter()
         .flatten()
         .collect();
+    // No control characters (a NUL would not even reach PostgreSQL's text: the
+    // query would fail as INTERNAL; found by `make soak`'s fuzzer).
+    limits::optional_body("text", &r.text)?;
+    limits::optional_body("assignee_id", &r.assignee_id)?;
     let text = r.text.trim();
     if text.chars().count() > MAX_TEXT {
         return Err(ApiError::invalid(
@@ -199,7 +203,7 @@ fn validate(r: &v1::ListTicketsRequest, internal: bool) -> Result<Search, ApiErr
         statuses,
         assignee: filters::optional(&r.assignee_id),
         tier: filters::known::<v1::Tier>("tier", r.tier)?,
-        product_area: filters::optional(&r.product_area),
+        product_area: filters::product_area("product_area", &r.product_area)?,
         customer: filters::uuid("customer_id", &r.customer_id)?,
         channel: filters::known::<v1::Channel>("channel", r.channel)?,
         sla,
